@@ -1,0 +1,7 @@
+//! copl-core: what both the CoPL trainer and the server need.
+//!
+//! This crate knows nothing of gRPC, tokio or command lines. Modules follow the paper
+//! ("CoPL: Collaborative Preference Learning for Personalizing LLMs"):
+//! - [`data`]: the preference data model (users, responses, pairwise annotations).
+
+pub mod data;

@@ -1,0 +1,149 @@
+//! End to end across the binaries: generate a benchmark with `copl-train`, validate it,
+//! and check that the binaries refuse bad input with messages that say what is wrong.
+
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
+use std::fs;
+
+use copl_core::data::Dataset;
+use copl_tests::{run, text};
+
+#[test]
+fn synth_then_check_round_trips_through_the_binaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ufp2");
+    let out_str = out.to_str().unwrap();
+    let output = run(
+        "copl-train",
+        &[
+            "synth",
+            "--preset",
+            "ufp2",
+            "--sampling",
+            "avg",
+            "--users",
+            "300",
+            "--unseen-users",
+            "4",
+            "--seed",
+            "3",
+            "--out",
+            out_str,
+            "--json",
+        ],
+    );
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["seen_users"], 300);
+    assert_eq!(summary["unseen_users"], 4);
+    assert_eq!(summary["ground_truth_test_accuracy"], 1.0);
+    // The summary is kept beside the data for provenance.
+    let kept: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("synth.json")).unwrap()).unwrap();
+    assert_eq!(kept, summary);
+
+    let dataset = Dataset::load(&out).unwrap();
+    assert_eq!(dataset.users().len(), 304);
+    assert_eq!(
+        dataset.annotations().len() as u64,
+        summary["train_annotations"].as_u64().unwrap()
+            + summary["val_annotations"].as_u64().unwrap()
+            + summary["test_annotations"].as_u64().unwrap()
+    );
+
+    let output = run("copl-train", &["check", "--data", out_str]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("valid"), "{stdout}");
+}
+
+#[test]
+fn check_names_file_line_and_field_of_bad_data() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("responses.jsonl"),
+        "{\"id\": \"a\", \"prompt\": \"p\", \"response\": \"x\"}\n{\"id\": \"b\", \"prompt\": \"q\", \"response\": \"y\"}\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("annotations.jsonl"),
+        "{\"user\": \"u\", \"chosen\": \"a\", \"rejected\": \"b\", \"split\": \"train\"}\n",
+    )
+    .unwrap();
+    let output = run(
+        "copl-train",
+        &["check", "--data", dir.path().to_str().unwrap()],
+    );
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("annotations.jsonl:1: field `rejected`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("different prompts"), "{stderr}");
+}
+
+#[test]
+fn synth_refuses_bad_flags_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let output = run(
+        "copl-train",
+        &[
+            "synth",
+            "--preset",
+            "tldr",
+            "--group-ratio",
+            "1:x",
+            "--out",
+            out,
+        ],
+    );
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("--group-ratio") && stderr.contains("\"x\""),
+        "{stderr}"
+    );
+
+    let output = run(
+        "copl-train",
+        &[
+            "synth",
+            "--preset",
+            "tldr",
+            "--label-noise",
+            "0.9",
+            "--out",
+            out,
+        ],
+    );
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(stderr.contains("label_noise"), "{stderr}");
+}
+
+#[test]
+fn server_and_client_fail_clearly_until_the_service_lands() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(
+        "copl-server",
+        &["--checkpoint", dir.path().join("missing").to_str().unwrap()],
+    );
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(stderr.contains("is not a directory"), "{stderr}");
+
+    // Port 9 (discard) on loopback: nothing serves gRPC there.
+    let output = run(
+        "copl",
+        &["--addr", "http://127.0.0.1:9", "--timeout", "2", "health"],
+    );
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("cannot connect to http://127.0.0.1:9"),
+        "{stderr}"
+    );
+}
