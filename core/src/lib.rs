@@ -2,6 +2,10 @@
 //!
 //! This crate knows nothing of gRPC, tokio or command lines. Modules follow the paper
 //! ("CoPL: Collaborative Preference Learning for Personalizing LLMs"):
-//! - [`data`]: the preference data model (users, responses, pairwise annotations).
+//! - [`data`]: the preference data model (users, responses, pairwise annotations);
+//! - [`graph`]: the signed user–response graph with eq. 2's normalisation, as CSR;
+//! - [`checkpoint`]: the checkpoint directory (manifest, ids, graph, embeddings).
 
+pub mod checkpoint;
 pub mod data;
+pub mod graph;

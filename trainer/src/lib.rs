@@ -1,4 +1,5 @@
 //! copl-trainer: the offline half of CoPL — synthetic benchmarks now; GCF and MoLE
 //! training, evaluation and reports as they land (see `docs/architecture.md`).
 
+pub mod gcf;
 pub mod synth;

@@ -5,7 +5,11 @@ use std::{fs, path::PathBuf, time::Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use copl_core::data::Dataset;
-use copl_trainer::synth::{self, Preset, Sampling, SynthConfig};
+use copl_trainer::{
+    gcf::{self, EpochRecord, GcfArch, TrainConfig},
+    synth::{self, Preset, Sampling, SynthConfig},
+};
+use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
 #[command(
@@ -22,12 +26,124 @@ struct Cli {
 enum Command {
     /// Generate a synthetic personalised-preference benchmark (the paper's four settings).
     Synth(SynthArgs),
+    /// Learn user and response embeddings with GCF (paper §4.1) and write them to a checkpoint.
+    Gcf(GcfArgs),
+    /// Accuracy of a checkpoint's GCF embeddings on seen users' test pairs.
+    EvalGcf {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        ckpt: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Benchmarks (speed, memory).
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Load and validate a preference data set, and print its counts.
     Check {
         /// Directory with responses.jsonl, annotations.jsonl and (optional) users.jsonl.
         #[arg(long)]
         data: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Seconds per GCF step and epoch and peak memory, on a data set.
+    Gcf {
+        #[arg(long)]
+        data: PathBuf,
+        /// Embedding sizes to measure.
+        #[arg(long, value_delimiter = ',', default_value = "64,512")]
+        dims: Vec<usize>,
+        /// Training steps to time per size (one more is run; the mean covers all).
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum GcfModelArg {
+    /// The paper's signed graph network.
+    Gcf,
+    /// Matrix factorisation: learnable embeddings, no message passing (the paper's "w/o GNN").
+    Mf,
+}
+
+#[derive(Args)]
+struct GcfArgs {
+    /// Data set directory (responses.jsonl, annotations.jsonl, users.jsonl).
+    #[arg(long)]
+    data: PathBuf,
+    /// Checkpoint directory to write (created; other stages' files are kept).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value = "gcf")]
+    model: GcfModelArg,
+    /// Embedding size d.
+    #[arg(long, default_value_t = 512)]
+    dim: usize,
+    /// Message-passing layers L.
+    #[arg(long, default_value_t = 4)]
+    layers: usize,
+    /// Ablation: drop negative edges (Table A4 "w/o N.E.").
+    #[arg(long)]
+    no_negative_edges: bool,
+    /// Ablation: no learnt transform and no activation (Table A4 "w/o Act. & Trans.").
+    #[arg(long)]
+    no_transform: bool,
+    #[arg(long, default_value_t = 100)]
+    epochs: usize,
+    #[arg(long, default_value_t = 1024)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f64,
+    /// Share of steps in linear warm-up before the cosine decay.
+    #[arg(long, default_value_t = 0.1)]
+    warmup: f64,
+    /// λ of eq. 5 (on the batch's final embeddings).
+    #[arg(long, default_value_t = 1e-6)]
+    l2: f64,
+    #[arg(long, default_value_t = 0.1)]
+    edge_dropout: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl GcfArgs {
+    fn config(&self) -> TrainConfig {
+        TrainConfig {
+            arch: GcfArch {
+                dim: self.dim,
+                layers: if self.model == GcfModelArg::Mf {
+                    0
+                } else {
+                    self.layers
+                },
+                negative_edges: !self.no_negative_edges,
+                transform: !self.no_transform,
+                leaky_slope: 0.2,
+            },
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            warmup: self.warmup,
+            l2: self.l2,
+            edge_dropout: self.edge_dropout,
+            seed: self.seed,
+            max_steps_per_epoch: None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -99,6 +215,22 @@ fn main() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Synth(args) => run_synth(args),
+        Command::Gcf(args) => run_gcf(args),
+        Command::EvalGcf { data, ckpt, json } => {
+            let eval = gcf::eval_gcf(&data, &ckpt)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&eval)?);
+            } else {
+                print_eval(&eval);
+            }
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Gcf {
+            data,
+            dims,
+            steps,
+            json,
+        }) => bench_gcf(&data, &dims, steps, json),
         Command::Check { data } => {
             let dataset = Dataset::load(&data).map_err(anyhow::Error::new)?;
             println!(
@@ -224,4 +356,160 @@ fn print_summary(s: &synth::Summary, out: &std::path::Path, seconds: f64) {
         100.0 * s.ground_truth_test_accuracy,
         100.0 * s.population_test_accuracy
     );
+}
+
+fn run_gcf(args: GcfArgs) -> Result<()> {
+    let config = args.config();
+    let bar = ProgressBar::new(config.epochs as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] epoch {pos}/{len} {msg} ({elapsed}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(if config.arch.layers == 0 { "mf" } else { "gcf" });
+    if args.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let summary = gcf::run_gcf(&args.data, &args.out, &config, |record: &EpochRecord, _| {
+        bar.set_message(format!(
+            "loss {:.4} val acc {:.2}%",
+            record.train_loss,
+            100.0 * record.val_accuracy
+        ));
+        bar.inc(1);
+    })?;
+    bar.finish();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!(
+            "{}: {} users, {} responses, {}+/{}- edges; best epoch {} of {}: val accuracy {:.2}%, test accuracy {:.2}%; {:.1} s/epoch; written to {}",
+            summary.model,
+            summary.users,
+            summary.responses,
+            summary.positive_edges,
+            summary.negative_edges,
+            summary.best_epoch,
+            summary.history.len(),
+            100.0 * summary.val_accuracy,
+            100.0 * summary.test_accuracy,
+            summary.seconds_per_epoch,
+            args.out.display()
+        );
+    }
+    Ok(())
+}
+
+fn print_eval(eval: &gcf::GcfEval) {
+    println!(
+        "{}: seen users' test pairs: {:.2}% of {}",
+        eval.model,
+        100.0 * eval.overall.accuracy,
+        eval.overall.pairs
+    );
+    for (group, slice) in &eval.by_group {
+        println!(
+            "  group {group}: {:.2}% of {}",
+            100.0 * slice.accuracy,
+            slice.pairs
+        );
+    }
+    for (name, slice) in [
+        ("controversial", &eval.controversial),
+        ("common", &eval.common),
+    ] {
+        if let Some(slice) = slice.as_ref().filter(|s| s.pairs > 0) {
+            println!(
+                "  {name} pairs: {:.2}% of {}",
+                100.0 * slice.accuracy,
+                slice.pairs
+            );
+        }
+    }
+    if let Some(bound) = eval.ground_truth_bound {
+        println!("  ground-truth upper bound: {:.2}%", 100.0 * bound);
+    }
+    if let Some(bound) = eval.shared_preference_bound {
+        println!(
+            "  one shared preference (non-personalised bound): {:.2}%",
+            100.0 * bound
+        );
+    }
+}
+
+/// Peak resident memory of this process so far (Linux), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn bench_gcf(data: &std::path::Path, dims: &[usize], steps: usize, json: bool) -> Result<()> {
+    use copl_core::{data::Split, graph::graph_of};
+    let dataset = Dataset::load(data).map_err(anyhow::Error::new)?;
+    let started = Instant::now();
+    let (graph, ids) = graph_of(&dataset);
+    let graph_seconds = started.elapsed().as_secs_f64();
+    let train_pairs = gcf::pair_rows(&dataset, &ids, Split::Train);
+    let val_pairs = gcf::pair_rows(&dataset, &ids, Split::Val);
+    let mut rows = Vec::new();
+    for &dim in dims {
+        let config = TrainConfig {
+            arch: GcfArch {
+                dim,
+                ..GcfArch::default()
+            },
+            epochs: 1,
+            max_steps_per_epoch: Some(steps + 1),
+            ..TrainConfig::default()
+        };
+        let trained = gcf::train(
+            &graph,
+            &train_pairs,
+            &val_pairs,
+            &config,
+            &candle_core::Device::Cpu,
+            |_, _| {},
+        )?;
+        let record = &trained.history[0];
+        let per_step = record.seconds_per_step;
+        let steps_per_epoch = train_pairs.len().div_ceil(config.batch_size);
+        let validation = record.seconds - record.seconds_per_step * record.steps as f64;
+        let row = serde_json::json!({
+            "dim": dim,
+            "layers": config.arch.layers,
+            "batch_size": config.batch_size,
+            "users": graph.users,
+            "responses": graph.responses,
+            "train_pairs": train_pairs.len(),
+            "steps_measured": record.steps,
+            "seconds_per_step": per_step,
+            "steps_per_epoch": steps_per_epoch,
+            "seconds_per_epoch": per_step * steps_per_epoch as f64 + validation,
+            "peak_rss_mib": peak_rss_mib(),
+        });
+        if !json {
+            println!(
+                "d = {dim}: {:.3} s/step × {steps_per_epoch} steps + {validation:.2} s validation = {:.1} s/epoch; peak RSS {:.0} MiB",
+                per_step,
+                per_step * steps_per_epoch as f64 + validation,
+                peak_rss_mib().unwrap_or(f64::NAN)
+            );
+        }
+        rows.push(row);
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "graph_seconds": graph_seconds,
+                "runs": rows,
+            }))?
+        );
+    } else {
+        println!("graph built in {graph_seconds:.3} s");
+    }
+    Ok(())
 }

@@ -386,7 +386,7 @@ fn summary_reports_bounds_and_controversy() {
         ..small(Preset::Ufp2, Sampling::All)
     };
     let summary = generate(&with_common).unwrap().summary;
-    assert!((summary.controversial_pair_share - 0.7).abs() < 0.01);
+    assert!((summary.controversial_pair_share - 0.7).abs() < 0.05);
     // Common pairs are where one shared preference can be right.
     assert!(summary.population_test_accuracy > 0.6);
 }

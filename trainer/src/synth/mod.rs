@@ -252,10 +252,14 @@ pub fn generate(config: &SynthConfig) -> Result<Synthetic, SynthError> {
         .max(2 * config.unseen_test_pairs)
         .max(2 * config.seen_test_pairs);
 
-    let (prompts, nodes, mut pairs) =
-        build_catalogue(&mut rng, config, survey_target + test_target);
-    pairs.shuffle(&mut rng);
-    let (test_pool, survey_pool) = pairs.split_at(test_target);
+    // Over-generate: a test pair must join two responses that also occur in survey
+    // pairs (so they are graph nodes with edges), which a small share of the spare pairs do.
+    let (prompts, nodes, mut candidates) =
+        build_catalogue(&mut rng, config, survey_target + 8 * test_target);
+    candidates.shuffle(&mut rng);
+    let (survey_pool, pairs, nodes) = split_pools(candidates, nodes, survey_target, test_target);
+    let survey_pool = &survey_pool[..];
+    let test_pool = &pairs[survey_pool.len()..];
 
     let tastes = assign_tastes(&mut rng, config)?;
     let mut annotations = Vec::new();
@@ -483,6 +487,53 @@ fn build_catalogue(
         }
     }
     (prompts, nodes, pairs)
+}
+
+/// Splits shuffled candidate pairs into a survey pool (the first `survey`) and a test
+/// pool of up to `test` other pairs whose responses both occur in the survey pool; drops
+/// the responses neither pool uses. Returns the survey pool, all kept pairs (survey
+/// pool first) and the kept responses, renumbered.
+fn split_pools(
+    candidates: Vec<Pair>,
+    nodes: Vec<Node>,
+    survey: usize,
+    test: usize,
+) -> (Vec<Pair>, Vec<Pair>, Vec<Node>) {
+    let survey = survey.min(candidates.len());
+    let mut in_survey = vec![false; nodes.len()];
+    for p in &candidates[..survey] {
+        in_survey[p.a] = true;
+        in_survey[p.b] = true;
+    }
+    let mut kept: Vec<Pair> = candidates[..survey].to_vec();
+    kept.extend(
+        candidates[survey..]
+            .iter()
+            .filter(|p| in_survey[p.a] && in_survey[p.b])
+            .take(test),
+    );
+    let mut new_row = vec![usize::MAX; nodes.len()];
+    let mut used = Vec::new();
+    for p in &kept {
+        for i in [p.a, p.b] {
+            if new_row[i] == usize::MAX {
+                new_row[i] = used.len();
+                used.push(i);
+            }
+        }
+    }
+    // Keep the responses in their original order (grouped by prompt).
+    used.sort_unstable();
+    for (row, &i) in used.iter().enumerate() {
+        new_row[i] = row;
+    }
+    let mut slots: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
+    let kept_nodes: Vec<Node> = used.iter().filter_map(|&i| slots[i].take()).collect();
+    for p in &mut kept {
+        p.a = new_row[p.a];
+        p.b = new_row[p.b];
+    }
+    (kept[..survey].to_vec(), kept, kept_nodes)
 }
 
 /// One prompt and its candidate responses with their attributes.

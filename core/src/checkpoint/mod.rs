@@ -1,0 +1,333 @@
+//! The checkpoint directory: `manifest.json`, `ids.json`, `graph.safetensors`,
+//! `gcf.safetensors` (and, later, `mole.safetensors`).
+//!
+//! Every file is written to a temporary sibling and renamed, so a checkpoint never holds
+//! a half-written file. The manifest has one section per training stage; writing one
+//! section keeps the others.
+
+use std::{
+    collections::HashMap,
+    fs,
+    path::{Path, PathBuf},
+};
+
+use candle_core::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::graph::{Csr, GraphIds, PreferenceGraph, SignedAdjacency};
+
+/// Version of the checkpoint layout this code reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const IDS_FILE: &str = "ids.json";
+pub const GRAPH_FILE: &str = "graph.safetensors";
+pub const GCF_FILE: &str = "gcf.safetensors";
+/// Tensor names in `gcf.safetensors` of the final (layer-L, unnormalised) embeddings.
+pub const USER_EMBEDDINGS: &str = "final.user_embeddings";
+pub const RESPONSE_EMBEDDINGS: &str = "final.response_embeddings";
+
+/// A checkpoint that cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Tensor {
+        path: PathBuf,
+        source: candle_core::Error,
+    },
+}
+
+fn invalid(path: &Path, message: impl Into<String>) -> CheckpointError {
+    CheckpointError::Invalid {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// The GCF stage's part of the manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GcfManifest {
+    /// `gcf` or `mf` (the matrix-factorisation baseline).
+    pub model: String,
+    /// Embedding size d.
+    pub dim: usize,
+    /// Seen users and response nodes (rows of the embeddings).
+    pub users: usize,
+    pub responses: usize,
+    /// sha256 of the training data (`core::data::data_hash`).
+    pub data_hash: String,
+    /// Every hyper-parameter, as the trainer names them.
+    pub hyper_parameters: serde_json::Value,
+    /// Training results (best epoch, accuracies, timings).
+    pub metrics: serde_json::Value,
+}
+
+/// `manifest.json`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcf: Option<GcfManifest>,
+    /// Sections of later stages, kept as they are.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Manifest {
+    /// Reads `dir/manifest.json`; a missing file is an empty manifest.
+    pub fn load_or_default(dir: &Path) -> Result<Self, CheckpointError> {
+        let path = dir.join(MANIFEST_FILE);
+        if !path.exists() {
+            return Ok(Self {
+                format_version: FORMAT_VERSION,
+                ..Self::default()
+            });
+        }
+        Self::load(dir)
+    }
+
+    /// Reads `dir/manifest.json`, refusing an unknown format version.
+    pub fn load(dir: &Path) -> Result<Self, CheckpointError> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = fs::read_to_string(&path).map_err(|source| CheckpointError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let manifest: Manifest =
+            serde_json::from_str(&text).map_err(|e| invalid(&path, e.to_string()))?;
+        if manifest.format_version != FORMAT_VERSION {
+            return Err(invalid(
+                &path,
+                format!(
+                    "format_version {} is not supported (this build reads {FORMAT_VERSION})",
+                    manifest.format_version
+                ),
+            ));
+        }
+        Ok(manifest)
+    }
+
+    /// Writes `dir/manifest.json` atomically.
+    pub fn save(&self, dir: &Path) -> Result<(), CheckpointError> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| invalid(dir, e.to_string()))?;
+        write_atomic(&dir.join(MANIFEST_FILE), text.as_bytes())
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    let io = |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    fs::write(&tmp, bytes).map_err(io)?;
+    fs::rename(&tmp, path).map_err(io)
+}
+
+fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<(), CheckpointError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    candle_core::safetensors::save(tensors, &tmp).map_err(|source| CheckpointError::Tensor {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    fs::rename(&tmp, path).map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn load_tensors(path: &Path) -> Result<HashMap<String, Tensor>, CheckpointError> {
+    candle_core::safetensors::load(path, &Device::Cpu).map_err(|source| CheckpointError::Tensor {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes `ids.json`.
+pub fn save_ids(dir: &Path, ids: &GraphIds) -> Result<(), CheckpointError> {
+    let text = serde_json::to_string(ids).map_err(|e| invalid(dir, e.to_string()))?;
+    write_atomic(&dir.join(IDS_FILE), text.as_bytes())
+}
+
+/// Reads `ids.json`.
+pub fn load_ids(dir: &Path) -> Result<GraphIds, CheckpointError> {
+    let path = dir.join(IDS_FILE);
+    let text = fs::read_to_string(&path).map_err(|source| CheckpointError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| invalid(&path, e.to_string()))
+}
+
+fn csr_tensors(
+    prefix: &str,
+    csr: &Csr,
+    out: &mut HashMap<String, Tensor>,
+) -> candle_core::Result<()> {
+    let dev = Device::Cpu;
+    out.insert(
+        format!("{prefix}.indptr"),
+        Tensor::new(csr.indptr.as_slice(), &dev)?,
+    );
+    out.insert(
+        format!("{prefix}.indices"),
+        Tensor::new(csr.indices.as_slice(), &dev)?,
+    );
+    out.insert(
+        format!("{prefix}.values"),
+        Tensor::new(csr.values.as_slice(), &dev)?,
+    );
+    Ok(())
+}
+
+/// Writes `graph.safetensors`: per polarity (`positive`, `negative`) the normalised
+/// users→responses CSR (`indptr`, `indices`, `values`) and the raw degrees. The reverse
+/// direction is rebuilt at load (it is the transpose).
+pub fn save_graph(dir: &Path, graph: &PreferenceGraph) -> Result<(), CheckpointError> {
+    let path = dir.join(GRAPH_FILE);
+    let tensor_err = |source| CheckpointError::Tensor {
+        path: path.clone(),
+        source,
+    };
+    let mut tensors = HashMap::new();
+    for (name, adjacency) in [("positive", &graph.positive), ("negative", &graph.negative)] {
+        csr_tensors(name, &adjacency.user_to_response, &mut tensors).map_err(tensor_err)?;
+        tensors.insert(
+            format!("{name}.user_degree"),
+            Tensor::new(adjacency.user_degree.as_slice(), &Device::Cpu).map_err(tensor_err)?,
+        );
+        tensors.insert(
+            format!("{name}.response_degree"),
+            Tensor::new(adjacency.response_degree.as_slice(), &Device::Cpu).map_err(tensor_err)?,
+        );
+    }
+    save_tensors(&path, &tensors)
+}
+
+/// Reads `graph.safetensors`, checking that its CSR arrays are consistent.
+pub fn load_graph(dir: &Path) -> Result<PreferenceGraph, CheckpointError> {
+    let path = dir.join(GRAPH_FILE);
+    let tensors = load_tensors(&path)?;
+    let get = |name: &str| {
+        tensors
+            .get(name)
+            .ok_or_else(|| invalid(&path, format!("tensor {name:?} is missing")))
+    };
+    let tensor_err = |source| CheckpointError::Tensor {
+        path: path.clone(),
+        source,
+    };
+    let mut adjacencies = Vec::new();
+    let mut shape = None;
+    for name in ["positive", "negative"] {
+        let indptr: Vec<u32> = get(&format!("{name}.indptr"))?
+            .to_vec1()
+            .map_err(tensor_err)?;
+        let indices: Vec<u32> = get(&format!("{name}.indices"))?
+            .to_vec1()
+            .map_err(tensor_err)?;
+        let values: Vec<f32> = get(&format!("{name}.values"))?
+            .to_vec1()
+            .map_err(tensor_err)?;
+        let user_degree: Vec<f32> = get(&format!("{name}.user_degree"))?
+            .to_vec1()
+            .map_err(tensor_err)?;
+        let response_degree: Vec<f32> = get(&format!("{name}.response_degree"))?
+            .to_vec1()
+            .map_err(tensor_err)?;
+        let users = indptr.len().saturating_sub(1);
+        let responses = response_degree.len();
+        let monotone = indptr.windows(2).all(|w| w[0] <= w[1]);
+        if indptr.is_empty()
+            || !monotone
+            || indptr.last().copied() != Some(indices.len() as u32)
+            || values.len() != indices.len()
+            || user_degree.len() != users
+            || indices.iter().any(|&c| c as usize >= responses)
+        {
+            return Err(invalid(&path, format!("{name}: inconsistent CSR arrays")));
+        }
+        if let Some(s) = shape
+            && s != (users, responses)
+        {
+            return Err(invalid(&path, "positive and negative shapes differ"));
+        }
+        shape = Some((users, responses));
+        let matrix = Csr {
+            cols: responses,
+            indptr,
+            indices,
+            values,
+        };
+        let (response_to_user, transpose_source) = matrix.transpose();
+        adjacencies.push(SignedAdjacency {
+            user_to_response: matrix,
+            response_to_user,
+            transpose_source,
+            user_degree,
+            response_degree,
+        });
+    }
+    let (users, responses) = shape.unwrap_or((0, 0));
+    let negative = adjacencies.pop();
+    let positive = adjacencies.pop();
+    match (positive, negative) {
+        (Some(positive), Some(negative)) => Ok(PreferenceGraph {
+            users,
+            responses,
+            positive,
+            negative,
+        }),
+        _ => Err(invalid(&path, "missing adjacency")),
+    }
+}
+
+/// Writes `gcf.safetensors` (every named tensor, in f32).
+pub fn save_gcf(dir: &Path, tensors: &HashMap<String, Tensor>) -> Result<(), CheckpointError> {
+    let path = dir.join(GCF_FILE);
+    let f32_tensors = tensors
+        .iter()
+        .map(|(k, t)| Ok((k.clone(), t.to_dtype(DType::F32)?)))
+        .collect::<candle_core::Result<HashMap<_, _>>>()
+        .map_err(|source| CheckpointError::Tensor {
+            path: path.clone(),
+            source,
+        })?;
+    save_tensors(&path, &f32_tensors)
+}
+
+/// The final user and response embeddings of `gcf.safetensors`, checked against
+/// `ids.json`'s row counts and the manifest's dimension.
+pub fn load_embeddings(
+    dir: &Path,
+    ids: &GraphIds,
+    dim: usize,
+) -> Result<(Tensor, Tensor), CheckpointError> {
+    let path = dir.join(GCF_FILE);
+    let mut tensors = load_tensors(&path)?;
+    let mut take = |name: &str, rows: usize| {
+        let t = tensors
+            .remove(name)
+            .ok_or_else(|| invalid(&path, format!("tensor {name:?} is missing")))?;
+        if t.dims() != [rows, dim] {
+            return Err(invalid(
+                &path,
+                format!("{name} has shape {:?}, expected [{rows}, {dim}]", t.dims()),
+            ));
+        }
+        Ok(t)
+    };
+    let users = take(USER_EMBEDDINGS, ids.users.len())?;
+    let responses = take(RESPONSE_EMBEDDINGS, ids.responses.len())?;
+    Ok((users, responses))
+}

@@ -1,0 +1,123 @@
+//! Compressed sparse rows: the storage of one polarity's adjacency in one direction.
+
+/// A sparse `rows × cols` matrix in CSR form.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Csr {
+    /// `cols` of the matrix (rows are `indptr.len() - 1`).
+    pub cols: usize,
+    /// Row `i`'s entries are `indptr[i]..indptr[i + 1]`.
+    pub indptr: Vec<u32>,
+    /// Column of each entry, ascending within a row.
+    pub indices: Vec<u32>,
+    /// Value of each entry.
+    pub values: Vec<f32>,
+}
+
+impl Csr {
+    /// Builds a CSR matrix from `(row, col, value)` triples; duplicates are summed.
+    pub fn from_triples(rows: usize, cols: usize, mut triples: Vec<(u32, u32, f32)>) -> Self {
+        triples.sort_unstable_by_key(|&(r, c, _)| (r, c));
+        let mut indptr = vec![0u32; rows + 1];
+        let mut indices = Vec::with_capacity(triples.len());
+        let mut values: Vec<f32> = Vec::with_capacity(triples.len());
+        let mut last: Option<(u32, u32)> = None;
+        for (r, c, v) in triples {
+            if last == Some((r, c)) {
+                if let Some(x) = values.last_mut() {
+                    *x += v;
+                }
+                continue;
+            }
+            last = Some((r, c));
+            indptr[r as usize + 1] += 1;
+            indices.push(c);
+            values.push(v);
+        }
+        for i in 0..rows {
+            indptr[i + 1] += indptr[i];
+        }
+        Self {
+            cols,
+            indptr,
+            indices,
+            values,
+        }
+    }
+
+    /// Rows of the matrix.
+    pub fn rows(&self) -> usize {
+        self.indptr.len() - 1
+    }
+
+    /// Stored entries.
+    pub fn nnz(&self) -> usize {
+        self.indices.len()
+    }
+
+    /// Row `i`: its columns and values.
+    pub fn row(&self, i: usize) -> (&[u32], &[f32]) {
+        let range = self.indptr[i] as usize..self.indptr[i + 1] as usize;
+        (&self.indices[range.clone()], &self.values[range])
+    }
+
+    /// Sum of row `i`'s values.
+    pub fn row_sum(&self, i: usize) -> f32 {
+        self.row(i).1.iter().sum()
+    }
+
+    /// The transpose, and for each of its entries the position of the same entry in
+    /// `self` (so values masked in `self` can be masked alike in the transpose).
+    pub fn transpose(&self) -> (Csr, Vec<u32>) {
+        let rows = self.rows();
+        let mut indptr = vec![0u32; self.cols + 1];
+        for &c in &self.indices {
+            indptr[c as usize + 1] += 1;
+        }
+        for i in 0..self.cols {
+            indptr[i + 1] += indptr[i];
+        }
+        let mut next: Vec<u32> = indptr[..self.cols].to_vec();
+        let mut indices = vec![0u32; self.nnz()];
+        let mut values = vec![0f32; self.nnz()];
+        let mut source = vec![0u32; self.nnz()];
+        for r in 0..rows {
+            for k in self.indptr[r] as usize..self.indptr[r + 1] as usize {
+                let c = self.indices[k] as usize;
+                let at = next[c] as usize;
+                next[c] += 1;
+                indices[at] = r as u32;
+                values[at] = self.values[k];
+                source[at] = k as u32;
+            }
+        }
+        (
+            Csr {
+                cols: rows,
+                indptr,
+                indices,
+                values,
+            },
+            source,
+        )
+    }
+
+    /// `out = self · x` for a dense row-major `x` of `cols × d`; `out` is `rows × d`.
+    pub fn matmul_dense<T>(&self, x: &[T], d: usize, out: &mut [T])
+    where
+        T: Copy + Default + std::ops::AddAssign + std::ops::Mul<Output = T> + From<f32>,
+    {
+        debug_assert_eq!(x.len(), self.cols * d);
+        debug_assert_eq!(out.len(), self.rows() * d);
+        for (r, out_row) in out.chunks_exact_mut(d).enumerate() {
+            out_row.fill(T::default());
+            let (cols, vals) = self.row(r);
+            for (&c, &v) in cols.iter().zip(vals) {
+                let v = T::from(v);
+                let x_row = &x[c as usize * d..(c as usize + 1) * d];
+                for (o, &xi) in out_row.iter_mut().zip(x_row) {
+                    *o += v * xi;
+                }
+            }
+        }
+    }
+}

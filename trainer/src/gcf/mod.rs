@@ -1,0 +1,12 @@
+//! GCF training (paper §4.1): learn user and response embeddings on the signed
+//! preference graph with the BTL loss (eq. 5).
+
+pub mod model;
+mod run;
+pub mod spmm;
+mod train;
+
+pub use model::{GcfArch, GcfModel, GraphOps, scores};
+pub use run::{GcfEval, GcfSummary, Slice, eval_gcf, run_gcf};
+pub use train::EpochRecord;
+pub use train::{GcfTraining, PairRows, TrainConfig, accuracy, pair_rows, train};

@@ -1,0 +1,213 @@
+//! `copl-train gcf` and `copl-train eval-gcf`: train on a data set and write the GCF
+//! part of a checkpoint; evaluate a checkpoint's embeddings on test pairs.
+
+use std::{collections::BTreeMap, fs, path::Path};
+
+use anyhow::{Context, Result, bail};
+use candle_core::Device;
+use copl_core::{
+    checkpoint::{self, GcfManifest, Manifest, RESPONSE_EMBEDDINGS, USER_EMBEDDINGS},
+    data::{Dataset, Split, data_hash},
+    graph::{GraphIds, graph_of},
+};
+use serde::Serialize;
+
+use super::{
+    accuracy, pair_rows,
+    train::{EpochRecord, TrainConfig, train},
+};
+
+/// What `copl-train gcf` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct GcfSummary {
+    pub model: String,
+    pub users: usize,
+    pub responses: usize,
+    pub positive_edges: usize,
+    pub negative_edges: usize,
+    pub train_pairs: usize,
+    pub graph_seconds: f64,
+    pub train_seconds: f64,
+    pub seconds_per_epoch: f64,
+    pub best_epoch: usize,
+    pub val_accuracy: f64,
+    /// Accuracy on seen users' test pairs at the best epoch.
+    pub test_accuracy: f64,
+    pub history: Vec<EpochRecord>,
+}
+
+/// Trains GCF (or MF with `layers = 0`) on `data` and writes `graph.safetensors`,
+/// `gcf.safetensors`, `ids.json` and the manifest's `gcf` section into `out`.
+pub fn run_gcf(
+    data: &Path,
+    out: &Path,
+    config: &TrainConfig,
+    on_epoch: impl FnMut(&EpochRecord, usize),
+) -> Result<GcfSummary> {
+    let dataset = Dataset::load(data).map_err(anyhow::Error::new)?;
+    let started = std::time::Instant::now();
+    let (graph, ids) = graph_of(&dataset);
+    let graph_seconds = started.elapsed().as_secs_f64();
+    if graph.users == 0 {
+        bail!("{}: no seen user has a training pair", data.display());
+    }
+    let train_pairs = pair_rows(&dataset, &ids, Split::Train);
+    let val_pairs = pair_rows(&dataset, &ids, Split::Val);
+    let test_pairs = pair_rows(&dataset, &ids, Split::Test);
+    let device = Device::Cpu;
+    let trained = train(&graph, &train_pairs, &val_pairs, config, &device, on_epoch)?;
+    let test_accuracy = accuracy(&trained.users, &trained.responses, &test_pairs)?;
+
+    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    checkpoint::save_graph(out, &graph)?;
+    checkpoint::save_ids(out, &ids)?;
+    let mut tensors = trained.model.snapshot()?;
+    tensors.insert(USER_EMBEDDINGS.to_string(), trained.users.clone());
+    tensors.insert(RESPONSE_EMBEDDINGS.to_string(), trained.responses.clone());
+    checkpoint::save_gcf(out, &tensors)?;
+
+    let model = if config.arch.layers == 0 { "mf" } else { "gcf" };
+    let epochs = trained.history.len().max(1) as f64;
+    let summary = GcfSummary {
+        model: model.to_string(),
+        users: graph.users,
+        responses: graph.responses,
+        positive_edges: graph.positive.edges(),
+        negative_edges: graph.negative.edges(),
+        train_pairs: train_pairs.len(),
+        graph_seconds,
+        train_seconds: trained.seconds,
+        seconds_per_epoch: trained.history.iter().map(|r| r.seconds).sum::<f64>() / epochs,
+        best_epoch: trained.best_epoch,
+        val_accuracy: trained.best_val_accuracy,
+        test_accuracy,
+        history: trained.history,
+    };
+    let mut manifest = Manifest::load_or_default(out)?;
+    manifest.gcf = Some(GcfManifest {
+        model: model.to_string(),
+        dim: config.arch.dim,
+        users: graph.users,
+        responses: graph.responses,
+        data_hash: data_hash(data).with_context(|| format!("hashing {}", data.display()))?,
+        hyper_parameters: serde_json::to_value(config)?,
+        metrics: serde_json::json!({
+            "best_epoch": summary.best_epoch,
+            "val_accuracy": summary.val_accuracy,
+            "test_accuracy": summary.test_accuracy,
+            "train_seconds": summary.train_seconds,
+            "seconds_per_epoch": summary.seconds_per_epoch,
+        }),
+    });
+    manifest.save(out)?;
+    Ok(summary)
+}
+
+/// Accuracy of one slice of test pairs.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Slice {
+    pub pairs: usize,
+    pub accuracy: f64,
+}
+
+/// What `copl-train eval-gcf` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct GcfEval {
+    pub model: String,
+    /// Seen users' test pairs.
+    pub overall: Slice,
+    /// By ground-truth group (users with a `group` in users.jsonl).
+    pub by_group: BTreeMap<String, Slice>,
+    /// By the pair's `controversial` flag, where the data has it.
+    pub controversial: Option<Slice>,
+    pub common: Option<Slice>,
+    /// The ground truth's own test accuracy and a shared preference's (synth.json),
+    /// where the data set was generated.
+    pub ground_truth_bound: Option<f64>,
+    pub shared_preference_bound: Option<f64>,
+}
+
+/// Evaluates the checkpoint's final embeddings on `data`'s seen users' test pairs.
+pub fn eval_gcf(data: &Path, ckpt: &Path) -> Result<GcfEval> {
+    let dataset = Dataset::load(data).map_err(anyhow::Error::new)?;
+    let manifest = Manifest::load(ckpt)?;
+    let gcf = manifest
+        .gcf
+        .with_context(|| format!("{}: the manifest has no gcf section", ckpt.display()))?;
+    let ids: GraphIds = checkpoint::load_ids(ckpt)?;
+    if ids.responses.len() != dataset.responses().len()
+        || ids
+            .responses
+            .iter()
+            .zip(dataset.responses())
+            .any(|(a, b)| *a != b.id)
+    {
+        bail!(
+            "{} and {} have different responses: evaluate on the data the checkpoint was trained on",
+            ckpt.display(),
+            data.display()
+        );
+    }
+    let (users, responses) = checkpoint::load_embeddings(ckpt, &ids, gcf.dim)?;
+    let user_rows = ids.user_rows();
+    let groups: BTreeMap<&str, &str> = dataset
+        .users()
+        .iter()
+        .filter_map(|u| Some((u.user.as_str(), u.group.as_deref()?)))
+        .collect();
+
+    let mut all = Vec::new();
+    let mut by_group: BTreeMap<String, Vec<(u32, u32, u32)>> = BTreeMap::new();
+    let (mut controversial, mut common) = (Vec::new(), Vec::new());
+    let mut has_flag = false;
+    for a in dataset.split(Split::Test) {
+        let (Some(&u), Some(c), Some(r)) = (
+            user_rows.get(a.user.as_str()),
+            dataset.response_row(&a.chosen),
+            dataset.response_row(&a.rejected),
+        ) else {
+            continue;
+        };
+        let row = (u, c as u32, r as u32);
+        all.push(row);
+        if let Some(g) = groups.get(a.user.as_str()) {
+            by_group.entry(g.to_string()).or_default().push(row);
+        }
+        match a.controversial {
+            Some(true) => controversial.push(row),
+            Some(false) => common.push(row),
+            None => {}
+        }
+        has_flag |= a.controversial.is_some();
+    }
+    let slice = |pairs: &[(u32, u32, u32)]| -> Result<Slice> {
+        Ok(Slice {
+            pairs: pairs.len(),
+            accuracy: accuracy(&users, &responses, pairs)?,
+        })
+    };
+    let synth: Option<serde_json::Value> = fs::read_to_string(data.join("synth.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok());
+    let bound = |key: &str| synth.as_ref().and_then(|s| s[key].as_f64());
+    Ok(GcfEval {
+        model: gcf.model,
+        overall: slice(&all)?,
+        by_group: by_group
+            .iter()
+            .map(|(g, pairs)| Ok((g.clone(), slice(pairs)?)))
+            .collect::<Result<_>>()?,
+        controversial: if has_flag {
+            Some(slice(&controversial)?)
+        } else {
+            None
+        },
+        common: if has_flag {
+            Some(slice(&common)?)
+        } else {
+            None
+        },
+        ground_truth_bound: bound("ground_truth_test_accuracy"),
+        shared_preference_bound: bound("population_test_accuracy"),
+    })
+}

@@ -1,0 +1,111 @@
+//! Sparse × dense products as a candle op with a backward pass: the aggregation
+//! Σ_r α_{u,r} e_r of eq. 2 for every node at once ("aggregate first, transform after":
+//! no d×d product per edge, no nnz × d gather).
+
+use std::sync::Arc;
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use copl_core::graph::Csr;
+use rand::Rng;
+
+/// A sparse matrix and its transpose, with the entry correspondence between them.
+#[derive(Clone, Debug)]
+pub struct SparsePair {
+    /// The matrix A (`rows × cols`).
+    pub matrix: Csr,
+    /// Aᵀ, for the backward pass.
+    pub transpose: Csr,
+    /// For each entry of `transpose`, its position in `matrix`.
+    pub transpose_source: Vec<u32>,
+}
+
+impl SparsePair {
+    /// Pairs `matrix` with its transpose.
+    pub fn new(matrix: Csr) -> Self {
+        let (transpose, transpose_source) = matrix.transpose();
+        Self {
+            matrix,
+            transpose,
+            transpose_source,
+        }
+    }
+
+    /// `A · x` (x: `cols × d`), differentiable in x.
+    pub fn matmul(&self, x: &Tensor) -> Result<Tensor> {
+        x.contiguous()?.apply_op1(SpMM {
+            a: Arc::new(self.matrix.clone()),
+            at: Arc::new(self.transpose.clone()),
+        })
+    }
+
+    /// `(A ⊙ M) · x` with a fresh edge-dropout mask M: each entry is dropped with
+    /// probability `p` and the kept ones scaled by 1/(1−p); the backward pass uses the
+    /// same mask.
+    pub fn matmul_dropout(&self, x: &Tensor, p: f32, rng: &mut impl Rng) -> Result<Tensor> {
+        if p <= 0.0 {
+            return self.matmul(x);
+        }
+        let scale = 1.0 / (1.0 - p);
+        let mut a = self.matrix.clone();
+        for v in &mut a.values {
+            *v = if rng.random::<f32>() < p {
+                0.0
+            } else {
+                *v * scale
+            };
+        }
+        let mut at = self.transpose.clone();
+        for (v, &src) in at.values.iter_mut().zip(&self.transpose_source) {
+            *v = a.values[src as usize];
+        }
+        x.contiguous()?.apply_op1(SpMM {
+            a: Arc::new(a),
+            at: Arc::new(at),
+        })
+    }
+}
+
+/// `y = A · x` for a constant sparse A; `∂x = Aᵀ · ∂y`.
+struct SpMM {
+    a: Arc<Csr>,
+    at: Arc<Csr>,
+}
+
+impl CustomOp1 for SpMM {
+    fn name(&self) -> &'static str {
+        "spmm"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (n, d) = layout.shape().dims2()?;
+        if n != self.a.cols {
+            candle_core::bail!("spmm: matrix has {} columns, input {n} rows", self.a.cols);
+        }
+        let (start, end) = layout
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("spmm: input not contiguous".into()))?;
+        let rows = self.a.rows();
+        let storage = match storage {
+            CpuStorage::F32(x) => {
+                let mut out = vec![0f32; rows * d];
+                self.a.matmul_dense(&x[start..end], d, &mut out);
+                CpuStorage::F32(out)
+            }
+            CpuStorage::F64(x) => {
+                let mut out = vec![0f64; rows * d];
+                self.a.matmul_dense(&x[start..end], d, &mut out);
+                CpuStorage::F64(out)
+            }
+            _ => candle_core::bail!("spmm: only f32 and f64 are supported"),
+        };
+        Ok((storage, Shape::from((rows, d))))
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
+        let grad = grad_res.contiguous()?.apply_op1(SpMM {
+            a: self.at.clone(),
+            at: self.a.clone(),
+        })?;
+        Ok(Some(grad))
+    }
+}

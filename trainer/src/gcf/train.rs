@@ -1,0 +1,256 @@
+//! The GCF training loop: batches of (user, chosen, rejected) triples, a full-graph
+//! propagation per step, BTL + L2 loss (eq. 5), AdamW with linear warm-up and cosine
+//! decay, validation on each seen user's held-out pair every epoch, best epoch kept.
+
+use std::{collections::HashMap, time::Instant};
+
+use candle_core::{DType, Device, Result, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use copl_core::{
+    data::{Dataset, Split},
+    graph::{GraphIds, PreferenceGraph},
+};
+use rand::{SeedableRng, seq::SliceRandom};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::model::{GcfArch, GcfModel, GraphOps, scores};
+
+/// Training hyper-parameters; defaults are the authors' (reference-notes.md).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub arch: GcfArch,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// Share of all steps spent in linear warm-up (then cosine to 0).
+    pub warmup: f64,
+    /// λ of eq. 5, on the squared norms of the batch's final embeddings.
+    pub l2: f64,
+    /// Edge-dropout probability on the normalised adjacency values.
+    pub edge_dropout: f32,
+    pub seed: u64,
+    /// Stop each epoch after this many steps (for benchmarks); `None` for full epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_steps_per_epoch: Option<usize>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            arch: GcfArch::default(),
+            epochs: 100,
+            batch_size: 1024,
+            lr: 1e-4,
+            weight_decay: 0.01,
+            warmup: 0.1,
+            l2: 1e-6,
+            edge_dropout: 0.1,
+            seed: 0,
+            max_steps_per_epoch: None,
+        }
+    }
+}
+
+/// Pairs as graph rows: (user, chosen, rejected).
+pub type PairRows = Vec<(u32, u32, u32)>;
+
+/// The pairs of `split` whose user is a graph node (seen users only).
+pub fn pair_rows(dataset: &Dataset, ids: &GraphIds, split: Split) -> PairRows {
+    let users = ids.user_rows();
+    dataset
+        .split(split)
+        .filter_map(|a| {
+            Some((
+                *users.get(a.user.as_str())?,
+                dataset.response_row(&a.chosen)? as u32,
+                dataset.response_row(&a.rejected)? as u32,
+            ))
+        })
+        .collect()
+}
+
+fn columns(pairs: &[(u32, u32, u32)], device: &Device) -> Result<(Tensor, Tensor, Tensor)> {
+    let u: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+    let a: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+    let b: Vec<u32> = pairs.iter().map(|p| p.2).collect();
+    Ok((
+        Tensor::new(u, device)?,
+        Tensor::new(a, device)?,
+        Tensor::new(b, device)?,
+    ))
+}
+
+/// Share of pairs the embeddings order as annotated: s(u,a) > s(u,b) (eq. 4).
+pub fn accuracy(users: &Tensor, responses: &Tensor, pairs: &[(u32, u32, u32)]) -> Result<f64> {
+    if pairs.is_empty() {
+        return Ok(f64::NAN);
+    }
+    let (u, a, b) = columns(pairs, users.device())?;
+    let eu = users.index_select(&u, 0)?;
+    let margin = (scores(&eu, &responses.index_select(&a, 0)?)?
+        - scores(&eu, &responses.index_select(&b, 0)?)?)?;
+    let right: f64 = margin
+        .gt(0.0)?
+        .to_dtype(DType::F64)?
+        .sum_all()?
+        .to_scalar()?;
+    Ok(right / pairs.len() as f64)
+}
+
+/// −log σ(x) = softplus(−x), from differentiable parts.
+fn neg_log_sigmoid(x: &Tensor) -> Result<Tensor> {
+    let minus = x.neg()?;
+    minus.relu()? + (minus.abs()?.neg()?.exp()? + 1.0)?.log()?
+}
+
+/// One epoch's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub val_accuracy: f64,
+    pub seconds: f64,
+    pub steps: usize,
+    pub seconds_per_step: f64,
+}
+
+/// A trained model (at its best epoch) and how training went.
+pub struct GcfTraining {
+    pub model: GcfModel,
+    /// Final (layer-L) embeddings at the best epoch, unnormalised.
+    pub users: Tensor,
+    pub responses: Tensor,
+    pub best_epoch: usize,
+    pub best_val_accuracy: f64,
+    pub history: Vec<EpochRecord>,
+    pub seconds: f64,
+}
+
+/// Trains GCF on `train` pairs, choosing the epoch by accuracy on `val` pairs.
+/// `on_epoch` sees each epoch's record (for progress display).
+pub fn train(
+    graph: &PreferenceGraph,
+    train_pairs: &[(u32, u32, u32)],
+    val_pairs: &[(u32, u32, u32)],
+    config: &TrainConfig,
+    device: &Device,
+    mut on_epoch: impl FnMut(&EpochRecord, usize),
+) -> Result<GcfTraining> {
+    let started = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let model = GcfModel::new(
+        config.arch.clone(),
+        graph.users,
+        graph.responses,
+        &mut rng,
+        DType::F32,
+        device,
+    )?;
+    let ops = GraphOps::new(graph);
+    let vars = model
+        .named_vars()
+        .into_iter()
+        .map(|(_, v)| v.clone())
+        .collect();
+    let mut optimizer = AdamW::new(
+        vars,
+        ParamsAdamW {
+            lr: config.lr,
+            weight_decay: config.weight_decay,
+            ..ParamsAdamW::default()
+        },
+    )?;
+    let batch = config.batch_size.max(1);
+    let steps_per_epoch = train_pairs.len().div_ceil(batch).max(1);
+    let total_steps = steps_per_epoch * config.epochs.max(1);
+    let warmup_steps = ((config.warmup * total_steps as f64).round() as usize).max(1);
+    let mut order: Vec<usize> = (0..train_pairs.len()).collect();
+    let mut step = 0usize;
+    let mut best: Option<Best> = None;
+    let mut history = Vec::new();
+
+    for epoch in 1..=config.epochs {
+        let epoch_started = Instant::now();
+        order.shuffle(&mut rng);
+        let mut loss_sum = 0.0;
+        let mut seen_pairs = 0usize;
+        let mut steps = 0usize;
+        let mut step_seconds = 0.0;
+        for chunk in order.chunks(batch) {
+            if config.max_steps_per_epoch.is_some_and(|max| steps >= max) {
+                break;
+            }
+            let step_started = Instant::now();
+            let lr = schedule(config.lr, step, warmup_steps, total_steps);
+            optimizer.set_learning_rate(lr);
+            let pairs: Vec<(u32, u32, u32)> = chunk.iter().map(|&i| train_pairs[i]).collect();
+            let (u, a, b) = columns(&pairs, device)?;
+            let (users, responses) =
+                model.propagate(&ops, Some((config.edge_dropout, &mut rng)))?;
+            let eu = users.index_select(&u, 0)?;
+            let ea = responses.index_select(&a, 0)?;
+            let eb = responses.index_select(&b, 0)?;
+            let margin = (scores(&eu, &ea)? - scores(&eu, &eb)?)?;
+            let btl = neg_log_sigmoid(&margin)?.mean_all()?;
+            let norms = ((eu.sqr()?.sum_all()? + ea.sqr()?.sum_all()?)? + eb.sqr()?.sum_all()?)?;
+            let loss = (btl + (norms * (config.l2 / pairs.len() as f64))?)?;
+            optimizer.backward_step(&loss)?;
+            loss_sum += loss.to_scalar::<f32>()? as f64 * pairs.len() as f64;
+            seen_pairs += pairs.len();
+            step += 1;
+            steps += 1;
+            step_seconds += step_started.elapsed().as_secs_f64();
+        }
+        let (users, responses) = model.propagate(&ops, None)?;
+        let val_accuracy = accuracy(&users, &responses, val_pairs)?;
+        let record = EpochRecord {
+            epoch,
+            train_loss: loss_sum / seen_pairs.max(1) as f64,
+            val_accuracy,
+            seconds: epoch_started.elapsed().as_secs_f64(),
+            steps,
+            seconds_per_step: step_seconds / steps.max(1) as f64,
+        };
+        on_epoch(&record, config.epochs);
+        history.push(record);
+        let better = match &best {
+            None => true,
+            Some((_, acc, ..)) => val_accuracy > *acc || (acc.is_nan() && !val_accuracy.is_nan()),
+        };
+        if better {
+            best = Some((epoch, val_accuracy, model.snapshot()?, users, responses));
+        }
+    }
+    let (best_epoch, best_val_accuracy, snapshot, users, responses) = match best {
+        Some(best) => best,
+        None => {
+            let (users, responses) = model.propagate(&ops, None)?;
+            (0, f64::NAN, model.snapshot()?, users, responses)
+        }
+    };
+    model.restore(&snapshot)?;
+    Ok(GcfTraining {
+        model,
+        users,
+        responses,
+        best_epoch,
+        best_val_accuracy,
+        history,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The best epoch so far: epoch, validation accuracy, parameters, final embeddings.
+type Best = (usize, f64, HashMap<String, Tensor>, Tensor, Tensor);
+
+/// Linear warm-up to `lr`, then cosine decay to 0.
+fn schedule(lr: f64, step: usize, warmup: usize, total: usize) -> f64 {
+    if step < warmup {
+        lr * (step + 1) as f64 / warmup as f64
+    } else {
+        let progress = (step - warmup) as f64 / (total - warmup).max(1) as f64;
+        lr * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
+    }
+}

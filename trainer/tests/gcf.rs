@@ -1,0 +1,149 @@
+//! GCF: gradients through the sparse products and layers match finite differences;
+//! a tiny synthetic set trains well above chance; a saved checkpoint reproduces its
+//! reported accuracy exactly.
+
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
+use candle_core::{DType, Device, Tensor, Var};
+use copl_core::graph::PreferenceGraph;
+use copl_trainer::{
+    gcf::{GcfArch, GcfModel, GraphOps, TrainConfig, eval_gcf, run_gcf, scores},
+    synth::{Preset, SynthConfig, generate},
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+fn tiny_graph() -> PreferenceGraph {
+    let pairs = [
+        (0, 0, 1),
+        (0, 2, 3),
+        (1, 1, 0),
+        (1, 3, 2),
+        (2, 0, 3),
+        (2, 2, 1),
+        (2, 0, 1),
+    ];
+    PreferenceGraph::from_pairs(3, 4, &pairs)
+}
+
+/// A scalar loss of the model's output: Σ_u s(u, r_u) for fixed pairs.
+fn loss(model: &GcfModel, ops: &GraphOps) -> Tensor {
+    let (users, responses) = model.propagate(ops, None).unwrap();
+    let r = responses.narrow(0, 1, 3).unwrap();
+    let s = scores(&users, &r).unwrap();
+    // A non-linear function of the scores so second-order mistakes would show.
+    (s.clone() * s.tanh().unwrap()).unwrap().sum_all().unwrap()
+}
+
+fn check_gradients(arch: GcfArch) {
+    let graph = tiny_graph();
+    let ops = GraphOps::new(&graph);
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let model = GcfModel::new(arch.clone(), 3, 4, &mut rng, DType::F64, &Device::Cpu).unwrap();
+    let grads = loss(&model, &ops).backward().unwrap();
+    let eps = 1e-6;
+    for (name, var) in model.named_vars() {
+        let grad = grads
+            .get(var.as_tensor())
+            .unwrap_or_else(|| panic!("{name} received no gradient ({arch:?})"));
+        let analytic: Vec<f64> = grad.flatten_all().unwrap().to_vec1().unwrap();
+        let base: Vec<f64> = var.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+        // A few coordinates of each parameter.
+        for i in [0, base.len() / 2, base.len() - 1] {
+            let at = |delta: f64| {
+                let mut v = base.clone();
+                v[i] += delta;
+                var.set(&Tensor::from_vec(v, var.shape(), &Device::Cpu).unwrap())
+                    .unwrap();
+                let l: f64 = loss(&model, &ops).to_scalar().unwrap();
+                l
+            };
+            let numeric = (at(eps) - at(-eps)) / (2.0 * eps);
+            at(0.0);
+            let err = (numeric - analytic[i]).abs() / (1e-6 + numeric.abs().max(analytic[i].abs()));
+            assert!(
+                err < 1e-4,
+                "{name}[{i}] ({arch:?}): analytic {} numeric {numeric}",
+                analytic[i]
+            );
+        }
+        let _: &Var = var;
+    }
+}
+
+#[test]
+fn gradients_match_finite_differences() {
+    let base = GcfArch {
+        dim: 5,
+        layers: 2,
+        ..GcfArch::default()
+    };
+    check_gradients(base.clone());
+    check_gradients(GcfArch {
+        negative_edges: false,
+        ..base.clone()
+    });
+    check_gradients(GcfArch {
+        transform: false,
+        ..base.clone()
+    });
+    check_gradients(GcfArch { layers: 0, ..base });
+}
+
+#[test]
+fn tiny_training_beats_chance_and_checkpoint_reproduces_accuracy() {
+    let data = tempfile::tempdir().unwrap();
+    let ckpt = tempfile::tempdir().unwrap();
+    let synthetic = generate(&SynthConfig {
+        users: 300,
+        unseen_users: 4,
+        survey_pairs: Some(300),
+        seed: 5,
+        ..SynthConfig::new(Preset::Tldr)
+    })
+    .unwrap();
+    synthetic.dataset.save(data.path()).unwrap();
+    let config = TrainConfig {
+        arch: GcfArch {
+            dim: 16,
+            layers: 2,
+            ..GcfArch::default()
+        },
+        epochs: 30,
+        batch_size: 256,
+        lr: 1e-2,
+        ..TrainConfig::default()
+    };
+    let summary = run_gcf(data.path(), ckpt.path(), &config, |_, _| {}).unwrap();
+    assert!(
+        summary.val_accuracy > 0.75,
+        "val accuracy {}",
+        summary.val_accuracy
+    );
+    assert!(
+        summary.test_accuracy > 0.65,
+        "test accuracy {}",
+        summary.test_accuracy
+    );
+    assert_eq!(summary.history.len(), 30);
+
+    let eval = eval_gcf(data.path(), ckpt.path()).unwrap();
+    assert_eq!(
+        eval.overall.accuracy, summary.test_accuracy,
+        "reloaded embeddings give the same accuracy"
+    );
+    assert_eq!(eval.overall.pairs, 300 * 10);
+    assert_eq!(eval.by_group.len(), 2);
+    assert_eq!(
+        eval.ground_truth_bound, None,
+        "no synth.json was written here"
+    );
+    let manifest = copl_core::checkpoint::Manifest::load(ckpt.path()).unwrap();
+    let gcf = manifest.gcf.unwrap();
+    assert_eq!((gcf.dim, gcf.users, gcf.model.as_str()), (16, 300, "gcf"));
+    assert_eq!(gcf.metrics["test_accuracy"], summary.test_accuracy);
+    let graph = copl_core::checkpoint::load_graph(ckpt.path()).unwrap();
+    let (rebuilt, _) =
+        copl_core::graph::graph_of(&copl_core::data::Dataset::load(data.path()).unwrap());
+    assert_eq!(graph, rebuilt, "graph.safetensors round-trips");
+}
