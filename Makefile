@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make demo   runs the main job on the embedded default (today: a synthetic benchmark,
-#               generated and validated; training and serving join as their issues land)
+#               generated and validated, then GCF user/response embeddings trained on it
+#               and evaluated; MoLE and serving join as their issues land)
 #   make test   runs every check CI runs: format, lints, build, all tests
 .PHONY: demo test fmt clippy build
 
@@ -10,6 +11,8 @@ demo:
 	cargo build --release -p copl-trainer
 	./target/release/copl-train synth --preset ufp4 --sampling avg --users 2000 --unseen-users 40 --seed 0 --out $(DEMO_DIR)/data
 	./target/release/copl-train check --data $(DEMO_DIR)/data
+	./target/release/copl-train gcf --data $(DEMO_DIR)/data --out $(DEMO_DIR)/ckpt --dim 64 --epochs 250 --lr 1e-2 --batch-size 1000000
+	./target/release/copl-train eval-gcf --data $(DEMO_DIR)/data --ckpt $(DEMO_DIR)/ckpt
 
 test: fmt clippy build
 	cargo test --workspace

@@ -102,13 +102,24 @@ impl Csr {
     }
 
     /// `out = self · x` for a dense row-major `x` of `cols × d`; `out` is `rows × d`.
+    /// Rows are computed in parallel (rayon's pool).
     pub fn matmul_dense<T>(&self, x: &[T], d: usize, out: &mut [T])
     where
-        T: Copy + Default + std::ops::AddAssign + std::ops::Mul<Output = T> + From<f32>,
+        T: Copy
+            + Default
+            + Send
+            + Sync
+            + std::ops::AddAssign
+            + std::ops::Mul<Output = T>
+            + From<f32>,
     {
+        use rayon::prelude::*;
         debug_assert_eq!(x.len(), self.cols * d);
         debug_assert_eq!(out.len(), self.rows() * d);
-        for (r, out_row) in out.chunks_exact_mut(d).enumerate() {
+        if d == 0 {
+            return;
+        }
+        out.par_chunks_mut(d).enumerate().for_each(|(r, out_row)| {
             out_row.fill(T::default());
             let (cols, vals) = self.row(r);
             for (&c, &v) in cols.iter().zip(vals) {
@@ -118,6 +129,6 @@ impl Csr {
                     *o += v * xi;
                 }
             }
-        }
+        });
     }
 }

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# GCF accuracy at the paper's scale (10 000 seen users), one command:
+#   - ufp4 all / avg: GCF versus the matrix-factorisation baseline (paper's "w/o GNN");
+#   - ufp2 all: the Table A4 message-passing ablation.
+# Writes runs/gcf-bench/*.json and prints the markdown tables of docs/benchmarks.md.
+# Settings for this 2-core CPU (see docs/benchmarks.md): d = 64, full-batch steps.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-runs/gcf-bench}
+EPOCHS=${EPOCHS:-200}
+DIM=${DIM:-64}
+COMMON=(--dim "$DIM" --epochs "$EPOCHS" --lr 1e-2 --batch-size 1000000 --json)
+mkdir -p "$OUT"
+cargo build --release -q -p copl-trainer
+BIN=./target/release/copl-train
+
+for set in "ufp4 all" "ufp4 avg" "ufp2 all"; do
+  read -r preset sampling <<<"$set"
+  [ -f "$OUT/data-$preset-$sampling/synth.json" ] ||
+    $BIN synth --preset "$preset" --sampling "$sampling" --users 10000 --seed 0 \
+      --out "$OUT/data-$preset-$sampling" >/dev/null
+done
+
+run() { # name data-dir flags...
+  local name=$1 data=$2; shift 2
+  [ -f "$OUT/$name.json" ] && return 0
+  $BIN gcf --data "$OUT/$data" --out "$OUT/ckpt-$name" "${COMMON[@]}" "$@" >"$OUT/$name.tmp"
+  $BIN eval-gcf --data "$OUT/$data" --ckpt "$OUT/ckpt-$name" --json >"$OUT/$name.eval.json"
+  mv "$OUT/$name.tmp" "$OUT/$name.json"
+}
+
+# Two lanes, one per core.
+(
+  run ufp4-all-gcf data-ufp4-all
+  run ufp4-all-mf data-ufp4-all --model mf
+  run ufp2-all-full data-ufp2-all
+  run ufp2-all-no-neg data-ufp2-all --no-negative-edges
+) &
+(
+  run ufp4-avg-gcf data-ufp4-avg
+  run ufp4-avg-mf data-ufp4-avg --model mf
+  run ufp2-all-no-transform data-ufp2-all --no-transform
+  run ufp2-all-no-all data-ufp2-all --no-transform --no-negative-edges
+) &
+wait
+
+python3 - "$OUT" <<'PY'
+import json, sys, os
+out = sys.argv[1]
+def load(name):
+    s = json.load(open(os.path.join(out, name + ".json")))
+    e = json.load(open(os.path.join(out, name + ".eval.json")))
+    return s, e
+def pct(x): return f"{100*x:.2f}"
+print("| setting | model | held-out (val) acc. | test acc. | best epoch | s/epoch | ground-truth bound | shared-preference bound |")
+print("|---|---|---|---|---|---|---|---|")
+for data in ["ufp4-all", "ufp4-avg"]:
+    for model in ["gcf", "mf"]:
+        s, e = load(f"{data}-{model}")
+        print(f"| {data} | {model.upper()} | {pct(s['val_accuracy'])} | {pct(s['test_accuracy'])} | {s['best_epoch']} | {s['seconds_per_epoch']:.1f} | {pct(e['ground_truth_bound'])} | {pct(e['shared_preference_bound'])} |")
+print()
+print("| ufp2 all, message passing | held-out (val) acc. | test acc. | best epoch | s/epoch |")
+print("|---|---|---|---|---|")
+for name, label in [("full", "full (eq. 2)"), ("no-neg", "w/o negative edges"), ("no-transform", "w/o activation & transform"), ("no-all", "w/o all three")]:
+    s, e = load(f"ufp2-all-{name}")
+    print(f"| {label} | {pct(s['val_accuracy'])} | {pct(s['test_accuracy'])} | {s['best_epoch']} | {s['seconds_per_epoch']:.1f} |")
+PY
