@@ -11,10 +11,10 @@ use rand::Rng;
 /// A sparse matrix and its transpose, with the entry correspondence between them.
 #[derive(Clone, Debug)]
 pub struct SparsePair {
-    /// The matrix A (`rows × cols`).
-    pub matrix: Csr,
+    /// The matrix A (`rows × cols`), shared with every product that uses it unmasked.
+    pub matrix: Arc<Csr>,
     /// Aᵀ, for the backward pass.
-    pub transpose: Csr,
+    pub transpose: Arc<Csr>,
     /// For each entry of `transpose`, its position in `matrix`.
     pub transpose_source: Vec<u32>,
 }
@@ -24,8 +24,8 @@ impl SparsePair {
     pub fn new(matrix: Csr) -> Self {
         let (transpose, transpose_source) = matrix.transpose();
         Self {
-            matrix,
-            transpose,
+            matrix: Arc::new(matrix),
+            transpose: Arc::new(transpose),
             transpose_source,
         }
     }
@@ -33,8 +33,8 @@ impl SparsePair {
     /// `A · x` (x: `cols × d`), differentiable in x.
     pub fn matmul(&self, x: &Tensor) -> Result<Tensor> {
         x.contiguous()?.apply_op1(SpMM {
-            a: Arc::new(self.matrix.clone()),
-            at: Arc::new(self.transpose.clone()),
+            a: self.matrix.clone(),
+            at: self.transpose.clone(),
         })
     }
 
@@ -46,7 +46,7 @@ impl SparsePair {
             return self.matmul(x);
         }
         let scale = 1.0 / (1.0 - p);
-        let mut a = self.matrix.clone();
+        let mut a = Csr::clone(&self.matrix);
         for v in &mut a.values {
             *v = if rng.random::<f32>() < p {
                 0.0
@@ -54,7 +54,7 @@ impl SparsePair {
                 *v * scale
             };
         }
-        let mut at = self.transpose.clone();
+        let mut at = Csr::clone(&self.transpose);
         for (v, &src) in at.values.iter_mut().zip(&self.transpose_source) {
             *v = a.values[src as usize];
         }
