@@ -6,6 +6,7 @@
 //! - [`graph`]: the signed user–response graph with eq. 2's normalisation, as CSR;
 //! - [`checkpoint`]: the checkpoint directory (manifest, ids, graph, embeddings).
 
+mod atomic;
 pub mod checkpoint;
 pub mod data;
 pub mod graph;

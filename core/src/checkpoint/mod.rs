@@ -121,29 +121,21 @@ impl Manifest {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    let io = |source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    fs::write(&tmp, bytes).map_err(io)?;
-    fs::rename(&tmp, path).map_err(io)
+    crate::atomic::replace(path, |tmp| fs::write(tmp, bytes)).map_err(|source| {
+        CheckpointError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
 fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<(), CheckpointError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    candle_core::safetensors::save(tensors, &tmp).map_err(|source| CheckpointError::Tensor {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    fs::rename(&tmp, path).map_err(|source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    crate::atomic::replace(path, |tmp| candle_core::safetensors::save(tensors, tmp)).map_err(
+        |source| CheckpointError::Tensor {
+            path: path.to_path_buf(),
+            source,
+        },
+    )
 }
 
 fn load_tensors(path: &Path) -> Result<HashMap<String, Tensor>, CheckpointError> {

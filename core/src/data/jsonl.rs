@@ -3,9 +3,9 @@
 
 use std::{
     collections::BTreeMap,
-    fs::{self, File},
+    fs::File,
     io::{BufRead, BufReader, BufWriter, Write},
-    path::{Path, PathBuf},
+    path::Path,
 };
 
 use serde::Serialize;
@@ -257,26 +257,12 @@ pub fn write_jsonl<'a, T: Serialize + 'a>(
     path: &Path,
     items: impl IntoIterator<Item = &'a T>,
 ) -> std::io::Result<()> {
-    let tmp = temporary_sibling(path);
-    let result = (|| {
-        let mut out = BufWriter::new(File::create(&tmp)?);
+    crate::atomic::replace(path, |tmp| {
+        let mut out = BufWriter::new(File::create(tmp)?);
         for item in items {
             serde_json::to_writer(&mut out, item)?;
             out.write_all(b"\n")?;
         }
         out.into_inner().map_err(|e| e.into_error())?.sync_all()
-    })();
-    match result {
-        Ok(()) => fs::rename(&tmp, path),
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
-}
-
-fn temporary_sibling(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    path.with_file_name(name)
+    })
 }
