@@ -4,8 +4,10 @@
 //! ("CoPL: Collaborative Preference Learning for Personalizing LLMs"):
 //! - [`data`]: the preference data model (users, responses, pairwise annotations);
 //! - [`graph`]: the signed user–response graph with eq. 2's normalisation, as CSR;
+//! - [`adapt`]: optimisation-free onboarding of unseen users (eq. 11) and survey choice;
 //! - [`checkpoint`]: the checkpoint directory (manifest, ids, graph, embeddings).
 
+pub mod adapt;
 mod atomic;
 pub mod checkpoint;
 pub mod data;
