@@ -370,7 +370,7 @@ fn survey_pairs_split_the_committee_and_never_repeat_a_split() {
     let engine = SurveyEngine::build(&a, &candidates, &SurveyConfig::default());
     assert_eq!(engine.pool_size(), 4);
     for seed in 0..8 {
-        let pairs = engine.suggest(&a, &[], 3, seed);
+        let pairs = engine.suggest(&a, &[], &[], 3, seed);
         assert_eq!(pairs.len(), 3);
         let first: Vec<(u32, u32)> = pairs.iter().map(|p| (p.a, p.b)).collect();
         // Two even, different splits first (1 bit each), then nothing left to learn.
@@ -388,13 +388,17 @@ fn survey_pairs_split_the_committee_and_never_repeat_a_split() {
 fn survey_skips_answered_pairs_and_follows_the_answers_so_far() {
     let a = survey_adapter();
     let candidates = [(1, 0), (2, 0), (3, 0), (4, 0)];
-    let engine = SurveyEngine::build(&a, &candidates, &SurveyConfig::default());
+    let sharp = SurveyConfig {
+        temperature: 0.07,
+        ..SurveyConfig::default()
+    };
+    let engine = SurveyEngine::build(&a, &candidates, &sharp);
     // Answered pair 3 (either direction): never suggested again.
-    let next = engine.suggest(&a, &[answer(0, 3)], 4, 0);
+    let next = engine.suggest(&a, &[answer(0, 3)], &[], 4, 0);
     assert!(next.iter().all(|p| (p.a, p.b) != (3, 0)));
     assert_eq!(next.len(), 3);
     // 0 ≻ 3 has direction (−0.1, 1): γ is −0.31 for 90°, −0.64 for 180°, −0.74 for 0°,
-    // −1.31 for 270°, so at κ = 0.07 the committee is ≈ 99 % the 90° user and little is
+    // −1.31 for 270°, so at a sharp κ = 0.07 the committee is ≈ 99 % the 90° user and little is
     // left to learn. What is left is mostly 90° against 180°, which pairs 1 and 2
     // separate and pair 4 does not.
     assert!([1, 2].contains(&next[0].a), "{next:?}");
@@ -405,9 +409,10 @@ fn survey_skips_answered_pairs_and_follows_the_answers_so_far() {
 }
 
 #[test]
-fn candidate_pairs_join_responses_of_one_prompt_that_someone_chose() {
+fn candidates_are_the_distinct_annotated_pairs_whose_responses_someone_chose() {
     let a = adapter();
-    // Prompt groups: {0, 1, 2}, {3, 5, 8}. Chosen by someone: 0, 2, 3 (not 1, 5, 8).
-    let pairs = SurveyEngine::candidate_pairs(&a, &[vec![0, 1, 2], vec![3, 5, 8]]);
-    assert_eq!(pairs, vec![(0, 2)]);
+    // Chosen by someone: 0, 2, 3, 4, 7 (not 1, 5, 6, 8, 9).
+    let annotated = [(0, 2), (2, 0), (3, 4), (0, 1), (7, 6), (4, 3)];
+    let pairs = SurveyEngine::candidate_pairs(&a, &annotated);
+    assert_eq!(pairs, vec![(0, 2), (3, 4)]);
 }

@@ -2,4 +2,5 @@
 //! training, evaluation and reports as they land (see `docs/architecture.md`).
 
 pub mod gcf;
+pub mod onboard;
 pub mod synth;

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use copl_core::data::Dataset;
 use copl_trainer::{
     gcf::{self, EpochRecord, GcfArch, TrainConfig},
+    onboard,
     synth::{self, Preset, Sampling, SynthConfig},
 };
 use indicatif::{ProgressBar, ProgressStyle};
@@ -38,6 +39,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Onboard the data set's unseen users from their answers (paper §4.3) and report
+    /// their accuracy: CoPL 2/4-hop, naive average, per-user optimisation, population;
+    /// accuracy against the number of answers, random against suggested survey pairs.
+    EvalUnseen {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        ckpt: PathBuf,
+        /// κ of eq. 11.
+        #[arg(long, default_value_t = 0.07)]
+        temperature: f32,
+        /// Fewer neighbours widen the search (docs/onboarding.md).
+        #[arg(long, default_value_t = 5)]
+        min_neighbours: usize,
+        /// Answer counts of the accuracy-versus-answers curve.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
+        answer_counts: Vec<usize>,
+        /// κ of the survey committee's weights given the answers so far.
+        #[arg(long, default_value_t = 1.0)]
+        survey_temperature: f32,
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks (speed, memory).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -64,6 +88,33 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Latency (p50, p99) and memory of one onboarding, against per-user optimisation.
+    Onboard(BenchOnboardArgs),
+}
+
+#[derive(Args)]
+struct BenchOnboardArgs {
+    /// Checkpoint to onboard onto (with --data: its unseen users' answers).
+    #[arg(long, requires = "data", conflicts_with = "users")]
+    ckpt: Option<PathBuf>,
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Instead of a checkpoint: generate a graph of this many seen users.
+    #[arg(long)]
+    users: Option<usize>,
+    /// Answers per user in the generated graph and per onboarding.
+    #[arg(long, default_value_t = 16)]
+    answers: usize,
+    /// Embedding size of the generated graph.
+    #[arg(long, default_value_t = 64)]
+    dim: usize,
+    /// Onboardings timed per method.
+    #[arg(long, default_value_t = 2000)]
+    calls: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -231,6 +282,51 @@ fn main() -> Result<()> {
             steps,
             json,
         }) => bench_gcf(&data, &dims, steps, json),
+        Command::EvalUnseen {
+            data,
+            ckpt,
+            temperature,
+            min_neighbours,
+            answer_counts,
+            survey_temperature,
+            json,
+        } => {
+            let mut config = onboard::EvalUnseenConfig {
+                answer_counts,
+                ..Default::default()
+            };
+            config.adapt.temperature = temperature;
+            config.adapt.min_neighbours = min_neighbours;
+            config.survey.temperature = survey_temperature;
+            let eval = onboard::eval_unseen(&data, &ckpt, &config)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&eval)?);
+            } else {
+                print_unseen(&eval);
+            }
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Onboard(args)) => {
+            let bench = match (&args.ckpt, &args.data, args.users) {
+                (Some(ckpt), Some(data), _) => {
+                    onboard::bench::bench_checkpoint(ckpt, data, args.calls)?
+                }
+                (None, _, Some(users)) => onboard::bench::bench_generated(
+                    users,
+                    args.answers,
+                    args.dim,
+                    args.calls,
+                    args.seed,
+                )?,
+                _ => bail!("give --ckpt and --data, or --users to generate a graph"),
+            };
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&bench)?);
+            } else {
+                print_onboard_bench(&bench);
+            }
+            Ok(())
+        }
         Command::Check { data } => {
             let dataset = Dataset::load(&data).map_err(anyhow::Error::new)?;
             println!(
@@ -512,4 +608,74 @@ fn bench_gcf(data: &std::path::Path, dims: &[usize], steps: usize, json: bool) -
         println!("graph built in {graph_seconds:.3} s");
     }
     Ok(())
+}
+
+fn print_unseen(e: &onboard::UnseenEval) {
+    println!(
+        "{} unseen users, {:.1} answers each, {} test pairs; seen users' GCF accuracy {:.2} %",
+        e.unseen_users,
+        e.mean_answers,
+        e.test_pairs,
+        100.0 * e.seen_accuracy
+    );
+    for (name, m) in &e.methods {
+        println!(
+            "  {name:<16} {:6.2} %   {:9.1} µs a user",
+            100.0 * m.accuracy,
+            m.mean_us
+        );
+    }
+    let s = &e.copl_2hop;
+    println!(
+        "  copl_2hop: fallbacks {:?}; mean neighbourhood {:.1}, effective {:.1}, confidence {:.2}, answer agreement {:.2}",
+        s.fallbacks,
+        s.mean_neighbourhood,
+        s.mean_effective_neighbours,
+        s.mean_confidence,
+        s.mean_answer_agreement
+    );
+    println!("  answers  random-2hop  random-4hop  suggested  suggested-batch");
+    let pct = |x: Option<f64>| x.map_or("–".to_string(), |x| format!("{:.2}", 100.0 * x));
+    for p in &e.by_answers {
+        println!(
+            "  {:>7}  {:>11.2}  {:>11.2}  {:>9}  {:>15}",
+            p.answers,
+            100.0 * p.random_2hop,
+            100.0 * p.random_4hop,
+            pct(p.suggested_adaptive),
+            pct(p.suggested_batch)
+        );
+    }
+    if let Some(note) = &e.survey_note {
+        println!("  survey: {note}");
+    }
+}
+
+fn print_onboard_bench(b: &onboard::bench::OnboardBench) {
+    println!(
+        "{}: {} users, {} responses, {} positive edges, d = {}; setup {:.1} s, adapter {} MiB, peak {} MiB",
+        b.source,
+        b.users,
+        b.responses,
+        b.positive_edges,
+        b.dim,
+        b.setup_seconds,
+        b.adapter_rss_mib.map_or("?".into(), |x| format!("{x:.0}")),
+        b.peak_rss_mib.map_or("?".into(), |x| format!("{x:.0}")),
+    );
+    for (name, l) in [
+        ("copl 2-hop", &b.copl_2hop),
+        ("copl 4-hop", &b.copl_4hop),
+        ("user opt (by hand)", &b.user_opt),
+        ("user opt (autograd)", &b.user_opt_autograd),
+    ] {
+        println!(
+            "  {name:<20} p50 {:>10.1} µs  p99 {:>10.1} µs  mean {:>10.1} µs  ({} calls)",
+            l.p50_us, l.p99_us, l.mean_us, l.calls
+        );
+    }
+    println!(
+        "  mean neighbourhood: 2-hop {:.1}, 4-hop {:.1} users",
+        b.mean_neighbourhood_2hop, b.mean_neighbourhood_4hop
+    );
 }

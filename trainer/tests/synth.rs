@@ -432,3 +432,20 @@ fn bad_configurations_are_refused_naming_the_field() {
         assert!(error.starts_with(field), "{error}");
     }
 }
+
+#[test]
+fn the_ground_truth_reader_reproduces_every_noiseless_label() {
+    for preset in [Preset::Tldr, Preset::Ufp2, Preset::Ufp4, Preset::Personal] {
+        let synthetic = generate(&small(preset, Sampling::All)).unwrap();
+        let data = &synthetic.dataset;
+        let users: HashMap<&str, _> = data.users().iter().map(|u| (u.user.as_str(), u)).collect();
+        for a in data.annotations() {
+            let verdict = copl_trainer::synth::truth::prefers(
+                users[a.user.as_str()],
+                data.response(&a.chosen).unwrap(),
+                data.response(&a.rejected).unwrap(),
+            );
+            assert_eq!(verdict, Some(true), "{}: {a:?}", preset.name());
+        }
+    }
+}

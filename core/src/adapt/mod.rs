@@ -44,7 +44,8 @@ use crate::{
     checkpoint::{self, CheckpointError, Manifest},
     graph::{GraphIds, PreferenceGraph},
 };
-use alignment::{alignment, answer_directions, better_than_chance, dot, softmax_weights};
+pub use alignment::dot;
+use alignment::{alignment, answer_directions, better_than_chance, softmax_weights};
 use neighbourhood::{PositiveWalk, users_of};
 
 /// Input the adaptation refuses.

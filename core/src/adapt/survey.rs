@@ -27,7 +27,10 @@ pub struct SurveyConfig {
     pub committee: usize,
     /// Candidate pairs kept after ranking by how evenly they split the committee.
     pub pool: usize,
-    /// κ of the members' weights given answers so far.
+    /// κ of the members' weights given answers so far: softmax(γ / κ). Broader than
+    /// eq. 11's 0.07, because here the weights are a belief over which users the new
+    /// user resembles, not a choice of whom to average: too sharp a belief chases the
+    /// noise in a few answers (docs/onboarding.md has the comparison).
     pub temperature: f32,
     pub seed: u64,
 }
@@ -37,7 +40,7 @@ impl Default for SurveyConfig {
         Self {
             committee: 512,
             pool: 2048,
-            temperature: 0.07,
+            temperature: 1.0,
             seed: 0,
         }
     }
@@ -64,24 +67,19 @@ pub struct SurveyEngine {
 }
 
 impl SurveyEngine {
-    /// Candidate pairs: every two responses of one prompt (`groups` lists the response
-    /// rows of each prompt) that both have a positive edge, so either answer reaches
-    /// neighbours.
-    pub fn candidate_pairs(adapter: &Adapter, groups: &[Vec<u32>]) -> Vec<(u32, u32)> {
-        let chosen_by_someone = |r: u32| adapter.graph().positive.response_degree[r as usize] > 0.0;
-        let mut pairs = Vec::new();
-        for group in groups {
-            let rows: Vec<u32> = group
-                .iter()
-                .copied()
-                .filter(|&r| (r as usize) < adapter.graph().responses && chosen_by_someone(r))
-                .collect();
-            for (i, &a) in rows.iter().enumerate() {
-                for &b in &rows[i + 1..] {
-                    pairs.push((a, b));
-                }
-            }
-        }
+    /// The survey set as candidates: the distinct pairs (either order) that seen users
+    /// annotated, keeping those whose two responses both have a positive edge, so that
+    /// either answer reaches neighbours.
+    pub fn candidate_pairs(adapter: &Adapter, annotated: &[(u32, u32)]) -> Vec<(u32, u32)> {
+        let positive = &adapter.graph().positive.response_degree;
+        let chosen_by_someone = |r: u32| positive.get(r as usize).is_some_and(|&d| d > 0.0);
+        let mut pairs: Vec<(u32, u32)> = annotated
+            .iter()
+            .map(|&(a, b)| (a.min(b), a.max(b)))
+            .filter(|&(a, b)| a != b && chosen_by_someone(a) && chosen_by_someone(b))
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
         pairs
     }
 
@@ -127,11 +125,13 @@ impl SurveyEngine {
     }
 
     /// Up to `max_pairs` pairs to ask next, most informative first, none already
-    /// answered. Ties break by `seed`.
+    /// answered or `declined` (shown but not answered: no preference, skipped), in
+    /// either order. Ties break by `seed`.
     pub fn suggest(
         &self,
         adapter: &Adapter,
         answers_so_far: &[Answer],
+        declined: &[(u32, u32)],
         max_pairs: usize,
         seed: u64,
     ) -> Vec<SurveyPair> {
@@ -158,7 +158,9 @@ impl SurveyEngine {
         let asked = |&(a, b): &(u32, u32)| {
             answers_so_far
                 .iter()
-                .any(|x| (x.chosen, x.rejected) == (a, b) || (x.chosen, x.rejected) == (b, a))
+                .map(|x| (x.chosen, x.rejected))
+                .chain(declined.iter().copied())
+                .any(|x| x == (a, b) || x == (b, a))
         };
         let mut available: Vec<bool> = self.pairs.iter().map(|p| !asked(p)).collect();
         let mut cells = vec![0u32; members];

@@ -1,5 +1,5 @@
 //! The checkpoint directory: `manifest.json`, `ids.json`, `graph.safetensors`,
-//! `gcf.safetensors` (and, later, `mole.safetensors`).
+//! `gcf.safetensors`, `survey.safetensors` (and, later, `mole.safetensors`).
 //!
 //! Every file is written to a temporary sibling and renamed, so a checkpoint never holds
 //! a half-written file. The manifest has one section per training stage; writing one
@@ -22,6 +22,7 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub const IDS_FILE: &str = "ids.json";
 pub const GRAPH_FILE: &str = "graph.safetensors";
 pub const GCF_FILE: &str = "gcf.safetensors";
+pub const SURVEY_FILE: &str = "survey.safetensors";
 /// Tensor names in `gcf.safetensors` of the final (layer-L, unnormalised) embeddings.
 pub const USER_EMBEDDINGS: &str = "final.user_embeddings";
 pub const RESPONSE_EMBEDDINGS: &str = "final.response_embeddings";
@@ -322,4 +323,52 @@ pub fn load_embeddings(
     let users = take(USER_EMBEDDINGS, ids.users.len())?;
     let responses = take(RESPONSE_EMBEDDINGS, ids.responses.len())?;
     Ok((users, responses))
+}
+
+/// Writes `survey.safetensors`: the survey set, distinct response-row pairs `(a, b)` that
+/// seen users annotated (SuggestSurvey's candidates), as tensors `survey.a`, `survey.b`.
+pub fn save_survey_pairs(dir: &Path, pairs: &[(u32, u32)]) -> Result<(), CheckpointError> {
+    let path = dir.join(SURVEY_FILE);
+    let (a, b): (Vec<u32>, Vec<u32>) = pairs.iter().copied().unzip();
+    let tensors = [("survey.a", a), ("survey.b", b)]
+        .into_iter()
+        .map(|(name, rows)| {
+            Ok((
+                name.to_string(),
+                Tensor::new(rows.as_slice(), &Device::Cpu)?,
+            ))
+        })
+        .collect::<candle_core::Result<HashMap<_, _>>>()
+        .map_err(|source| CheckpointError::Tensor {
+            path: path.clone(),
+            source,
+        })?;
+    save_tensors(&path, &tensors)
+}
+
+/// Reads `survey.safetensors`, checking every row is below `responses`.
+pub fn load_survey_pairs(dir: &Path, responses: usize) -> Result<Vec<(u32, u32)>, CheckpointError> {
+    let path = dir.join(SURVEY_FILE);
+    let tensors = load_tensors(&path)?;
+    let column = |name: &str| -> Result<Vec<u32>, CheckpointError> {
+        tensors
+            .get(name)
+            .ok_or_else(|| invalid(&path, format!("tensor {name:?} is missing")))?
+            .to_vec1()
+            .map_err(|source| CheckpointError::Tensor {
+                path: path.clone(),
+                source,
+            })
+    };
+    let (a, b) = (column("survey.a")?, column("survey.b")?);
+    if a.len() != b.len() {
+        return Err(invalid(&path, "survey.a and survey.b differ in length"));
+    }
+    if let Some(row) = a.iter().chain(&b).find(|&&r| r as usize >= responses) {
+        return Err(invalid(
+            &path,
+            format!("response row {row} is out of range ({responses} responses)"),
+        ));
+    }
+    Ok(a.into_iter().zip(b).collect())
 }

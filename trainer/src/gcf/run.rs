@@ -61,6 +61,7 @@ pub fn run_gcf(
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     checkpoint::save_graph(out, &graph)?;
     checkpoint::save_ids(out, &ids)?;
+    checkpoint::save_survey_pairs(out, &survey_pairs(&train_pairs))?;
     let mut tensors = trained.model.snapshot()?;
     tensors.insert(USER_EMBEDDINGS.to_string(), trained.users.clone());
     tensors.insert(RESPONSE_EMBEDDINGS.to_string(), trained.responses.clone());
@@ -101,6 +102,17 @@ pub fn run_gcf(
     });
     manifest.save(out)?;
     Ok(summary)
+}
+
+/// The survey set: distinct unordered response pairs of the training pairs.
+fn survey_pairs(train_pairs: &[(u32, u32, u32)]) -> Vec<(u32, u32)> {
+    let mut pairs: Vec<(u32, u32)> = train_pairs
+        .iter()
+        .map(|&(_, a, b)| (a.min(b), a.max(b)))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs
 }
 
 /// Accuracy of one slice of test pairs.

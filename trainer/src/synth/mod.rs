@@ -22,6 +22,7 @@
 //! `users / 10 000`. Generation is deterministic for a seed (ChaCha8).
 
 pub mod text;
+pub mod truth;
 mod words;
 
 use std::collections::{BTreeMap, HashMap};
