@@ -1,7 +1,8 @@
 # The two commands of the README:
 #   make demo   runs the main job on the embedded default (today: a synthetic benchmark,
 #               generated and validated, then GCF user/response embeddings trained on it
-#               and evaluated; MoLE and serving join as their issues land)
+#               and evaluated, then its unseen users onboarded (eq. 11) and evaluated;
+#               MoLE and serving join as their issues land)
 #   make test   runs every check CI runs: format, lints, build, all tests
 .PHONY: demo test fmt clippy build
 
@@ -13,6 +14,7 @@ demo:
 	./target/release/copl-train check --data $(DEMO_DIR)/data
 	./target/release/copl-train gcf --data $(DEMO_DIR)/data --out $(DEMO_DIR)/ckpt --dim 64 --epochs 250 --lr 1e-2 --batch-size 1000000
 	./target/release/copl-train eval-gcf --data $(DEMO_DIR)/data --ckpt $(DEMO_DIR)/ckpt
+	./target/release/copl-train eval-unseen --data $(DEMO_DIR)/data --ckpt $(DEMO_DIR)/ckpt
 
 test: fmt clippy build
 	cargo test --workspace

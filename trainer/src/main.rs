@@ -646,6 +646,10 @@ fn print_unseen(e: &onboard::UnseenEval) {
             pct(p.suggested_batch)
         );
     }
+    println!(
+        "  survey: pool {} pairs, built in {:.2} s, one suggestion {:.0} µs",
+        e.survey_pool, e.survey_build_seconds, e.suggest_mean_us
+    );
     if let Some(note) = &e.survey_note {
         println!("  survey: {note}");
     }

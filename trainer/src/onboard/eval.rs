@@ -91,6 +91,10 @@ pub struct UnseenEval {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub survey_note: Option<String>,
     pub survey_pool: usize,
+    /// Seconds to sample the committee and rank the candidates (once, at load).
+    pub survey_build_seconds: f64,
+    /// Mean time of one one-pair suggestion given the answers so far, µs.
+    pub suggest_mean_us: f64,
 }
 
 struct UnseenUser<'a> {
@@ -174,7 +178,9 @@ pub fn eval_unseen(data: &Path, ckpt: &Path, config: &EvalUnseenConfig) -> Resul
         .map(|&(_, a, b)| (a, b))
         .collect();
     let candidates = SurveyEngine::candidate_pairs(&adapter, &survey_rows);
+    let started = Instant::now();
     let engine = SurveyEngine::build(&adapter, &candidates, &config.survey);
+    let survey_build_seconds = started.elapsed().as_secs_f64();
     let has_truth = users.iter().all(|u| u.truth.is_some())
         && dataset.responses().iter().all(|r| r.attributes.is_some());
     let survey_note = (!has_truth).then(|| {
@@ -245,6 +251,15 @@ pub fn eval_unseen(data: &Path, ckpt: &Path, config: &EvalUnseenConfig) -> Resul
         by_answers,
         survey_note,
         survey_pool: engine.pool_size(),
+        survey_build_seconds,
+        suggest_mean_us: {
+            let started = Instant::now();
+            let calls = users.len().min(50);
+            for (i, u) in users.iter().take(calls).enumerate() {
+                std::hint::black_box(engine.suggest(&adapter, &u.given, &[], 1, i as u64));
+            }
+            started.elapsed().as_secs_f64() * 1e6 / calls.max(1) as f64
+        },
     })
 }
 
