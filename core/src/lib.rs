@@ -5,6 +5,7 @@
 //! - [`data`]: the preference data model (users, responses, pairwise annotations);
 //! - [`graph`]: the signed user–response graph with eq. 2's normalisation, as CSR;
 //! - [`adapt`]: optimisation-free onboarding of unseen users (eq. 11) and survey choice;
+//! - [`model`]: the reward model's MoLE projections (eq. 6–10);
 //! - [`checkpoint`]: the checkpoint directory (manifest, ids, graph, embeddings).
 
 pub mod adapt;
@@ -12,3 +13,4 @@ mod atomic;
 pub mod checkpoint;
 pub mod data;
 pub mod graph;
+pub mod model;

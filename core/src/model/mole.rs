@@ -1,0 +1,207 @@
+//! Mixture of LoRA experts (paper §4.2, eq. 6–10).
+//!
+//! A MoLE projection replaces a frozen linear map W₀ (eq. 6) by
+//!
+//! `y = W₀x + b₀ + s·B_s A_s x + s·w_u·B_e A_e x`        (eq. 10)
+//!
+//! with one shared expert (A_s, B_s), M experts (A_i, B_i) of rank r, scale s = α / r,
+//! and the user's expert e = argmax of the gate's softmax at temperature τ (eq. 8–9,
+//! top-1) whose probability is the weight w_u. Each projection has its own gate
+//! `Linear(d_user → 256) → ReLU → Linear(256 → M)` reading the L2-normalised GCF user
+//! embedding. The authors' code weights the expert by w_u² (reference-notes.md); we
+//! follow the paper: w_u.
+//!
+//! **Mixed users in one batch.** Routing is per row, so the low-rank terms run with the
+//! experts stacked: `((x·[A_s; A_1 … A_M]ᵀ) ⊙ m) · [B_s, B_1 … B_M]ᵀ`, where the row mask
+//! m is 1 on the shared block, w_u on the chosen expert's block, 0 elsewhere. A batch of
+//! many users costs one base product and one stacked low-rank product per projection.
+
+use candle_core::{D, DType, Device, Module, Result, Tensor};
+use candle_nn::{Linear, VarBuilder};
+use serde::{Deserialize, Serialize};
+
+/// MoLE settings, stored in the checkpoint manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MoleConfig {
+    /// Names of the adapted projections inside an attention block, e.g. `query`, `value`.
+    pub targets: Vec<String>,
+    /// LoRA rank r.
+    pub rank: usize,
+    /// LoRA α; the scale is s = α / r.
+    pub alpha: f64,
+    /// Experts M (besides the shared one).
+    pub experts: usize,
+    /// Hidden width of each gate MLP.
+    pub gate_hidden: usize,
+    /// Gate softmax temperature τ.
+    pub temperature: f64,
+    /// Standard deviation of the N(0, σ²) noise on gate logits while training.
+    pub gate_noise: f64,
+    /// Size of the user embedding the gates read.
+    pub user_dim: usize,
+}
+
+impl Default for MoleConfig {
+    /// The authors' settings (reference-notes.md), for a 64-dimensional user embedding.
+    fn default() -> Self {
+        Self {
+            targets: vec!["query".into(), "value".into()],
+            rank: 8,
+            alpha: 16.0,
+            experts: 8,
+            gate_hidden: 256,
+            temperature: 1.0,
+            gate_noise: 0.1,
+            user_dim: 64,
+        }
+    }
+}
+
+impl MoleConfig {
+    pub fn scale(&self) -> f64 {
+        self.alpha / self.rank as f64
+    }
+}
+
+/// The gate of one projection (eq. 8).
+#[derive(Clone, Debug)]
+pub struct Gate {
+    hidden: Linear,
+    out: Linear,
+}
+
+impl Gate {
+    pub fn new(config: &MoleConfig, vb: VarBuilder<'_>) -> Result<Self> {
+        Ok(Self {
+            hidden: candle_nn::linear(config.user_dim, config.gate_hidden, vb.pp("hidden"))?,
+            out: candle_nn::linear(config.gate_hidden, config.experts, vb.pp("out"))?,
+        })
+    }
+
+    /// Gate logits for users `[n, d_user]` → `[n, M]`.
+    pub fn logits(&self, users: &Tensor) -> Result<Tensor> {
+        self.out.forward(&self.hidden.forward(users)?.relu()?)
+    }
+}
+
+/// Which expert each row uses in one projection, and with what weight (eq. 9).
+#[derive(Clone, Debug)]
+pub struct Routing {
+    /// Top-1 expert per row.
+    pub experts: Vec<u32>,
+    /// `[n, M]`: w_u at the chosen expert, 0 elsewhere. Differentiable in the gate's
+    /// parameters when computed by [`route`] from a variable.
+    pub weights: Tensor,
+}
+
+/// Top-1 routing from gate logits `[n, M]` at temperature τ, with optional logit noise
+/// (training): w_u = softmax(logits / τ)[e], e = argmax.
+pub fn route(logits: &Tensor, temperature: f64, noise: Option<f64>) -> Result<Routing> {
+    let logits = match noise {
+        Some(std) if std > 0.0 => (logits + logits.randn_like(0.0, std)?)?,
+        _ => logits.clone(),
+    };
+    let probabilities = candle_nn::ops::softmax(&(&logits / temperature)?, D::Minus1)?;
+    let experts: Vec<u32> = probabilities.argmax(D::Minus1)?.to_vec1()?;
+    let m = probabilities.dim(D::Minus1)?;
+    let mut one_hot = vec![0f32; experts.len() * m];
+    for (row, &e) in experts.iter().enumerate() {
+        one_hot[row * m + e as usize] = 1.0;
+    }
+    let one_hot = Tensor::from_vec(one_hot, (experts.len(), m), logits.device())?
+        .to_dtype(probabilities.dtype())?;
+    Ok(Routing {
+        experts,
+        weights: (probabilities * one_hot)?,
+    })
+}
+
+/// A frozen linear map with a shared LoRA expert and M routed ones (eq. 10).
+#[derive(Clone, Debug)]
+pub struct MoleLinear {
+    base: Linear,
+    /// `[(M + 1)·r, in]`: A_s first, then A_1 … A_M.
+    a: Tensor,
+    /// `[out, (M + 1)·r]`: B_s first, then B_1 … B_M.
+    b: Tensor,
+    gate: Gate,
+    rank: usize,
+    experts: usize,
+    scale: f64,
+}
+
+impl MoleLinear {
+    /// Wraps `base`; the LoRA factors and the gate come from `vb` (`lora_a`, `lora_b`,
+    /// `gate.*`). With a `VarMap`-backed builder (fresh training) A is initialised
+    /// Kaiming-uniform ([`init_a`]) and B to zero ([`init_b`]), as LoRA does.
+    pub fn new(base: Linear, config: &MoleConfig, vb: VarBuilder<'_>) -> Result<Self> {
+        let (out_dim, in_dim) = base.weight().dims2()?;
+        let blocks = (config.experts + 1) * config.rank;
+        let a = vb.get_with_hints((blocks, in_dim), "lora_a", init_a(in_dim))?;
+        let b = vb.get_with_hints((out_dim, blocks), "lora_b", init_b())?;
+        Ok(Self {
+            base,
+            a,
+            b,
+            gate: Gate::new(config, vb.pp("gate"))?,
+            rank: config.rank,
+            experts: config.experts,
+            scale: config.scale(),
+        })
+    }
+
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    pub fn base(&self) -> &Linear {
+        &self.base
+    }
+
+    /// The row mask `[n, (M + 1)·r]` of a routing: 1 on the shared block, the weight on
+    /// the chosen expert's block.
+    pub fn mask(&self, routing: &Routing) -> Result<Tensor> {
+        let n = routing.experts.len();
+        let dtype = routing.weights.dtype();
+        let shared = Tensor::ones((n, self.rank), dtype, routing.weights.device())?;
+        let experts = routing
+            .weights
+            .unsqueeze(2)?
+            .broadcast_as((n, self.experts, self.rank))?
+            .reshape((n, self.experts * self.rank))?;
+        Tensor::cat(&[shared, experts], 1)
+    }
+
+    /// `x`: `[n, seq, in]`; `mask`: `[n, (M + 1)·r]` from [`Self::mask`].
+    pub fn forward(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let base = self.base.forward(x)?;
+        let low = x.broadcast_matmul(&self.a.t()?)?;
+        let low = low.broadcast_mul(&mask.unsqueeze(1)?)?;
+        let delta = low.broadcast_matmul(&self.b.t()?)?;
+        base + (delta * self.scale)?
+    }
+}
+
+/// Kaiming-uniform for A (LoRA's initialisation): U(−1/√in, 1/√in)·√3·gain with
+/// gain √(2/(1+5)) as in `nn.Linear`, i.e. U(−1/√in, 1/√in).
+pub fn init_a(in_dim: usize) -> candle_nn::Init {
+    let bound = 1.0 / (in_dim as f64).sqrt();
+    candle_nn::Init::Uniform {
+        lo: -bound,
+        up: bound,
+    }
+}
+
+/// Zero B, so a fresh MoLE projection equals its base.
+pub fn init_b() -> candle_nn::Init {
+    candle_nn::Init::Const(0.0)
+}
+
+/// Routing of rows without a user (the population reward): shared expert only, every
+/// routed weight 0.
+pub fn population_routing(rows: usize, experts: usize, device: &Device) -> Result<Routing> {
+    Ok(Routing {
+        experts: vec![0; rows],
+        weights: Tensor::zeros((rows, experts), DType::F32, device)?,
+    })
+}
