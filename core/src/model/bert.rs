@@ -1,0 +1,285 @@
+//! The BERT family (the default backbone, all-MiniLM-L6-v2) with MoLE projections in
+//! self-attention (paper §4.2). Written as candle-transformers' `bert.rs` is, and loads
+//! the same Hugging Face tensor names; with every LoRA B = 0 its hidden states equal
+//! candle-transformers' (tested).
+
+use candle_core::{D, Module, Result, Tensor};
+use candle_nn::{Embedding, Linear, VarBuilder, embedding, linear};
+pub use candle_transformers::models::bert::Config;
+use candle_transformers::models::bert::HiddenAct;
+
+use super::mole::{MoleConfig, MoleLinear, Routing, route};
+
+/// Layer norm over the last dimension: candle's fused kernel, or (for training, which
+/// needs a backward the fused kernel lacks) the same formula from differentiable parts.
+#[derive(Clone, Debug)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    pub fn new(size: usize, eps: f64, vb: VarBuilder<'_>) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get_with_hints(size, "weight", candle_nn::Init::Const(1.0))?,
+            bias: vb.get_with_hints(size, "bias", candle_nn::Init::Const(0.0))?,
+            eps,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor, differentiable: bool) -> Result<Tensor> {
+        if !differentiable {
+            return candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps as f32);
+        }
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let variance = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        centred
+            .broadcast_div(&(variance + self.eps)?.sqrt()?)?
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)
+    }
+}
+
+/// A projection that is MoLE when its name is a target, plain otherwise.
+#[derive(Clone, Debug)]
+enum Projection {
+    Plain(Linear),
+    Mole(Box<MoleLinear>, usize),
+}
+
+impl Projection {
+    fn load(
+        name: &str,
+        in_dim: usize,
+        out_dim: usize,
+        vb: VarBuilder<'_>,
+        mole: &MoleConfig,
+        moles: &mut usize,
+    ) -> Result<Self> {
+        let base = linear(in_dim, out_dim, vb.pp(name))?;
+        if mole.targets.iter().any(|t| t == name) {
+            let index = *moles;
+            *moles += 1;
+            Ok(Self::Mole(
+                Box::new(MoleLinear::new(base, mole, vb.pp(name).pp("mole"))?),
+                index,
+            ))
+        } else {
+            Ok(Self::Plain(base))
+        }
+    }
+
+    fn forward(&self, x: &Tensor, masks: &[Tensor]) -> Result<Tensor> {
+        match self {
+            Self::Plain(linear) => linear.forward(x),
+            Self::Mole(mole, index) => match masks.get(*index) {
+                Some(mask) => mole.forward(x, mask),
+                None => candle_core::bail!("no routing mask for MoLE projection {index}"),
+            },
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Attention {
+    query: Projection,
+    key: Projection,
+    value: Projection,
+    output: Linear,
+    output_norm: LayerNorm,
+    heads: usize,
+    head_size: usize,
+}
+
+impl Attention {
+    fn forward(
+        &self,
+        x: &Tensor,
+        attention_mask: &Tensor,
+        masks: &[Tensor],
+        differentiable: bool,
+    ) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let split = |y: Tensor| -> Result<Tensor> {
+            y.reshape((b, t, self.heads, self.head_size))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = split(self.query.forward(x, masks)?)?;
+        let k = split(self.key.forward(x, masks)?)?;
+        let v = split(self.value.forward(x, masks)?)?;
+        let scores =
+            (q.matmul(&k.t()?)? / (self.head_size as f64).sqrt())?.broadcast_add(attention_mask)?;
+        let probabilities = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let context = probabilities
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .contiguous()?
+            .flatten_from(D::Minus2)?;
+        let y = self.output.forward(&context)?;
+        self.output_norm.forward(&(y + x)?, differentiable)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Layer {
+    attention: Attention,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: LayerNorm,
+    act: HiddenAct,
+}
+
+impl Layer {
+    fn forward(
+        &self,
+        x: &Tensor,
+        attention_mask: &Tensor,
+        masks: &[Tensor],
+        differentiable: bool,
+    ) -> Result<Tensor> {
+        let x = self
+            .attention
+            .forward(x, attention_mask, masks, differentiable)?;
+        let h = self.intermediate.forward(&x)?;
+        let h = match self.act {
+            HiddenAct::Gelu => h.gelu_erf()?,
+            HiddenAct::GeluApproximate => h.gelu()?,
+            HiddenAct::Relu => h.relu()?,
+        };
+        let y = self.output.forward(&h)?;
+        self.output_norm.forward(&(y + x)?, differentiable)
+    }
+}
+
+/// BERT encoder with MoLE self-attention projections.
+#[derive(Clone, Debug)]
+pub struct BertMole {
+    word_embeddings: Embedding,
+    position_embeddings: Embedding,
+    token_type_embeddings: Embedding,
+    embeddings_norm: LayerNorm,
+    layers: Vec<Layer>,
+    /// Every MoLE projection, in routing-mask order (layer by layer, target order).
+    moles: Vec<MoleLinear>,
+    mole: MoleConfig,
+    /// Use differentiable layer norms (training).
+    pub differentiable: bool,
+}
+
+impl BertMole {
+    /// Loads from Hugging Face names (`embeddings.*`, `encoder.layer.{i}.*`, with or
+    /// without a `bert.` prefix); MoLE tensors live under `{projection}.mole.*`.
+    pub fn load(vb: VarBuilder<'_>, config: &Config, mole: &MoleConfig) -> Result<Self> {
+        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
+            vb.pp("bert")
+        } else {
+            vb
+        };
+        let h = config.hidden_size;
+        let e = vb.pp("embeddings");
+        let mut count = 0;
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for i in 0..config.num_hidden_layers {
+            let l = vb.pp(format!("encoder.layer.{i}"));
+            let s = l.pp("attention.self");
+            let attention = Attention {
+                query: Projection::load("query", h, h, s.clone(), mole, &mut count)?,
+                key: Projection::load("key", h, h, s.clone(), mole, &mut count)?,
+                value: Projection::load("value", h, h, s, mole, &mut count)?,
+                output: linear(h, h, l.pp("attention.output.dense"))?,
+                output_norm: LayerNorm::new(
+                    h,
+                    config.layer_norm_eps,
+                    l.pp("attention.output.LayerNorm"),
+                )?,
+                heads: config.num_attention_heads,
+                head_size: h / config.num_attention_heads,
+            };
+            layers.push(Layer {
+                attention,
+                intermediate: linear(h, config.intermediate_size, l.pp("intermediate.dense"))?,
+                output: linear(config.intermediate_size, h, l.pp("output.dense"))?,
+                output_norm: LayerNorm::new(h, config.layer_norm_eps, l.pp("output.LayerNorm"))?,
+                act: config.hidden_act,
+            });
+        }
+        let moles = layers
+            .iter()
+            .flat_map(|l| [&l.attention.query, &l.attention.key, &l.attention.value])
+            .filter_map(|p| match p {
+                Projection::Mole(m, _) => Some((**m).clone()),
+                Projection::Plain(_) => None,
+            })
+            .collect();
+        Ok(Self {
+            word_embeddings: embedding(config.vocab_size, h, e.pp("word_embeddings"))?,
+            position_embeddings: embedding(
+                config.max_position_embeddings,
+                h,
+                e.pp("position_embeddings"),
+            )?,
+            token_type_embeddings: embedding(
+                config.type_vocab_size,
+                h,
+                e.pp("token_type_embeddings"),
+            )?,
+            embeddings_norm: LayerNorm::new(h, config.layer_norm_eps, e.pp("LayerNorm"))?,
+            layers,
+            moles,
+            mole: mole.clone(),
+            differentiable: false,
+        })
+    }
+
+    /// The MoLE projections in routing order.
+    pub fn moles(&self) -> &[MoleLinear] {
+        &self.moles
+    }
+
+    /// Routes a batch of users `[n, d_user]` (L2-normalised GCF embeddings) through
+    /// every projection's gate; `noise` adds the training-time logit noise.
+    pub fn route_users(&self, users: &Tensor, noise: bool) -> Result<Vec<Routing>> {
+        let noise = noise.then_some(self.mole.gate_noise);
+        self.moles
+            .iter()
+            .map(|m| route(&m.gate().logits(users)?, self.mole.temperature, noise))
+            .collect()
+    }
+
+    /// Row masks of the routings, one per MoLE projection.
+    pub fn masks(&self, routings: &[Routing]) -> Result<Vec<Tensor>> {
+        self.moles
+            .iter()
+            .zip(routings)
+            .map(|(m, r)| m.mask(r))
+            .collect()
+    }
+
+    /// Hidden states `[n, t, h]` for token ids and attention mask `[n, t]` (1 = token,
+    /// 0 = padding), each row with its own routing masks.
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        token_type_ids: &Tensor,
+        attention_mask: &Tensor,
+        masks: &[Tensor],
+    ) -> Result<Tensor> {
+        let (_, t) = input_ids.dims2()?;
+        let positions = Tensor::arange(0u32, t as u32, input_ids.device())?;
+        let x = (self.word_embeddings.forward(input_ids)?
+            + self.token_type_embeddings.forward(token_type_ids)?)?
+        .broadcast_add(&self.position_embeddings.forward(&positions)?)?;
+        let mut x = self.embeddings_norm.forward(&x, self.differentiable)?;
+        let dtype = x.dtype();
+        // (1 − mask) · dtype-min on the padded keys, as Hugging Face's BERT.
+        let extended = attention_mask.unsqueeze(1)?.unsqueeze(1)?.to_dtype(dtype)?;
+        let extended = ((extended.ones_like()? - &extended)? * f64::from(f32::MIN))?;
+        for layer in &self.layers {
+            x = layer.forward(&x, &extended, masks, self.differentiable)?;
+        }
+        Ok(x)
+    }
+}
