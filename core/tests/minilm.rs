@@ -1,18 +1,23 @@
 #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 //! The real default backbone (all-MiniLM-L6-v2, fetched by `scripts/fetch-backbone.sh
 //! minilm`; `make test` does it): with fresh adapters (every B = 0) our BERT gives
-//! candle-transformers' hidden states, and its sentence embeddings make sense.
+//! candle-transformers' hidden states; the assembled reward model scores a mixed-user
+//! batch row by row, refuses over-long input by item, and a checkpoint round trip gives
+//! identical scores.
 
 use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
+use candle_nn::{VarBuilder, VarMap};
 use candle_transformers::models::bert::BertModel;
-use copl_core::model::{
-    MoleConfig, backbone,
-    head::{Pooling, RewardHead},
+use copl_core::{
+    checkpoint::{self, Manifest, ModelManifest},
+    model::{
+        MoleConfig, backbone,
+        head::Pooling,
+        reward::{InputError, RewardModel, RewardModelConfig, Template},
+    },
 };
-use tokenizers::PaddingParams;
 
 fn minilm() -> PathBuf {
     let dir = std::env::var_os("COPL_MINILM").map_or_else(
@@ -27,41 +32,58 @@ fn minilm() -> PathBuf {
     dir
 }
 
-const SENTENCES: [&str; 3] = [
-    "A man is eating food.",
-    "A man is eating a piece of bread.",
-    "The girl is carrying a baby in her arms while the sun sets over the hills.",
+fn config() -> RewardModelConfig {
+    RewardModelConfig {
+        family: "bert".into(),
+        mole: MoleConfig {
+            user_dim: 8,
+            ..MoleConfig::default()
+        },
+        pooling: Pooling::Mean,
+        template: Template::Pair,
+        max_tokens: 64,
+    }
+}
+
+const ITEMS: [(&str, &str); 3] = [
+    (
+        "How do I boil an egg?",
+        "Put it in boiling water for nine minutes.",
+    ),
+    (
+        "How do I boil an egg?",
+        "Eggs are a good source of protein.",
+    ),
+    (
+        "Any tips for a first marathon?",
+        "Start slowly, drink at every station, and trust the training you did in the months before.",
+    ),
 ];
 
+fn users() -> Tensor {
+    Tensor::randn(0f32, 1.0, (3, 8), &Device::Cpu).unwrap()
+}
+
 #[test]
-fn real_minilm_equals_candle_transformers_and_embeds_sensibly() {
+fn real_minilm_equals_candle_transformers_with_fresh_adapters() {
     let dir = minilm();
     let dev = Device::Cpu;
-    let mole = MoleConfig {
-        user_dim: 8,
-        ..MoleConfig::default()
-    };
-    let (model, mut tokenizer) = backbone::load_bert(&dir, &mole, None, &dev).unwrap();
-    assert_eq!(model.moles().len(), 12, "query and value in 6 layers");
-    tokenizer.with_padding(Some(PaddingParams::default()));
-    let encodings = tokenizer.encode_batch(SENTENCES.to_vec(), true).unwrap();
-    let rows = |f: &dyn Fn(&tokenizers::Encoding) -> Vec<u32>| {
-        let v: Vec<Vec<u32>> = encodings.iter().map(f).collect();
-        Tensor::new(v, &dev).unwrap()
-    };
-    let ids = rows(&|e| e.get_ids().to_vec());
-    let types = rows(&|e| e.get_type_ids().to_vec());
-    let mask = rows(&|e| e.get_attention_mask().to_vec());
-    assert!(
-        encodings[0].get_attention_mask().contains(&0),
-        "the batch is padded"
+    let model = RewardModel::fresh(&dir, config(), &VarMap::new(), &dev).unwrap();
+    assert_eq!(
+        model.backbone.moles().len(),
+        12,
+        "query and value in 6 layers"
     );
-
-    let users = Tensor::randn(0f32, 1.0, (3, 8), &dev).unwrap();
+    let batch = model.encode(&ITEMS, false).unwrap();
+    assert!(batch.lengths[0] < batch.lengths[2], "the batch is padded");
     let masks = model
-        .masks(&model.route_users(&users, false).unwrap())
+        .backbone
+        .masks(&model.backbone.route_users(&users(), false).unwrap())
         .unwrap();
-    let ours = model.forward(&ids, &types, &mask, &masks).unwrap();
+    let ours = model
+        .backbone
+        .forward(&batch.ids, &batch.type_ids, &batch.attention_mask, &masks)
+        .unwrap();
     let reference = BertModel::load(
         VarBuilder::from_tensors(
             backbone::weights(&dir, DType::F32, &dev).unwrap(),
@@ -71,7 +93,9 @@ fn real_minilm_equals_candle_transformers_and_embeds_sensibly() {
         &backbone::bert_config(&dir).unwrap(),
     )
     .unwrap();
-    let theirs = reference.forward(&ids, &types, Some(&mask)).unwrap();
+    let theirs = reference
+        .forward(&batch.ids, &batch.type_ids, Some(&batch.attention_mask))
+        .unwrap();
     let diff: f32 = (&ours - &theirs)
         .unwrap()
         .abs()
@@ -81,23 +105,77 @@ fn real_minilm_equals_candle_transformers_and_embeds_sensibly() {
         .to_scalar()
         .unwrap();
     assert!(diff < 1e-4, "max difference {diff}");
+}
 
-    // Mean pooling (the model's sentence embedding): the two eating sentences are
-    // closer to each other than to the third.
-    let varmap = candle_nn::VarMap::new();
-    let head = RewardHead::new(
-        384,
-        Pooling::Mean,
-        VarBuilder::from_varmap(&varmap, DType::F32, &dev),
-    )
-    .unwrap();
-    let pooled: Vec<Vec<f32>> = head.pool(&ours, &mask).unwrap().to_vec2().unwrap();
-    let cosine = |a: &[f32], b: &[f32]| {
-        let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-        let norm = |x: &[f32]| x.iter().map(|v| v * v).sum::<f32>().sqrt();
-        dot / (norm(a) * norm(b))
-    };
-    let close = cosine(&pooled[0], &pooled[1]);
-    let far = cosine(&pooled[0], &pooled[2]);
-    assert!(close > far + 0.2, "close {close}, far {far}");
+/// A trained-looking model: every LoRA B and the head random.
+fn trained(dir: &std::path::Path) -> (RewardModel, VarMap) {
+    let varmap = VarMap::new();
+    let model = RewardModel::fresh(dir, config(), &varmap, &Device::Cpu).unwrap();
+    for (name, var) in varmap.data().lock().unwrap().iter() {
+        if name.ends_with("lora_b") || name.starts_with("head.") {
+            var.set(&var.as_tensor().randn_like(0.0, 0.3).unwrap())
+                .unwrap();
+        }
+    }
+    (model, varmap)
+}
+
+#[test]
+fn mixed_users_score_row_by_row_and_long_input_is_refused_by_item() {
+    let dir = minilm();
+    let (model, _) = trained(&dir);
+    let u = users();
+    let together = model.score_texts(&ITEMS, &u, false).unwrap();
+    for (row, item) in ITEMS.iter().enumerate() {
+        let alone = model
+            .score_texts(&[*item], &u.narrow(0, row, 1).unwrap(), false)
+            .unwrap();
+        assert!((alone[0] - together[row]).abs() < 1e-5, "row {row}");
+    }
+    assert!(together.iter().all(|s| s.is_finite()));
+
+    let long = "word ".repeat(200);
+    let items = [ITEMS[0], ("prompt", long.as_str())];
+    match model.encode(&items, false) {
+        Err(InputError::TooLong { index, limit, .. }) => assert_eq!((index, limit), (1, 64)),
+        other => panic!("{other:?}"),
+    }
+    let cut = model.encode(&items, true).unwrap();
+    assert_eq!(cut.lengths[1], 64);
+}
+
+#[test]
+fn a_checkpoint_round_trip_gives_identical_scores() {
+    let dir = minilm();
+    let ckpt = tempfile::tempdir().unwrap();
+    let (model, varmap) = trained(&dir);
+    let u = users();
+    let before = model.score_texts(&ITEMS, &u, false).unwrap();
+
+    let tensors = varmap
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+        .collect();
+    checkpoint::save_mole(ckpt.path(), &tensors).unwrap();
+    let mut manifest = Manifest::load_or_default(ckpt.path()).unwrap();
+    manifest.model = Some(ModelManifest {
+        config: config(),
+        backbone: dir.display().to_string(),
+        backbone_sha256: checkpoint::file_sha256(&dir.join("model.safetensors")).unwrap(),
+        metrics: serde_json::Value::Null,
+    });
+    manifest.save(ckpt.path()).unwrap();
+
+    let loaded = RewardModel::load(ckpt.path(), &dir, &Device::Cpu).unwrap();
+    assert_eq!(loaded.config, config());
+    assert_eq!(loaded.score_texts(&ITEMS, &u, false).unwrap(), before);
+
+    // Another backbone than the one trained on is refused, naming both.
+    manifest.model.as_mut().unwrap().backbone_sha256 = "0".repeat(64);
+    manifest.save(ckpt.path()).unwrap();
+    let err = RewardModel::load(ckpt.path(), &dir, &Device::Cpu).unwrap_err();
+    assert!(err.to_string().contains("was trained on"), "{err}");
 }

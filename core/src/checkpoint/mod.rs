@@ -23,6 +23,7 @@ pub const IDS_FILE: &str = "ids.json";
 pub const GRAPH_FILE: &str = "graph.safetensors";
 pub const GCF_FILE: &str = "gcf.safetensors";
 pub const SURVEY_FILE: &str = "survey.safetensors";
+pub const MOLE_FILE: &str = "mole.safetensors";
 /// Tensor names in `gcf.safetensors` of the final (layer-L, unnormalised) embeddings.
 pub const USER_EMBEDDINGS: &str = "final.user_embeddings";
 pub const RESPONSE_EMBEDDINGS: &str = "final.response_embeddings";
@@ -69,12 +70,26 @@ pub struct GcfManifest {
     pub metrics: serde_json::Value,
 }
 
+/// The reward-model stage's part of the manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelManifest {
+    pub config: crate::model::reward::RewardModelConfig,
+    /// The backbone directory it was trained on, as given.
+    pub backbone: String,
+    /// sha256 of the backbone's `model.safetensors`, checked at load.
+    pub backbone_sha256: String,
+    #[serde(default)]
+    pub metrics: serde_json::Value,
+}
+
 /// `manifest.json`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub format_version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcf: Option<GcfManifest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelManifest>,
     /// Sections of later stages, kept as they are.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
@@ -371,4 +386,34 @@ pub fn load_survey_pairs(dir: &Path, responses: usize) -> Result<Vec<(u32, u32)>
         ));
     }
     Ok(a.into_iter().zip(b).collect())
+}
+
+/// Writes `mole.safetensors`: the trained adapters (`…mole.*`) and the reward head
+/// (`head.*`), in f32.
+pub fn save_mole(dir: &Path, tensors: &HashMap<String, Tensor>) -> Result<(), CheckpointError> {
+    let path = dir.join(MOLE_FILE);
+    let f32_tensors = tensors
+        .iter()
+        .map(|(k, t)| Ok((k.clone(), t.to_dtype(DType::F32)?)))
+        .collect::<candle_core::Result<HashMap<_, _>>>()
+        .map_err(|source| CheckpointError::Tensor {
+            path: path.clone(),
+            source,
+        })?;
+    save_tensors(&path, &f32_tensors)
+}
+
+/// Reads `mole.safetensors`.
+pub fn load_mole(dir: &Path) -> Result<HashMap<String, Tensor>, CheckpointError> {
+    load_tensors(&dir.join(MOLE_FILE))
+}
+
+/// sha256 of a file, hex.
+pub fn file_sha256(path: &Path) -> Result<String, CheckpointError> {
+    use sha2::Digest;
+    let bytes = fs::read(path).map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(hex::encode(sha2::Sha256::digest(&bytes)))
 }

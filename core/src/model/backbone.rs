@@ -1,6 +1,6 @@
 //! A backbone directory (Hugging Face layout: `config.json`, `tokenizer.json`,
-//! `model.safetensors`), as `scripts/fetch-backbone.sh` lays it out, loaded into a
-//! MoLE-adapted model.
+//! `model.safetensors`), as `scripts/fetch-backbone.sh` lays it out. The reward model
+//! (`reward::RewardModel`) builds on these readers.
 
 use std::{
     collections::HashMap,
@@ -8,10 +8,9 @@ use std::{
 };
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
 use tokenizers::Tokenizer;
 
-use super::{MoleConfig, bert};
+use super::bert;
 
 /// A backbone directory that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -49,13 +48,20 @@ pub fn bert_config(dir: &Path) -> Result<bert::Config, BackboneError> {
     serde_json::from_value(value).map_err(|e| invalid(&path, e))
 }
 
-/// Reads `dir/tokenizer.json`.
+/// Reads `dir/tokenizer.json`, without its own padding and truncation (sentence-
+/// transformers' files pad every input to 128): the model pads to the batch's longest
+/// row and refuses or cuts long input itself.
 pub fn tokenizer(dir: &Path) -> Result<Tokenizer, BackboneError> {
     let path = dir.join("tokenizer.json");
-    Tokenizer::from_file(&path).map_err(|e| invalid(&path, e))
+    let mut tokenizer = Tokenizer::from_file(&path).map_err(|e| invalid(&path, e))?;
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(None)
+        .map_err(|e| invalid(&path, e))?;
+    Ok(tokenizer)
 }
 
-/// The tensors of `dir/model.safetensors` in `dtype`, with `extra` (MoLE, head) added.
+/// The tensors of `dir/model.safetensors` in `dtype`.
 pub fn weights(
     dir: &Path,
     dtype: DType,
@@ -77,35 +83,4 @@ pub fn weights(
             Ok((k, t))
         })
         .collect()
-}
-
-/// Loads a BERT backbone with MoLE projections; MoLE tensors come from `mole_tensors`
-/// (a trained checkpoint) or, when absent, are fresh (A Kaiming-uniform, B = 0, so the
-/// model is the backbone). Returns the model and its tokenizer.
-pub fn load_bert(
-    dir: &Path,
-    mole: &MoleConfig,
-    mole_tensors: Option<HashMap<String, Tensor>>,
-    device: &Device,
-) -> Result<(bert::BertMole, Tokenizer), BackboneError> {
-    let config = bert_config(dir)?;
-    let mut tensors = weights(dir, DType::F32, device)?;
-    let fresh = candle_nn::VarMap::new();
-    let model = match mole_tensors {
-        Some(extra) => {
-            tensors.extend(extra);
-            let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-            bert::BertMole::load(vb, &config, mole)
-        }
-        None => {
-            let backbone = VarBuilder::from_tensors(tensors, DType::F32, device);
-            let vars = VarBuilder::from_varmap(&fresh, DType::F32, device);
-            bert::BertMole::load_with_fresh_moles(backbone, vars, &config, mole)
-        }
-    }
-    .map_err(|source| BackboneError::Tensor {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    Ok((model, tokenizer(dir)?))
 }

@@ -1,0 +1,262 @@
+//! The CoPL reward model assembled (paper §4.2): template → tokenizer → backbone with
+//! MoLE projections (routed per row by the user) → reward head → one scalar per row.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+use tokenizers::{EncodeInput, Tokenizer};
+
+use super::{
+    MoleConfig, Routing,
+    backbone::{self, BackboneError},
+    bert::BertMole,
+    head::{Pooling, RewardHead},
+};
+use crate::checkpoint::{self, CheckpointError, Manifest};
+
+/// A reward model that cannot be built or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Backbone(#[from] BackboneError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Tensor(#[from] candle_core::Error),
+}
+
+/// How a (prompt, response) becomes the backbone's input. Stored in the manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Template {
+    /// The tokenizer's own sentence-pair encoding (BERT: `[CLS] prompt [SEP] response
+    /// [SEP]`, token types 0 then 1).
+    Pair,
+    /// One text: `format` with `{prompt}` and `{response}` replaced (chat templates).
+    Format { format: String },
+}
+
+impl Template {
+    fn input<'s>(&self, prompt: &'s str, response: &'s str) -> EncodeInput<'s> {
+        match self {
+            Self::Pair => (prompt, response).into(),
+            Self::Format { format } => format
+                .replace("{prompt}", prompt)
+                .replace("{response}", response)
+                .into(),
+        }
+    }
+}
+
+/// The reward model's settings; the checkpoint manifest's `model` section holds them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RewardModelConfig {
+    /// Backbone family (`bert`).
+    pub family: String,
+    pub mole: MoleConfig,
+    pub pooling: Pooling,
+    pub template: Template,
+    /// Longest templated input in tokens.
+    pub max_tokens: usize,
+}
+
+/// A tokenised batch.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub ids: Tensor,
+    pub type_ids: Tensor,
+    pub attention_mask: Tensor,
+    /// Tokens of each row before padding.
+    pub lengths: Vec<usize>,
+}
+
+/// An input the model refuses.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("item {index}: {tokens} tokens, more than the limit of {limit}")]
+    TooLong {
+        index: usize,
+        tokens: usize,
+        limit: usize,
+    },
+    #[error("item {index}: tokenizer: {message}")]
+    Tokenizer { index: usize, message: String },
+    #[error(transparent)]
+    Tensor(#[from] candle_core::Error),
+}
+
+/// Backbone + head + tokenizer + template.
+#[derive(Clone, Debug)]
+pub struct RewardModel {
+    pub backbone: BertMole,
+    pub head: RewardHead,
+    pub tokenizer: Tokenizer,
+    pub config: RewardModelConfig,
+    pub device: Device,
+}
+
+impl RewardModel {
+    /// A fresh model over the backbone in `dir`: the backbone frozen (from its files),
+    /// adapters and head new in `trainable` (A Kaiming-uniform, B = 0).
+    pub fn fresh(
+        dir: &Path,
+        config: RewardModelConfig,
+        trainable: &VarMap,
+        device: &Device,
+    ) -> Result<Self, LoadError> {
+        let vars = VarBuilder::from_varmap(trainable, DType::F32, device);
+        let weights = backbone::weights(dir, DType::F32, device)?;
+        Self::assemble(
+            dir,
+            config,
+            VarBuilder::from_tensors(weights, DType::F32, device),
+            vars,
+            device,
+        )
+    }
+
+    /// Loads a trained model: the manifest's `model` section, `mole.safetensors`, and
+    /// the backbone in `backbone_dir` (its sha256 must be the one trained on).
+    pub fn load(ckpt: &Path, backbone_dir: &Path, device: &Device) -> Result<Self, LoadError> {
+        let manifest = Manifest::load(ckpt)?;
+        let model = manifest.model.ok_or_else(|| {
+            LoadError::Invalid(format!(
+                "{}: the manifest has no model section (train one with copl-train mole)",
+                ckpt.display()
+            ))
+        })?;
+        let sha = checkpoint::file_sha256(&backbone_dir.join("model.safetensors"))?;
+        if sha != model.backbone_sha256 {
+            return Err(LoadError::Invalid(format!(
+                "{}: model.safetensors has sha256 {sha}, but {} was trained on {} ({})",
+                backbone_dir.display(),
+                ckpt.display(),
+                model.backbone,
+                model.backbone_sha256
+            )));
+        }
+        let trained = checkpoint::load_mole(ckpt)?;
+        let weights = backbone::weights(backbone_dir, DType::F32, device)?;
+        Self::assemble(
+            backbone_dir,
+            model.config,
+            VarBuilder::from_tensors(weights, DType::F32, device),
+            VarBuilder::from_tensors(trained, DType::F32, device),
+            device,
+        )
+    }
+
+    fn assemble(
+        dir: &Path,
+        config: RewardModelConfig,
+        weights: VarBuilder<'_>,
+        trainable: VarBuilder<'_>,
+        device: &Device,
+    ) -> Result<Self, LoadError> {
+        if config.family != "bert" {
+            return Err(LoadError::Invalid(format!(
+                "backbone family {:?} is not supported yet (bert)",
+                config.family
+            )));
+        }
+        let bert_config = backbone::bert_config(dir)?;
+        let backbone = BertMole::load_with_fresh_moles(
+            weights,
+            trainable.clone(),
+            &bert_config,
+            &config.mole,
+        )?;
+        let head = RewardHead::new(
+            bert_config.hidden_size,
+            config.pooling,
+            trainable.pp("head"),
+        )?;
+        Ok(Self {
+            backbone,
+            head,
+            tokenizer: backbone::tokenizer(dir)?,
+            config,
+            device: device.clone(),
+        })
+    }
+
+    /// Tokenises `(prompt, response)` items with the template, padded to the longest.
+    /// An item longer than `max_tokens` is refused (`truncate = false`, naming it) or cut.
+    pub fn encode(&self, items: &[(&str, &str)], truncate: bool) -> Result<Batch, InputError> {
+        let mut rows = Vec::with_capacity(items.len());
+        for (index, &(prompt, response)) in items.iter().enumerate() {
+            let encoding = self
+                .tokenizer
+                .encode(self.config.template.input(prompt, response), true)
+                .map_err(|e| InputError::Tokenizer {
+                    index,
+                    message: e.to_string(),
+                })?;
+            let mut ids = encoding.get_ids().to_vec();
+            let mut types = encoding.get_type_ids().to_vec();
+            if ids.len() > self.config.max_tokens {
+                if !truncate {
+                    return Err(InputError::TooLong {
+                        index,
+                        tokens: ids.len(),
+                        limit: self.config.max_tokens,
+                    });
+                }
+                ids.truncate(self.config.max_tokens);
+                types.truncate(self.config.max_tokens);
+            }
+            rows.push((ids, types));
+        }
+        let width = rows
+            .iter()
+            .map(|(ids, _)| ids.len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let pad = |v: &[u32]| {
+            let mut v = v.to_vec();
+            v.resize(width, 0);
+            v
+        };
+        let lengths: Vec<usize> = rows.iter().map(|(ids, _)| ids.len()).collect();
+        let ids: Vec<Vec<u32>> = rows.iter().map(|(ids, _)| pad(ids)).collect();
+        let types: Vec<Vec<u32>> = rows.iter().map(|(_, t)| pad(t)).collect();
+        let mask: Vec<Vec<u32>> = lengths
+            .iter()
+            .map(|&n| (0..width).map(|i| u32::from(i < n)).collect())
+            .collect();
+        Ok(Batch {
+            ids: Tensor::new(ids, &self.device)?,
+            type_ids: Tensor::new(types, &self.device)?,
+            attention_mask: Tensor::new(mask, &self.device)?,
+            lengths,
+        })
+    }
+
+    /// Rewards `[n]` of a batch whose rows are routed by `routings` (one per MoLE
+    /// projection, rows in batch order).
+    pub fn score(&self, batch: &Batch, routings: &[Routing]) -> candle_core::Result<Tensor> {
+        let masks = self.backbone.masks(routings)?;
+        let hidden =
+            self.backbone
+                .forward(&batch.ids, &batch.type_ids, &batch.attention_mask, &masks)?;
+        self.head.forward(&hidden, &batch.attention_mask)
+    }
+
+    /// Rewards of `(prompt, response)` items for users `[n, d_user]` (L2-normalised GCF
+    /// embeddings), one user per item.
+    pub fn score_texts(
+        &self,
+        items: &[(&str, &str)],
+        users: &Tensor,
+        truncate: bool,
+    ) -> Result<Vec<f32>, InputError> {
+        let batch = self.encode(items, truncate)?;
+        let routings = self.backbone.route_users(users, false)?;
+        Ok(self.score(&batch, &routings)?.to_vec1()?)
+    }
+}
