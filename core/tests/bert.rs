@@ -186,3 +186,61 @@ fn a_mixed_user_batch_gives_each_row_what_it_gets_alone() {
         .unwrap();
     assert!(norm > 0.1, "hidden states are not degenerate: {norm}");
 }
+
+#[test]
+fn cached_user_routings_give_the_gates_result_without_running_them() {
+    let varmap = VarMap::new();
+    let model = BertMole::load(
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+        &tiny(),
+        &mole(),
+    )
+    .unwrap();
+    for (name, var) in varmap.data().lock().unwrap().iter() {
+        if name.ends_with("lora_b") {
+            var.set(&var.as_tensor().randn_like(0.0, 0.5).unwrap())
+                .unwrap();
+        }
+    }
+    assert_eq!(
+        model.mole_names(),
+        [
+            "encoder.layer.0.attention.self.query",
+            "encoder.layer.0.attention.self.value",
+            "encoder.layer.1.attention.self.query",
+            "encoder.layer.1.attention.self.value"
+        ]
+    );
+    let u = (users() * 20.0).unwrap();
+    let cached = model.user_routings(&u).unwrap();
+    let gates = model.route_users(&u, false).unwrap();
+    for (p, r) in gates.iter().enumerate() {
+        let w: Vec<Vec<f32>> = r.weights.to_vec2().unwrap();
+        for row in 0..3 {
+            assert_eq!(cached[row].experts[p], r.experts[row]);
+            assert_eq!(cached[row].weights[p], w[row][r.experts[row] as usize]);
+        }
+    }
+    let (ids, types, mask) = batch();
+    let from_gates = model
+        .forward(&ids, &types, &mask, &model.masks(&gates).unwrap())
+        .unwrap();
+    let refs: Vec<&copl_core::model::UserRouting> = cached.iter().collect();
+    let from_cache = model
+        .forward(
+            &ids,
+            &types,
+            &mask,
+            &model.masks(&model.cached_routings(&refs).unwrap()).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(max_diff(&from_gates, &from_cache), 0.0);
+
+    // A routing of another model's shape is refused.
+    let wrong = copl_core::model::UserRouting::population(3);
+    let err = model.cached_routings(&[&wrong]).unwrap_err();
+    assert!(
+        err.to_string().contains("3 projections, the model has 4"),
+        "{err}"
+    );
+}

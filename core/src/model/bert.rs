@@ -8,7 +8,7 @@ use candle_nn::{Embedding, Linear, VarBuilder, embedding, linear};
 pub use candle_transformers::models::bert::Config;
 use candle_transformers::models::bert::HiddenAct;
 
-use super::mole::{MoleConfig, MoleLinear, Routing, route};
+use super::mole::{MoleConfig, MoleLinear, Routing, UserRouting, route};
 
 /// Layer norm over the last dimension: candle's fused kernel, or (for training, which
 /// needs a backward the fused kernel lacks) the same formula from differentiable parts.
@@ -165,6 +165,8 @@ pub struct BertMole {
     layers: Vec<Layer>,
     /// Every MoLE projection, in routing-mask order (layer by layer, target order).
     moles: Vec<MoleLinear>,
+    /// Their names, e.g. `encoder.layer.3.attention.self.query`.
+    mole_names: Vec<String>,
     mole: MoleConfig,
     /// Use differentiable layer norms (training).
     pub differentiable: bool,
@@ -220,14 +222,20 @@ impl BertMole {
                 act: config.hidden_act,
             });
         }
-        let moles = layers
-            .iter()
-            .flat_map(|l| [&l.attention.query, &l.attention.key, &l.attention.value])
-            .filter_map(|p| match p {
-                Projection::Mole(m, _) => Some((**m).clone()),
-                Projection::Plain(_) => None,
-            })
-            .collect();
+        let mut moles = Vec::new();
+        let mut mole_names = Vec::new();
+        for (i, l) in layers.iter().enumerate() {
+            for (name, p) in [
+                ("query", &l.attention.query),
+                ("key", &l.attention.key),
+                ("value", &l.attention.value),
+            ] {
+                if let Projection::Mole(m, _) = p {
+                    moles.push((**m).clone());
+                    mole_names.push(format!("encoder.layer.{i}.attention.self.{name}"));
+                }
+            }
+        }
         Ok(Self {
             word_embeddings: embedding(config.vocab_size, h, e.pp("word_embeddings"))?,
             position_embeddings: embedding(
@@ -243,6 +251,7 @@ impl BertMole {
             embeddings_norm: LayerNorm::new(h, config.layer_norm_eps, e.pp("LayerNorm"))?,
             layers,
             moles,
+            mole_names,
             mole: mole.clone(),
             differentiable: false,
         })
@@ -251,6 +260,44 @@ impl BertMole {
     /// The MoLE projections in routing order.
     pub fn moles(&self) -> &[MoleLinear] {
         &self.moles
+    }
+
+    /// Names of the MoLE projections, in routing order.
+    pub fn mole_names(&self) -> &[String] {
+        &self.mole_names
+    }
+
+    /// Each user's routing (rows of `users`, `[n, d_user]`), for caching.
+    pub fn user_routings(&self, users: &Tensor) -> Result<Vec<UserRouting>> {
+        let routings = self.route_users(users, false)?;
+        let (n, _) = users.dims2()?;
+        let weights: Vec<Vec<Vec<f32>>> = routings
+            .iter()
+            .map(|r| r.weights.to_dtype(candle_core::DType::F32)?.to_vec2())
+            .collect::<Result<_>>()?;
+        Ok((0..n)
+            .map(|row| UserRouting {
+                experts: routings.iter().map(|r| r.experts[row]).collect(),
+                weights: routings
+                    .iter()
+                    .zip(&weights)
+                    .map(|(r, w)| w[row][r.experts[row] as usize])
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// Routings of a batch from cached user routings (no gate runs).
+    pub fn cached_routings(&self, users: &[&UserRouting]) -> Result<Vec<Routing>> {
+        if let Some(u) = users.iter().find(|u| u.experts.len() != self.moles.len()) {
+            candle_core::bail!(
+                "a routing for {} projections, the model has {}",
+                u.experts.len(),
+                self.moles.len()
+            );
+        }
+        let device = self.word_embeddings.embeddings().device();
+        UserRouting::batch(users, self.mole.experts, device)
     }
 
     /// Routes a batch of users `[n, d_user]` (L2-normalised GCF embeddings) through

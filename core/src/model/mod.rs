@@ -5,16 +5,18 @@
 //!
 //! - [`backbone`]: a Hugging Face backbone directory loaded with MoLE adapters;
 //! - [`bert`]: the BERT family with MoLE self-attention projections;
+//! - [`gemma`]: the Gemma 3 family with MoLE attention projections;
 //! - [`head`]: the reward head (mean or last-token pooling, then a scalar);
 //! - [`reward`]: the assembled model: template, tokenizer, backbone, head.
 //!
-//! Still to come (issue #4, see docs/next.md): the Gemma backbones, the text template,
-//! the backbone fetcher.
+//! Still to come (issue #4, see docs/next.md): gemma and gemma-2 configs, the GGUF
+//! loader and its tokenizer, Gemma in the assembled reward model.
 
 pub mod backbone;
 pub mod bert;
+pub mod gemma;
 pub mod head;
 pub mod mole;
 pub mod reward;
 
-pub use mole::{Gate, MoleConfig, MoleLinear, Routing, population_routing, route};
+pub use mole::{Gate, MoleConfig, MoleLinear, Routing, UserRouting, population_routing, route};
