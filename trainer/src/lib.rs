@@ -2,5 +2,6 @@
 //! training, evaluation and reports as they land (see `docs/architecture.md`).
 
 pub mod gcf;
+pub mod mole;
 pub mod onboard;
 pub mod synth;

@@ -90,6 +90,25 @@ enum BenchCommand {
     },
     /// Latency (p50, p99) and memory of one onboarding, against per-user optimisation.
     Onboard(BenchOnboardArgs),
+    /// Tokens per second of the reward model's forward: backbone alone, with MoLE for
+    /// one user, with MoLE for a batch of different users.
+    Forward {
+        /// Backbone directory (scripts/fetch-backbone.sh minilm).
+        #[arg(long, default_value = "backbones/minilm")]
+        backbone: PathBuf,
+        #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+        batches: Vec<usize>,
+        #[arg(long, value_delimiter = ',', default_value = "128,512")]
+        tokens: Vec<usize>,
+        /// Timed forwards per configuration (after one warm-up); the median is reported.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// User-embedding size the gates read.
+        #[arg(long, default_value_t = 64)]
+        user_dim: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -324,6 +343,30 @@ fn main() -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&bench)?);
             } else {
                 print_onboard_bench(&bench);
+            }
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Forward {
+            backbone,
+            batches,
+            tokens,
+            repeats,
+            user_dim,
+            json,
+        }) => {
+            let rows = copl_trainer::mole::bench::bench_forward(
+                &backbone, &batches, &tokens, repeats, user_dim,
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!("variant            batch  tokens   s/forward   tokens/s");
+                for r in &rows {
+                    println!(
+                        "{:<18} {:>5}  {:>6}  {:>10.4}  {:>9.0}",
+                        r.variant, r.batch, r.tokens, r.seconds, r.tokens_per_second
+                    );
+                }
             }
             Ok(())
         }

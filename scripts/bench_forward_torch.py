@@ -1,0 +1,95 @@
+"""The same forward as `copl-train bench forward`, in PyTorch + Hugging Face
+transformers, on this CPU: backbone alone, with MoLE (one shared + 8 experts of rank 8
+on query and value, stacked, a per-row mask) for one user and for mixed users.
+
+    python scripts/bench_forward_torch.py --backbone backbones/minilm [--json]
+
+Needs torch and transformers (`scripts/bench-forward.sh` installs them in a venv).
+Random token ids, attention mask all ones, median of `--repeats` timed forwards after a
+warm-up, inference mode, torch threads = the machine's cores.
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+from transformers import BertModel
+
+RANK, EXPERTS, ALPHA = 8, 8, 16.0
+
+
+class MoleLinear(torch.nn.Module):
+    def __init__(self, base: torch.nn.Linear):
+        super().__init__()
+        self.base = base
+        k = (EXPERTS + 1) * RANK
+        self.a = torch.nn.Parameter(torch.randn(k, base.in_features) / base.in_features**0.5)
+        self.b = torch.nn.Parameter(torch.randn(base.out_features, k) * 0.01)
+        self.mask = None  # [n, k], set per batch
+
+    def forward(self, x):
+        n, t, i = x.shape
+        low = (x.reshape(n * t, i) @ self.a.T).reshape(n, t, -1) * (self.mask * (ALPHA / RANK)).unsqueeze(1)
+        return self.base(x) + (low.reshape(n * t, -1) @ self.b.T).reshape(n, t, -1)
+
+
+def masks(n, mixed):
+    experts = torch.randint(0, EXPERTS, (n if mixed else 1,)).expand(n)
+    weights = torch.rand(n) * 0.5 + 0.5
+    m = torch.zeros(n, (EXPERTS + 1) * RANK)
+    m[:, :RANK] = 1.0
+    for row, e in enumerate(experts.tolist()):
+        m[row, RANK * (1 + e): RANK * (2 + e)] = weights[row]
+    return m
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--backbone", default="backbones/minilm")
+    p.add_argument("--batches", default="1,16,64")
+    p.add_argument("--tokens", default="128,512")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    torch.manual_seed(0)
+    plain = BertModel.from_pretrained(args.backbone, add_pooling_layer=False).eval()
+    mole = BertModel.from_pretrained(args.backbone, add_pooling_layer=False).eval()
+    adapted = []
+    for layer in mole.encoder.layer:
+        for name in ("query", "value"):
+            m = MoleLinear(getattr(layer.attention.self, name))
+            setattr(layer.attention.self, name, m)
+            adapted.append(m)
+    rows = []
+    with torch.inference_mode():
+        for tokens in map(int, args.tokens.split(",")):
+            for batch in map(int, args.batches.split(",")):
+                ids = torch.randint(1000, plain.config.vocab_size, (batch, tokens))
+                attention = torch.ones_like(ids)
+                variants = [("backbone", plain, None), ("mole_one_user", mole, False)]
+                if batch > 1:
+                    variants.append(("mole_mixed_users", mole, True))
+                for variant, model, mixed in variants:
+                    if mixed is not None:
+                        m = masks(batch, mixed)
+                        for module in adapted:
+                            module.mask = m
+                    model(input_ids=ids, attention_mask=attention)
+                    times = []
+                    for _ in range(max(1, args.repeats)):
+                        started = time.perf_counter()
+                        model(input_ids=ids, attention_mask=attention)
+                        times.append(time.perf_counter() - started)
+                    s = statistics.median(times)
+                    rows.append(dict(variant=variant, batch=batch, tokens=tokens, seconds=s,
+                                     tokens_per_second=batch * tokens / s))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['variant']:<18} {r['batch']:>5}  {r['tokens']:>6}  {r['seconds']:>10.4f}  {r['tokens_per_second']:>9.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,4 @@
+//! The MoLE reward model offline (paper §4.2): its forward benchmark now; training and
+//! evaluation with issue #6. The model itself lives in `copl_core::model`.
+
+pub mod bench;
