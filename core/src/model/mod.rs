@@ -6,6 +6,7 @@
 //! - [`backbone`]: a Hugging Face backbone directory loaded with MoLE adapters;
 //! - [`bert`]: the BERT family with MoLE self-attention projections;
 //! - [`gemma`]: the Gemma 3 family with MoLE attention projections;
+//! - [`gguf`]: Gemma 3 from a llama.cpp GGUF, dequantised, under Hugging Face names;
 //! - [`head`]: the reward head (mean or last-token pooling, then a scalar);
 //! - [`reward`]: the assembled model: template, tokenizer, backbone, head.
 //!
@@ -15,6 +16,7 @@
 pub mod backbone;
 pub mod bert;
 pub mod gemma;
+pub mod gguf;
 pub mod head;
 pub mod mole;
 pub mod reward;
