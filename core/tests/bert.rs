@@ -83,10 +83,15 @@ fn with_lora_b_zero_hidden_states_equal_candle_transformers() {
     let config = tiny();
     let reference = BertModel::load(vb.clone(), &config).unwrap();
     let model = BertMole::load(vb, &config, &mole()).unwrap();
-    assert_eq!(model.moles().len(), 4, "query and value in 2 layers");
+    assert_eq!(
+        model.adapters().moles.len(),
+        4,
+        "query and value in 2 layers"
+    );
     let (ids, types, mask) = batch();
     let masks = model
-        .masks(&model.route_users(&users(), false).unwrap())
+        .adapters()
+        .masks(&model.adapters().route_users(&users(), false).unwrap())
         .unwrap();
     let ours = model.forward(&ids, &types, &mask, &masks).unwrap();
     let theirs = reference.forward(&ids, &types, Some(&mask)).unwrap();
@@ -114,7 +119,7 @@ fn a_mixed_user_batch_gives_each_row_what_it_gets_alone() {
     // Our model first, so the var map's fresh tensors get our initialisers (layer-norm
     // weights 1, not 0: a bug this test caught).
     let model = BertMole::load(vb, &tiny(), &mole()).unwrap();
-    assert!(model.moles().len() == 4);
+    assert!(model.adapters().moles.len() == 4);
     // Make every LoRA B non-zero, as after training.
     for (name, var) in varmap.data().lock().unwrap().iter() {
         if name.ends_with("lora_b") {
@@ -132,6 +137,7 @@ fn a_mixed_user_batch_gives_each_row_what_it_gets_alone() {
     // Far-apart users, so the gates route them to different experts.
     let u = (users() * 20.0).unwrap();
     let routed: Vec<Vec<u32>> = model
+        .adapters()
         .route_users(&u, false)
         .unwrap()
         .into_iter()
@@ -146,18 +152,21 @@ fn a_mixed_user_batch_gives_each_row_what_it_gets_alone() {
             &ids,
             &types,
             &mask,
-            &model.masks(&model.route_users(&u, false).unwrap()).unwrap(),
+            &model
+                .adapters()
+                .masks(&model.adapters().route_users(&u, false).unwrap())
+                .unwrap(),
         )
         .unwrap();
     for row in 0..3 {
         let one = |t: &Tensor| t.narrow(0, row, 1).unwrap();
-        let routing = model.route_users(&one(&u), false).unwrap();
+        let routing = model.adapters().route_users(&one(&u), false).unwrap();
         let alone = model
             .forward(
                 &one(&ids),
                 &one(&types),
                 &one(&mask),
-                &model.masks(&routing).unwrap(),
+                &model.adapters().masks(&routing).unwrap(),
             )
             .unwrap();
         let d = max_diff(&one(&together), &alone);
@@ -172,7 +181,8 @@ fn a_mixed_user_batch_gives_each_row_what_it_gets_alone() {
             &types,
             &mask,
             &model
-                .masks(&model.route_users(&swapped, false).unwrap())
+                .adapters()
+                .masks(&model.adapters().route_users(&swapped, false).unwrap())
                 .unwrap(),
         )
         .unwrap();
@@ -203,7 +213,7 @@ fn cached_user_routings_give_the_gates_result_without_running_them() {
         }
     }
     assert_eq!(
-        model.mole_names(),
+        model.adapters().names,
         [
             "encoder.layer.0.attention.self.query",
             "encoder.layer.0.attention.self.value",
@@ -212,8 +222,8 @@ fn cached_user_routings_give_the_gates_result_without_running_them() {
         ]
     );
     let u = (users() * 20.0).unwrap();
-    let cached = model.user_routings(&u).unwrap();
-    let gates = model.route_users(&u, false).unwrap();
+    let cached = model.adapters().user_routings(&u).unwrap();
+    let gates = model.adapters().route_users(&u, false).unwrap();
     for (p, r) in gates.iter().enumerate() {
         let w: Vec<Vec<f32>> = r.weights.to_vec2().unwrap();
         for row in 0..3 {
@@ -223,7 +233,12 @@ fn cached_user_routings_give_the_gates_result_without_running_them() {
     }
     let (ids, types, mask) = batch();
     let from_gates = model
-        .forward(&ids, &types, &mask, &model.masks(&gates).unwrap())
+        .forward(
+            &ids,
+            &types,
+            &mask,
+            &model.adapters().masks(&gates).unwrap(),
+        )
         .unwrap();
     let refs: Vec<&copl_core::model::UserRouting> = cached.iter().collect();
     let from_cache = model
@@ -231,14 +246,25 @@ fn cached_user_routings_give_the_gates_result_without_running_them() {
             &ids,
             &types,
             &mask,
-            &model.masks(&model.cached_routings(&refs).unwrap()).unwrap(),
+            &model
+                .adapters()
+                .masks(
+                    &model
+                        .adapters()
+                        .cached_routings(&refs, &Device::Cpu)
+                        .unwrap(),
+                )
+                .unwrap(),
         )
         .unwrap();
     assert_eq!(max_diff(&from_gates, &from_cache), 0.0);
 
     // A routing of another model's shape is refused.
     let wrong = copl_core::model::UserRouting::population(3);
-    let err = model.cached_routings(&[&wrong]).unwrap_err();
+    let err = model
+        .adapters()
+        .cached_routings(&[&wrong], &Device::Cpu)
+        .unwrap_err();
     assert!(
         err.to_string().contains("3 projections, the model has 4"),
         "{err}"

@@ -70,7 +70,7 @@ fn with_lora_b_zero_logits_equal_candle_transformers() {
         }
     }
     let model = GemmaMole::load(vb.clone(), vb, &config, &mole()).unwrap();
-    assert_eq!(model.moles().len(), 6, "q and v in 3 layers");
+    assert_eq!(model.adapters().moles.len(), 6, "q and v in 3 layers");
     let ids = Tensor::new(
         &[[2u32, 7, 9, 11, 3, 5, 8], [2, 5, 3, 60, 40, 1, 1]],
         &Device::Cpu,
@@ -78,8 +78,10 @@ fn with_lora_b_zero_logits_equal_candle_transformers() {
     .unwrap();
     let mask = ids.ones_like().unwrap();
     let masks = model
+        .adapters()
         .masks(
             &model
+                .adapters()
                 .route_users(&users().narrow(0, 0, 2).unwrap(), false)
                 .unwrap(),
         )
@@ -134,14 +136,14 @@ fn a_right_padded_mixed_user_batch_gives_each_row_what_it_gets_alone() {
     .unwrap();
     let lengths = [6, 3, 7];
     let u = users();
-    let routings = model.route_users(&u, false).unwrap();
+    let routings = model.adapters().route_users(&u, false).unwrap();
     assert!(
         routings
             .iter()
             .any(|r| r.experts.iter().any(|&e| e != r.experts[0]))
     );
     let together = model
-        .forward(&ids, &mask, &model.masks(&routings).unwrap())
+        .forward(&ids, &mask, &model.adapters().masks(&routings).unwrap())
         .unwrap();
     for (row, &len) in lengths.iter().enumerate() {
         let one_ids = ids.narrow(0, row, 1).unwrap().narrow(1, 0, len).unwrap();
@@ -150,8 +152,10 @@ fn a_right_padded_mixed_user_batch_gives_each_row_what_it_gets_alone() {
                 &one_ids,
                 &one_ids.ones_like().unwrap(),
                 &model
+                    .adapters()
                     .masks(
                         &model
+                            .adapters()
                             .route_users(&u.narrow(0, row, 1).unwrap(), false)
                             .unwrap(),
                     )

@@ -85,7 +85,7 @@ fn gemma_270m_loads_from_the_gguf_and_completes_a_sentence() {
         &mole,
     )
     .unwrap();
-    assert_eq!(model.moles().len(), 36);
+    assert_eq!(model.adapters().moles.len(), 36);
 
     let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
     // The GGUF tokenizer adds no BOS: prepend id 2.
@@ -102,7 +102,8 @@ fn gemma_270m_loads_from_the_gguf_and_completes_a_sentence() {
     let ids = Tensor::new(vec![ids.clone()], &dev).unwrap();
     let users = Tensor::zeros((1, 8), DType::F32, &dev).unwrap();
     let masks = model
-        .masks(&model.route_users(&users, false).unwrap())
+        .adapters()
+        .masks(&model.adapters().route_users(&users, false).unwrap())
         .unwrap();
     let hidden = model
         .forward(&ids, &ids.ones_like().unwrap(), &masks)
@@ -121,4 +122,94 @@ fn gemma_270m_loads_from_the_gguf_and_completes_a_sentence() {
     let word = tokenizer.decode(&[next], false).unwrap();
     // (Measured: " Berlin", then " Frankfurt", " Bonn", " Munich", " Stuttgart".)
     assert_eq!(word.trim(), "Berlin", "next token {next} = {word:?}");
+}
+
+#[test]
+fn gemma_270m_reward_model_scores_mixed_users_and_survives_a_round_trip() {
+    use copl_core::{
+        checkpoint::{self, Manifest, ModelManifest},
+        model::{
+            backbone,
+            head::Pooling,
+            reward::{RewardModel, RewardModelConfig, Template},
+        },
+    };
+    let dir = gemma();
+    let dev = Device::Cpu;
+    let config = RewardModelConfig {
+        family: "gemma3".into(),
+        mole: MoleConfig {
+            targets: vec!["q_proj".into(), "v_proj".into()],
+            user_dim: 8,
+            ..MoleConfig::default()
+        },
+        pooling: Pooling::LastToken,
+        template: Template::Format {
+            format: "<bos><start_of_turn>user\n{prompt}<end_of_turn>\n<start_of_turn>model\n{response}<end_of_turn>".into(),
+        },
+        max_tokens: 256,
+    };
+    let varmap = VarMap::new();
+    let model = RewardModel::fresh(&dir, config.clone(), &varmap, &dev).unwrap();
+    for (name, var) in varmap.data().lock().unwrap().iter() {
+        if name.ends_with("lora_b") || name.starts_with("head.") {
+            var.set(&var.as_tensor().randn_like(0.0, 0.05).unwrap())
+                .unwrap();
+        }
+    }
+    let items = [
+        ("How do I boil an egg?", "Boil it for nine minutes."),
+        (
+            "Name a prime number.",
+            "Seven is a prime number, and so is eleven.",
+        ),
+    ];
+    let batch = model.encode(&items, false).unwrap();
+    assert_eq!(
+        batch
+            .ids
+            .get(0)
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .to_scalar::<u32>()
+            .unwrap(),
+        2,
+        "BOS first"
+    );
+    let users = Tensor::randn(0f32, 3.0, (2, 8), &dev).unwrap();
+    let together = model.score_texts(&items, &users, false).unwrap();
+    for row in 0..2 {
+        let alone = model
+            .score_texts(
+                &items[row..row + 1],
+                &users.narrow(0, row, 1).unwrap(),
+                false,
+            )
+            .unwrap();
+        assert!(
+            (alone[0] - together[row]).abs() < 1e-3,
+            "row {row}: {alone:?} {together:?}"
+        );
+    }
+
+    let ckpt = tempfile::tempdir().unwrap();
+    let tensors = varmap
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+        .collect();
+    checkpoint::save_mole(ckpt.path(), &tensors).unwrap();
+    let mut manifest = Manifest::load_or_default(ckpt.path()).unwrap();
+    manifest.model = Some(ModelManifest {
+        config,
+        backbone: dir.display().to_string(),
+        backbone_sha256: checkpoint::file_sha256(&backbone::weights_file(&dir)).unwrap(),
+        metrics: serde_json::Value::Null,
+    });
+    manifest.save(ckpt.path()).unwrap();
+    let loaded = RewardModel::load(ckpt.path(), &dir, &dev).unwrap();
+    assert_eq!(loaded.score_texts(&items, &users, false).unwrap(), together);
 }

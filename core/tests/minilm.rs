@@ -70,7 +70,7 @@ fn real_minilm_equals_candle_transformers_with_fresh_adapters() {
     let dev = Device::Cpu;
     let model = RewardModel::fresh(&dir, config(), &VarMap::new(), &dev).unwrap();
     assert_eq!(
-        model.backbone.moles().len(),
+        model.backbone.adapters().moles.len(),
         12,
         "query and value in 6 layers"
     );
@@ -78,12 +78,16 @@ fn real_minilm_equals_candle_transformers_with_fresh_adapters() {
     assert!(batch.lengths[0] < batch.lengths[2], "the batch is padded");
     let masks = model
         .backbone
-        .masks(&model.backbone.route_users(&users(), false).unwrap())
+        .adapters()
+        .masks(
+            &model
+                .backbone
+                .adapters()
+                .route_users(&users(), false)
+                .unwrap(),
+        )
         .unwrap();
-    let ours = model
-        .backbone
-        .forward(&batch.ids, &batch.type_ids, &batch.attention_mask, &masks)
-        .unwrap();
+    let ours = model.backbone.forward(&batch, &masks).unwrap();
     let reference = BertModel::load(
         VarBuilder::from_tensors(
             backbone::weights(&dir, DType::F32, &dev).unwrap(),

@@ -48,6 +48,34 @@ pub fn bert_config(dir: &Path) -> Result<bert::Config, BackboneError> {
     serde_json::from_value(value).map_err(|e| invalid(&path, e))
 }
 
+/// Reads `dir/config.json` as a Gemma 3 config (`model_type` `gemma3_text`).
+pub fn gemma3_config(dir: &Path) -> Result<super::gemma::Config, BackboneError> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| invalid(&path, e))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| invalid(&path, e))?;
+    match value["model_type"].as_str() {
+        Some("gemma3_text") => {}
+        other => {
+            return Err(invalid(
+                &path,
+                format!("model_type {other:?} is not a Gemma 3 text backbone"),
+            ));
+        }
+    }
+    serde_json::from_value(value).map_err(|e| invalid(&path, e))
+}
+
+/// The backbone's weights file: `model.gguf` where there is one, else
+/// `model.safetensors` (its sha256 ties a checkpoint to its backbone).
+pub fn weights_file(dir: &Path) -> PathBuf {
+    let gguf = dir.join("model.gguf");
+    if gguf.exists() {
+        gguf
+    } else {
+        dir.join("model.safetensors")
+    }
+}
+
 /// Reads `dir/tokenizer.json`, without its own padding and truncation (sentence-
 /// transformers' files pad every input to 128): the model pads to the batch's longest
 /// row and refuses or cuts long input itself.

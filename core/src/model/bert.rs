@@ -8,7 +8,7 @@ use candle_nn::{Embedding, Linear, VarBuilder, embedding, linear};
 pub use candle_transformers::models::bert::Config;
 use candle_transformers::models::bert::HiddenAct;
 
-use super::mole::{MoleConfig, MoleLinear, Routing, UserRouting, route};
+use super::mole::{MoleConfig, MoleLinear, MoleSet};
 
 /// Layer norm over the last dimension: candle's fused kernel, or (for training, which
 /// needs a backward the fused kernel lacks) the same formula from differentiable parts.
@@ -163,11 +163,8 @@ pub struct BertMole {
     token_type_embeddings: Embedding,
     embeddings_norm: LayerNorm,
     layers: Vec<Layer>,
-    /// Every MoLE projection, in routing-mask order (layer by layer, target order).
-    moles: Vec<MoleLinear>,
-    /// Their names, e.g. `encoder.layer.3.attention.self.query`.
-    mole_names: Vec<String>,
-    mole: MoleConfig,
+    /// Every MoLE projection in routing-mask order (layer by layer, target order).
+    adapters: MoleSet,
     /// Use differentiable layer norms (training).
     pub differentiable: bool,
 }
@@ -250,73 +247,23 @@ impl BertMole {
             )?,
             embeddings_norm: LayerNorm::new(h, config.layer_norm_eps, e.pp("LayerNorm"))?,
             layers,
-            moles,
-            mole_names,
-            mole: mole.clone(),
+            adapters: MoleSet {
+                moles,
+                names: mole_names,
+                config: mole.clone(),
+            },
             differentiable: false,
         })
     }
 
-    /// The MoLE projections in routing order.
-    pub fn moles(&self) -> &[MoleLinear] {
-        &self.moles
+    /// The MoLE projections, their names and routing.
+    pub fn adapters(&self) -> &MoleSet {
+        &self.adapters
     }
 
-    /// Names of the MoLE projections, in routing order.
-    pub fn mole_names(&self) -> &[String] {
-        &self.mole_names
-    }
-
-    /// Each user's routing (rows of `users`, `[n, d_user]`), for caching.
-    pub fn user_routings(&self, users: &Tensor) -> Result<Vec<UserRouting>> {
-        let routings = self.route_users(users, false)?;
-        let (n, _) = users.dims2()?;
-        let weights: Vec<Vec<Vec<f32>>> = routings
-            .iter()
-            .map(|r| r.weights.to_dtype(candle_core::DType::F32)?.to_vec2())
-            .collect::<Result<_>>()?;
-        Ok((0..n)
-            .map(|row| UserRouting {
-                experts: routings.iter().map(|r| r.experts[row]).collect(),
-                weights: routings
-                    .iter()
-                    .zip(&weights)
-                    .map(|(r, w)| w[row][r.experts[row] as usize])
-                    .collect(),
-            })
-            .collect())
-    }
-
-    /// Routings of a batch from cached user routings (no gate runs).
-    pub fn cached_routings(&self, users: &[&UserRouting]) -> Result<Vec<Routing>> {
-        if let Some(u) = users.iter().find(|u| u.experts.len() != self.moles.len()) {
-            candle_core::bail!(
-                "a routing for {} projections, the model has {}",
-                u.experts.len(),
-                self.moles.len()
-            );
-        }
-        let device = self.word_embeddings.embeddings().device();
-        UserRouting::batch(users, self.mole.experts, device)
-    }
-
-    /// Routes a batch of users `[n, d_user]` (L2-normalised GCF embeddings) through
-    /// every projection's gate; `noise` adds the training-time logit noise.
-    pub fn route_users(&self, users: &Tensor, noise: bool) -> Result<Vec<Routing>> {
-        let noise = noise.then_some(self.mole.gate_noise);
-        self.moles
-            .iter()
-            .map(|m| route(&m.gate().logits(users)?, self.mole.temperature, noise))
-            .collect()
-    }
-
-    /// Row masks of the routings, one per MoLE projection.
-    pub fn masks(&self, routings: &[Routing]) -> Result<Vec<Tensor>> {
-        self.moles
-            .iter()
-            .zip(routings)
-            .map(|(m, r)| m.mask(r))
-            .collect()
+    /// The device the weights live on.
+    pub fn device(&self) -> &candle_core::Device {
+        self.word_embeddings.embeddings().device()
     }
 
     /// Hidden states `[n, t, h]` for token ids and attention mask `[n, t]` (1 = token,

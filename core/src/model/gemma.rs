@@ -11,7 +11,7 @@ use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder, embedding, linear_b, linear_no_bias};
 pub use candle_transformers::models::gemma3::Config;
 
-use super::mole::{MoleConfig, MoleLinear, Routing, route};
+use super::mole::{MoleConfig, MoleLinear, MoleSet};
 
 /// Gemma's RMS norm: x / √(mean x² + ε) · (1 + w).
 #[derive(Clone, Debug)]
@@ -116,9 +116,7 @@ pub struct GemmaMole {
     layers: Vec<Layer>,
     norm: RmsNorm,
     config: Config,
-    moles: Vec<MoleLinear>,
-    mole_names: Vec<String>,
-    mole: MoleConfig,
+    adapters: MoleSet,
 }
 
 impl GemmaMole {
@@ -200,40 +198,22 @@ impl GemmaMole {
             layers,
             norm: RmsNorm::new(h, config.rms_norm_eps, vb.pp("norm"))?,
             config: config.clone(),
-            moles,
-            mole_names,
-            mole: mole.clone(),
+            adapters: MoleSet {
+                moles,
+                names: mole_names,
+                config: mole.clone(),
+            },
         })
     }
 
-    pub fn moles(&self) -> &[MoleLinear] {
-        &self.moles
-    }
-
-    pub fn mole_names(&self) -> &[String] {
-        &self.mole_names
+    /// The MoLE projections, their names and routing.
+    pub fn adapters(&self) -> &MoleSet {
+        &self.adapters
     }
 
     /// The token embedding matrix (tied to the language-model head).
     pub fn embeddings(&self) -> &Tensor {
         self.embed.embeddings()
-    }
-
-    /// See [`super::bert::BertMole::route_users`].
-    pub fn route_users(&self, users: &Tensor, noise: bool) -> Result<Vec<Routing>> {
-        let noise = noise.then_some(self.mole.gate_noise);
-        self.moles
-            .iter()
-            .map(|m| route(&m.gate().logits(users)?, self.mole.temperature, noise))
-            .collect()
-    }
-
-    pub fn masks(&self, routings: &[Routing]) -> Result<Vec<Tensor>> {
-        self.moles
-            .iter()
-            .zip(routings)
-            .map(|(m, r)| m.mask(r))
-            .collect()
     }
 
     /// Final-norm hidden states `[n, t, h]` of right-padded `input_ids` `[n, t]` with

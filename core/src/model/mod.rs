@@ -21,4 +21,6 @@ pub mod head;
 pub mod mole;
 pub mod reward;
 
-pub use mole::{Gate, MoleConfig, MoleLinear, Routing, UserRouting, population_routing, route};
+pub use mole::{
+    Gate, MoleConfig, MoleLinear, MoleSet, Routing, UserRouting, population_routing, route,
+};

@@ -233,6 +233,69 @@ impl MoleLinear {
     }
 }
 
+/// A model's MoLE projections in routing order, with their names and settings: the
+/// routing logic both backbone families share.
+#[derive(Clone, Debug)]
+pub struct MoleSet {
+    pub moles: Vec<MoleLinear>,
+    /// E.g. `encoder.layer.3.attention.self.query`.
+    pub names: Vec<String>,
+    pub config: MoleConfig,
+}
+
+impl MoleSet {
+    /// Routes users `[n, d_user]` (L2-normalised GCF embeddings) through every
+    /// projection's gate; `noise` adds the training-time logit noise.
+    pub fn route_users(&self, users: &Tensor, noise: bool) -> Result<Vec<Routing>> {
+        let noise = noise.then_some(self.config.gate_noise);
+        self.moles
+            .iter()
+            .map(|m| route(&m.gate().logits(users)?, self.config.temperature, noise))
+            .collect()
+    }
+
+    /// Row masks of the routings, one per projection.
+    pub fn masks(&self, routings: &[Routing]) -> Result<Vec<Tensor>> {
+        self.moles
+            .iter()
+            .zip(routings)
+            .map(|(m, r)| m.mask(r))
+            .collect()
+    }
+
+    /// Each user's routing (rows of `users`), for caching.
+    pub fn user_routings(&self, users: &Tensor) -> Result<Vec<UserRouting>> {
+        let routings = self.route_users(users, false)?;
+        let (n, _) = users.dims2()?;
+        let weights: Vec<Vec<Vec<f32>>> = routings
+            .iter()
+            .map(|r| r.weights.to_dtype(DType::F32)?.to_vec2())
+            .collect::<Result<_>>()?;
+        Ok((0..n)
+            .map(|row| UserRouting {
+                experts: routings.iter().map(|r| r.experts[row]).collect(),
+                weights: routings
+                    .iter()
+                    .zip(&weights)
+                    .map(|(r, w)| w[row][r.experts[row] as usize])
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// Routings of a batch from cached user routings (no gate runs).
+    pub fn cached_routings(&self, users: &[&UserRouting], device: &Device) -> Result<Vec<Routing>> {
+        if let Some(u) = users.iter().find(|u| u.experts.len() != self.moles.len()) {
+            candle_core::bail!(
+                "a routing for {} projections, the model has {}",
+                u.experts.len(),
+                self.moles.len()
+            );
+        }
+        UserRouting::batch(users, self.config.experts, device)
+    }
+}
+
 /// Kaiming-uniform for A (LoRA's initialisation): U(−1/√in, 1/√in)·√3·gain with
 /// gain √(2/(1+5)) as in `nn.Linear`, i.e. U(−1/√in, 1/√in).
 pub fn init_a(in_dim: usize) -> candle_nn::Init {

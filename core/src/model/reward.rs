@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 use tokenizers::{EncodeInput, Tokenizer};
 
 use super::{
-    MoleConfig, Routing,
+    MoleConfig, MoleSet, Routing,
     backbone::{self, BackboneError},
     bert::BertMole,
+    gemma::GemmaMole,
+    gguf,
     head::{Pooling, RewardHead},
 };
 use crate::checkpoint::{self, CheckpointError, Manifest};
@@ -89,10 +91,36 @@ pub enum InputError {
     Tensor(#[from] candle_core::Error),
 }
 
+/// A backbone family with MoLE projections.
+#[derive(Clone, Debug)]
+pub enum Backbone {
+    /// `bert`: encoders (MiniLM).
+    Bert(BertMole),
+    /// `gemma3`: decoders (Gemma 3, from a GGUF or a Hugging Face directory).
+    Gemma(GemmaMole),
+}
+
+impl Backbone {
+    pub fn adapters(&self) -> &MoleSet {
+        match self {
+            Self::Bert(m) => m.adapters(),
+            Self::Gemma(m) => m.adapters(),
+        }
+    }
+
+    /// Hidden states `[n, t, h]` of a batch, rows routed by `masks`.
+    pub fn forward(&self, batch: &Batch, masks: &[Tensor]) -> candle_core::Result<Tensor> {
+        match self {
+            Self::Bert(m) => m.forward(&batch.ids, &batch.type_ids, &batch.attention_mask, masks),
+            Self::Gemma(m) => m.forward(&batch.ids, &batch.attention_mask, masks),
+        }
+    }
+}
+
 /// Backbone + head + tokenizer + template.
 #[derive(Clone, Debug)]
 pub struct RewardModel {
-    pub backbone: BertMole,
+    pub backbone: Backbone,
     pub head: RewardHead,
     pub tokenizer: Tokenizer,
     pub config: RewardModelConfig,
@@ -109,14 +137,7 @@ impl RewardModel {
         device: &Device,
     ) -> Result<Self, LoadError> {
         let vars = VarBuilder::from_varmap(trainable, DType::F32, device);
-        let weights = backbone::weights(dir, DType::F32, device)?;
-        Self::assemble(
-            dir,
-            config,
-            VarBuilder::from_tensors(weights, DType::F32, device),
-            vars,
-            device,
-        )
+        Self::assemble(dir, config, vars, device)
     }
 
     /// Loads a trained model: the manifest's `model` section, `mole.safetensors`, and
@@ -129,10 +150,10 @@ impl RewardModel {
                 ckpt.display()
             ))
         })?;
-        let sha = checkpoint::file_sha256(&backbone_dir.join("model.safetensors"))?;
+        let sha = checkpoint::file_sha256(&backbone::weights_file(backbone_dir))?;
         if sha != model.backbone_sha256 {
             return Err(LoadError::Invalid(format!(
-                "{}: model.safetensors has sha256 {sha}, but {} was trained on {} ({})",
+                "{}: the weights have sha256 {sha}, but {} was trained on {} ({})",
                 backbone_dir.display(),
                 ckpt.display(),
                 model.backbone,
@@ -140,11 +161,9 @@ impl RewardModel {
             )));
         }
         let trained = checkpoint::load_mole(ckpt)?;
-        let weights = backbone::weights(backbone_dir, DType::F32, device)?;
         Self::assemble(
             backbone_dir,
             model.config,
-            VarBuilder::from_tensors(weights, DType::F32, device),
             VarBuilder::from_tensors(trained, DType::F32, device),
             device,
         )
@@ -153,28 +172,44 @@ impl RewardModel {
     fn assemble(
         dir: &Path,
         config: RewardModelConfig,
-        weights: VarBuilder<'_>,
         trainable: VarBuilder<'_>,
         device: &Device,
     ) -> Result<Self, LoadError> {
-        if config.family != "bert" {
-            return Err(LoadError::Invalid(format!(
-                "backbone family {:?} is not supported yet (bert)",
-                config.family
-            )));
-        }
-        let bert_config = backbone::bert_config(dir)?;
-        let backbone = BertMole::load_with_fresh_moles(
-            weights,
-            trainable.clone(),
-            &bert_config,
-            &config.mole,
-        )?;
-        let head = RewardHead::new(
-            bert_config.hidden_size,
-            config.pooling,
-            trainable.pp("head"),
-        )?;
+        let (backbone, hidden) = match config.family.as_str() {
+            "bert" => {
+                let bert_config = backbone::bert_config(dir)?;
+                let weights = backbone::weights(dir, DType::F32, device)?;
+                let model = BertMole::load_with_fresh_moles(
+                    VarBuilder::from_tensors(weights, DType::F32, device),
+                    trainable.clone(),
+                    &bert_config,
+                    &config.mole,
+                )?;
+                (Backbone::Bert(model), bert_config.hidden_size)
+            }
+            "gemma3" => {
+                let (gemma_config, weights) = if dir.join("model.gguf").exists() {
+                    gguf::load_gemma3(&dir.join("model.gguf"), config.max_tokens, device)?
+                } else {
+                    let mut c = backbone::gemma3_config(dir)?;
+                    c.max_position_embeddings = c.max_position_embeddings.min(config.max_tokens);
+                    (c, backbone::weights(dir, DType::F32, device)?)
+                };
+                let model = GemmaMole::load(
+                    VarBuilder::from_tensors(weights, DType::F32, device),
+                    trainable.clone(),
+                    &gemma_config,
+                    &config.mole,
+                )?;
+                (Backbone::Gemma(model), gemma_config.hidden_size)
+            }
+            other => {
+                return Err(LoadError::Invalid(format!(
+                    "backbone family {other:?} is not supported (bert, gemma3)"
+                )));
+            }
+        };
+        let head = RewardHead::new(hidden, config.pooling, trainable.pp("head"))?;
         Ok(Self {
             backbone,
             head,
@@ -240,10 +275,8 @@ impl RewardModel {
     /// Rewards `[n]` of a batch whose rows are routed by `routings` (one per MoLE
     /// projection, rows in batch order).
     pub fn score(&self, batch: &Batch, routings: &[Routing]) -> candle_core::Result<Tensor> {
-        let masks = self.backbone.masks(routings)?;
-        let hidden =
-            self.backbone
-                .forward(&batch.ids, &batch.type_ids, &batch.attention_mask, &masks)?;
+        let masks = self.backbone.adapters().masks(routings)?;
+        let hidden = self.backbone.forward(batch, &masks)?;
         self.head.forward(&hidden, &batch.attention_mask)
     }
 
@@ -256,7 +289,7 @@ impl RewardModel {
         truncate: bool,
     ) -> Result<Vec<f32>, InputError> {
         let batch = self.encode(items, truncate)?;
-        let routings = self.backbone.route_users(users, false)?;
+        let routings = self.backbone.adapters().route_users(users, false)?;
         Ok(self.score(&batch, &routings)?.to_vec1()?)
     }
 }

@@ -88,7 +88,7 @@ pub fn bench_forward(
                 variants.push(("mole_mixed_users", &mole, mixed));
             }
             for (variant, model, users) in variants {
-                let routings = model.backbone.route_users(&users, false)?;
+                let routings = model.backbone.adapters().route_users(&users, false)?;
                 // One warm-up, then the repeats.
                 model.score(&batch, &routings)?;
                 let mut times: Vec<f64> = (0..repeats.max(1))
