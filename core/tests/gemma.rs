@@ -1,15 +1,18 @@
 #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
-//! The Gemma 3 backbone with MoLE projections: with every LoRA B = 0 its last-position
-//! logits equal candle-transformers' Gemma 3 (tiny random config with sliding and
-//! global layers and grouped keys); with random B, a right-padded mixed-user batch gives
+//! The Gemma backbones with MoLE projections: with every LoRA B = 0 the last-position
+//! logits equal candle-transformers' gemma, gemma-2 and gemma-3 (tiny random configs;
+//! gemma-3 with sliding and global layers, all with grouped keys); with random B, a right-padded mixed-user batch gives
 //! each row what it gets alone.
 
 use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use candle_transformers::models::gemma3::{Config, Model};
-use copl_core::model::{MoleConfig, gemma::GemmaMole};
+use candle_transformers::models::{gemma, gemma2, gemma3};
+use copl_core::model::{
+    MoleConfig,
+    gemma::{GemmaConfig, GemmaMole},
+};
 
-fn tiny() -> Config {
+fn tiny() -> gemma3::Config {
     serde_json::from_value(serde_json::json!({
         "attention_bias": false, "head_dim": 8, "hidden_activation": "gelu_pytorch_tanh",
         "hidden_size": 16, "intermediate_size": 32, "num_attention_heads": 4,
@@ -56,12 +59,18 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         .unwrap()
 }
 
-#[test]
-fn with_lora_b_zero_logits_equal_candle_transformers() {
+/// Runs `reference` (candle-transformers' model of the generation, built first from the
+/// var map so that it creates the base tensors; it clears its cache at position 0) token
+/// by token — its prefill fails on
+/// sequences longer than one token (the KV cache append needs a contiguous input) — and
+/// compares the last-position logits with ours, every LoRA B = 0.
+fn equals_candle(
+    config: GemmaConfig,
+    mut reference: impl FnMut(VarBuilder<'static>) -> Box<dyn FnMut(&Tensor, usize) -> Tensor>,
+) {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let config = tiny();
-    let mut reference = Model::new(false, &config, vb.clone()).unwrap();
+    let mut forward = reference(vb.clone());
     // Non-trivial norm weights (a fresh var map may hold zeros: 1 + w = 1).
     for (name, var) in varmap.data().lock().unwrap().iter() {
         if name.ends_with("norm.weight") {
@@ -70,7 +79,16 @@ fn with_lora_b_zero_logits_equal_candle_transformers() {
         }
     }
     let model = GemmaMole::load(vb.clone(), vb, &config, &mole()).unwrap();
-    assert_eq!(model.adapters().moles.len(), 6, "q and v in 3 layers");
+    let layers = match &config {
+        GemmaConfig::V1(c) => c.num_hidden_layers,
+        GemmaConfig::V2(c) => c.num_hidden_layers,
+        GemmaConfig::V3(c) => c.num_hidden_layers,
+    };
+    assert_eq!(
+        model.adapters().moles.len(),
+        2 * layers,
+        "q and v in every layer"
+    );
     let ids = Tensor::new(
         &[[2u32, 7, 9, 11, 3, 5, 8], [2, 5, 3, 60, 40, 1, 1]],
         &Device::Cpu,
@@ -89,27 +107,82 @@ fn with_lora_b_zero_logits_equal_candle_transformers() {
     let hidden = model.forward(&ids, &mask, &masks).unwrap();
     let last = hidden.i((.., 6, ..)).unwrap();
     let ours = last.matmul(&model.embeddings().t().unwrap()).unwrap();
-    // candle-transformers' Gemma 3 fails on a prompt of more than one token (its KV cache
-    // append needs a contiguous input): feed it one token at a time, as in generation;
-    // the last step's logits see the whole row.
     for row in 0..2 {
-        reference.clear_kv_cache();
         let mut theirs = None;
         for pos in 0..7 {
             let token = ids.narrow(0, row, 1).unwrap().narrow(1, pos, 1).unwrap();
-            theirs = Some(reference.forward(&token, pos).unwrap().squeeze(1).unwrap());
+            theirs = Some(forward(&token, pos));
         }
-        let theirs = theirs.unwrap();
-        let d = max_diff(&ours.narrow(0, row, 1).unwrap(), &theirs);
+        let d = max_diff(&ours.narrow(0, row, 1).unwrap(), &theirs.unwrap());
         assert!(d < 1e-4, "row {row}: max difference {d}");
     }
+}
+
+#[test]
+fn gemma_3_with_lora_b_zero_equals_candle_transformers() {
+    let config = tiny();
+    let c = config.clone();
+    equals_candle(GemmaConfig::V3(config), move |vb| {
+        let mut m = gemma3::Model::new(false, &c, vb).unwrap();
+        Box::new(move |ids, pos| {
+            if pos == 0 {
+                m.clear_kv_cache();
+            }
+            m.forward(ids, pos).unwrap().squeeze(1).unwrap()
+        })
+    });
+}
+
+#[test]
+fn gemma_2_with_lora_b_zero_equals_candle_transformers() {
+    let c: gemma2::Config = serde_json::from_value(serde_json::json!({
+        "attention_bias": false, "head_dim": 8, "hidden_activation": "gelu_pytorch_tanh",
+        "hidden_size": 16, "intermediate_size": 32, "num_attention_heads": 4,
+        "num_hidden_layers": 2, "num_key_value_heads": 2, "rms_norm_eps": 1e-6,
+        "rope_theta": 10000.0, "vocab_size": 64, "final_logit_softcapping": null,
+        "attn_logit_softcapping": 5.0, "query_pre_attn_scalar": 8, "sliding_window": null,
+        "max_position_embeddings": 32
+    }))
+    .unwrap();
+    let reference = c.clone();
+    equals_candle(GemmaConfig::V2(c), move |vb| {
+        let mut m = gemma2::Model::new(false, &reference, vb).unwrap();
+        Box::new(move |ids, pos| {
+            if pos == 0 {
+                m.clear_kv_cache();
+            }
+            m.forward(ids, pos).unwrap().squeeze(1).unwrap()
+        })
+    });
+}
+
+#[test]
+fn gemma_1_with_lora_b_zero_equals_candle_transformers() {
+    let c: gemma::Config = serde_json::from_value(serde_json::json!({
+        "attention_bias": false, "head_dim": 8, "hidden_act": "gelu_pytorch_tanh",
+        "hidden_activation": null, "hidden_size": 16, "intermediate_size": 32,
+        "num_attention_heads": 4, "num_hidden_layers": 2, "num_key_value_heads": 1,
+        "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "vocab_size": 64,
+        "max_position_embeddings": 32
+    }))
+    .unwrap();
+    let reference = c.clone();
+    equals_candle(GemmaConfig::V1(c), move |vb| {
+        let mut m = gemma::Model::new(false, &reference, vb).unwrap();
+        Box::new(move |ids, pos| {
+            if pos == 0 {
+                m.clear_kv_cache();
+            }
+            m.forward(ids, pos).unwrap().squeeze(1).unwrap()
+        })
+    });
 }
 
 #[test]
 fn a_right_padded_mixed_user_batch_gives_each_row_what_it_gets_alone() {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let model = GemmaMole::load(vb.clone(), vb, &tiny(), &mole()).unwrap();
+    let model = GemmaMole::load(vb.clone(), vb, &GemmaConfig::V3(tiny()), &mole()).unwrap();
     for (name, var) in varmap.data().lock().unwrap().iter() {
         if name.ends_with("lora_b") {
             var.set(&var.as_tensor().randn_like(0.0, 0.5).unwrap())

@@ -10,7 +10,11 @@ use std::path::PathBuf;
 
 use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use copl_core::model::{MoleConfig, gemma::GemmaMole, gguf};
+use copl_core::model::{
+    MoleConfig,
+    gemma::{GemmaConfig, GemmaMole},
+    gguf,
+};
 use tokenizers::Tokenizer;
 
 fn gemma() -> PathBuf {
@@ -81,7 +85,7 @@ fn gemma_270m_loads_from_the_gguf_and_completes_a_sentence() {
     let model = GemmaMole::load(
         VarBuilder::from_tensors(tensors, DType::F32, &dev),
         VarBuilder::from_varmap(&adapters, DType::F32, &dev),
-        &config,
+        &GemmaConfig::V3(config),
         &mole,
     )
     .unwrap();
@@ -137,7 +141,7 @@ fn gemma_270m_reward_model_scores_mixed_users_and_survives_a_round_trip() {
     let dir = gemma();
     let dev = Device::Cpu;
     let config = RewardModelConfig {
-        family: "gemma3".into(),
+        family: "gemma".into(),
         mole: MoleConfig {
             targets: vec!["q_proj".into(), "v_proj".into()],
             user_dim: 8,

@@ -48,21 +48,30 @@ pub fn bert_config(dir: &Path) -> Result<bert::Config, BackboneError> {
     serde_json::from_value(value).map_err(|e| invalid(&path, e))
 }
 
-/// Reads `dir/config.json` as a Gemma 3 config (`model_type` `gemma3_text`).
-pub fn gemma3_config(dir: &Path) -> Result<super::gemma::Config, BackboneError> {
+/// Reads `dir/config.json` as a Gemma config of the generation its `model_type` names
+/// (`gemma`, `gemma2`, `gemma3_text`).
+pub fn gemma_config(dir: &Path) -> Result<super::gemma::GemmaConfig, BackboneError> {
+    use super::gemma::GemmaConfig;
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|e| invalid(&path, e))?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| invalid(&path, e))?;
-    match value["model_type"].as_str() {
-        Some("gemma3_text") => {}
-        other => {
-            return Err(invalid(
-                &path,
-                format!("model_type {other:?} is not a Gemma 3 text backbone"),
-            ));
-        }
+    fn parse<T: serde::de::DeserializeOwned>(
+        path: &Path,
+        v: serde_json::Value,
+    ) -> Result<T, BackboneError> {
+        serde_json::from_value(v).map_err(|e| invalid(path, e))
     }
-    serde_json::from_value(value).map_err(|e| invalid(&path, e))
+    match value["model_type"].as_str() {
+        Some("gemma") => Ok(GemmaConfig::V1(parse(&path, value)?)),
+        Some("gemma2") => Ok(GemmaConfig::V2(parse(&path, value)?)),
+        Some("gemma3_text") => Ok(GemmaConfig::V3(parse(&path, value)?)),
+        other => Err(invalid(
+            &path,
+            format!(
+                "model_type {other:?} is not a Gemma text backbone (gemma, gemma2, gemma3_text)"
+            ),
+        )),
+    }
 }
 
 /// The backbone's weights file: `model.gguf` where there is one, else

@@ -1,15 +1,148 @@
-//! The Gemma 3 family (the paper's backbone family; Gemma 3 270M is the real decoder we
-//! test with) with MoLE projections in attention. Written as candle-transformers'
-//! `gemma3.rs` is and loads the same tensor names (`model.layers.{i}.self_attn.q_proj`
-//! …), but reads the whole sequence at once (no KV cache: a reward model scores, it does
+//! The Gemma family — gemma, gemma-2, gemma-3 (the paper's backbone family; Gemma 3 270M
+//! is the real decoder we test with) — with MoLE projections in attention. Written as
+//! candle-transformers' `gemma*.rs` are and loads the same tensor names
+//! (`model.layers.{i}.self_attn.q_proj` …), but reads the whole sequence at once (no KV cache: a reward model scores, it does
 //! not generate), returns the final-norm hidden states of every position, masks padded
 //! keys, and is differentiable throughout (norms, rotary embedding and softmax from
 //! basic ops: candle's fused kernels have no backward). With every LoRA B = 0 its
-//! last-position logits equal candle-transformers' (tested).
+//! last-position logits equal candle-transformers' for each generation (tested).
+//!
+//! The generations differ in: q/k norms (3), "sandwich" norms after attention and MLP
+//! (2, 3; in gemma the `post_attention_layernorm` is the MLP's input norm), attention
+//! logit soft-capping (2), which layers slide (2: even layers; 3: five of six) and their
+//! rotary base (3: local layers 10 000), and the attention scale (2, 3:
+//! `query_pre_attn_scalar`^−½, as Hugging Face; candle's gemma-2 uses head_dim^−½).
 
 use candle_core::{D, DType, Module, Result, Tensor};
+use candle_nn::Activation;
 use candle_nn::{Embedding, Linear, VarBuilder, embedding, linear_b, linear_no_bias};
 pub use candle_transformers::models::gemma3::Config;
+use candle_transformers::models::{gemma, gemma2};
+
+/// A Gemma config of any generation, as its `config.json` gives it.
+#[derive(Clone, Debug)]
+pub enum GemmaConfig {
+    V1(gemma::Config),
+    V2(gemma2::Config),
+    V3(Config),
+}
+
+/// What the forward needs, whatever the generation.
+#[derive(Clone, Debug)]
+struct Spec {
+    hidden: usize,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    intermediate: usize,
+    eps: f64,
+    vocab: usize,
+    act: Activation,
+    bias: bool,
+    qk_norm: bool,
+    sandwich: bool,
+    softcap: Option<f64>,
+    scale: f64,
+    /// Per layer: sliding window (None: global) and rotary base.
+    layers: Vec<(Option<usize>, f64)>,
+    positions: usize,
+}
+
+impl GemmaConfig {
+    fn spec(&self) -> Result<Spec> {
+        Ok(match self {
+            Self::V1(c) => Spec {
+                hidden: c.hidden_size,
+                heads: c.num_attention_heads,
+                kv_heads: c.num_key_value_heads,
+                head_dim: c.head_dim,
+                intermediate: c.intermediate_size,
+                eps: c.rms_norm_eps,
+                vocab: c.vocab_size,
+                act: match (c.hidden_act, c.hidden_activation) {
+                    (Some(a), None) | (None, Some(a)) => a,
+                    _ => candle_core::bail!(
+                        "gemma config: set exactly one of hidden_act, hidden_activation"
+                    ),
+                },
+                bias: c.attention_bias,
+                qk_norm: false,
+                sandwich: false,
+                softcap: None,
+                scale: 1.0 / (c.head_dim as f64).sqrt(),
+                layers: vec![(None, c.rope_theta); c.num_hidden_layers],
+                positions: c.max_position_embeddings,
+            },
+            Self::V2(c) => Spec {
+                hidden: c.hidden_size,
+                heads: c.num_attention_heads,
+                kv_heads: c.num_key_value_heads,
+                head_dim: c.head_dim,
+                intermediate: c.intermediate_size,
+                eps: c.rms_norm_eps,
+                vocab: c.vocab_size,
+                act: c.hidden_activation,
+                bias: c.attention_bias,
+                qk_norm: false,
+                sandwich: true,
+                softcap: c.attn_logit_softcapping,
+                scale: 1.0 / (c.query_pre_attn_scalar as f64).sqrt(),
+                layers: (0..c.num_hidden_layers)
+                    .map(|i| {
+                        (
+                            (i % 2 == 0).then_some(c.sliding_window).flatten(),
+                            c.rope_theta,
+                        )
+                    })
+                    .collect(),
+                positions: c.max_position_embeddings,
+            },
+            Self::V3(c) => Spec {
+                hidden: c.hidden_size,
+                heads: c.num_attention_heads,
+                kv_heads: c.num_key_value_heads,
+                head_dim: c.head_dim,
+                intermediate: c.intermediate_size,
+                eps: c.rms_norm_eps,
+                vocab: c.vocab_size,
+                act: c.hidden_activation,
+                bias: c.attention_bias,
+                qk_norm: true,
+                sandwich: true,
+                softcap: c.attn_logit_softcapping,
+                scale: 1.0 / (c.query_pre_attn_scalar as f64).sqrt(),
+                layers: (0..c.num_hidden_layers)
+                    .map(|i| {
+                        if (i + 1) % c.sliding_window_pattern > 0 {
+                            (Some(c.sliding_window), c.rope_local_base_freq)
+                        } else {
+                            (None, c.rope_theta)
+                        }
+                    })
+                    .collect(),
+                positions: c.max_position_embeddings,
+            },
+        })
+    }
+
+    /// The hidden size.
+    pub fn hidden_size(&self) -> usize {
+        match self {
+            Self::V1(c) => c.hidden_size,
+            Self::V2(c) => c.hidden_size,
+            Self::V3(c) => c.hidden_size,
+        }
+    }
+
+    /// Caps the rotary tables' length (positions) at `max`.
+    pub fn cap_positions(&mut self, max: usize) {
+        match self {
+            Self::V1(c) => c.max_position_embeddings = c.max_position_embeddings.min(max),
+            Self::V2(c) => c.max_position_embeddings = c.max_position_embeddings.min(max),
+            Self::V3(c) => c.max_position_embeddings = c.max_position_embeddings.min(max),
+        }
+    }
+}
 
 use super::mole::{MoleConfig, MoleLinear, MoleSet};
 
@@ -96,26 +229,27 @@ struct Layer {
     k: Projection,
     v: Projection,
     o: Linear,
-    q_norm: RmsNorm,
-    k_norm: RmsNorm,
+    /// Gemma 3 only.
+    qk_norms: Option<(RmsNorm, RmsNorm)>,
     gate: Linear,
     up: Linear,
     down: Linear,
     input_norm: RmsNorm,
-    post_attention_norm: RmsNorm,
+    /// The MLP's input norm.
     pre_feedforward_norm: RmsNorm,
-    post_feedforward_norm: RmsNorm,
+    /// Gemma 2 and 3: norms of the attention and MLP outputs.
+    sandwich: Option<(RmsNorm, RmsNorm)>,
     rotary: std::sync::Arc<Rotary>,
     sliding_window: Option<usize>,
 }
 
-/// Gemma 3 decoder with MoLE attention projections.
+/// Gemma decoder (any generation) with MoLE attention projections.
 #[derive(Clone, Debug)]
 pub struct GemmaMole {
     embed: Embedding,
     layers: Vec<Layer>,
     norm: RmsNorm,
-    config: Config,
+    spec: Spec,
     adapters: MoleSet,
 }
 
@@ -125,35 +259,31 @@ impl GemmaMole {
     pub fn load(
         backbone: VarBuilder<'_>,
         adapters: VarBuilder<'_>,
-        config: &Config,
+        config: &GemmaConfig,
         mole: &MoleConfig,
     ) -> Result<Self> {
+        let spec = config.spec()?;
         let vb = backbone.pp("model");
-        let (h, hd) = (config.hidden_size, config.head_dim);
-        let (heads, kv) = (config.num_attention_heads, config.num_key_value_heads);
-        let bias = config.attention_bias;
+        let (h, hd, eps) = (spec.hidden, spec.head_dim, spec.eps);
         let mut moles = Vec::new();
         let mut mole_names = Vec::new();
-        let mut layers = Vec::with_capacity(config.num_hidden_layers);
-        // One rotary table per base frequency (local and global), shared by the layers.
-        let local = std::sync::Arc::new(Rotary::new(
-            hd,
-            config.rope_local_base_freq,
-            config.max_position_embeddings,
-            &vb,
-        )?);
-        let global = std::sync::Arc::new(Rotary::new(
-            hd,
-            config.rope_theta,
-            config.max_position_embeddings,
-            &vb,
-        )?);
-        for i in 0..config.num_hidden_layers {
+        let mut layers = Vec::with_capacity(spec.layers.len());
+        // One rotary table per base frequency, shared by the layers that use it.
+        let mut tables: Vec<(f64, std::sync::Arc<Rotary>)> = Vec::new();
+        for (i, &(window, base)) in spec.layers.iter().enumerate() {
+            let rotary = match tables.iter().find(|(b, _)| *b == base) {
+                Some((_, t)) => t.clone(),
+                None => {
+                    let t = std::sync::Arc::new(Rotary::new(hd, base, spec.positions, &vb)?);
+                    tables.push((base, t.clone()));
+                    t
+                }
+            };
             let l = vb.pp(format!("layers.{i}"));
             let a = l.pp("self_attn");
             let adapter = adapters.pp(format!("model.layers.{i}.self_attn"));
             let mut projection = |name: &str, out: usize| -> Result<Projection> {
-                let base = linear_b(h, out, bias, a.pp(name))?;
+                let base = linear_b(h, out, spec.bias, a.pp(name))?;
                 if mole.targets.iter().any(|t| t == name) {
                     let m = MoleLinear::new(base, mole, adapter.pp(name).pp("mole"))?;
                     moles.push(m.clone());
@@ -164,40 +294,50 @@ impl GemmaMole {
                 }
             };
             let (q, k, v) = (
-                projection("q_proj", heads * hd)?,
-                projection("k_proj", kv * hd)?,
-                projection("v_proj", kv * hd)?,
+                projection("q_proj", spec.heads * hd)?,
+                projection("k_proj", spec.kv_heads * hd)?,
+                projection("v_proj", spec.kv_heads * hd)?,
             );
-            let sliding = (i + 1) % config.sliding_window_pattern > 0;
-            let norm =
-                |name: &str, size: usize| RmsNorm::new(size, config.rms_norm_eps, l.pp(name));
+            let norm = |name: &str| RmsNorm::new(h, eps, l.pp(name));
             layers.push(Layer {
                 q,
                 k,
                 v,
-                o: linear_b(heads * hd, h, bias, a.pp("o_proj"))?,
-                q_norm: RmsNorm::new(hd, config.rms_norm_eps, a.pp("q_norm"))?,
-                k_norm: RmsNorm::new(hd, config.rms_norm_eps, a.pp("k_norm"))?,
-                gate: linear_no_bias(h, config.intermediate_size, l.pp("mlp.gate_proj"))?,
-                up: linear_no_bias(h, config.intermediate_size, l.pp("mlp.up_proj"))?,
-                down: linear_no_bias(config.intermediate_size, h, l.pp("mlp.down_proj"))?,
-                input_norm: norm("input_layernorm", h)?,
-                post_attention_norm: norm("post_attention_layernorm", h)?,
-                pre_feedforward_norm: norm("pre_feedforward_layernorm", h)?,
-                post_feedforward_norm: norm("post_feedforward_layernorm", h)?,
-                rotary: if sliding {
-                    local.clone()
+                o: linear_b(spec.heads * hd, h, spec.bias, a.pp("o_proj"))?,
+                qk_norms: if spec.qk_norm {
+                    Some((
+                        RmsNorm::new(hd, eps, a.pp("q_norm"))?,
+                        RmsNorm::new(hd, eps, a.pp("k_norm"))?,
+                    ))
                 } else {
-                    global.clone()
+                    None
                 },
-                sliding_window: sliding.then_some(config.sliding_window),
+                gate: linear_no_bias(h, spec.intermediate, l.pp("mlp.gate_proj"))?,
+                up: linear_no_bias(h, spec.intermediate, l.pp("mlp.up_proj"))?,
+                down: linear_no_bias(spec.intermediate, h, l.pp("mlp.down_proj"))?,
+                input_norm: norm("input_layernorm")?,
+                pre_feedforward_norm: if spec.sandwich {
+                    norm("pre_feedforward_layernorm")?
+                } else {
+                    norm("post_attention_layernorm")?
+                },
+                sandwich: if spec.sandwich {
+                    Some((
+                        norm("post_attention_layernorm")?,
+                        norm("post_feedforward_layernorm")?,
+                    ))
+                } else {
+                    None
+                },
+                rotary,
+                sliding_window: window,
             });
         }
         Ok(Self {
-            embed: embedding(config.vocab_size, h, vb.pp("embed_tokens"))?,
+            embed: embedding(spec.vocab, h, vb.pp("embed_tokens"))?,
             layers,
-            norm: RmsNorm::new(h, config.rms_norm_eps, vb.pp("norm"))?,
-            config: config.clone(),
+            norm: RmsNorm::new(h, eps, vb.pp("norm"))?,
+            spec,
             adapters: MoleSet {
                 moles,
                 names: mole_names,
@@ -225,8 +365,8 @@ impl GemmaMole {
         masks: &[Tensor],
     ) -> Result<Tensor> {
         let (n, t) = input_ids.dims2()?;
-        let c = &self.config;
-        let mut x = (self.embed.forward(input_ids)? * (c.hidden_size as f64).sqrt())?;
+        let c = &self.spec;
+        let mut x = (self.embed.forward(input_ids)? * (c.hidden as f64).sqrt())?;
         let dtype = x.dtype();
         let device = x.device().clone();
         let keys = attention_mask.to_dtype(DType::F32)?.reshape((n, 1, 1, t))?;
@@ -247,51 +387,54 @@ impl GemmaMole {
             (blocked * f64::from(f32::MIN))?.to_dtype(dtype)
         };
         let global = blocked(None)?;
-        let local = blocked(Some(c.sliding_window))?;
-        let scale = 1.0 / (c.query_pre_attn_scalar as f64).sqrt();
-        let groups = c.num_attention_heads / c.num_key_value_heads;
+        let window = c.layers.iter().find_map(|(w, _)| *w);
+        let local = match window {
+            Some(w) => Some(blocked(Some(w))?),
+            None => None,
+        };
+        let groups = c.heads / c.kv_heads;
         for layer in &self.layers {
             let residual = x.clone();
             let h = layer.input_norm.forward(&x)?;
             let split = |y: Tensor, heads: usize| -> Result<Tensor> {
                 y.reshape((n, t, heads, c.head_dim))?.transpose(1, 2)
             };
-            let q = split(layer.q.forward(&h, masks)?, c.num_attention_heads)?;
-            let k = split(layer.k.forward(&h, masks)?, c.num_key_value_heads)?;
-            let v = split(layer.v.forward(&h, masks)?, c.num_key_value_heads)?;
-            let q = layer
-                .rotary
-                .apply(&layer.q_norm.forward(&q)?.contiguous()?)?;
-            let k = layer
-                .rotary
-                .apply(&layer.k_norm.forward(&k)?.contiguous()?)?;
+            let q = split(layer.q.forward(&h, masks)?, c.heads)?;
+            let k = split(layer.k.forward(&h, masks)?, c.kv_heads)?;
+            let v = split(layer.v.forward(&h, masks)?, c.kv_heads)?;
+            let (q, k) = match &layer.qk_norms {
+                Some((qn, kn)) => (qn.forward(&q)?, kn.forward(&k)?),
+                None => (q, k),
+            };
+            let q = layer.rotary.apply(&q.contiguous()?)?;
+            let k = layer.rotary.apply(&k.contiguous()?)?;
             let k = candle_transformers::utils::repeat_kv(k, groups)?.contiguous()?;
             let v = candle_transformers::utils::repeat_kv(v.contiguous()?, groups)?.contiguous()?;
-            let mut scores = (q.matmul(&k.t()?)? * scale)?;
-            if let Some(cap) = c.attn_logit_softcapping {
+            let mut scores = (q.matmul(&k.t()?)? * c.scale)?;
+            if let Some(cap) = c.softcap {
                 scores = ((scores / cap)?.tanh()? * cap)?;
             }
-            let mask = if layer.sliding_window.is_some() {
-                &local
-            } else {
-                &global
+            let mask = match (&layer.sliding_window, &local) {
+                (Some(_), Some(local)) => local,
+                _ => &global,
             };
             let probabilities = candle_nn::ops::softmax(&scores.broadcast_add(mask)?, D::Minus1)?;
             let attended = probabilities
                 .matmul(&v)?
                 .transpose(1, 2)?
                 .reshape((n, t, ()))?;
-            let attended = layer
-                .post_attention_norm
-                .forward(&layer.o.forward(&attended)?)?;
+            let mut attended = layer.o.forward(&attended)?;
+            if let Some((after_attention, _)) = &layer.sandwich {
+                attended = after_attention.forward(&attended)?;
+            }
             x = (attended + residual)?;
             let residual = x.clone();
             let h = layer.pre_feedforward_norm.forward(&x)?;
-            let h =
-                (c.hidden_activation.forward(&layer.gate.forward(&h)?)? * layer.up.forward(&h)?)?;
-            let h = layer
-                .post_feedforward_norm
-                .forward(&layer.down.forward(&h)?)?;
+            let h = (c.act.forward(&layer.gate.forward(&h)?)? * layer.up.forward(&h)?)?;
+            let mut h = layer.down.forward(&h)?;
+            if let Some((_, after_mlp)) = &layer.sandwich {
+                h = after_mlp.forward(&h)?;
+            }
             x = (residual + h)?;
         }
         self.norm.forward(&x)

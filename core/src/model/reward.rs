@@ -12,7 +12,7 @@ use super::{
     MoleConfig, MoleSet, Routing,
     backbone::{self, BackboneError},
     bert::BertMole,
-    gemma::GemmaMole,
+    gemma::{GemmaConfig, GemmaMole},
     gguf,
     head::{Pooling, RewardHead},
 };
@@ -57,7 +57,7 @@ impl Template {
 /// The reward model's settings; the checkpoint manifest's `model` section holds them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RewardModelConfig {
-    /// Backbone family (`bert`).
+    /// Backbone family: `bert` or `gemma` (the generation is read from the backbone).
     pub family: String,
     pub mole: MoleConfig,
     pub pooling: Pooling,
@@ -96,7 +96,8 @@ pub enum InputError {
 pub enum Backbone {
     /// `bert`: encoders (MiniLM).
     Bert(BertMole),
-    /// `gemma3`: decoders (Gemma 3, from a GGUF or a Hugging Face directory).
+    /// `gemma`: decoders (gemma, gemma-2, gemma-3 from a Hugging Face directory; Gemma 3
+    /// from a GGUF).
     Gemma(GemmaMole),
 }
 
@@ -187,25 +188,29 @@ impl RewardModel {
                 )?;
                 (Backbone::Bert(model), bert_config.hidden_size)
             }
-            "gemma3" => {
-                let (gemma_config, weights) = if dir.join("model.gguf").exists() {
-                    gguf::load_gemma3(&dir.join("model.gguf"), config.max_tokens, device)?
+            "gemma" => {
+                let (mut gemma_config, weights) = if dir.join("model.gguf").exists() {
+                    let (c, w) =
+                        gguf::load_gemma3(&dir.join("model.gguf"), config.max_tokens, device)?;
+                    (GemmaConfig::V3(c), w)
                 } else {
-                    let mut c = backbone::gemma3_config(dir)?;
-                    c.max_position_embeddings = c.max_position_embeddings.min(config.max_tokens);
-                    (c, backbone::weights(dir, DType::F32, device)?)
+                    (
+                        backbone::gemma_config(dir)?,
+                        backbone::weights(dir, DType::F32, device)?,
+                    )
                 };
+                gemma_config.cap_positions(config.max_tokens);
                 let model = GemmaMole::load(
                     VarBuilder::from_tensors(weights, DType::F32, device),
                     trainable.clone(),
                     &gemma_config,
                     &config.mole,
                 )?;
-                (Backbone::Gemma(model), gemma_config.hidden_size)
+                (Backbone::Gemma(model), gemma_config.hidden_size())
             }
             other => {
                 return Err(LoadError::Invalid(format!(
-                    "backbone family {other:?} is not supported (bert, gemma3)"
+                    "backbone family {other:?} is not supported (bert, gemma)"
                 )));
             }
         };
