@@ -135,12 +135,13 @@ fn gemma_270m_reward_model_scores_mixed_users_and_survives_a_round_trip() {
         model::{
             backbone,
             head::Pooling,
-            reward::{RewardModel, RewardModelConfig, Template},
+            reward::{RewardModel, RewardModelConfig, Template, Variant},
         },
     };
     let dir = gemma();
     let dev = Device::Cpu;
     let config = RewardModelConfig {
+        variant: Variant::Copl,
         family: "gemma".into(),
         mole: MoleConfig {
             targets: vec!["q_proj".into(), "v_proj".into()],

@@ -15,7 +15,7 @@ use copl_core::{
     model::{
         MoleConfig, backbone,
         head::Pooling,
-        reward::{InputError, RewardModel, RewardModelConfig, Template},
+        reward::{InputError, RewardModel, RewardModelConfig, Template, Variant},
     },
 };
 
@@ -34,6 +34,7 @@ fn minilm() -> PathBuf {
 
 fn config() -> RewardModelConfig {
     RewardModelConfig {
+        variant: Variant::Copl,
         family: "bert".into(),
         mole: MoleConfig {
             user_dim: 8,

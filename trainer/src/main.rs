@@ -39,6 +39,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Train the MoLE reward model (paper §4.2) over a checkpoint's GCF embeddings.
+    Mole(MoleArgs),
     /// Onboard the data set's unseen users from their answers (paper §4.3) and report
     /// their accuracy: CoPL 2/4-hop, naive average, per-user optimisation, population;
     /// accuracy against the number of answers, random against suggested survey pairs.
@@ -90,6 +92,21 @@ enum BenchCommand {
     },
     /// Latency (p50, p99) and memory of one onboarding, against per-user optimisation.
     Onboard(BenchOnboardArgs),
+    /// Training pairs per second of the MoLE reward model (forward, backward, AdamW).
+    Mole {
+        #[arg(long, default_value = "backbones/minilm")]
+        backbone: PathBuf,
+        #[arg(long, default_value_t = 16)]
+        batch_pairs: usize,
+        #[arg(long, default_value_t = 128)]
+        tokens: usize,
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
+        #[arg(long, default_value_t = 64)]
+        user_dim: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Tokens per second of the reward model's forward: backbone alone, with MoLE for
     /// one user, with MoLE for a batch of different users.
     Forward {
@@ -109,6 +126,61 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum VariantArg {
+    /// CoPL: gates route each user from their GCF embedding.
+    Copl,
+    /// The Uniform baseline: one shared LoRA, no user input.
+    Uniform,
+}
+
+#[derive(Args)]
+struct MoleArgs {
+    #[arg(long)]
+    data: PathBuf,
+    /// Checkpoint with the GCF part (copl-train gcf).
+    #[arg(long)]
+    ckpt: PathBuf,
+    /// Where to write the model [default: --ckpt]; another directory gets a copy of the
+    /// GCF files, so baselines can sit beside CoPL.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Backbone directory (scripts/fetch-backbone.sh).
+    #[arg(long, default_value = "backbones/minilm")]
+    backbone: PathBuf,
+    #[arg(long, value_enum, default_value = "copl")]
+    variant: VariantArg,
+    #[arg(long, default_value_t = 1500)]
+    steps: usize,
+    /// Pairs a step.
+    #[arg(long, default_value_t = 16)]
+    batch_pairs: usize,
+    #[arg(long, default_value_t = 5e-5)]
+    lr: f64,
+    #[arg(long, default_value_t = 1e-3)]
+    weight_decay: f64,
+    #[arg(long, default_value_t = 0.03)]
+    warmup: f64,
+    /// Global gradient-norm bound.
+    #[arg(long, default_value_t = 1.0)]
+    clip: f64,
+    #[arg(long, default_value_t = 100)]
+    eval_every: usize,
+    /// Validation pairs used, spread over the split (0 = all).
+    #[arg(long, default_value_t = 256)]
+    val_pairs: usize,
+    /// Seen users' test pairs scored for the summary (0 = all; `eval` scores all).
+    #[arg(long, default_value_t = 512)]
+    test_pairs: usize,
+    /// Longest templated input; longer inputs are truncated.
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -301,6 +373,7 @@ fn main() -> Result<()> {
             steps,
             json,
         }) => bench_gcf(&data, &dims, steps, json),
+        Command::Mole(args) => run_mole(args),
         Command::EvalUnseen {
             data,
             ckpt,
@@ -343,6 +416,31 @@ fn main() -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&bench)?);
             } else {
                 print_onboard_bench(&bench);
+            }
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Mole {
+            backbone,
+            batch_pairs,
+            tokens,
+            steps,
+            user_dim,
+            json,
+        }) => {
+            let t = copl_trainer::mole::bench::bench_train_step(
+                &backbone,
+                batch_pairs,
+                tokens,
+                steps,
+                user_dim,
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&t)?);
+            } else {
+                println!(
+                    "{} pairs x {} tokens: forward {:.2} s, backward {:.2} s, AdamW {:.3} s -> {:.2} pairs/s",
+                    t.batch_pairs, t.tokens, t.forward, t.backward, t.optimiser, t.pairs_per_second
+                );
             }
             Ok(())
         }
@@ -725,4 +823,63 @@ fn print_onboard_bench(b: &onboard::bench::OnboardBench) {
         "  mean neighbourhood: 2-hop {:.1}, 4-hop {:.1} users",
         b.mean_neighbourhood_2hop, b.mean_neighbourhood_4hop
     );
+}
+
+fn run_mole(args: MoleArgs) -> Result<()> {
+    use copl_core::model::reward::Variant;
+    use copl_trainer::mole::{
+        run::{MoleRun, run_mole},
+        train::MoleTrainConfig,
+    };
+    let config = MoleTrainConfig {
+        steps: args.steps,
+        batch_pairs: args.batch_pairs,
+        lr: args.lr,
+        weight_decay: args.weight_decay,
+        warmup: args.warmup,
+        clip: args.clip,
+        eval_every: args.eval_every,
+        val_pairs: args.val_pairs,
+        seed: args.seed,
+    };
+    let bar = ProgressBar::new(args.steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} steps, {msg} [{elapsed} < {eta}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let out = args.out.clone().unwrap_or_else(|| args.ckpt.clone());
+    let run = MoleRun {
+        data: &args.data,
+        ckpt: &args.ckpt,
+        out: &out,
+        backbone: &args.backbone,
+        variant: match args.variant {
+            VariantArg::Copl => Variant::Copl,
+            VariantArg::Uniform => Variant::Uniform,
+        },
+        max_tokens: args.max_tokens,
+        test_pairs: args.test_pairs,
+    };
+    let summary = run_mole(&run, &config, |step, loss| {
+        bar.set_position(step as u64 + 1);
+        bar.set_message(format!("loss {loss:.4}"));
+    })?;
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!(
+            "{:?} on {} ({}): best step {}, val {:.2} %, test {:.2} %, {:.2} pairs/s, {:.0} s -> {}",
+            summary.variant,
+            summary.family,
+            args.backbone.display(),
+            summary.training.best_step,
+            100.0 * summary.training.best_val_accuracy,
+            100.0 * summary.test_accuracy,
+            summary.training.pairs_per_second,
+            summary.training.train_seconds,
+            out.display()
+        );
+    }
+    Ok(())
 }

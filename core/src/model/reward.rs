@@ -54,9 +54,23 @@ impl Template {
     }
 }
 
+/// Whether the model personalises.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Variant {
+    /// CoPL: every user routed by the gates from their GCF embedding (eq. 8–10).
+    #[default]
+    Copl,
+    /// The paper's Uniform baseline: one LoRA (the shared expert) for everyone, no user
+    /// input; gates unused.
+    Uniform,
+}
+
 /// The reward model's settings; the checkpoint manifest's `model` section holds them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RewardModelConfig {
+    #[serde(default)]
+    pub variant: Variant,
     /// Backbone family: `bert` or `gemma` (the generation is read from the backbone).
     pub family: String,
     pub mole: MoleConfig,
@@ -285,6 +299,21 @@ impl RewardModel {
         self.head.forward(&hidden, &batch.attention_mask)
     }
 
+    /// Routings of a batch for users `[n, d_user]`: the gates' (with training noise when
+    /// `noise`) under CoPL, the shared expert only under Uniform.
+    pub fn routings(&self, users: &Tensor, noise: bool) -> candle_core::Result<Vec<Routing>> {
+        let adapters = self.backbone.adapters();
+        match self.config.variant {
+            Variant::Copl => adapters.route_users(users, noise),
+            Variant::Uniform => {
+                let (n, _) = users.dims2()?;
+                (0..adapters.moles.len())
+                    .map(|_| super::population_routing(n, adapters.config.experts, &self.device))
+                    .collect()
+            }
+        }
+    }
+
     /// Rewards of `(prompt, response)` items for users `[n, d_user]` (L2-normalised GCF
     /// embeddings), one user per item.
     pub fn score_texts(
@@ -294,7 +323,7 @@ impl RewardModel {
         truncate: bool,
     ) -> Result<Vec<f32>, InputError> {
         let batch = self.encode(items, truncate)?;
-        let routings = self.backbone.adapters().route_users(users, false)?;
+        let routings = self.routings(users, false)?;
         Ok(self.score(&batch, &routings)?.to_vec1()?)
     }
 }

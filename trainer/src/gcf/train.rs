@@ -15,6 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::model::{GcfArch, GcfModel, GraphOps, scores};
+use crate::optim::{neg_log_sigmoid, schedule};
 
 /// Training hyper-parameters; defaults are the authors' (reference-notes.md).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -97,12 +98,6 @@ pub fn accuracy(users: &Tensor, responses: &Tensor, pairs: &[(u32, u32, u32)]) -
         .sum_all()?
         .to_scalar()?;
     Ok(right / pairs.len() as f64)
-}
-
-/// −log σ(x) = softplus(−x), from differentiable parts.
-fn neg_log_sigmoid(x: &Tensor) -> Result<Tensor> {
-    let minus = x.neg()?;
-    minus.relu()? + (minus.abs()?.neg()?.exp()? + 1.0)?.log()?
 }
 
 /// One epoch's figures.
@@ -244,13 +239,3 @@ pub fn train(
 
 /// The best epoch so far: epoch, validation accuracy, parameters, final embeddings.
 type Best = (usize, f64, HashMap<String, Tensor>, Tensor, Tensor);
-
-/// Linear warm-up to `lr`, then cosine decay to 0.
-fn schedule(lr: f64, step: usize, warmup: usize, total: usize) -> f64 {
-    if step < warmup {
-        lr * (step + 1) as f64 / warmup as f64
-    } else {
-        let progress = (step - warmup) as f64 / (total - warmup).max(1) as f64;
-        lr * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
-    }
-}

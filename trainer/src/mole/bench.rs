@@ -10,7 +10,7 @@ use candle_nn::VarMap;
 use copl_core::model::{
     MoleConfig,
     head::Pooling,
-    reward::{Batch, RewardModel, RewardModelConfig, Template},
+    reward::{Batch, RewardModel, RewardModelConfig, Template, Variant},
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -38,6 +38,7 @@ pub fn bench_forward(
 ) -> Result<Vec<ForwardRow>> {
     let device = Device::Cpu;
     let config = |targets: Vec<String>| RewardModelConfig {
+        variant: Variant::Copl,
         family: "bert".into(),
         mole: MoleConfig {
             targets,
@@ -111,4 +112,82 @@ pub fn bench_forward(
         }
     }
     Ok(rows)
+}
+
+/// One training step's parts, seconds (median over the steps).
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainStepTiming {
+    pub batch_pairs: usize,
+    pub tokens: usize,
+    pub forward: f64,
+    pub backward: f64,
+    pub optimiser: f64,
+    pub pairs_per_second: f64,
+}
+
+/// Times training steps (forward, backward, AdamW) of CoPL over the backbone in `dir` on
+/// random token ids of `tokens` length: `copl-train bench mole`.
+pub fn bench_train_step(
+    dir: &Path,
+    batch_pairs: usize,
+    tokens: usize,
+    steps: usize,
+    user_dim: usize,
+) -> Result<TrainStepTiming> {
+    use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+    use copl_core::model::reward::Backbone;
+    let device = Device::Cpu;
+    let varmap = VarMap::new();
+    let mut model = RewardModel::fresh(
+        dir,
+        super::run::model_config(dir, Variant::Copl, user_dim, tokens)?,
+        &varmap,
+        &device,
+    )?;
+    if let Backbone::Bert(b) = &mut model.backbone {
+        b.differentiable = true;
+    }
+    let vocab = model.tokenizer.get_vocab_size(true) as u32;
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let rows = 2 * batch_pairs;
+    let ids: Vec<Vec<u32>> = (0..rows)
+        .map(|_| (0..tokens).map(|_| rng.random_range(1000..vocab)).collect())
+        .collect();
+    let ids = Tensor::new(ids, &device)?;
+    let batch = Batch {
+        type_ids: ids.zeros_like()?,
+        attention_mask: ids.ones_like()?,
+        ids,
+        lengths: vec![tokens; rows],
+    };
+    let users = Tensor::randn(0f32, 1.0, (rows, user_dim), &device)?;
+    let mut optimiser = AdamW::new(varmap.all_vars(), ParamsAdamW::default())?;
+    let (mut f, mut b, mut o) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..steps.max(1) {
+        let t0 = Instant::now();
+        let r = model.score(&batch, &model.routings(&users, true)?)?;
+        let margin = (r.narrow(0, 0, batch_pairs)? - r.narrow(0, batch_pairs, batch_pairs)?)?;
+        let loss = crate::optim::neg_log_sigmoid(&margin)?.mean_all()?;
+        let t1 = Instant::now();
+        let grads = loss.backward()?;
+        let t2 = Instant::now();
+        optimiser.step(&grads)?;
+        let t3 = Instant::now();
+        f.push((t1 - t0).as_secs_f64());
+        b.push((t2 - t1).as_secs_f64());
+        o.push((t3 - t2).as_secs_f64());
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (forward, backward, optimiser) = (median(f), median(b), median(o));
+    Ok(TrainStepTiming {
+        batch_pairs,
+        tokens,
+        forward,
+        backward,
+        optimiser,
+        pairs_per_second: batch_pairs as f64 / (forward + backward + optimiser),
+    })
 }

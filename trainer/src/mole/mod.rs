@@ -2,3 +2,5 @@
 //! evaluation with issue #6. The model itself lives in `copl_core::model`.
 
 pub mod bench;
+pub mod run;
+pub mod train;

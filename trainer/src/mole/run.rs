@@ -1,0 +1,225 @@
+//! `copl-train mole`: train the reward model on a data set over a checkpoint's GCF
+//! embeddings and write `mole.safetensors` and the manifest's `model` section.
+
+use std::{fs, path::Path};
+
+use anyhow::{Context, Result, bail};
+use candle_nn::VarMap;
+use copl_core::{
+    adapt::Adapter,
+    checkpoint::{self, Manifest, ModelManifest},
+    data::{Dataset, Split},
+    graph::GraphIds,
+    model::{
+        MoleConfig, backbone,
+        head::Pooling,
+        reward::{RewardModel, RewardModelConfig, Template, Variant},
+    },
+};
+use serde::Serialize;
+
+use super::train::{MoleTrainConfig, MoleTraining, TextPair, accuracy, device, train};
+use crate::gcf::pair_rows;
+
+/// The Gemma chat template (a decoder reads prompt and response as one turn each).
+pub const GEMMA_TEMPLATE: &str = "<bos><start_of_turn>user\n{prompt}<end_of_turn>\n<start_of_turn>model\n{response}<end_of_turn>";
+
+/// The model settings for a backbone directory: family, pooling and template by family;
+/// MoLE on the family's query and value projections.
+pub fn model_config(
+    backbone_dir: &Path,
+    variant: Variant,
+    user_dim: usize,
+    max_tokens: usize,
+) -> Result<RewardModelConfig> {
+    let family = if backbone_dir.join("model.gguf").exists() {
+        "gemma"
+    } else {
+        let path = backbone_dir.join("config.json");
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        match value["model_type"].as_str() {
+            Some("bert") => "bert",
+            Some("gemma" | "gemma2" | "gemma3_text") => "gemma",
+            other => bail!("{}: model_type {other:?} is not supported", path.display()),
+        }
+    };
+    let (targets, pooling, template) = match family {
+        "bert" => (["query", "value"], Pooling::Mean, Template::Pair),
+        _ => (
+            ["q_proj", "v_proj"],
+            Pooling::LastToken,
+            Template::Format {
+                format: GEMMA_TEMPLATE.to_string(),
+            },
+        ),
+    };
+    Ok(RewardModelConfig {
+        variant,
+        family: family.to_string(),
+        mole: MoleConfig {
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+            user_dim,
+            ..MoleConfig::default()
+        },
+        pooling,
+        template,
+        max_tokens,
+    })
+}
+
+/// A split's pairs as texts with their user's gate input (ê_u).
+pub fn text_pairs(
+    dataset: &Dataset,
+    ids: &GraphIds,
+    adapter: &Adapter,
+    split: Split,
+) -> Vec<TextPair> {
+    let responses = dataset.responses();
+    pair_rows(dataset, ids, split)
+        .into_iter()
+        .map(|(u, a, b)| TextPair {
+            user: adapter.user_embedding(u).to_vec(),
+            prompt: responses[a as usize].prompt.clone(),
+            chosen: responses[a as usize].response.clone(),
+            rejected: responses[b as usize].response.clone(),
+        })
+        .collect()
+}
+
+/// At most `limit` of `pairs` (0 = all), taken at an even stride so every part of the
+/// split (pairs come user by user) is represented.
+pub fn spread<T>(pairs: Vec<T>, limit: usize) -> Vec<T> {
+    if limit == 0 || pairs.len() <= limit {
+        return pairs;
+    }
+    let stride = pairs.len() as f64 / limit as f64;
+    let keep: Vec<usize> = (0..limit).map(|i| (i as f64 * stride) as usize).collect();
+    pairs
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep.binary_search(i).is_ok())
+        .map(|(_, p)| p)
+        .collect()
+}
+
+/// What `copl-train mole` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct MoleSummary {
+    pub variant: Variant,
+    pub family: String,
+    pub train_pairs: usize,
+    pub val_pairs: usize,
+    pub test_pairs: usize,
+    #[serde(flatten)]
+    pub training: MoleTraining,
+    /// Seen users' test pairs (`test_pairs` of them), with the best parameters.
+    pub test_accuracy: f64,
+}
+
+/// Where `copl-train mole` reads and writes.
+#[derive(Clone, Debug)]
+pub struct MoleRun<'a> {
+    pub data: &'a Path,
+    /// Checkpoint with the GCF part.
+    pub ckpt: &'a Path,
+    /// Where the model goes (the GCF files are copied there when it is not `ckpt`).
+    pub out: &'a Path,
+    pub backbone: &'a Path,
+    pub variant: Variant,
+    pub max_tokens: usize,
+    /// Seen users' test pairs scored for the summary, spread evenly over the split
+    /// (0 = all; `copl-train eval` scores them all).
+    pub test_pairs: usize,
+}
+
+/// Trains on `data` over the GCF part of `ckpt` with the backbone in `backbone`; writes
+/// the model into `out`, a whole checkpoint.
+pub fn run_mole(
+    run: &MoleRun<'_>,
+    config: &MoleTrainConfig,
+    on_step: impl FnMut(usize, f64),
+) -> Result<MoleSummary> {
+    let MoleRun {
+        data,
+        ckpt,
+        out,
+        backbone: backbone_dir,
+        variant,
+        max_tokens,
+        test_pairs: test_limit,
+    } = *run;
+    let dataset = Dataset::load(data).map_err(anyhow::Error::new)?;
+    let (adapter, ids) =
+        Adapter::from_checkpoint(ckpt).with_context(|| format!("loading {}", ckpt.display()))?;
+    let train_pairs = text_pairs(&dataset, &ids, &adapter, Split::Train);
+    let val_pairs = text_pairs(&dataset, &ids, &adapter, Split::Val);
+    let test_pairs = spread(
+        text_pairs(&dataset, &ids, &adapter, Split::Test),
+        test_limit,
+    );
+    let model_config = model_config(backbone_dir, variant, adapter.dim(), max_tokens)?;
+    let device = device();
+    let trainable = VarMap::new();
+    let mut model = RewardModel::fresh(backbone_dir, model_config.clone(), &trainable, &device)?;
+    let training = train(
+        &mut model,
+        &trainable,
+        &train_pairs,
+        &val_pairs,
+        config,
+        on_step,
+    )?;
+    let test_accuracy = accuracy(&model, &test_pairs, 32)?;
+
+    if out != ckpt {
+        fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        for file in [
+            checkpoint::MANIFEST_FILE,
+            checkpoint::IDS_FILE,
+            checkpoint::GRAPH_FILE,
+            checkpoint::GCF_FILE,
+            checkpoint::SURVEY_FILE,
+        ] {
+            let from = ckpt.join(file);
+            if from.exists() {
+                fs::copy(&from, out.join(file))
+                    .with_context(|| format!("copying {} to {}", from.display(), out.display()))?;
+            }
+        }
+    }
+    let tensors = trainable
+        .data()
+        .lock()
+        .map_err(|_| anyhow::anyhow!("var map poisoned"))?
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+        .collect();
+    checkpoint::save_mole(out, &tensors)?;
+    let summary = MoleSummary {
+        variant,
+        family: model_config.family.clone(),
+        train_pairs: train_pairs.len(),
+        val_pairs: val_pairs.len(),
+        test_pairs: test_pairs.len(),
+        training,
+        test_accuracy,
+    };
+    let mut manifest = Manifest::load_or_default(out)?;
+    manifest.model = Some(ModelManifest {
+        config: model_config,
+        backbone: backbone_dir.display().to_string(),
+        backbone_sha256: checkpoint::file_sha256(&backbone::weights_file(backbone_dir))?,
+        metrics: serde_json::json!({
+            "hyper_parameters": config,
+            "best_step": summary.training.best_step,
+            "val_accuracy": summary.training.best_val_accuracy,
+            "test_accuracy": summary.test_accuracy,
+            "pairs_per_second": summary.training.pairs_per_second,
+        }),
+    });
+    manifest.save(out)?;
+    Ok(summary)
+}

@@ -1,0 +1,244 @@
+//! The MoLE training loop (paper §4.2, reference-notes.md): backbone frozen; LoRA A/B,
+//! gates and head trained with the BTL loss −log σ(r(u, a) − r(u, b)) on each seen
+//! user's training pairs, the user's fixed L2-normalised GCF embedding feeding the gates
+//! (with logit noise while training); AdamW, linear warm-up then cosine, global gradient
+//! clipping; validation accuracy every `eval_every` steps, best parameters kept.
+
+use std::{collections::HashMap, time::Instant};
+
+use anyhow::{Result, bail};
+use candle_core::{Device, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
+use copl_core::model::reward::{Backbone, RewardModel};
+use rand::{SeedableRng, seq::SliceRandom};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::optim::{clip_grad_norm, neg_log_sigmoid, schedule};
+
+/// Training hyper-parameters; defaults are the authors' but for the batch (128 pairs is
+/// ~1 minute a step on this CPU: see docs/benchmarks.md).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MoleTrainConfig {
+    pub steps: usize,
+    pub batch_pairs: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// Share of steps in linear warm-up.
+    pub warmup: f64,
+    /// Global gradient-norm bound.
+    pub clip: f64,
+    /// Validate every this many steps (and at the end).
+    pub eval_every: usize,
+    /// Validation pairs used, spread over the split (0 = all).
+    pub val_pairs: usize,
+    pub seed: u64,
+}
+
+impl Default for MoleTrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: 1500,
+            batch_pairs: 16,
+            lr: 5e-5,
+            weight_decay: 1e-3,
+            warmup: 0.03,
+            clip: 1.0,
+            eval_every: 100,
+            val_pairs: 256,
+            seed: 0,
+        }
+    }
+}
+
+/// A pair to train or score: the user's gate input, prompt, chosen and rejected text.
+#[derive(Clone, Debug)]
+pub struct TextPair {
+    pub user: Vec<f32>,
+    pub prompt: String,
+    pub chosen: String,
+    pub rejected: String,
+}
+
+/// One validation point.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepRecord {
+    pub step: usize,
+    pub train_loss: f64,
+    pub val_accuracy: f64,
+    pub seconds: f64,
+}
+
+/// How training went.
+#[derive(Clone, Debug, Serialize)]
+pub struct MoleTraining {
+    pub best_step: usize,
+    pub best_val_accuracy: f64,
+    pub history: Vec<StepRecord>,
+    pub train_seconds: f64,
+    /// Training pairs per second (forward + backward + step), validation excluded.
+    pub pairs_per_second: f64,
+}
+
+/// Rewards `[2n]` of pairs: chosen rows first, then rejected rows.
+fn pair_rewards(model: &RewardModel, pairs: &[&TextPair], noise: bool) -> Result<Tensor> {
+    let mut items: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|p| (p.prompt.as_str(), p.chosen.as_str()))
+        .collect();
+    items.extend(
+        pairs
+            .iter()
+            .map(|p| (p.prompt.as_str(), p.rejected.as_str())),
+    );
+    let dim = pairs.first().map_or(0, |p| p.user.len());
+    let users: Vec<f32> = pairs
+        .iter()
+        .chain(pairs.iter())
+        .flat_map(|p| p.user.iter().copied())
+        .collect();
+    let users = Tensor::from_vec(users, (items.len(), dim), &model.device)?;
+    let batch = model.encode(&items, true)?;
+    let routings = model.routings(&users, noise)?;
+    Ok(model.score(&batch, &routings)?)
+}
+
+/// Share of `pairs` whose chosen response the model rewards higher, in batches.
+pub fn accuracy(model: &RewardModel, pairs: &[TextPair], batch: usize) -> Result<f64> {
+    if pairs.is_empty() {
+        return Ok(f64::NAN);
+    }
+    let mut right = 0usize;
+    for chunk in pairs.chunks(batch.max(1)) {
+        let refs: Vec<&TextPair> = chunk.iter().collect();
+        let r: Vec<f32> = pair_rewards(model, &refs, false)?.to_vec1()?;
+        let n = chunk.len();
+        right += (0..n).filter(|&i| r[i] > r[n + i]).count();
+    }
+    Ok(right as f64 / pairs.len() as f64)
+}
+
+/// Trains `model`'s trainable tensors (`trainable`, which built it) on `train`,
+/// validating on `val`; leaves the best parameters in `trainable`.
+pub fn train(
+    model: &mut RewardModel,
+    trainable: &VarMap,
+    train: &[TextPair],
+    val: &[TextPair],
+    config: &MoleTrainConfig,
+    mut on_step: impl FnMut(usize, f64),
+) -> Result<MoleTraining> {
+    if train.is_empty() {
+        bail!("no training pairs");
+    }
+    // The fused layer norm has no backward: training would cut the gradient silently.
+    // Validation and what the caller gets back use the fused (faster) one.
+    let differentiable = |model: &mut RewardModel, on: bool| {
+        if let Backbone::Bert(bert) = &mut model.backbone {
+            bert.differentiable = on;
+        }
+    };
+    differentiable(model, true);
+    let uniform = model.config.variant == copl_core::model::reward::Variant::Uniform;
+    let vars: Vec<(String, candle_core::Var)> = {
+        let data = trainable
+            .data()
+            .lock()
+            .map_err(|_| anyhow::anyhow!("var map poisoned"))?;
+        let mut v: Vec<_> = data
+            .iter()
+            .filter(|(name, _)| !(uniform && name.contains(".gate.")))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let mut optimiser = AdamW::new(
+        vars.iter().map(|(_, v)| v.clone()).collect(),
+        ParamsAdamW {
+            lr: config.lr,
+            weight_decay: config.weight_decay,
+            ..ParamsAdamW::default()
+        },
+    )?;
+    let val = super::run::spread(val.to_vec(), config.val_pairs);
+    let val = val.as_slice();
+    let warmup = ((config.warmup * config.steps as f64).round() as usize).max(1);
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    order.shuffle(&mut rng);
+    let mut cursor = 0;
+    let started = Instant::now();
+    let mut training_seconds = 0f64;
+    let mut best: Option<(usize, f64, HashMap<String, Tensor>)> = None;
+    let mut history = Vec::new();
+    let mut loss_sum = 0f64;
+    let mut loss_count = 0usize;
+    for step in 0..config.steps {
+        let step_started = Instant::now();
+        let mut batch = Vec::with_capacity(config.batch_pairs);
+        for _ in 0..config.batch_pairs.min(train.len()) {
+            if cursor == order.len() {
+                order.shuffle(&mut rng);
+                cursor = 0;
+            }
+            batch.push(&train[order[cursor]]);
+            cursor += 1;
+        }
+        let r = pair_rewards(model, &batch, true)?;
+        let n = batch.len();
+        let margin = (r.narrow(0, 0, n)? - r.narrow(0, n, n)?)?;
+        let loss = neg_log_sigmoid(&margin)?.mean_all()?;
+        let mut grads = loss.backward()?;
+        clip_grad_norm(&mut grads, &vars, config.clip)?;
+        optimiser.set_learning_rate(schedule(config.lr, step, warmup, config.steps));
+        optimiser.step(&grads)?;
+        training_seconds += step_started.elapsed().as_secs_f64();
+        let loss: f32 = loss.to_scalar()?;
+        loss_sum += f64::from(loss);
+        loss_count += 1;
+        on_step(step, f64::from(loss));
+        let last = step + 1 == config.steps;
+        if (step + 1) % config.eval_every.max(1) == 0 || last {
+            differentiable(model, false);
+            let val_accuracy = accuracy(model, val, 32)?;
+            differentiable(model, true);
+            history.push(StepRecord {
+                step: step + 1,
+                train_loss: loss_sum / loss_count.max(1) as f64,
+                val_accuracy,
+                seconds: started.elapsed().as_secs_f64(),
+            });
+            loss_sum = 0.0;
+            loss_count = 0;
+            if best.as_ref().is_none_or(|b| val_accuracy > b.1) {
+                let snapshot = vars
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), v.as_tensor().copy()?)))
+                    .collect::<candle_core::Result<_>>()?;
+                best = Some((step + 1, val_accuracy, snapshot));
+            }
+        }
+    }
+    differentiable(model, false);
+    let (best_step, best_val_accuracy, snapshot) =
+        best.ok_or_else(|| anyhow::anyhow!("no validation ran"))?;
+    for (name, var) in &vars {
+        if let Some(t) = snapshot.get(name) {
+            var.set(t)?;
+        }
+    }
+    let pairs = (config.steps * config.batch_pairs.min(train.len())) as f64;
+    Ok(MoleTraining {
+        best_step,
+        best_val_accuracy,
+        history,
+        train_seconds: started.elapsed().as_secs_f64(),
+        pairs_per_second: pairs / training_seconds.max(1e-9),
+    })
+}
+
+/// The device models train on here.
+pub fn device() -> Device {
+    Device::Cpu
+}

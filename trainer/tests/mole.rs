@@ -1,0 +1,125 @@
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+//! MoLE training end to end on a tiny random BERT (MiniLM's tokenizer): CoPL and Uniform
+//! train (every trainable tensor must receive a gradient, or clipping fails naming it),
+//! write a whole checkpoint, and the reloaded model recomputes the reported accuracy.
+
+use std::path::Path;
+
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use candle_transformers::models::bert::{BertModel, Config};
+use copl_core::{
+    adapt::Adapter,
+    checkpoint::Manifest,
+    data::{Dataset, Split},
+    model::reward::{RewardModel, Variant},
+};
+use copl_trainer::{
+    gcf::{GcfArch, TrainConfig, run_gcf},
+    mole::{
+        run::{MoleRun, run_mole, spread, text_pairs},
+        train::{MoleTrainConfig, accuracy},
+    },
+    synth::{Preset, SynthConfig, generate},
+};
+
+/// A tiny random BERT directory with MiniLM's tokenizer.
+fn tiny_backbone(dir: &Path) {
+    let minilm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../backbones/minilm");
+    assert!(
+        minilm.join("VERIFIED").exists(),
+        "run scripts/fetch-backbone.sh minilm (make test does)"
+    );
+    let config = serde_json::json!({
+        "vocab_size": 30522, "hidden_size": 16, "num_hidden_layers": 2,
+        "num_attention_heads": 2, "intermediate_size": 32, "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.0, "max_position_embeddings": 512, "type_vocab_size": 2,
+        "initializer_range": 0.02, "layer_norm_eps": 1e-12, "pad_token_id": 0,
+        "classifier_dropout": null, "model_type": "bert"
+    });
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    std::fs::copy(minilm.join("tokenizer.json"), dir.join("tokenizer.json")).unwrap();
+    let varmap = VarMap::new();
+    let parsed: Config = serde_json::from_value(config).unwrap();
+    BertModel::load(
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+        &parsed,
+    )
+    .unwrap();
+    varmap.save(dir.join("model.safetensors")).unwrap();
+}
+
+#[test]
+fn copl_and_uniform_train_and_the_checkpoint_recomputes_the_reported_accuracy() {
+    let root = tempfile::tempdir().unwrap();
+    let (data, gcf, backbone) = (
+        root.path().join("data"),
+        root.path().join("gcf"),
+        root.path().join("bb"),
+    );
+    std::fs::create_dir_all(&backbone).unwrap();
+    tiny_backbone(&backbone);
+    let synthetic = generate(&SynthConfig {
+        users: 80,
+        unseen_users: 2,
+        seed: 1,
+        ..SynthConfig::new(Preset::Ufp2)
+    })
+    .unwrap();
+    synthetic.dataset.save(&data).unwrap();
+    let gcf_config = TrainConfig {
+        arch: GcfArch {
+            dim: 8,
+            layers: 1,
+            ..GcfArch::default()
+        },
+        epochs: 5,
+        batch_size: 10_000,
+        lr: 1e-2,
+        ..TrainConfig::default()
+    };
+    run_gcf(&data, &gcf, &gcf_config, |_, _| {}).unwrap();
+
+    let config = MoleTrainConfig {
+        steps: 6,
+        batch_pairs: 4,
+        lr: 1e-3,
+        eval_every: 3,
+        val_pairs: 16,
+        ..MoleTrainConfig::default()
+    };
+    for variant in [Variant::Copl, Variant::Uniform] {
+        let out = root.path().join(format!("{variant:?}"));
+        let run = MoleRun {
+            data: &data,
+            ckpt: &gcf,
+            out: &out,
+            backbone: &backbone,
+            variant,
+            max_tokens: 64,
+            test_pairs: 16,
+        };
+        let mut losses = Vec::new();
+        let summary = run_mole(&run, &config, |_, loss| losses.push(loss)).unwrap();
+        assert_eq!(losses.len(), 6);
+        assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+        assert_eq!(summary.training.history.len(), 2);
+        assert!(summary.training.pairs_per_second > 0.0);
+
+        // A whole checkpoint: GCF files copied, model section with the variant.
+        let manifest = Manifest::load(&out).unwrap();
+        assert!(manifest.gcf.is_some());
+        assert_eq!(manifest.model.as_ref().unwrap().config.variant, variant);
+
+        // Reloaded, the model recomputes the reported validation accuracy.
+        let model = RewardModel::load(&out, &backbone, &Device::Cpu).unwrap();
+        let dataset = Dataset::load(&data).unwrap();
+        let (adapter, ids) = Adapter::from_checkpoint(&out).unwrap();
+        let val = spread(text_pairs(&dataset, &ids, &adapter, Split::Val), 16);
+        assert_eq!(
+            accuracy(&model, &val, 32).unwrap(),
+            summary.training.best_val_accuracy,
+            "{variant:?}"
+        );
+    }
+}
