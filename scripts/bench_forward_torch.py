@@ -51,7 +51,11 @@ def main():
     p.add_argument("--tokens", default="128,512")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--train-step", action="store_true",
+                   help="time MoLE training steps (16 pairs) instead of forwards")
     args = p.parse_args()
+    if args.train_step:
+        return train_step(args)
     torch.manual_seed(0)
     plain = BertModel.from_pretrained(args.backbone, add_pooling_layer=False).eval()
     mole = BertModel.from_pretrained(args.backbone, add_pooling_layer=False).eval()
@@ -89,6 +93,44 @@ def main():
     else:
         for r in rows:
             print(f"{r['variant']:<18} {r['batch']:>5}  {r['tokens']:>6}  {r['seconds']:>10.4f}  {r['tokens_per_second']:>9.0f}")
+
+
+def train_step(args):
+    """The step `copl-train bench mole` times: frozen backbone, MoLE adapters (A, B) and a
+    head trained; mean pooling; BTL loss; AdamW. Gates are left out (a small MLP)."""
+    torch.manual_seed(0)
+    model = BertModel.from_pretrained(args.backbone, add_pooling_layer=False)
+    model.requires_grad_(False)
+    adapted = []
+    for layer in model.encoder.layer:
+        for name in ("query", "value"):
+            m = MoleLinear(getattr(layer.attention.self, name))
+            setattr(layer.attention.self, name, m)
+            adapted.append(m)
+    head = torch.nn.Linear(model.config.hidden_size, 1)
+    params = [p for m in adapted for p in (m.a, m.b)] + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=5e-5, weight_decay=1e-3)
+    rows = []
+    for tokens in map(int, args.tokens.split(",")):
+        pairs = 16
+        ids = torch.randint(1000, model.config.vocab_size, (2 * pairs, tokens))
+        attention = torch.ones_like(ids)
+        m = masks(2 * pairs, True)
+        for module in adapted:
+            module.mask = m
+        times = []
+        for _ in range(max(1, args.repeats) + 1):
+            started = time.perf_counter()
+            hidden = model(input_ids=ids, attention_mask=attention).last_hidden_state
+            r = head(hidden.mean(1)).squeeze(-1)
+            loss = torch.nn.functional.softplus(-(r[:pairs] - r[pairs:])).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            times.append(time.perf_counter() - started)
+        s = statistics.median(times[1:])
+        rows.append(dict(batch_pairs=pairs, tokens=tokens, seconds=s, pairs_per_second=pairs / s))
+    print(json.dumps(rows, indent=2) if args.json else rows)
 
 
 if __name__ == "__main__":
