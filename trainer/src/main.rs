@@ -41,6 +41,22 @@ enum Command {
     },
     /// Train the MoLE reward model (paper §4.2) over a checkpoint's GCF embeddings.
     Mole(MoleArgs),
+    /// Reward-model accuracy: seen users' test pairs and unseen users' after onboarding,
+    /// overall, per group, controversial versus common (paper Table 3).
+    Eval {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        ckpt: PathBuf,
+        /// Backbone directory [default: the one the manifest names].
+        #[arg(long)]
+        backbone: Option<PathBuf>,
+        /// Seen users' test pairs scored, spread over the split (0 = all).
+        #[arg(long, default_value_t = 0)]
+        test_pairs: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Onboard the data set's unseen users from their answers (paper §4.3) and report
     /// their accuracy: CoPL 2/4-hop, naive average, per-user optimisation, population;
     /// accuracy against the number of answers, random against suggested survey pairs.
@@ -374,6 +390,49 @@ fn main() -> Result<()> {
             json,
         }) => bench_gcf(&data, &dims, steps, json),
         Command::Mole(args) => run_mole(args),
+        Command::Eval {
+            data,
+            ckpt,
+            backbone,
+            test_pairs,
+            json,
+        } => {
+            let backbone = match backbone {
+                Some(b) => b,
+                None => {
+                    let manifest = copl_core::checkpoint::Manifest::load(&ckpt)?;
+                    let model = manifest.model.with_context(|| {
+                        format!("{}: no model section (copl-train mole)", ckpt.display())
+                    })?;
+                    PathBuf::from(model.backbone)
+                }
+            };
+            let eval = copl_trainer::mole::eval::eval_mole(&data, &ckpt, &backbone, test_pairs)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&eval)?);
+            } else {
+                for (name, p) in [("seen", Some(&eval.seen)), ("unseen", eval.unseen.as_ref())] {
+                    let Some(p) = p else { continue };
+                    println!(
+                        "{name}: {:.2} % over {} pairs{}",
+                        100.0 * p.overall.accuracy,
+                        p.overall.pairs,
+                        match (&p.controversial, &p.common) {
+                            (Some(c), Some(m)) => format!(
+                                "; controversial {:.2} %, common {:.2} %",
+                                100.0 * c.accuracy,
+                                100.0 * m.accuracy
+                            ),
+                            _ => String::new(),
+                        }
+                    );
+                    for (g, s) in &p.by_group {
+                        println!("  {g:<12} {:.2} % ({} pairs)", 100.0 * s.accuracy, s.pairs);
+                    }
+                }
+            }
+            Ok(())
+        }
         Command::EvalUnseen {
             data,
             ckpt,

@@ -17,6 +17,7 @@ use copl_core::{
 use copl_trainer::{
     gcf::{GcfArch, TrainConfig, run_gcf},
     mole::{
+        eval::eval_mole,
         run::{MoleRun, run_mole, spread, text_pairs},
         train::{MoleTrainConfig, accuracy},
     },
@@ -121,5 +122,19 @@ fn copl_and_uniform_train_and_the_checkpoint_recomputes_the_reported_accuracy() 
             summary.training.best_val_accuracy,
             "{variant:?}"
         );
+        // `copl-train eval` recomputes the reported test accuracy from the saved files,
+        // and onboards the unseen users.
+        let eval = eval_mole(&data, &out, &backbone, 16).unwrap();
+        assert_eq!(eval.variant, variant);
+        assert_eq!(eval.seen.overall.accuracy, summary.test_accuracy);
+        assert_eq!(eval.seen.overall.pairs, 16);
+        let unseen = dataset.unseen_users();
+        let unseen_test = dataset
+            .split(Split::Test)
+            .filter(|a| unseen.contains(a.user.as_str()))
+            .count();
+        assert!(unseen_test > 0);
+        assert_eq!(eval.unseen.as_ref().unwrap().overall.pairs, unseen_test);
+        assert_eq!(eval.seen.by_group.len(), 2);
     }
 }

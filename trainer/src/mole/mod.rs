@@ -2,5 +2,6 @@
 //! evaluation with issue #6. The model itself lives in `copl_core::model`.
 
 pub mod bench;
+pub mod eval;
 pub mod run;
 pub mod train;
