@@ -302,7 +302,12 @@ pub fn load_graph(dir: &Path) -> Result<PreferenceGraph, CheckpointError> {
 
 /// Writes `gcf.safetensors` (every named tensor, in f32).
 pub fn save_gcf(dir: &Path, tensors: &HashMap<String, Tensor>) -> Result<(), CheckpointError> {
-    let path = dir.join(GCF_FILE);
+    save_f32(&dir.join(GCF_FILE), tensors)
+}
+
+/// Writes every named tensor to `path` in f32.
+fn save_f32(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<(), CheckpointError> {
+    let path = path.to_path_buf();
     let f32_tensors = tensors
         .iter()
         .map(|(k, t)| Ok((k.clone(), t.to_dtype(DType::F32)?)))
@@ -391,16 +396,7 @@ pub fn load_survey_pairs(dir: &Path, responses: usize) -> Result<Vec<(u32, u32)>
 /// Writes `mole.safetensors`: the trained adapters (`…mole.*`) and the reward head
 /// (`head.*`), in f32.
 pub fn save_mole(dir: &Path, tensors: &HashMap<String, Tensor>) -> Result<(), CheckpointError> {
-    let path = dir.join(MOLE_FILE);
-    let f32_tensors = tensors
-        .iter()
-        .map(|(k, t)| Ok((k.clone(), t.to_dtype(DType::F32)?)))
-        .collect::<candle_core::Result<HashMap<_, _>>>()
-        .map_err(|source| CheckpointError::Tensor {
-            path: path.clone(),
-            source,
-        })?;
-    save_tensors(&path, &f32_tensors)
+    save_f32(&dir.join(MOLE_FILE), tensors)
 }
 
 /// Reads `mole.safetensors`.

@@ -8,7 +8,7 @@ use candle_nn::{Embedding, Linear, VarBuilder, embedding, linear};
 pub use candle_transformers::models::bert::Config;
 use candle_transformers::models::bert::HiddenAct;
 
-use super::mole::{MoleConfig, MoleLinear, MoleSet};
+use super::mole::{MoleConfig, MoleSet, Projection};
 
 /// Layer norm over the last dimension: candle's fused kernel, or (for training, which
 /// needs a backward the fused kernel lacks) the same formula from differentiable parts.
@@ -39,47 +39,6 @@ impl LayerNorm {
             .broadcast_div(&(variance + self.eps)?.sqrt()?)?
             .broadcast_mul(&self.weight)?
             .broadcast_add(&self.bias)
-    }
-}
-
-/// A projection that is MoLE when its name is a target, plain otherwise.
-#[derive(Clone, Debug)]
-enum Projection {
-    Plain(Linear),
-    Mole(Box<MoleLinear>, usize),
-}
-
-impl Projection {
-    /// `vb` holds the base weights, `adapters` (same path) the MoLE tensors.
-    fn load(
-        name: &str,
-        in_dim: usize,
-        out_dim: usize,
-        (vb, adapters): (&VarBuilder<'_>, &VarBuilder<'_>),
-        mole: &MoleConfig,
-        moles: &mut usize,
-    ) -> Result<Self> {
-        let base = linear(in_dim, out_dim, vb.pp(name))?;
-        if mole.targets.iter().any(|t| t == name) {
-            let index = *moles;
-            *moles += 1;
-            Ok(Self::Mole(
-                Box::new(MoleLinear::new(base, mole, adapters.pp(name).pp("mole"))?),
-                index,
-            ))
-        } else {
-            Ok(Self::Plain(base))
-        }
-    }
-
-    fn forward(&self, x: &Tensor, masks: &[Tensor]) -> Result<Tensor> {
-        match self {
-            Self::Plain(linear) => linear.forward(x),
-            Self::Mole(mole, index) => match masks.get(*index) {
-                Some(mask) => mole.forward(x, mask),
-                None => candle_core::bail!("no routing mask for MoLE projection {index}"),
-            },
-        }
     }
 }
 
@@ -192,16 +151,29 @@ impl BertMole {
         };
         let h = config.hidden_size;
         let e = vb.pp("embeddings");
-        let mut count = 0;
+        let mut set = MoleSet {
+            moles: Vec::new(),
+            names: Vec::new(),
+            config: mole.clone(),
+        };
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for i in 0..config.num_hidden_layers {
             let l = vb.pp(format!("encoder.layer.{i}"));
             let s = l.pp("attention.self");
             let a = adapters.pp(format!("encoder.layer.{i}.attention.self"));
+            let projection = |name: &str, set: &mut MoleSet| {
+                Projection::new(
+                    linear(h, h, s.pp(name))?,
+                    name,
+                    format!("encoder.layer.{i}.attention.self.{name}"),
+                    &a.pp(name),
+                    set,
+                )
+            };
             let attention = Attention {
-                query: Projection::load("query", h, h, (&s, &a), mole, &mut count)?,
-                key: Projection::load("key", h, h, (&s, &a), mole, &mut count)?,
-                value: Projection::load("value", h, h, (&s, &a), mole, &mut count)?,
+                query: projection("query", &mut set)?,
+                key: projection("key", &mut set)?,
+                value: projection("value", &mut set)?,
                 output: linear(h, h, l.pp("attention.output.dense"))?,
                 output_norm: LayerNorm::new(
                     h,
@@ -219,20 +191,6 @@ impl BertMole {
                 act: config.hidden_act,
             });
         }
-        let mut moles = Vec::new();
-        let mut mole_names = Vec::new();
-        for (i, l) in layers.iter().enumerate() {
-            for (name, p) in [
-                ("query", &l.attention.query),
-                ("key", &l.attention.key),
-                ("value", &l.attention.value),
-            ] {
-                if let Projection::Mole(m, _) = p {
-                    moles.push((**m).clone());
-                    mole_names.push(format!("encoder.layer.{i}.attention.self.{name}"));
-                }
-            }
-        }
         Ok(Self {
             word_embeddings: embedding(config.vocab_size, h, e.pp("word_embeddings"))?,
             position_embeddings: embedding(
@@ -247,11 +205,7 @@ impl BertMole {
             )?,
             embeddings_norm: LayerNorm::new(h, config.layer_norm_eps, e.pp("LayerNorm"))?,
             layers,
-            adapters: MoleSet {
-                moles,
-                names: mole_names,
-                config: mole.clone(),
-            },
+            adapters: set,
             differentiable: false,
         })
     }

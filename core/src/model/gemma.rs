@@ -144,7 +144,7 @@ impl GemmaConfig {
     }
 }
 
-use super::mole::{MoleConfig, MoleLinear, MoleSet};
+use super::mole::{MoleConfig, MoleSet, Projection};
 
 /// Gemma's RMS norm: x / √(mean x² + ε) · (1 + w).
 #[derive(Clone, Debug)]
@@ -206,24 +206,6 @@ impl Rotary {
 }
 
 #[derive(Clone, Debug)]
-enum Projection {
-    Plain(Linear),
-    Mole(Box<MoleLinear>, usize),
-}
-
-impl Projection {
-    fn forward(&self, x: &Tensor, masks: &[Tensor]) -> Result<Tensor> {
-        match self {
-            Self::Plain(l) => l.forward(x),
-            Self::Mole(m, index) => match masks.get(*index) {
-                Some(mask) => m.forward(x, mask),
-                None => candle_core::bail!("no routing mask for MoLE projection {index}"),
-            },
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
 struct Layer {
     q: Projection,
     k: Projection,
@@ -265,8 +247,11 @@ impl GemmaMole {
         let spec = config.spec()?;
         let vb = backbone.pp("model");
         let (h, hd, eps) = (spec.hidden, spec.head_dim, spec.eps);
-        let mut moles = Vec::new();
-        let mut mole_names = Vec::new();
+        let mut set = MoleSet {
+            moles: Vec::new(),
+            names: Vec::new(),
+            config: mole.clone(),
+        };
         let mut layers = Vec::with_capacity(spec.layers.len());
         // One rotary table per base frequency, shared by the layers that use it.
         let mut tables: Vec<(f64, std::sync::Arc<Rotary>)> = Vec::new();
@@ -283,15 +268,13 @@ impl GemmaMole {
             let a = l.pp("self_attn");
             let adapter = adapters.pp(format!("model.layers.{i}.self_attn"));
             let mut projection = |name: &str, out: usize| -> Result<Projection> {
-                let base = linear_b(h, out, spec.bias, a.pp(name))?;
-                if mole.targets.iter().any(|t| t == name) {
-                    let m = MoleLinear::new(base, mole, adapter.pp(name).pp("mole"))?;
-                    moles.push(m.clone());
-                    mole_names.push(format!("model.layers.{i}.self_attn.{name}"));
-                    Ok(Projection::Mole(Box::new(m), moles.len() - 1))
-                } else {
-                    Ok(Projection::Plain(base))
-                }
+                Projection::new(
+                    linear_b(h, out, spec.bias, a.pp(name))?,
+                    name,
+                    format!("model.layers.{i}.self_attn.{name}"),
+                    &adapter.pp(name),
+                    &mut set,
+                )
             };
             let (q, k, v) = (
                 projection("q_proj", spec.heads * hd)?,
@@ -338,11 +321,7 @@ impl GemmaMole {
             layers,
             norm: RmsNorm::new(h, eps, vb.pp("norm"))?,
             spec,
-            adapters: MoleSet {
-                moles,
-                names: mole_names,
-                config: mole.clone(),
-            },
+            adapters: set,
         })
     }
 

@@ -296,6 +296,47 @@ impl MoleSet {
     }
 }
 
+/// A backbone projection: MoLE when its name is a target, plain otherwise. Both
+/// backbone families build theirs with [`Projection::new`], which also registers the
+/// MoLE ones in routing order.
+#[derive(Clone, Debug)]
+pub(crate) enum Projection {
+    Plain(Linear),
+    /// The projection and its index in the routing masks.
+    Mole(Box<MoleLinear>, usize),
+}
+
+impl Projection {
+    /// Wraps `base` when `name` is one of `set.config.targets`; the MoLE tensors come
+    /// from `adapters` (the projection's path) under `mole.*`, and the projection is
+    /// registered in `set` as `path`.
+    pub(crate) fn new(
+        base: Linear,
+        name: &str,
+        path: String,
+        adapters: &VarBuilder<'_>,
+        set: &mut MoleSet,
+    ) -> Result<Self> {
+        if !set.config.targets.iter().any(|t| t == name) {
+            return Ok(Self::Plain(base));
+        }
+        let m = MoleLinear::new(base, &set.config, adapters.pp("mole"))?;
+        set.moles.push(m.clone());
+        set.names.push(path);
+        Ok(Self::Mole(Box::new(m), set.moles.len() - 1))
+    }
+
+    pub(crate) fn forward(&self, x: &Tensor, masks: &[Tensor]) -> Result<Tensor> {
+        match self {
+            Self::Plain(linear) => linear.forward(x),
+            Self::Mole(m, index) => match masks.get(*index) {
+                Some(mask) => m.forward(x, mask),
+                None => candle_core::bail!("no routing mask for MoLE projection {index}"),
+            },
+        }
+    }
+}
+
 /// Kaiming-uniform for A (LoRA's initialisation): U(−1/√in, 1/√in)·√3·gain with
 /// gain √(2/(1+5)) as in `nn.Linear`, i.e. U(−1/√in, 1/√in).
 pub fn init_a(in_dim: usize) -> candle_nn::Init {

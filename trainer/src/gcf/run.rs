@@ -139,14 +139,8 @@ pub struct GcfEval {
     pub shared_preference_bound: Option<f64>,
 }
 
-/// Evaluates the checkpoint's final embeddings on `data`'s seen users' test pairs.
-pub fn eval_gcf(data: &Path, ckpt: &Path) -> Result<GcfEval> {
-    let dataset = Dataset::load(data).map_err(anyhow::Error::new)?;
-    let manifest = Manifest::load(ckpt)?;
-    let gcf = manifest
-        .gcf
-        .with_context(|| format!("{}: the manifest has no gcf section", ckpt.display()))?;
-    let ids: GraphIds = checkpoint::load_ids(ckpt)?;
+/// Refuses a data set whose responses are not the checkpoint's (same ids, same order).
+pub fn same_responses(dataset: &Dataset, ids: &GraphIds, data: &Path, ckpt: &Path) -> Result<()> {
     if ids.responses.len() != dataset.responses().len()
         || ids
             .responses
@@ -160,6 +154,18 @@ pub fn eval_gcf(data: &Path, ckpt: &Path) -> Result<GcfEval> {
             data.display()
         );
     }
+    Ok(())
+}
+
+/// Evaluates the checkpoint's final embeddings on `data`'s seen users' test pairs.
+pub fn eval_gcf(data: &Path, ckpt: &Path) -> Result<GcfEval> {
+    let dataset = Dataset::load(data).map_err(anyhow::Error::new)?;
+    let manifest = Manifest::load(ckpt)?;
+    let gcf = manifest
+        .gcf
+        .with_context(|| format!("{}: the manifest has no gcf section", ckpt.display()))?;
+    let ids: GraphIds = checkpoint::load_ids(ckpt)?;
+    same_responses(&dataset, &ids, data, ckpt)?;
     let (users, responses) = checkpoint::load_embeddings(ckpt, &ids, gcf.dim)?;
     let user_rows = ids.user_rows();
     let groups: BTreeMap<&str, &str> = dataset

@@ -20,7 +20,10 @@ use copl_core::{
 use serde::Serialize;
 
 use super::user_opt::{UserOptConfig, optimise_user};
-use crate::{gcf::pair_rows, synth::truth};
+use crate::{
+    gcf::{pair_rows, same_responses},
+    synth::truth,
+};
 
 /// Options of the evaluation.
 #[derive(Clone, Debug, Serialize)]
@@ -411,21 +414,4 @@ fn batch_survey(
         .into_iter()
         .filter_map(|p| answer_as(dataset, user, p.a, p.b))
         .collect()
-}
-
-fn same_responses(dataset: &Dataset, ids: &GraphIds, data: &Path, ckpt: &Path) -> Result<()> {
-    if ids.responses.len() != dataset.responses().len()
-        || ids
-            .responses
-            .iter()
-            .zip(dataset.responses())
-            .any(|(a, b)| *a != b.id)
-    {
-        bail!(
-            "{} and {} have different responses: evaluate on the data the checkpoint was trained on",
-            ckpt.display(),
-            data.display()
-        );
-    }
-    Ok(())
 }
