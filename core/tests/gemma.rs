@@ -254,3 +254,62 @@ fn a_right_padded_mixed_user_batch_gives_each_row_what_it_gets_alone() {
         .unwrap();
     assert!(norm > 0.1, "not degenerate: {norm}");
 }
+
+/// MoLE in the top layer only: the frozen layers' output of each row computed alone,
+/// zero-padded and batched, then the adapted layer, equals the whole forward of the
+/// right-padded batch.
+#[test]
+fn frozen_layers_computed_per_row_and_re_padded_give_the_whole_forward() {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let config = MoleConfig {
+        adapt_layers: Some(1),
+        ..mole()
+    };
+    let model = GemmaMole::load(vb.clone(), vb, &GemmaConfig::V3(tiny()), &config).unwrap();
+    assert_eq!(model.first_adapted_layer(), 2);
+    assert_eq!(model.adapters().moles.len(), 2);
+    for (name, var) in varmap.data().lock().unwrap().iter() {
+        if name.ends_with("lora_b") {
+            var.set(&var.as_tensor().randn_like(0.0, 0.5).unwrap())
+                .unwrap();
+        }
+    }
+    let ids = Tensor::new(&[[2u32, 7, 9, 11, 3, 5], [2, 5, 3, 0, 0, 0]], &Device::Cpu).unwrap();
+    let mask = Tensor::new(&[[1u32, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]], &Device::Cpu).unwrap();
+    let lengths = [6usize, 3];
+    let masks = model
+        .adapters()
+        .masks(
+            &model
+                .adapters()
+                .route_users(&users().narrow(0, 0, 2).unwrap(), false)
+                .unwrap(),
+        )
+        .unwrap();
+    let whole = model.forward(&ids, &mask, &masks).unwrap();
+    let states: Vec<Tensor> = lengths
+        .iter()
+        .enumerate()
+        .map(|(row, &len)| {
+            let one = ids.narrow(0, row, 1).unwrap().narrow(1, 0, len).unwrap();
+            model
+                .frozen_forward(&one, &one.ones_like().unwrap())
+                .unwrap()
+                .squeeze(0)
+                .unwrap()
+                .pad_with_zeros(0, 0, 6 - len)
+                .unwrap()
+        })
+        .collect();
+    let split = model
+        .adapted_forward(&Tensor::stack(&states, 0).unwrap(), &mask, &masks)
+        .unwrap();
+    for (row, &len) in lengths.iter().enumerate() {
+        let d = max_diff(
+            &whole.i(row).unwrap().narrow(0, 0, len).unwrap(),
+            &split.i(row).unwrap().narrow(0, 0, len).unwrap(),
+        );
+        assert!(d < 1e-5, "row {row}: {d}");
+    }
+}

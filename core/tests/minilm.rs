@@ -114,8 +114,12 @@ fn real_minilm_equals_candle_transformers_with_fresh_adapters() {
 
 /// A trained-looking model: every LoRA B and the head random.
 fn trained(dir: &std::path::Path) -> (RewardModel, VarMap) {
+    trained_with(dir, config())
+}
+
+fn trained_with(dir: &std::path::Path, config: RewardModelConfig) -> (RewardModel, VarMap) {
     let varmap = VarMap::new();
-    let model = RewardModel::fresh(dir, config(), &varmap, &Device::Cpu).unwrap();
+    let model = RewardModel::fresh(dir, config, &varmap, &Device::Cpu).unwrap();
     for (name, var) in varmap.data().lock().unwrap().iter() {
         if name.ends_with("lora_b") || name.starts_with("head.") {
             var.set(&var.as_tensor().randn_like(0.0, 0.3).unwrap())
@@ -183,4 +187,67 @@ fn a_checkpoint_round_trip_gives_identical_scores() {
     manifest.save(ckpt.path()).unwrap();
     let err = RewardModel::load(ckpt.path(), &dir, &Device::Cpu).unwrap_err();
     assert!(err.to_string().contains("was trained on"), "{err}");
+}
+
+/// MoLE in the top two of six layers: the frozen four run once per text and are cached;
+/// scores and every trainable tensor's gradient equal the full forward's, whatever
+/// batch the cached states were computed in.
+#[test]
+fn cached_frozen_layers_give_the_full_forwards_scores_and_gradients() {
+    let dir = minilm();
+    let mut config = config();
+    config.mole.adapt_layers = Some(2);
+    let (mut model, varmap) = trained_with(&dir, config);
+    if let copl_core::model::reward::Backbone::Bert(b) = &mut model.backbone {
+        b.differentiable = true;
+    }
+    assert_eq!(model.backbone.first_adapted_layer(), 4);
+    // Two layers × query and value.
+    assert_eq!(model.backbone.adapters().moles.len(), 4);
+    let rows = model.tokenize(&ITEMS, false).unwrap();
+    let rows: Vec<_> = rows.iter().collect();
+    let routings = model.routings(&users(), false).unwrap();
+
+    let full = model.score(&model.pad(&rows).unwrap(), &routings).unwrap();
+    let mut cache = copl_core::model::frozen_cache::FrozenCache::new(usize::MAX);
+    // Fill the cache from other batches: the last row alone, then the first two.
+    let one = model
+        .routings(&users().narrow(0, 2, 1).unwrap(), false)
+        .unwrap();
+    model.score_cached(&rows[2..], &one, &mut cache).unwrap();
+    let two = model
+        .routings(&users().narrow(0, 0, 2).unwrap(), false)
+        .unwrap();
+    model.score_cached(&rows[..2], &two, &mut cache).unwrap();
+    assert_eq!((cache.len(), cache.misses, cache.hits), (3, 3, 0));
+    let cached = model.score_cached(&rows, &routings, &mut cache).unwrap();
+    assert_eq!(cache.hits, 3);
+    let diff = (&full - &cached).unwrap().abs().unwrap().max_all().unwrap();
+    assert!(diff.to_scalar::<f32>().unwrap() < 1e-4, "{full} {cached}");
+
+    let g_full = full.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+    let g_cached = cached.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+    let data = varmap.data().lock().unwrap();
+    assert!(!data.is_empty());
+    for (name, var) in data.iter() {
+        if name.contains(".gate.") {
+            continue; // routings were given, the gates did not run
+        }
+        let a = g_full
+            .get(var.as_tensor())
+            .unwrap_or_else(|| panic!("{name}: no gradient"));
+        let b = g_cached
+            .get(var.as_tensor())
+            .unwrap_or_else(|| panic!("{name}: no gradient"));
+        let scale: f32 = a.abs().unwrap().max_all().unwrap().to_scalar().unwrap();
+        let d: f32 = (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        assert!(d <= 1e-3 * scale.max(1e-3), "{name}: {d} of {scale}");
+    }
 }

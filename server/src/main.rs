@@ -9,6 +9,10 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::Parser;
 
+/// mimalloc: glibc malloc's page faults on large tensors cost up to half a training step.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "copl-server",

@@ -4,10 +4,11 @@
 //! candle-transformers' (tested).
 
 use candle_core::{D, Module, Result, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder, embedding, linear};
+use candle_nn::{Embedding, VarBuilder, embedding, linear};
 pub use candle_transformers::models::bert::Config;
 use candle_transformers::models::bert::HiddenAct;
 
+use super::frozen::FrozenLinear;
 use super::mole::{MoleConfig, MoleSet, Projection};
 
 /// Layer norm over the last dimension: candle's fused kernel, or (for training, which
@@ -47,7 +48,7 @@ struct Attention {
     query: Projection,
     key: Projection,
     value: Projection,
-    output: Linear,
+    output: FrozenLinear,
     output_norm: LayerNorm,
     heads: usize,
     head_size: usize,
@@ -86,8 +87,8 @@ impl Attention {
 #[derive(Clone, Debug)]
 struct Layer {
     attention: Attention,
-    intermediate: Linear,
-    output: Linear,
+    intermediate: FrozenLinear,
+    output: FrozenLinear,
     output_norm: LayerNorm,
     act: HiddenAct,
 }
@@ -161,6 +162,7 @@ impl BertMole {
             let l = vb.pp(format!("encoder.layer.{i}"));
             let s = l.pp("attention.self");
             let a = adapters.pp(format!("encoder.layer.{i}.attention.self"));
+            let adapted = mole.adapts_layer(i, config.num_hidden_layers);
             let projection = |name: &str, set: &mut MoleSet| {
                 Projection::new(
                     linear(h, h, s.pp(name))?,
@@ -168,13 +170,14 @@ impl BertMole {
                     format!("encoder.layer.{i}.attention.self.{name}"),
                     &a.pp(name),
                     set,
+                    adapted,
                 )
             };
             let attention = Attention {
                 query: projection("query", &mut set)?,
                 key: projection("key", &mut set)?,
                 value: projection("value", &mut set)?,
-                output: linear(h, h, l.pp("attention.output.dense"))?,
+                output: FrozenLinear::new(linear(h, h, l.pp("attention.output.dense"))?),
                 output_norm: LayerNorm::new(
                     h,
                     config.layer_norm_eps,
@@ -185,8 +188,16 @@ impl BertMole {
             };
             layers.push(Layer {
                 attention,
-                intermediate: linear(h, config.intermediate_size, l.pp("intermediate.dense"))?,
-                output: linear(config.intermediate_size, h, l.pp("output.dense"))?,
+                intermediate: FrozenLinear::new(linear(
+                    h,
+                    config.intermediate_size,
+                    l.pp("intermediate.dense"),
+                )?),
+                output: FrozenLinear::new(linear(
+                    config.intermediate_size,
+                    h,
+                    l.pp("output.dense"),
+                )?),
                 output_norm: LayerNorm::new(h, config.layer_norm_eps, l.pp("output.LayerNorm"))?,
                 act: config.hidden_act,
             });
@@ -220,6 +231,12 @@ impl BertMole {
         self.word_embeddings.embeddings().device()
     }
 
+    /// Layers below this one carry no MoLE projection: their output depends on the
+    /// text alone ([`Self::frozen_forward`]).
+    pub fn first_adapted_layer(&self) -> usize {
+        self.adapters.config.first_adapted_layer(self.layers.len())
+    }
+
     /// Hidden states `[n, t, h]` for token ids and attention mask `[n, t]` (1 = token,
     /// 0 = padding), each row with its own routing masks.
     pub fn forward(
@@ -229,19 +246,52 @@ impl BertMole {
         attention_mask: &Tensor,
         masks: &[Tensor],
     ) -> Result<Tensor> {
+        let x = self.frozen_forward(input_ids, token_type_ids, attention_mask)?;
+        self.adapted_forward(&x, attention_mask, masks)
+    }
+
+    /// The embeddings and the layers below [`Self::first_adapted_layer`]: the same for
+    /// every user. A row's states do not depend on the batch's padding (padded keys are
+    /// masked), so they can be cached per text and re-padded.
+    pub fn frozen_forward(
+        &self,
+        input_ids: &Tensor,
+        token_type_ids: &Tensor,
+        attention_mask: &Tensor,
+    ) -> Result<Tensor> {
         let (_, t) = input_ids.dims2()?;
         let positions = Tensor::arange(0u32, t as u32, input_ids.device())?;
         let x = (self.word_embeddings.forward(input_ids)?
             + self.token_type_embeddings.forward(token_type_ids)?)?
         .broadcast_add(&self.position_embeddings.forward(&positions)?)?;
-        let mut x = self.embeddings_norm.forward(&x, self.differentiable)?;
-        let dtype = x.dtype();
-        // (1 − mask) · dtype-min on the padded keys, as Hugging Face's BERT.
-        let extended = attention_mask.unsqueeze(1)?.unsqueeze(1)?.to_dtype(dtype)?;
-        let extended = ((extended.ones_like()? - &extended)? * f64::from(f32::MIN))?;
-        for layer in &self.layers {
+        // Nothing below the first adapted layer is trained: the fused layer norm is
+        // right even while training.
+        let mut x = self.embeddings_norm.forward(&x, false)?;
+        let extended = Self::extended_mask(attention_mask, x.dtype())?;
+        for layer in &self.layers[..self.first_adapted_layer()] {
+            x = layer.forward(&x, &extended, &[], false)?;
+        }
+        Ok(x)
+    }
+
+    /// The layers from [`Self::first_adapted_layer`] on, over its input `hidden`.
+    pub fn adapted_forward(
+        &self,
+        hidden: &Tensor,
+        attention_mask: &Tensor,
+        masks: &[Tensor],
+    ) -> Result<Tensor> {
+        let extended = Self::extended_mask(attention_mask, hidden.dtype())?;
+        let mut x = hidden.clone();
+        for layer in &self.layers[self.first_adapted_layer()..] {
             x = layer.forward(&x, &extended, masks, self.differentiable)?;
         }
         Ok(x)
+    }
+
+    /// (1 − mask) · dtype-min on the padded keys, as Hugging Face's BERT: `[n, 1, 1, t]`.
+    fn extended_mask(attention_mask: &Tensor, dtype: candle_core::DType) -> Result<Tensor> {
+        let extended = attention_mask.unsqueeze(1)?.unsqueeze(1)?.to_dtype(dtype)?;
+        (extended.ones_like()? - &extended)? * f64::from(f32::MIN)
     }
 }

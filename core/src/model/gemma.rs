@@ -15,9 +15,11 @@
 
 use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::Activation;
-use candle_nn::{Embedding, Linear, VarBuilder, embedding, linear_b, linear_no_bias};
+use candle_nn::{Embedding, VarBuilder, embedding, linear_b, linear_no_bias};
 pub use candle_transformers::models::gemma3::Config;
 use candle_transformers::models::{gemma, gemma2};
+
+use super::frozen::FrozenLinear;
 
 /// A Gemma config of any generation, as its `config.json` gives it.
 #[derive(Clone, Debug)]
@@ -210,12 +212,12 @@ struct Layer {
     q: Projection,
     k: Projection,
     v: Projection,
-    o: Linear,
+    o: FrozenLinear,
     /// Gemma 3 only.
     qk_norms: Option<(RmsNorm, RmsNorm)>,
-    gate: Linear,
-    up: Linear,
-    down: Linear,
+    gate: FrozenLinear,
+    up: FrozenLinear,
+    down: FrozenLinear,
     input_norm: RmsNorm,
     /// The MLP's input norm.
     pre_feedforward_norm: RmsNorm,
@@ -267,6 +269,7 @@ impl GemmaMole {
             let l = vb.pp(format!("layers.{i}"));
             let a = l.pp("self_attn");
             let adapter = adapters.pp(format!("model.layers.{i}.self_attn"));
+            let adapted = mole.adapts_layer(i, spec.layers.len());
             let mut projection = |name: &str, out: usize| -> Result<Projection> {
                 Projection::new(
                     linear_b(h, out, spec.bias, a.pp(name))?,
@@ -274,6 +277,7 @@ impl GemmaMole {
                     format!("model.layers.{i}.self_attn.{name}"),
                     &adapter.pp(name),
                     &mut set,
+                    adapted,
                 )
             };
             let (q, k, v) = (
@@ -286,7 +290,7 @@ impl GemmaMole {
                 q,
                 k,
                 v,
-                o: linear_b(spec.heads * hd, h, spec.bias, a.pp("o_proj"))?,
+                o: FrozenLinear::new(linear_b(spec.heads * hd, h, spec.bias, a.pp("o_proj"))?),
                 qk_norms: if spec.qk_norm {
                     Some((
                         RmsNorm::new(hd, eps, a.pp("q_norm"))?,
@@ -295,9 +299,17 @@ impl GemmaMole {
                 } else {
                     None
                 },
-                gate: linear_no_bias(h, spec.intermediate, l.pp("mlp.gate_proj"))?,
-                up: linear_no_bias(h, spec.intermediate, l.pp("mlp.up_proj"))?,
-                down: linear_no_bias(spec.intermediate, h, l.pp("mlp.down_proj"))?,
+                gate: FrozenLinear::new(linear_no_bias(
+                    h,
+                    spec.intermediate,
+                    l.pp("mlp.gate_proj"),
+                )?),
+                up: FrozenLinear::new(linear_no_bias(h, spec.intermediate, l.pp("mlp.up_proj"))?),
+                down: FrozenLinear::new(linear_no_bias(
+                    spec.intermediate,
+                    h,
+                    l.pp("mlp.down_proj"),
+                )?),
                 input_norm: norm("input_layernorm")?,
                 pre_feedforward_norm: if spec.sandwich {
                     norm("pre_feedforward_layernorm")?
@@ -335,6 +347,12 @@ impl GemmaMole {
         self.embed.embeddings()
     }
 
+    /// Layers below this one carry no MoLE projection: their output depends on the
+    /// text alone ([`Self::frozen_forward`]).
+    pub fn first_adapted_layer(&self) -> usize {
+        self.adapters.config.first_adapted_layer(self.layers.len())
+    }
+
     /// Final-norm hidden states `[n, t, h]` of right-padded `input_ids` `[n, t]` with
     /// `attention_mask` (1 = token, 0 = padding).
     pub fn forward(
@@ -343,9 +361,45 @@ impl GemmaMole {
         attention_mask: &Tensor,
         masks: &[Tensor],
     ) -> Result<Tensor> {
-        let (n, t) = input_ids.dims2()?;
+        let x = self.frozen_forward(input_ids, attention_mask)?;
+        self.adapted_forward(&x, attention_mask, masks)
+    }
+
+    /// The embeddings and the layers below [`Self::first_adapted_layer`]: the same for
+    /// every user. Rows are right-padded and attention is causal with padded keys
+    /// masked, so a row's states do not depend on the batch: they can be cached per
+    /// text and re-padded.
+    pub fn frozen_forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
+        let x = (self.embed.forward(input_ids)? * (self.spec.hidden as f64).sqrt())?;
+        self.run_layers(x, attention_mask, &[], 0..self.first_adapted_layer())
+    }
+
+    /// The layers from [`Self::first_adapted_layer`] on and the final norm, over its
+    /// input `hidden`.
+    pub fn adapted_forward(
+        &self,
+        hidden: &Tensor,
+        attention_mask: &Tensor,
+        masks: &[Tensor],
+    ) -> Result<Tensor> {
+        let x = self.run_layers(
+            hidden.clone(),
+            attention_mask,
+            masks,
+            self.first_adapted_layer()..self.layers.len(),
+        )?;
+        self.norm.forward(&x)
+    }
+
+    fn run_layers(
+        &self,
+        mut x: Tensor,
+        attention_mask: &Tensor,
+        masks: &[Tensor],
+        layers: std::ops::Range<usize>,
+    ) -> Result<Tensor> {
+        let (n, t) = attention_mask.dims2()?;
         let c = &self.spec;
-        let mut x = (self.embed.forward(input_ids)? * (c.hidden as f64).sqrt())?;
         let dtype = x.dtype();
         let device = x.device().clone();
         let keys = attention_mask.to_dtype(DType::F32)?.reshape((n, 1, 1, t))?;
@@ -372,7 +426,7 @@ impl GemmaMole {
             None => None,
         };
         let groups = c.heads / c.kv_heads;
-        for layer in &self.layers {
+        for layer in &self.layers[layers] {
             let residual = x.clone();
             let h = layer.input_norm.forward(&x)?;
             let split = |y: Tensor, heads: usize| -> Result<Tensor> {
@@ -416,6 +470,6 @@ impl GemmaMole {
             }
             x = (residual + h)?;
         }
-        self.norm.forward(&x)
+        Ok(x)
     }
 }

@@ -8,13 +8,15 @@
 //! - [`gemma`]: the Gemma 3 family with MoLE attention projections;
 //! - [`gguf`]: Gemma 3 from a llama.cpp GGUF, dequantised, under Hugging Face names;
 //! - [`head`]: the reward head (mean or last-token pooling, then a scalar);
-//! - [`reward`]: the assembled model: template, tokenizer, backbone, head.
-//!
-//! Still to come (issue #4, see docs/next.md): gemma and gemma-2 configs, the GGUF
-//! loader and its tokenizer, Gemma in the assembled reward model.
+//! - [`reward`]: the assembled model: template, tokenizer, backbone, head;
+//! - [`frozen`]: frozen backbone linear maps whose backward skips the weight gradient;
+//! - [`frozen_cache`]: the frozen lower layers' output cached per text
+//!   (`mole.adapt_layers`).
 
 pub mod backbone;
 pub mod bert;
+pub mod frozen;
+pub mod frozen_cache;
 pub mod gemma;
 pub mod gguf;
 pub mod head;

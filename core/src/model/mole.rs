@@ -18,6 +18,8 @@
 
 use candle_core::{D, DType, Device, Module, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
+
+use super::frozen::FrozenLinear;
 use serde::{Deserialize, Serialize};
 
 /// MoLE settings, stored in the checkpoint manifest.
@@ -39,6 +41,11 @@ pub struct MoleConfig {
     pub gate_noise: f64,
     /// Size of the user embedding the gates read.
     pub user_dim: usize,
+    /// Adapt only the top this many layers (None: all, the paper). The layers below
+    /// are then the frozen backbone alone, and their output depends on the text only:
+    /// training caches it per response ([`super::frozen_cache`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapt_layers: Option<usize>,
 }
 
 impl Default for MoleConfig {
@@ -53,6 +60,7 @@ impl Default for MoleConfig {
             temperature: 1.0,
             gate_noise: 0.1,
             user_dim: 64,
+            adapt_layers: None,
         }
     }
 }
@@ -60,6 +68,17 @@ impl Default for MoleConfig {
 impl MoleConfig {
     pub fn scale(&self) -> f64 {
         self.alpha / self.rank as f64
+    }
+
+    /// Whether layer `layer` of `layers` carries MoLE projections.
+    pub fn adapts_layer(&self, layer: usize, layers: usize) -> bool {
+        self.adapt_layers.is_none_or(|k| layer + k >= layers)
+    }
+
+    /// The first layer with MoLE projections, of `layers` (everything below it is
+    /// frozen).
+    pub fn first_adapted_layer(&self, layers: usize) -> usize {
+        self.adapt_layers.map_or(0, |k| layers.saturating_sub(k))
     }
 }
 
@@ -163,7 +182,7 @@ pub fn route(logits: &Tensor, temperature: f64, noise: Option<f64>) -> Result<Ro
 /// A frozen linear map with a shared LoRA expert and M routed ones (eq. 10).
 #[derive(Clone, Debug)]
 pub struct MoleLinear {
-    base: Linear,
+    base: FrozenLinear,
     /// `[(M + 1)·r, in]`: A_s first, then A_1 … A_M.
     a: Tensor,
     /// `[out, (M + 1)·r]`: B_s first, then B_1 … B_M.
@@ -184,7 +203,7 @@ impl MoleLinear {
         let a = vb.get_with_hints((blocks, in_dim), "lora_a", init_a(in_dim))?;
         let b = vb.get_with_hints((out_dim, blocks), "lora_b", init_b())?;
         Ok(Self {
-            base,
+            base: FrozenLinear::new(base),
             a,
             b,
             gate: Gate::new(config, vb.pp("gate"))?,
@@ -199,7 +218,7 @@ impl MoleLinear {
     }
 
     pub fn base(&self) -> &Linear {
-        &self.base
+        self.base.linear()
     }
 
     /// The row mask `[n, (M + 1)·r]` of a routing: 1 on the shared block, the weight on
@@ -301,24 +320,25 @@ impl MoleSet {
 /// MoLE ones in routing order.
 #[derive(Clone, Debug)]
 pub(crate) enum Projection {
-    Plain(Linear),
+    Plain(FrozenLinear),
     /// The projection and its index in the routing masks.
     Mole(Box<MoleLinear>, usize),
 }
 
 impl Projection {
-    /// Wraps `base` when `name` is one of `set.config.targets`; the MoLE tensors come
-    /// from `adapters` (the projection's path) under `mole.*`, and the projection is
-    /// registered in `set` as `path`.
+    /// Wraps `base` when `name` is one of `set.config.targets` and its layer is
+    /// `adapted`; the MoLE tensors come from `adapters` (the projection's path) under
+    /// `mole.*`, and the projection is registered in `set` as `path`.
     pub(crate) fn new(
         base: Linear,
         name: &str,
         path: String,
         adapters: &VarBuilder<'_>,
         set: &mut MoleSet,
+        adapted: bool,
     ) -> Result<Self> {
-        if !set.config.targets.iter().any(|t| t == name) {
-            return Ok(Self::Plain(base));
+        if !adapted || !set.config.targets.iter().any(|t| t == name) {
+            return Ok(Self::Plain(FrozenLinear::new(base)));
         }
         let m = MoleLinear::new(base, &set.config, adapters.pp("mole"))?;
         set.moles.push(m.clone());

@@ -80,6 +80,13 @@ pub struct RewardModelConfig {
     pub max_tokens: usize,
 }
 
+/// One templated, tokenised input (a row of a [`Batch`] before padding).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Tokens {
+    pub ids: Vec<u32>,
+    pub type_ids: Vec<u32>,
+}
+
 /// A tokenised batch.
 #[derive(Clone, Debug)]
 pub struct Batch {
@@ -128,6 +135,35 @@ impl Backbone {
         match self {
             Self::Bert(m) => m.forward(&batch.ids, &batch.type_ids, &batch.attention_mask, masks),
             Self::Gemma(m) => m.forward(&batch.ids, &batch.attention_mask, masks),
+        }
+    }
+
+    /// Layers below this one are frozen and user-independent (`mole.adapt_layers`).
+    pub fn first_adapted_layer(&self) -> usize {
+        match self {
+            Self::Bert(m) => m.first_adapted_layer(),
+            Self::Gemma(m) => m.first_adapted_layer(),
+        }
+    }
+
+    /// The input of the first adapted layer `[n, t, h]`: the same for every user.
+    pub fn frozen_forward(&self, batch: &Batch) -> candle_core::Result<Tensor> {
+        match self {
+            Self::Bert(m) => m.frozen_forward(&batch.ids, &batch.type_ids, &batch.attention_mask),
+            Self::Gemma(m) => m.frozen_forward(&batch.ids, &batch.attention_mask),
+        }
+    }
+
+    /// The adapted layers over [`Self::frozen_forward`]'s output.
+    pub fn adapted_forward(
+        &self,
+        hidden: &Tensor,
+        attention_mask: &Tensor,
+        masks: &[Tensor],
+    ) -> candle_core::Result<Tensor> {
+        match self {
+            Self::Bert(m) => m.adapted_forward(hidden, attention_mask, masks),
+            Self::Gemma(m) => m.adapted_forward(hidden, attention_mask, masks),
         }
     }
 }
@@ -241,6 +277,17 @@ impl RewardModel {
     /// Tokenises `(prompt, response)` items with the template, padded to the longest.
     /// An item longer than `max_tokens` is refused (`truncate = false`, naming it) or cut.
     pub fn encode(&self, items: &[(&str, &str)], truncate: bool) -> Result<Batch, InputError> {
+        let rows = self.tokenize(items, truncate)?;
+        Ok(self.pad(&rows.iter().collect::<Vec<_>>())?)
+    }
+
+    /// Tokenises `(prompt, response)` items with the template, unpadded. An item longer
+    /// than `max_tokens` is refused (`truncate = false`, naming it) or cut.
+    pub fn tokenize(
+        &self,
+        items: &[(&str, &str)],
+        truncate: bool,
+    ) -> Result<Vec<Tokens>, InputError> {
         let mut rows = Vec::with_capacity(items.len());
         for (index, &(prompt, response)) in items.iter().enumerate() {
             let encoding = self
@@ -251,7 +298,7 @@ impl RewardModel {
                     message: e.to_string(),
                 })?;
             let mut ids = encoding.get_ids().to_vec();
-            let mut types = encoding.get_type_ids().to_vec();
+            let mut type_ids = encoding.get_type_ids().to_vec();
             if ids.len() > self.config.max_tokens {
                 if !truncate {
                     return Err(InputError::TooLong {
@@ -261,32 +308,28 @@ impl RewardModel {
                     });
                 }
                 ids.truncate(self.config.max_tokens);
-                types.truncate(self.config.max_tokens);
+                type_ids.truncate(self.config.max_tokens);
             }
-            rows.push((ids, types));
+            rows.push(Tokens { ids, type_ids });
         }
-        let width = rows
-            .iter()
-            .map(|(ids, _)| ids.len())
-            .max()
-            .unwrap_or(0)
-            .max(1);
+        Ok(rows)
+    }
+
+    /// Rows right-padded to the longest, with the attention mask.
+    pub fn pad(&self, rows: &[&Tokens]) -> candle_core::Result<Batch> {
+        let lengths: Vec<usize> = rows.iter().map(|r| r.ids.len()).collect();
+        let width = lengths.iter().copied().max().unwrap_or(0).max(1);
         let pad = |v: &[u32]| {
             let mut v = v.to_vec();
             v.resize(width, 0);
             v
         };
-        let lengths: Vec<usize> = rows.iter().map(|(ids, _)| ids.len()).collect();
-        let ids: Vec<Vec<u32>> = rows.iter().map(|(ids, _)| pad(ids)).collect();
-        let types: Vec<Vec<u32>> = rows.iter().map(|(_, t)| pad(t)).collect();
-        let mask: Vec<Vec<u32>> = lengths
-            .iter()
-            .map(|&n| (0..width).map(|i| u32::from(i < n)).collect())
-            .collect();
+        let ids: Vec<Vec<u32>> = rows.iter().map(|r| pad(&r.ids)).collect();
+        let types: Vec<Vec<u32>> = rows.iter().map(|r| pad(&r.type_ids)).collect();
         Ok(Batch {
             ids: Tensor::new(ids, &self.device)?,
             type_ids: Tensor::new(types, &self.device)?,
-            attention_mask: Tensor::new(mask, &self.device)?,
+            attention_mask: attention_mask(&lengths, width, &self.device)?,
             lengths,
         })
     }
@@ -326,4 +369,17 @@ impl RewardModel {
         let routings = self.routings(users, false)?;
         Ok(self.score(&batch, &routings)?.to_vec1()?)
     }
+}
+
+/// `[n, width]`: 1 on each row's first `length` positions, 0 on its padding.
+pub(crate) fn attention_mask(
+    lengths: &[usize],
+    width: usize,
+    device: &Device,
+) -> candle_core::Result<Tensor> {
+    let mask: Vec<u32> = lengths
+        .iter()
+        .flat_map(|&n| (0..width).map(move |i| u32::from(i < n)))
+        .collect();
+    Tensor::from_vec(mask, (lengths.len(), width), device)
 }

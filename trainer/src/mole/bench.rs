@@ -119,10 +119,19 @@ pub fn bench_forward(
 pub struct TrainStepTiming {
     pub batch_pairs: usize,
     pub tokens: usize,
+    /// MoLE in the top this many layers (None: all).
+    pub adapt_layers: Option<usize>,
+    /// The frozen layers' forward for the batch's texts, when not cached (0 without
+    /// frozen layers).
+    pub frozen_forward: f64,
+    /// Forward of the adapted layers and head (frozen states cached).
     pub forward: f64,
     pub backward: f64,
     pub optimiser: f64,
+    /// Every text's frozen states cached (responses recur across pairs).
     pub pairs_per_second: f64,
+    /// No text cached: the frozen forward in every step.
+    pub pairs_per_second_uncached: f64,
 }
 
 /// Times training steps (forward, backward, AdamW) of CoPL over the backbone in `dir` on
@@ -133,14 +142,15 @@ pub fn bench_train_step(
     tokens: usize,
     steps: usize,
     user_dim: usize,
+    adapt_layers: Option<usize>,
 ) -> Result<TrainStepTiming> {
     use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-    use copl_core::model::reward::Backbone;
+    use copl_core::model::{frozen_cache::FrozenCache, reward::Backbone, reward::Tokens};
     let device = Device::Cpu;
     let varmap = VarMap::new();
     let mut model = RewardModel::fresh(
         dir,
-        super::run::model_config(dir, Variant::Copl, user_dim, tokens)?,
+        super::run::model_config(dir, Variant::Copl, user_dim, tokens, adapt_layers)?,
         &varmap,
         &device,
     )?;
@@ -149,23 +159,29 @@ pub fn bench_train_step(
     }
     let vocab = model.tokenizer.get_vocab_size(true) as u32;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let rows = 2 * batch_pairs;
-    let ids: Vec<Vec<u32>> = (0..rows)
-        .map(|_| (0..tokens).map(|_| rng.random_range(1000..vocab)).collect())
+    let rows: Vec<Tokens> = (0..2 * batch_pairs)
+        .map(|_| Tokens {
+            ids: (0..tokens).map(|_| rng.random_range(1000..vocab)).collect(),
+            type_ids: vec![0; tokens],
+        })
         .collect();
-    let ids = Tensor::new(ids, &device)?;
-    let batch = Batch {
-        type_ids: ids.zeros_like()?,
-        attention_mask: ids.ones_like()?,
-        ids,
-        lengths: vec![tokens; rows],
-    };
-    let users = Tensor::randn(0f32, 1.0, (rows, user_dim), &device)?;
+    let rows: Vec<&Tokens> = rows.iter().collect();
+    let users = Tensor::randn(0f32, 1.0, (rows.len(), user_dim), &device)?;
     let mut optimiser = AdamW::new(varmap.all_vars(), ParamsAdamW::default())?;
-    let (mut f, mut b, mut o) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..steps.max(1) {
+    let frozen_forward = if model.backbone.first_adapted_layer() > 0 {
+        let batch = model.pad(&rows)?;
         let t0 = Instant::now();
-        let r = model.score(&batch, &model.routings(&users, true)?)?;
+        model.backbone.frozen_forward(&batch)?;
+        t0.elapsed().as_secs_f64()
+    } else {
+        0.0
+    };
+    let mut cache = FrozenCache::new(usize::MAX);
+    let (mut f, mut b, mut o) = (Vec::new(), Vec::new(), Vec::new());
+    // One step fills the cache; the median of the rest is reported.
+    for _ in 0..steps.max(1) + 1 {
+        let t0 = Instant::now();
+        let r = model.score_cached(&rows, &model.routings(&users, true)?, &mut cache)?;
         let margin = (r.narrow(0, 0, batch_pairs)? - r.narrow(0, batch_pairs, batch_pairs)?)?;
         let loss = crate::optim::neg_log_sigmoid(&margin)?.mean_all()?;
         let t1 = Instant::now();
@@ -178,16 +194,21 @@ pub fn bench_train_step(
         o.push((t3 - t2).as_secs_f64());
     }
     let median = |mut v: Vec<f64>| {
+        v.remove(0);
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
     let (forward, backward, optimiser) = (median(f), median(b), median(o));
+    let step = forward + backward + optimiser;
     Ok(TrainStepTiming {
         batch_pairs,
         tokens,
+        adapt_layers,
+        frozen_forward,
         forward,
         backward,
         optimiser,
-        pairs_per_second: batch_pairs as f64 / (forward + backward + optimiser),
+        pairs_per_second: batch_pairs as f64 / step,
+        pairs_per_second_uncached: batch_pairs as f64 / (step + frozen_forward),
     })
 }

@@ -8,13 +8,16 @@ use anyhow::{Context, Result};
 use copl_core::{
     adapt::{AdaptConfig, Adapter, Answer},
     data::{Dataset, Split},
-    model::reward::{RewardModel, Variant},
+    model::{
+        frozen_cache::FrozenCache,
+        reward::{RewardModel, Variant},
+    },
 };
 use serde::Serialize;
 
 use super::{
     run::spread,
-    train::{TextPair, accuracy, device},
+    train::{TextPair, correct, device},
 };
 
 /// Accuracy of one slice.
@@ -47,49 +50,47 @@ struct Item {
     controversial: Option<bool>,
 }
 
-fn population(model: &RewardModel, items: Vec<Item>) -> Result<Population> {
-    let slice = |items: &[&Item]| -> Result<Slice> {
-        let pairs: Vec<TextPair> = items.iter().map(|i| i.pair.clone()).collect();
-        Ok(Slice {
-            pairs: pairs.len(),
-            accuracy: accuracy(model, &pairs, 32)?,
-        })
-    };
-    let all: Vec<&Item> = items.iter().collect();
-    let mut groups: BTreeMap<String, Vec<&Item>> = BTreeMap::new();
-    for i in &items {
-        if let Some(g) = &i.group {
-            groups.entry(g.clone()).or_default().push(i);
+/// Scores every item once, then counts by slice.
+fn population(
+    model: &RewardModel,
+    items: Vec<Item>,
+    cache: &mut FrozenCache,
+) -> Result<Population> {
+    let pairs: Vec<TextPair> = items.iter().map(|i| i.pair.clone()).collect();
+    let right = correct(model, &pairs, 32, cache)?;
+    let slice = |keep: &dyn Fn(&Item) -> bool| -> Slice {
+        let (pairs, hits) = items
+            .iter()
+            .zip(&right)
+            .filter(|(i, _)| keep(i))
+            .fold((0usize, 0usize), |(n, h), (_, &r)| {
+                (n + 1, h + usize::from(r))
+            });
+        Slice {
+            pairs,
+            accuracy: if pairs == 0 {
+                f64::NAN
+            } else {
+                hits as f64 / pairs as f64
+            },
         }
-    }
-    let flagged = items.iter().any(|i| i.controversial.is_some());
-    let with = |flag: bool| -> Vec<&Item> {
-        items
-            .iter()
-            .filter(|i| i.controversial == Some(flag))
-            .collect()
     };
+    let groups: std::collections::BTreeSet<&String> =
+        items.iter().filter_map(|i| i.group.as_ref()).collect();
+    let flagged = items.iter().any(|i| i.controversial.is_some());
     Ok(Population {
-        overall: slice(&all)?,
+        overall: slice(&|_| true),
         by_group: groups
-            .iter()
-            .map(|(g, v)| Ok((g.clone(), slice(v)?)))
-            .collect::<Result<_>>()?,
-        controversial: if flagged {
-            Some(slice(&with(true))?)
-        } else {
-            None
-        },
-        common: if flagged {
-            Some(slice(&with(false))?)
-        } else {
-            None
-        },
+            .into_iter()
+            .map(|g| (g.clone(), slice(&|i| i.group.as_ref() == Some(g))))
+            .collect(),
+        controversial: flagged.then(|| slice(&|i| i.controversial == Some(true))),
+        common: flagged.then(|| slice(&|i| i.controversial == Some(false))),
     })
 }
 
 /// Evaluates the checkpoint `ckpt` (GCF + model) on `data`; at most `test_pairs` seen
-/// pairs (spread as `copl-train mole` spreads them; 0 = all).
+/// pairs (spread as `copl-train mole` spreads them) and as many unseen ones (0 = all).
 pub fn eval_mole(data: &Path, ckpt: &Path, backbone: &Path, test_pairs: usize) -> Result<MoleEval> {
     let dataset = Dataset::load(data).map_err(anyhow::Error::new)?;
     let (adapter, ids) =
@@ -124,7 +125,8 @@ pub fn eval_mole(data: &Path, ckpt: &Path, backbone: &Path, test_pairs: usize) -
             item(adapter.user_embedding(u).to_vec(), a)
         })
         .collect();
-    let seen = population(&model, spread(seen, test_pairs))?;
+    let mut cache = FrozenCache::new(4096 << 20);
+    let seen = population(&model, spread(seen, test_pairs), &mut cache)?;
 
     // Unseen users: onboarded from their given answers, scored on their test pairs.
     let unseen_ids = dataset.unseen_users();
@@ -155,7 +157,7 @@ pub fn eval_mole(data: &Path, ckpt: &Path, backbone: &Path, test_pairs: usize) -
     let unseen = if unseen.is_empty() {
         None
     } else {
-        Some(population(&model, unseen)?)
+        Some(population(&model, spread(unseen, test_pairs), &mut cache)?)
     };
     Ok(MoleEval {
         variant: model.config.variant,

@@ -31,6 +31,7 @@ pub fn model_config(
     variant: Variant,
     user_dim: usize,
     max_tokens: usize,
+    adapt_layers: Option<usize>,
 ) -> Result<RewardModelConfig> {
     let family = if backbone_dir.join("model.gguf").exists() {
         "gemma"
@@ -62,6 +63,7 @@ pub fn model_config(
         mole: MoleConfig {
             targets: targets.iter().map(|t| t.to_string()).collect(),
             user_dim,
+            adapt_layers,
             ..MoleConfig::default()
         },
         pooling,
@@ -130,6 +132,8 @@ pub struct MoleRun<'a> {
     pub backbone: &'a Path,
     pub variant: Variant,
     pub max_tokens: usize,
+    /// MoLE in the top this many layers only (None: all).
+    pub adapt_layers: Option<usize>,
     /// Seen users' test pairs scored for the summary, spread evenly over the split
     /// (0 = all; `copl-train eval` scores them all).
     pub test_pairs: usize,
@@ -149,6 +153,7 @@ pub fn run_mole(
         backbone: backbone_dir,
         variant,
         max_tokens,
+        adapt_layers,
         test_pairs: test_limit,
     } = *run;
     let dataset = Dataset::load(data).map_err(anyhow::Error::new)?;
@@ -160,19 +165,27 @@ pub fn run_mole(
         text_pairs(&dataset, &ids, &adapter, Split::Test),
         test_limit,
     );
-    let model_config = model_config(backbone_dir, variant, adapter.dim(), max_tokens)?;
+    let model_config = model_config(
+        backbone_dir,
+        variant,
+        adapter.dim(),
+        max_tokens,
+        adapt_layers,
+    )?;
     let device = device();
     let trainable = VarMap::new();
     let mut model = RewardModel::fresh(backbone_dir, model_config.clone(), &trainable, &device)?;
+    let mut cache = config.frozen_cache();
     let training = train(
         &mut model,
         &trainable,
         &train_pairs,
         &val_pairs,
         config,
+        &mut cache,
         on_step,
     )?;
-    let test_accuracy = accuracy(&model, &test_pairs, 32)?;
+    let test_accuracy = accuracy(&model, &test_pairs, 32, &mut cache)?;
 
     if out != ckpt {
         fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;

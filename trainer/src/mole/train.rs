@@ -9,7 +9,10 @@ use std::{collections::HashMap, time::Instant};
 use anyhow::{Result, bail};
 use candle_core::{Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
-use copl_core::model::reward::{Backbone, RewardModel};
+use copl_core::model::{
+    frozen_cache::FrozenCache,
+    reward::{Backbone, RewardModel},
+};
 use rand::{SeedableRng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -33,6 +36,20 @@ pub struct MoleTrainConfig {
     /// Validation pairs used, spread over the split (0 = all).
     pub val_pairs: usize,
     pub seed: u64,
+    /// Bytes of frozen-layer states kept per text (`mole.adapt_layers`), MiB.
+    #[serde(default = "default_cache_mib")]
+    pub frozen_cache_mib: usize,
+}
+
+fn default_cache_mib() -> usize {
+    4096
+}
+
+impl MoleTrainConfig {
+    /// An empty frozen-state cache of the configured size.
+    pub fn frozen_cache(&self) -> FrozenCache {
+        FrozenCache::new(self.frozen_cache_mib << 20)
+    }
 }
 
 impl Default for MoleTrainConfig {
@@ -47,6 +64,7 @@ impl Default for MoleTrainConfig {
             eval_every: 100,
             val_pairs: 256,
             seed: 0,
+            frozen_cache_mib: default_cache_mib(),
         }
     }
 }
@@ -78,10 +96,20 @@ pub struct MoleTraining {
     pub train_seconds: f64,
     /// Training pairs per second (forward + backward + step), validation excluded.
     pub pairs_per_second: f64,
+    /// Texts whose frozen-layer states were cached, and the share of rows (training
+    /// and validation) served from the cache.
+    pub frozen_cache_texts: usize,
+    pub frozen_cache_hit_rate: f64,
 }
 
-/// Rewards `[2n]` of pairs: chosen rows first, then rejected rows.
-fn pair_rewards(model: &RewardModel, pairs: &[&TextPair], noise: bool) -> Result<Tensor> {
+/// Rewards `[2n]` of pairs: chosen rows first, then rejected rows; the frozen layers'
+/// states from `cache`.
+fn pair_rewards(
+    model: &RewardModel,
+    pairs: &[&TextPair],
+    noise: bool,
+    cache: &mut FrozenCache,
+) -> Result<Tensor> {
     let mut items: Vec<(&str, &str)> = pairs
         .iter()
         .map(|p| (p.prompt.as_str(), p.chosen.as_str()))
@@ -98,34 +126,52 @@ fn pair_rewards(model: &RewardModel, pairs: &[&TextPair], noise: bool) -> Result
         .flat_map(|p| p.user.iter().copied())
         .collect();
     let users = Tensor::from_vec(users, (items.len(), dim), &model.device)?;
-    let batch = model.encode(&items, true)?;
+    let rows = model.tokenize(&items, true)?;
     let routings = model.routings(&users, noise)?;
-    Ok(model.score(&batch, &routings)?)
+    Ok(model.score_cached(&rows.iter().collect::<Vec<_>>(), &routings, cache)?)
 }
 
 /// Share of `pairs` whose chosen response the model rewards higher, in batches.
-pub fn accuracy(model: &RewardModel, pairs: &[TextPair], batch: usize) -> Result<f64> {
+pub fn accuracy(
+    model: &RewardModel,
+    pairs: &[TextPair],
+    batch: usize,
+    cache: &mut FrozenCache,
+) -> Result<f64> {
     if pairs.is_empty() {
         return Ok(f64::NAN);
     }
-    let mut right = 0usize;
+    let right = correct(model, pairs, batch, cache)?;
+    Ok(right.iter().filter(|&&r| r).count() as f64 / pairs.len() as f64)
+}
+
+/// Per pair, whether the model rewards the chosen response higher; in batches.
+pub fn correct(
+    model: &RewardModel,
+    pairs: &[TextPair],
+    batch: usize,
+    cache: &mut FrozenCache,
+) -> Result<Vec<bool>> {
+    let mut right = Vec::with_capacity(pairs.len());
     for chunk in pairs.chunks(batch.max(1)) {
         let refs: Vec<&TextPair> = chunk.iter().collect();
-        let r: Vec<f32> = pair_rewards(model, &refs, false)?.to_vec1()?;
+        let r: Vec<f32> = pair_rewards(model, &refs, false, cache)?.to_vec1()?;
         let n = chunk.len();
-        right += (0..n).filter(|&i| r[i] > r[n + i]).count();
+        right.extend((0..n).map(|i| r[i] > r[n + i]));
     }
-    Ok(right as f64 / pairs.len() as f64)
+    Ok(right)
 }
 
 /// Trains `model`'s trainable tensors (`trainable`, which built it) on `train`,
-/// validating on `val`; leaves the best parameters in `trainable`.
+/// validating on `val`; leaves the best parameters in `trainable`. Frozen-layer states
+/// go to `cache` (kept for the caller's evaluation).
 pub fn train(
     model: &mut RewardModel,
     trainable: &VarMap,
     train: &[TextPair],
     val: &[TextPair],
     config: &MoleTrainConfig,
+    cache: &mut FrozenCache,
     mut on_step: impl FnMut(usize, f64),
 ) -> Result<MoleTraining> {
     if train.is_empty() {
@@ -185,7 +231,7 @@ pub fn train(
             batch.push(&train[order[cursor]]);
             cursor += 1;
         }
-        let r = pair_rewards(model, &batch, true)?;
+        let r = pair_rewards(model, &batch, true, cache)?;
         let n = batch.len();
         let margin = (r.narrow(0, 0, n)? - r.narrow(0, n, n)?)?;
         let loss = neg_log_sigmoid(&margin)?.mean_all()?;
@@ -201,7 +247,7 @@ pub fn train(
         let last = step + 1 == config.steps;
         if (step + 1) % config.eval_every.max(1) == 0 || last {
             differentiable(model, false);
-            let val_accuracy = accuracy(model, val, 32)?;
+            let val_accuracy = accuracy(model, val, 32, cache)?;
             differentiable(model, true);
             history.push(StepRecord {
                 step: step + 1,
@@ -235,6 +281,8 @@ pub fn train(
         history,
         train_seconds: started.elapsed().as_secs_f64(),
         pairs_per_second: pairs / training_seconds.max(1e-9),
+        frozen_cache_texts: cache.len(),
+        frozen_cache_hit_rate: cache.hit_rate(),
     })
 }
 
