@@ -191,11 +191,19 @@ fn a_checkpoint_round_trip_gives_identical_scores() {
 
 /// MoLE in the top two of six layers: the frozen four run once per text and are cached;
 /// scores and every trainable tensor's gradient equal the full forward's, whatever
-/// batch the cached states were computed in.
+/// batch the cached states were computed in. For CoPL and for the user-token ablation
+/// (whose extra token enters at the first adapted layer).
 #[test]
 fn cached_frozen_layers_give_the_full_forwards_scores_and_gradients() {
+    for variant in [Variant::Copl, Variant::UserToken] {
+        cached_equals_full(variant);
+    }
+}
+
+fn cached_equals_full(variant: Variant) {
     let dir = minilm();
     let mut config = config();
+    config.variant = variant;
     config.mole.adapt_layers = Some(2);
     let (mut model, varmap) = trained_with(&dir, config);
     if let copl_core::model::reward::Backbone::Bert(b) = &mut model.backbone {
@@ -206,24 +214,44 @@ fn cached_frozen_layers_give_the_full_forwards_scores_and_gradients() {
     assert_eq!(model.backbone.adapters().moles.len(), 4);
     let rows = model.tokenize(&ITEMS, false).unwrap();
     let rows: Vec<_> = rows.iter().collect();
-    let routings = model.routings(&users(), false).unwrap();
+    let u = users();
+    let conditioning = model.condition(&u, false).unwrap();
+    assert_eq!(
+        conditioning.user_token.is_some(),
+        variant == Variant::UserToken
+    );
 
-    let full = model.score(&model.pad(&rows).unwrap(), &routings).unwrap();
+    let full = model
+        .score(&model.pad(&rows).unwrap(), &conditioning)
+        .unwrap();
     let mut cache = copl_core::model::frozen_cache::FrozenCache::new(usize::MAX);
     // Fill the cache from other batches: the last row alone, then the first two.
-    let one = model
-        .routings(&users().narrow(0, 2, 1).unwrap(), false)
-        .unwrap();
+    let one = model.condition(&u.narrow(0, 2, 1).unwrap(), false).unwrap();
     model.score_cached(&rows[2..], &one, &mut cache).unwrap();
-    let two = model
-        .routings(&users().narrow(0, 0, 2).unwrap(), false)
-        .unwrap();
+    let two = model.condition(&u.narrow(0, 0, 2).unwrap(), false).unwrap();
     model.score_cached(&rows[..2], &two, &mut cache).unwrap();
     assert_eq!((cache.len(), cache.misses, cache.hits), (3, 3, 0));
-    let cached = model.score_cached(&rows, &routings, &mut cache).unwrap();
+    let cached = model
+        .score_cached(&rows, &conditioning, &mut cache)
+        .unwrap();
     assert_eq!(cache.hits, 3);
     let diff = (&full - &cached).unwrap().abs().unwrap().max_all().unwrap();
     assert!(diff.to_scalar::<f32>().unwrap() < 1e-4, "{full} {cached}");
+
+    // The same text for another user scores differently (the user matters).
+    let other = model
+        .condition(&(u.narrow(0, 0, 1).unwrap() * -1.0).unwrap(), false)
+        .unwrap();
+    let again = model.score_cached(&rows[..1], &other, &mut cache).unwrap();
+    let moved: f32 = (again - cached.narrow(0, 0, 1).unwrap())
+        .unwrap()
+        .abs()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    assert!(moved > 1e-4, "{variant:?}: {moved}");
 
     let g_full = full.sqr().unwrap().sum_all().unwrap().backward().unwrap();
     let g_cached = cached.sqr().unwrap().sum_all().unwrap().backward().unwrap();
@@ -235,10 +263,10 @@ fn cached_frozen_layers_give_the_full_forwards_scores_and_gradients() {
         }
         let a = g_full
             .get(var.as_tensor())
-            .unwrap_or_else(|| panic!("{name}: no gradient"));
+            .unwrap_or_else(|| panic!("{variant:?} {name}: no gradient"));
         let b = g_cached
             .get(var.as_tensor())
-            .unwrap_or_else(|| panic!("{name}: no gradient"));
+            .unwrap_or_else(|| panic!("{variant:?} {name}: no gradient"));
         let scale: f32 = a.abs().unwrap().max_all().unwrap().to_scalar().unwrap();
         let d: f32 = (a - b)
             .unwrap()
@@ -248,6 +276,9 @@ fn cached_frozen_layers_give_the_full_forwards_scores_and_gradients() {
             .unwrap()
             .to_scalar()
             .unwrap();
-        assert!(d <= 1e-3 * scale.max(1e-3), "{name}: {d} of {scale}");
+        assert!(
+            d <= 1e-3 * scale.max(1e-3),
+            "{variant:?} {name}: {d} of {scale}"
+        );
     }
 }

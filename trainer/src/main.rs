@@ -178,6 +178,8 @@ enum VariantArg {
     Copl,
     /// The Uniform baseline: one shared LoRA, no user input.
     Uniform,
+    /// The "w/o MoLE" ablation: one shared LoRA, the user embedding as an extra token.
+    UserToken,
 }
 
 #[derive(Args)]
@@ -966,6 +968,7 @@ fn run_mole(args: MoleArgs) -> Result<()> {
         variant: match args.variant {
             VariantArg::Copl => Variant::Copl,
             VariantArg::Uniform => Variant::Uniform,
+            VariantArg::UserToken => Variant::UserToken,
         },
         max_tokens: args.max_tokens,
         adapt_layers: args.adapt_layers,

@@ -89,11 +89,14 @@ fn copl_and_uniform_train_and_the_checkpoint_recomputes_the_reported_accuracy() 
         val_pairs: 16,
         ..MoleTrainConfig::default()
     };
-    // CoPL on every layer, Uniform, and CoPL on the top layer with the frozen one cached.
+    // CoPL on every layer, Uniform, CoPL on the top layer with the frozen one cached,
+    // and the user-token ablation both ways.
     for (variant, adapt_layers) in [
         (Variant::Copl, None),
         (Variant::Uniform, None),
         (Variant::Copl, Some(1)),
+        (Variant::UserToken, None),
+        (Variant::UserToken, Some(1)),
     ] {
         let out = root.path().join(format!("{variant:?}-{adapt_layers:?}"));
         let run = MoleRun {

@@ -12,10 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use candle_core::{Result, Tensor};
 
-use super::{
-    Routing,
-    reward::{RewardModel, Tokens, attention_mask},
-};
+use super::reward::{Conditioning, RewardModel, Tokens, attention_mask};
 
 /// Cached input of the first adapted layer per tokenised text, `[len, h]` each, under a
 /// byte budget (rows beyond it are computed and used, not kept).
@@ -71,18 +68,18 @@ impl FrozenCache {
 const FILL_BATCH: usize = 32;
 
 impl RewardModel {
-    /// Rewards `[n]` of tokenised rows routed by `routings` (one per MoLE projection,
-    /// rows in order), the frozen layers' output taken from `cache` (and computed, once
-    /// per distinct text, for rows not in it). Equal to [`RewardModel::score`] of the
-    /// padded rows; without frozen layers it is that.
+    /// Rewards `[n]` of tokenised rows conditioned by `conditioning` (rows in order),
+    /// the frozen layers' output taken from `cache` (and computed, once per distinct
+    /// text, for rows not in it). Equal to [`RewardModel::score`] of the padded rows;
+    /// without frozen layers it is that.
     pub fn score_cached(
         &self,
         rows: &[&Tokens],
-        routings: &[Routing],
+        conditioning: &Conditioning,
         cache: &mut FrozenCache,
     ) -> Result<Tensor> {
         if self.backbone.first_adapted_layer() == 0 {
-            return self.score(&self.pad(rows)?, routings);
+            return self.score(&self.pad(rows)?, conditioning);
         }
         let mut fresh: HashMap<&Tokens, Tensor> = HashMap::new();
         let mut missing: Vec<&Tokens> = Vec::new();
@@ -126,8 +123,6 @@ impl RewardModel {
             .collect::<Result<Vec<_>>>()?;
         let hidden = Tensor::stack(&padded, 0)?;
         let mask = attention_mask(&lengths, width, &self.device)?;
-        let masks = self.backbone.adapters().masks(routings)?;
-        let hidden = self.backbone.adapted_forward(&hidden, &mask, &masks)?;
-        self.head.forward(&hidden, &mask)
+        self.score_frozen(&hidden, &mask, conditioning)
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 use tokenizers::{EncodeInput, Tokenizer};
@@ -64,6 +64,37 @@ pub enum Variant {
     /// The paper's Uniform baseline: one LoRA (the shared expert) for everyone, no user
     /// input; gates unused.
     Uniform,
+    /// The paper's "w/o MoLE" ablation (Table 4): one LoRA (the shared expert) for
+    /// everyone, and the user's GCF embedding projected into the token space and
+    /// prepended as one extra token (at the first adapted layer's input: the embedding
+    /// output when every layer is adapted); gates unused.
+    UserToken,
+}
+
+impl Variant {
+    /// Whether the gates route users (CoPL only).
+    pub fn uses_gates(self) -> bool {
+        self == Self::Copl
+    }
+}
+
+/// What each row of a batch is scored for.
+#[derive(Clone, Debug)]
+pub struct Conditioning {
+    /// Per MoLE projection, each row's expert and weight (eq. 8–9).
+    pub routings: Vec<Routing>,
+    /// `UserToken` only: each row's user as one token `[n, h]`.
+    pub user_token: Option<Tensor>,
+}
+
+impl Conditioning {
+    /// Rows conditioned by routing alone (CoPL, Uniform; cached user routings).
+    pub fn routed(routings: Vec<Routing>) -> Self {
+        Self {
+            routings,
+            user_token: None,
+        }
+    }
 }
 
 /// The reward model's settings; the checkpoint manifest's `model` section holds them.
@@ -173,6 +204,8 @@ impl Backbone {
 pub struct RewardModel {
     pub backbone: Backbone,
     pub head: RewardHead,
+    /// `UserToken` only: the user embedding's projection into the token space.
+    pub user_token: Option<candle_nn::Linear>,
     pub tokenizer: Tokenizer,
     pub config: RewardModelConfig,
     pub device: Device,
@@ -265,9 +298,18 @@ impl RewardModel {
             }
         };
         let head = RewardHead::new(hidden, config.pooling, trainable.pp("head"))?;
+        let user_token = match config.variant {
+            Variant::UserToken => Some(candle_nn::linear(
+                config.mole.user_dim,
+                hidden,
+                trainable.pp("user_token"),
+            )?),
+            Variant::Copl | Variant::Uniform => None,
+        };
         Ok(Self {
             backbone,
             head,
+            user_token,
             tokenizer: backbone::tokenizer(dir)?,
             config,
             device: device.clone(),
@@ -334,27 +376,63 @@ impl RewardModel {
         })
     }
 
-    /// Rewards `[n]` of a batch whose rows are routed by `routings` (one per MoLE
-    /// projection, rows in batch order).
-    pub fn score(&self, batch: &Batch, routings: &[Routing]) -> candle_core::Result<Tensor> {
-        let masks = self.backbone.adapters().masks(routings)?;
-        let hidden = self.backbone.forward(batch, &masks)?;
-        self.head.forward(&hidden, &batch.attention_mask)
+    /// Rewards `[n]` of a batch whose rows are conditioned by `conditioning` (routings
+    /// one per MoLE projection, rows in batch order).
+    pub fn score(&self, batch: &Batch, conditioning: &Conditioning) -> candle_core::Result<Tensor> {
+        let hidden = self.backbone.frozen_forward(batch)?;
+        self.score_frozen(&hidden, &batch.attention_mask, conditioning)
     }
 
-    /// Routings of a batch for users `[n, d_user]`: the gates' (with training noise when
-    /// `noise`) under CoPL, the shared expert only under Uniform.
-    pub fn routings(&self, users: &Tensor, noise: bool) -> candle_core::Result<Vec<Routing>> {
-        let adapters = self.backbone.adapters();
-        match self.config.variant {
-            Variant::Copl => adapters.route_users(users, noise),
-            Variant::Uniform => {
-                let (n, _) = users.dims2()?;
-                (0..adapters.moles.len())
-                    .map(|_| super::population_routing(n, adapters.config.experts, &self.device))
-                    .collect()
+    /// Rewards from the first adapted layer's input `hidden` `[n, t, h]`: the user
+    /// token (if any) prepended, the adapted layers, the head.
+    pub(crate) fn score_frozen(
+        &self,
+        hidden: &Tensor,
+        attention_mask: &Tensor,
+        conditioning: &Conditioning,
+    ) -> candle_core::Result<Tensor> {
+        let (hidden, attention_mask) = match &conditioning.user_token {
+            Some(token) => {
+                let token = token.unsqueeze(1)?.to_dtype(hidden.dtype())?;
+                let ones = attention_mask.narrow(1, 0, 1)?.ones_like()?;
+                (
+                    Tensor::cat(&[&token, hidden], 1)?,
+                    Tensor::cat(&[&ones, attention_mask], 1)?,
+                )
             }
-        }
+            None => (hidden.clone(), attention_mask.clone()),
+        };
+        let masks = self.backbone.adapters().masks(&conditioning.routings)?;
+        let hidden = self
+            .backbone
+            .adapted_forward(&hidden, &attention_mask, &masks)?;
+        self.head.forward(&hidden, &attention_mask)
+    }
+
+    /// What rows for users `[n, d_user]` are scored for: the gates' routing (with
+    /// training noise when `noise`) under CoPL; the shared expert only under Uniform and
+    /// UserToken, the latter with each user projected to a token.
+    pub fn condition(&self, users: &Tensor, noise: bool) -> candle_core::Result<Conditioning> {
+        let adapters = self.backbone.adapters();
+        let (n, _) = users.dims2()?;
+        let shared_only = || -> candle_core::Result<Vec<Routing>> {
+            (0..adapters.moles.len())
+                .map(|_| super::population_routing(n, adapters.config.experts, &self.device))
+                .collect()
+        };
+        Ok(match self.config.variant {
+            Variant::Copl => Conditioning::routed(adapters.route_users(users, noise)?),
+            Variant::Uniform => Conditioning::routed(shared_only()?),
+            Variant::UserToken => {
+                let projection = self.user_token.as_ref().ok_or_else(|| {
+                    candle_core::Error::Msg("UserToken model without a user projection".into())
+                })?;
+                Conditioning {
+                    routings: shared_only()?,
+                    user_token: Some(projection.forward(users)?),
+                }
+            }
+        })
     }
 
     /// Rewards of `(prompt, response)` items for users `[n, d_user]` (L2-normalised GCF
@@ -366,8 +444,8 @@ impl RewardModel {
         truncate: bool,
     ) -> Result<Vec<f32>, InputError> {
         let batch = self.encode(items, truncate)?;
-        let routings = self.routings(users, false)?;
-        Ok(self.score(&batch, &routings)?.to_vec1()?)
+        let conditioning = self.condition(users, false)?;
+        Ok(self.score(&batch, &conditioning)?.to_vec1()?)
     }
 }
 

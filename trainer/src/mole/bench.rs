@@ -89,7 +89,9 @@ pub fn bench_forward(
                 variants.push(("mole_mixed_users", &mole, mixed));
             }
             for (variant, model, users) in variants {
-                let routings = model.backbone.adapters().route_users(&users, false)?;
+                let routings = copl_core::model::reward::Conditioning::routed(
+                    model.backbone.adapters().route_users(&users, false)?,
+                );
                 // One warm-up, then the repeats.
                 model.score(&batch, &routings)?;
                 let mut times: Vec<f64> = (0..repeats.max(1))
@@ -181,7 +183,7 @@ pub fn bench_train_step(
     // One step fills the cache; the median of the rest is reported.
     for _ in 0..steps.max(1) + 1 {
         let t0 = Instant::now();
-        let r = model.score_cached(&rows, &model.routings(&users, true)?, &mut cache)?;
+        let r = model.score_cached(&rows, &model.condition(&users, true)?, &mut cache)?;
         let margin = (r.narrow(0, 0, batch_pairs)? - r.narrow(0, batch_pairs, batch_pairs)?)?;
         let loss = crate::optim::neg_log_sigmoid(&margin)?.mean_all()?;
         let t1 = Instant::now();

@@ -127,8 +127,8 @@ fn pair_rewards(
         .collect();
     let users = Tensor::from_vec(users, (items.len(), dim), &model.device)?;
     let rows = model.tokenize(&items, true)?;
-    let routings = model.routings(&users, noise)?;
-    Ok(model.score_cached(&rows.iter().collect::<Vec<_>>(), &routings, cache)?)
+    let conditioning = model.condition(&users, noise)?;
+    Ok(model.score_cached(&rows.iter().collect::<Vec<_>>(), &conditioning, cache)?)
 }
 
 /// Share of `pairs` whose chosen response the model rewards higher, in batches.
@@ -185,7 +185,8 @@ pub fn train(
         }
     };
     differentiable(model, true);
-    let uniform = model.config.variant == copl_core::model::reward::Variant::Uniform;
+    // Gates only route under CoPL; elsewhere they get no gradient and are not trained.
+    let gated = model.config.variant.uses_gates();
     let vars: Vec<(String, candle_core::Var)> = {
         let data = trainable
             .data()
@@ -193,7 +194,7 @@ pub fn train(
             .map_err(|_| anyhow::anyhow!("var map poisoned"))?;
         let mut v: Vec<_> = data
             .iter()
-            .filter(|(name, _)| !(uniform && name.contains(".gate.")))
+            .filter(|(name, _)| gated || !name.contains(".gate."))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
