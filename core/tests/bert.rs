@@ -170,7 +170,8 @@ fn a_mixed_user_batch_gives_each_row_what_it_gets_alone() {
             )
             .unwrap();
         let d = max_diff(&one(&together), &alone);
-        assert!(d < 1e-5, "row {row}: {d}");
+        // Up to float reassociation: another batch shape blocks the GEMMs differently.
+        assert!(d < 1e-4, "row {row}: {d}");
     }
     // And the routing matters: another user changes the row.
     let swapped =

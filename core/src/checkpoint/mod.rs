@@ -24,6 +24,7 @@ pub const GRAPH_FILE: &str = "graph.safetensors";
 pub const GCF_FILE: &str = "gcf.safetensors";
 pub const SURVEY_FILE: &str = "survey.safetensors";
 pub const MOLE_FILE: &str = "mole.safetensors";
+pub const CATALOGUE_FILE: &str = "catalogue.jsonl";
 /// Tensor names in `gcf.safetensors` of the final (layer-L, unnormalised) embeddings.
 pub const USER_EMBEDDINGS: &str = "final.user_embeddings";
 pub const RESPONSE_EMBEDDINGS: &str = "final.response_embeddings";
@@ -159,6 +160,65 @@ fn load_tensors(path: &Path) -> Result<HashMap<String, Tensor>, CheckpointError>
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// A catalogue response: a response row of the graph with the texts a server shows in
+/// surveys and matches answers against. `catalogue.jsonl` holds one per line, in
+/// response-row order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogueEntry {
+    pub id: String,
+    pub prompt: String,
+    pub response: String,
+}
+
+/// Writes `catalogue.jsonl`.
+pub fn save_catalogue(dir: &Path, entries: &[CatalogueEntry]) -> Result<(), CheckpointError> {
+    let mut text = String::new();
+    for entry in entries {
+        text.push_str(&serde_json::to_string(entry).map_err(|e| invalid(dir, e.to_string()))?);
+        text.push('\n');
+    }
+    write_atomic(&dir.join(CATALOGUE_FILE), text.as_bytes())
+}
+
+/// Reads `catalogue.jsonl`, which must list `ids.responses` in order (errors name the
+/// line).
+pub fn load_catalogue(dir: &Path, ids: &GraphIds) -> Result<Vec<CatalogueEntry>, CheckpointError> {
+    let path = dir.join(CATALOGUE_FILE);
+    let text = fs::read_to_string(&path).map_err(|source| CheckpointError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let mut entries = Vec::with_capacity(ids.responses.len());
+    for (index, line) in text.lines().enumerate() {
+        let entry: CatalogueEntry = serde_json::from_str(line)
+            .map_err(|e| invalid(&path, format!("line {}: {e}", index + 1)))?;
+        match ids.responses.get(index) {
+            Some(id) if *id == entry.id => entries.push(entry),
+            expected => {
+                return Err(invalid(
+                    &path,
+                    format!(
+                        "line {}: response {:?}, but ids.json has {expected:?} at this row",
+                        index + 1,
+                        entry.id
+                    ),
+                ));
+            }
+        }
+    }
+    if entries.len() != ids.responses.len() {
+        return Err(invalid(
+            &path,
+            format!(
+                "{} responses, ids.json has {}",
+                entries.len(),
+                ids.responses.len()
+            ),
+        ));
+    }
+    Ok(entries)
 }
 
 /// Writes `ids.json`.

@@ -53,6 +53,22 @@ impl FrozenCache {
         self.bytes
     }
 
+    /// Elements in the storages the held states keep alive (on the CPU; elsewhere their
+    /// element counts). Equal to `bytes / 4` for f32 when every state is compact: a
+    /// view would keep its whole batch alive.
+    pub fn storage_elements(&self) -> usize {
+        self.states
+            .values()
+            .map(|t| {
+                let (storage, _) = t.storage_and_layout();
+                match &*storage {
+                    candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)) => v.len(),
+                    _ => t.elem_count(),
+                }
+            })
+            .sum()
+    }
+
     /// Share of rows served from the cache so far.
     pub fn hit_rate(&self) -> f64 {
         let all = self.hits + self.misses;
@@ -98,7 +114,11 @@ impl RewardModel {
             let batch = self.pad(chunk)?;
             let hidden = self.backbone.frozen_forward(&batch)?.detach();
             for (i, row) in chunk.iter().enumerate() {
-                let state = hidden.get(i)?.narrow(0, 0, row.ids.len())?.copy()?;
+                // A compact copy: `copy()` would clone the whole batch's storage.
+                let state = hidden
+                    .get(i)?
+                    .narrow(0, 0, row.ids.len())?
+                    .force_contiguous()?;
                 let size = state.elem_count() * state.dtype().size_in_bytes();
                 if cache.bytes + size <= cache.budget {
                     cache.bytes += size;

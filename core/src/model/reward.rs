@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokenizers::{EncodeInput, Tokenizer};
 
 use super::{
-    MoleConfig, MoleSet, Routing,
+    MoleConfig, MoleSet, Routing, UserRouting,
     backbone::{self, BackboneError},
     bert::BertMole,
     gemma::{GemmaConfig, GemmaMole},
@@ -330,6 +330,22 @@ impl RewardModel {
         items: &[(&str, &str)],
         truncate: bool,
     ) -> Result<Vec<Tokens>, InputError> {
+        Ok(self
+            .tokenize_limited(items, self.config.max_tokens, truncate)?
+            .into_iter()
+            .map(|(tokens, _)| tokens)
+            .collect())
+    }
+
+    /// As [`Self::tokenize`] with a limit of its own (at most the model's `max_tokens`),
+    /// also returning each item's length before truncation.
+    pub fn tokenize_limited(
+        &self,
+        items: &[(&str, &str)],
+        limit: usize,
+        truncate: bool,
+    ) -> Result<Vec<(Tokens, usize)>, InputError> {
+        let limit = limit.min(self.config.max_tokens);
         let mut rows = Vec::with_capacity(items.len());
         for (index, &(prompt, response)) in items.iter().enumerate() {
             let encoding = self
@@ -341,18 +357,19 @@ impl RewardModel {
                 })?;
             let mut ids = encoding.get_ids().to_vec();
             let mut type_ids = encoding.get_type_ids().to_vec();
-            if ids.len() > self.config.max_tokens {
+            let length = ids.len();
+            if length > limit {
                 if !truncate {
                     return Err(InputError::TooLong {
                         index,
-                        tokens: ids.len(),
-                        limit: self.config.max_tokens,
+                        tokens: length,
+                        limit,
                     });
                 }
-                ids.truncate(self.config.max_tokens);
-                type_ids.truncate(self.config.max_tokens);
+                ids.truncate(limit);
+                type_ids.truncate(limit);
             }
-            rows.push(Tokens { ids, type_ids });
+            rows.push((Tokens { ids, type_ids }, length));
         }
         Ok(rows)
     }
@@ -432,6 +449,59 @@ impl RewardModel {
                     user_token: Some(projection.forward(users)?),
                 }
             }
+        })
+    }
+
+    /// Each user's cached routing (rows of `users`, L2-normalised GCF embeddings): the
+    /// gates' under CoPL, the shared expert only otherwise. Computed once per user (at
+    /// load or onboarding); a batch then runs no gate.
+    pub fn user_routings(&self, users: &Tensor) -> candle_core::Result<Vec<UserRouting>> {
+        let adapters = self.backbone.adapters();
+        if self.config.variant.uses_gates() {
+            adapters.user_routings(users)
+        } else {
+            let (n, _) = users.dims2()?;
+            Ok(vec![UserRouting::population(adapters.moles.len()); n])
+        }
+    }
+
+    /// What a batch's rows are scored for, from each row's cached routing and (read by
+    /// the user-token variant only) its user embedding.
+    pub fn condition_cached(
+        &self,
+        routings: &[&UserRouting],
+        embeddings: &[&[f32]],
+    ) -> candle_core::Result<Conditioning> {
+        let routed = self
+            .backbone
+            .adapters()
+            .cached_routings(routings, &self.device)?;
+        let user_token = match &self.user_token {
+            Some(projection) => {
+                let dim = self.config.mole.user_dim;
+                if let Some((row, e)) = embeddings.iter().enumerate().find(|(_, e)| e.len() != dim)
+                {
+                    candle_core::bail!(
+                        "row {row}: user embedding of {} values, not {dim}",
+                        e.len()
+                    );
+                }
+                if embeddings.len() != routings.len() {
+                    candle_core::bail!(
+                        "{} user embeddings for {} rows",
+                        embeddings.len(),
+                        routings.len()
+                    );
+                }
+                let flat: Vec<f32> = embeddings.iter().flat_map(|e| e.iter().copied()).collect();
+                let users = Tensor::from_vec(flat, (embeddings.len(), dim), &self.device)?;
+                Some(projection.forward(&users)?)
+            }
+            None => None,
+        };
+        Ok(Conditioning {
+            routings: routed,
+            user_token,
         })
     }
 

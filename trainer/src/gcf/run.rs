@@ -61,6 +61,7 @@ pub fn run_gcf(
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     checkpoint::save_graph(out, &graph)?;
     checkpoint::save_ids(out, &ids)?;
+    checkpoint::save_catalogue(out, &catalogue(&dataset, &ids)?)?;
     checkpoint::save_survey_pairs(out, &survey_pairs(&train_pairs))?;
     let mut tensors = trained.model.snapshot()?;
     tensors.insert(USER_EMBEDDINGS.to_string(), trained.users.clone());
@@ -228,4 +229,22 @@ pub fn eval_gcf(data: &Path, ckpt: &Path) -> Result<GcfEval> {
         ground_truth_bound: bound("ground_truth_test_accuracy"),
         shared_preference_bound: bound("population_test_accuracy"),
     })
+}
+
+/// The response rows' texts, in row order, for `catalogue.jsonl`.
+fn catalogue(dataset: &Dataset, ids: &GraphIds) -> Result<Vec<checkpoint::CatalogueEntry>> {
+    ids.responses
+        .iter()
+        .map(|id| {
+            let row = dataset
+                .response_row(id)
+                .with_context(|| format!("response {id} of the graph is not in the data"))?;
+            let r = &dataset.responses()[row];
+            Ok(checkpoint::CatalogueEntry {
+                id: r.id.clone(),
+                prompt: r.prompt.clone(),
+                response: r.response.clone(),
+            })
+        })
+        .collect()
 }

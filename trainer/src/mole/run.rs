@@ -195,6 +195,7 @@ pub fn run_mole(
             checkpoint::GRAPH_FILE,
             checkpoint::GCF_FILE,
             checkpoint::SURVEY_FILE,
+            checkpoint::CATALOGUE_FILE,
         ] {
             let from = ckpt.join(file);
             if from.exists() {

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# MoLE reward-model accuracy (issue #6; paper Tables 2-4 in kind), one command:
+# a synthetic UF-P-2-like benchmark with common pairs and unseen users, GCF, then the
+# reward model as CoPL, Uniform and the w/o-MoLE ablation (user token), each evaluated
+# on seen users and on unseen users onboarded from their answers (eq. 11), overall, per
+# group, controversial versus common. Writes runs/mole-bench/*.json and prints the
+# markdown table of docs/benchmarks.md. About 1 h on 2 cores (settings in the table).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-runs/mole-bench}
+USERS=${USERS:-2000}
+STEPS=${STEPS:-200}
+TOKENS=${TOKENS:-128}
+LAYERS=${LAYERS:-2}
+TEST=${TEST:-512}
+mkdir -p "$OUT"
+cargo build --release -q -p copl-trainer
+BIN=./target/release/copl-train
+[ -d backbones/minilm ] || scripts/fetch-backbone.sh minilm
+
+[ -f "$OUT/data/synth.json" ] ||
+  $BIN synth --preset ufp2 --users "$USERS" --unseen-users 100 --common-share 0.3 \
+    --seed 0 --out "$OUT/data" >/dev/null
+[ -f "$OUT/gcf.json" ] ||
+  $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-gcf" --dim 64 --epochs 200 --lr 1e-2 \
+    --batch-size 1000000 --json >"$OUT/gcf.json"
+
+for variant in copl uniform user-token; do
+  [ -f "$OUT/$variant.eval.json" ] && continue
+  $BIN mole --data "$OUT/data" --ckpt "$OUT/ckpt-gcf" --out "$OUT/ckpt-$variant" \
+    --variant "$variant" --adapt-layers "$LAYERS" --max-tokens "$TOKENS" \
+    --steps "$STEPS" --batch-pairs 16 --lr 5e-4 --eval-every 50 --val-pairs 128 \
+    --test-pairs "$TEST" --json >"$OUT/$variant.json"
+  $BIN eval --data "$OUT/data" --ckpt "$OUT/ckpt-$variant" --test-pairs "$TEST" \
+    --json >"$OUT/$variant.eval.json"
+done
+
+python3 - "$OUT" <<'PY'
+import json, sys, os
+out = sys.argv[1]
+def pct(s): return "–" if s is None else f"{100*s['accuracy']:.2f}"
+print("| variant | seen all | seen controversial | seen common | unseen all | unseen controversial | unseen common | mole test | pairs/s | cache hit rate |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for v in ["copl", "uniform", "user-token"]:
+    t = json.load(open(os.path.join(out, v + ".json")))
+    e = json.load(open(os.path.join(out, v + ".eval.json")))
+    s, u = e["seen"], e.get("unseen") or {}
+    print(f"| {v} | {pct(s['overall'])} | {pct(s.get('controversial'))} | {pct(s.get('common'))} "
+          f"| {pct(u.get('overall'))} | {pct(u.get('controversial'))} | {pct(u.get('common'))} "
+          f"| {100*t['test_accuracy']:.2f} | {t['pairs_per_second']:.2f} | {t['frozen_cache_hit_rate']:.2f} |")
+print()
+print("| variant | group | seen | unseen |")
+print("|---|---|---|---|")
+for v in ["copl", "uniform", "user-token"]:
+    e = json.load(open(os.path.join(out, v + ".eval.json")))
+    for g, s in e["seen"]["by_group"].items():
+        u = (e.get("unseen") or {}).get("by_group", {}).get(g)
+        print(f"| {v} | {g} | {pct(s)} | {pct(u)} |")
+PY

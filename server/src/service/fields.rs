@@ -1,0 +1,150 @@
+//! Request checks that name the field and the value, the mapping of our errors to gRPC
+//! status codes, and the `grpc-timeout` deadline.
+
+use std::time::{Duration, Instant};
+
+use copl_proto::v1::{ResponseRef, response_ref::Ref};
+use tonic::{Request, Status, metadata::MetadataMap};
+
+use crate::{scheduler::ScoreError, state::Catalogue, users::UserError};
+
+/// Longest user id, bytes.
+pub const MAX_USER_ID_BYTES: usize = 128;
+
+/// INVALID_ARGUMENT `field: message`.
+pub fn invalid(field: impl std::fmt::Display, message: impl std::fmt::Display) -> Status {
+    Status::invalid_argument(format!("{field}: {message}"))
+}
+
+/// A non-empty text field.
+pub fn non_empty(field: &str, value: &str) -> Result<(), Status> {
+    if value.is_empty() {
+        Err(invalid(field, "empty"))
+    } else {
+        Ok(())
+    }
+}
+
+/// A user id: empty (population) or 1..=128 bytes.
+pub fn user_id(field: &str, value: &str) -> Result<(), Status> {
+    if value.len() > MAX_USER_ID_BYTES {
+        return Err(invalid(
+            field,
+            format!("{} bytes, more than {MAX_USER_ID_BYTES}", value.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// The status of a user error about `field`: `field: message`.
+pub fn user_status(field: &str, error: UserError) -> Status {
+    let message = format!("{field}: {error}");
+    match error {
+        UserError::NotFound(_) => Status::not_found(message),
+        UserError::Seen(..) => Status::failed_precondition(message),
+        UserError::AlreadyExists(_) => Status::already_exists(message),
+        UserError::Store(..) => Status::internal(message),
+    }
+}
+
+pub fn score_status(error: ScoreError) -> Status {
+    match error {
+        ScoreError::Overloaded(_) => Status::resource_exhausted(error.to_string()),
+        ScoreError::DeadlineExceeded => Status::deadline_exceeded(error.to_string()),
+        ScoreError::ShuttingDown => Status::unavailable(error.to_string()),
+        ScoreError::Model(_) => Status::internal(error.to_string()),
+    }
+}
+
+/// The deadline a `grpc-timeout` header sets (e.g. `100m`, `5S`), if any.
+pub fn deadline<T>(request: &Request<T>) -> Option<Instant> {
+    timeout(request.metadata()).map(|t| Instant::now() + t)
+}
+
+fn timeout(metadata: &MetadataMap) -> Option<Duration> {
+    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// The catalogue row a [`ResponseRef`] names; errors name `field`.
+pub fn response_row(
+    catalogue: &Catalogue,
+    field: &str,
+    reference: Option<&ResponseRef>,
+) -> Result<u32, Status> {
+    match reference.and_then(|r| r.r#ref.as_ref()) {
+        None => Err(invalid(field, "missing (give id or text)")),
+        Some(Ref::Id(id)) => catalogue
+            .by_id
+            .get(id)
+            .copied()
+            .ok_or_else(|| invalid(format!("{field}.id"), format!("unknown response {id:?}"))),
+        Some(Ref::Text(text)) => {
+            let rows = catalogue
+                .by_text
+                .get(&text.response)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let matching: Vec<u32> = rows
+                .iter()
+                .copied()
+                .filter(|&r| {
+                    text.prompt.is_empty() || catalogue.entries[r as usize].prompt == text.prompt
+                })
+                .collect();
+            match matching.as_slice() {
+                [row] => Ok(*row),
+                [] => Err(invalid(
+                    format!("{field}.text"),
+                    "no catalogue response has this text (and prompt)",
+                )),
+                many => Err(invalid(
+                    format!("{field}.text"),
+                    format!(
+                        "{} catalogue responses have this text: set prompt to choose",
+                        many.len()
+                    ),
+                )),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse_in_every_unit() {
+        let mut m = MetadataMap::new();
+        for (value, expected) in [
+            ("2H", Duration::from_secs(7200)),
+            ("3M", Duration::from_secs(180)),
+            ("5S", Duration::from_secs(5)),
+            ("100m", Duration::from_millis(100)),
+            ("7u", Duration::from_micros(7)),
+            ("9n", Duration::from_nanos(9)),
+        ] {
+            m.insert(
+                "grpc-timeout",
+                value.parse().unwrap_or_else(|_| panic!("{value}")),
+            );
+            assert_eq!(timeout(&m), Some(expected), "{value}");
+        }
+        m.insert(
+            "grpc-timeout",
+            "5x".parse().unwrap_or_else(|_| panic!("5x")),
+        );
+        assert_eq!(timeout(&m), None);
+    }
+}

@@ -1,0 +1,776 @@
+//! `copl.v1.RewardService`: checks each request (INVALID_ARGUMENT names the field and
+//! the value), resolves users (NOT_FOUND), tokenises on the blocking pool, and hands the
+//! rows to the [`Scheduler`](crate::scheduler::Scheduler); onboarding and surveys run
+//! the optimisation-free adaptation (eq. 11) on plain rows. Until the model is loaded
+//! and warmed every call is UNAVAILABLE.
+
+pub mod fields;
+
+use std::{
+    pin::Pin,
+    sync::{Arc, OnceLock},
+    time::{Duration, Instant},
+};
+
+use copl_core::adapt::{AdaptConfig, Answer, Fallback};
+use copl_proto::v1::{
+    AdaptationFallback, AnswerSummary, CatalogueResponse, CompareRequest, CompareResponse,
+    DeleteUserRequest, DeleteUserResponse, ExpertRouting, GetUserRequest, GetUserResponse,
+    InfoRequest, InfoResponse, ItemError, Limits, Metadata, OnboardUserRequest,
+    OnboardUserResponse, ScoreBatchRequest, ScoreBatchResponse, ScoreRequest, ScoreResponse,
+    ScoreResult, ScoreStreamRequest, ScoreStreamResponse, SuggestSurveyRequest,
+    SuggestSurveyResponse, SurveyAnswer, SurveyPair, UserInfo, UserOrigin,
+    reward_service_server::RewardService, score_stream_response::Outcome,
+};
+use futures_util::{StreamExt, stream::FuturesOrdered};
+use tokio_stream::{Stream, wrappers::ReceiverStream};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::{
+    scheduler::Row,
+    state::State,
+    users::{Condition, Found},
+};
+use fields::{deadline, invalid, non_empty, response_row, score_status, user_id, user_status};
+
+/// Items of one stream in flight at once (beyond them the stream waits for results).
+const STREAM_IN_FLIGHT: usize = 256;
+
+/// The service; answers UNAVAILABLE until [`Self::ready`] is set.
+#[derive(Clone, Debug, Default)]
+pub struct RewardApi {
+    state: Arc<OnceLock<Arc<State>>>,
+}
+
+/// One item to score, checked.
+struct Item {
+    prompt: String,
+    response: String,
+    condition: Arc<Condition>,
+}
+
+/// Tokenised items.
+struct Prepared {
+    rows: Vec<Row>,
+    /// Per row: tokens before truncation.
+    lengths: Vec<usize>,
+    chars: u64,
+    tokenization: Duration,
+}
+
+/// Rewards of prepared rows with the work's metadata.
+struct Rewarded {
+    results: Vec<ScoreResult>,
+    metadata: Metadata,
+}
+
+impl RewardApi {
+    /// The state, once loaded.
+    pub fn ready(&self, state: Arc<State>) {
+        let _ = self.state.set(state);
+    }
+
+    fn state(&self) -> Result<Arc<State>, Status> {
+        self.state
+            .get()
+            .cloned()
+            .ok_or_else(|| Status::unavailable("the model is still loading; retry shortly"))
+    }
+}
+
+fn since(t: Instant) -> u64 {
+    t.elapsed().as_nanos() as u64
+}
+
+/// Finds the user of `field`.
+fn condition(state: &State, field: &str, id: &str) -> Result<Arc<Condition>, Status> {
+    user_id(field, id)?;
+    state
+        .users
+        .find(id)
+        .map(|f| f.condition().clone())
+        .map_err(|e| user_status(field, e))
+}
+
+/// Tokenises `items` on the blocking pool; over-long input is refused naming
+/// `field(index)` unless `truncate`.
+async fn prepare(
+    state: &Arc<State>,
+    items: Vec<Item>,
+    truncate: bool,
+    field: impl Fn(usize) -> String,
+) -> Result<Prepared, Status> {
+    let started = Instant::now();
+    let s = state.clone();
+    let texts: Vec<(String, String)> = items
+        .iter()
+        .map(|i| (i.prompt.clone(), i.response.clone()))
+        .collect();
+    let limit = state.max_input_tokens;
+    let tokenised = tokio::task::spawn_blocking(move || {
+        let refs: Vec<(&str, &str)> = texts
+            .iter()
+            .map(|(p, r)| (p.as_str(), r.as_str()))
+            .collect();
+        s.model.tokenize_limited(&refs, limit, truncate)
+    })
+    .await
+    .map_err(|e| Status::internal(format!("tokeniser task: {e}")))?;
+    let tokenised = tokenised.map_err(|e| match e {
+        copl_core::model::reward::InputError::TooLong {
+            index,
+            tokens,
+            limit,
+        } => invalid(
+            field(index),
+            format!(
+                "{tokens} tokens after the template, more than max_input_tokens = {limit} \
+                 (set truncate to keep the first {limit})"
+            ),
+        ),
+        copl_core::model::reward::InputError::Tokenizer { index, message } => {
+            invalid(field(index), format!("tokenizer: {message}"))
+        }
+        other => Status::internal(other.to_string()),
+    })?;
+    let chars = items
+        .iter()
+        .map(|i| (i.prompt.chars().count() + i.response.chars().count()) as u64)
+        .sum();
+    let mut rows = Vec::with_capacity(items.len());
+    let mut lengths = Vec::with_capacity(items.len());
+    for (item, (tokens, length)) in items.into_iter().zip(tokenised) {
+        rows.push(Row {
+            tokens,
+            condition: item.condition,
+        });
+        lengths.push(length);
+    }
+    Ok(Prepared {
+        rows,
+        lengths,
+        chars,
+        tokenization: started.elapsed(),
+    })
+}
+
+/// Scores prepared rows, split into jobs that each fit one model batch, all waited on
+/// together (dropping the call drops the jobs).
+async fn reward(
+    state: &State,
+    prepared: Prepared,
+    deadline: Option<Instant>,
+    arrived: Instant,
+) -> Result<Rewarded, Status> {
+    let limits = state.scheduler.limits();
+    let Prepared {
+        rows,
+        lengths,
+        chars,
+        tokenization,
+    } = prepared;
+    let results_meta: Vec<(bool, u32, bool)> = rows
+        .iter()
+        .zip(&lengths)
+        .map(|(r, &n)| {
+            (
+                r.condition.personalised,
+                r.tokens.ids.len() as u32,
+                n > r.tokens.ids.len(),
+            )
+        })
+        .collect();
+    let tokens: u64 = rows.iter().map(|r| r.tokens.ids.len() as u64).sum();
+    let mut jobs: Vec<Vec<Row>> = Vec::new();
+    let mut current: Vec<Row> = Vec::new();
+    let mut width = 0;
+    for row in rows {
+        let w = width.max(row.tokens.ids.len());
+        if !current.is_empty()
+            && (current.len() + 1 > limits.max_rows || (current.len() + 1) * w > limits.max_tokens)
+        {
+            jobs.push(std::mem::take(&mut current));
+            width = 0;
+        }
+        width = width.max(row.tokens.ids.len());
+        current.push(row);
+    }
+    if !current.is_empty() {
+        jobs.push(current);
+    }
+    let outcomes = futures_util::future::join_all(
+        jobs.into_iter()
+            .map(|rows| state.scheduler.score(rows, deadline)),
+    )
+    .await;
+    let mut rewards = Vec::with_capacity(results_meta.len());
+    let (mut queue, mut inference) = (Duration::ZERO, Duration::ZERO);
+    for outcome in outcomes {
+        let scored = outcome.map_err(score_status)?;
+        queue = queue.max(scored.queue_time);
+        inference += scored.inference_time;
+        rewards.extend(scored.rewards);
+    }
+    let results = rewards
+        .into_iter()
+        .zip(results_meta)
+        .map(
+            |(reward, (personalised, input_tokens, truncated))| ScoreResult {
+                reward,
+                personalised,
+                input_tokens,
+                truncated,
+            },
+        )
+        .collect();
+    Ok(Rewarded {
+        results,
+        metadata: Metadata {
+            compute_chars: chars,
+            compute_tokens: tokens,
+            total_time_ns: since(arrived),
+            tokenization_time_ns: tokenization.as_nanos() as u64,
+            queue_time_ns: queue.as_nanos() as u64,
+            inference_time_ns: inference.as_nanos() as u64,
+        },
+    })
+}
+
+/// Resolves survey answers to catalogue rows (`field[i].chosen` …); both sides must
+/// answer the same prompt.
+fn answers(state: &State, field: &str, given: &[SurveyAnswer]) -> Result<Vec<Answer>, Status> {
+    given
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let chosen = response_row(
+                &state.catalogue,
+                &format!("{field}[{i}].chosen"),
+                a.chosen.as_ref(),
+            )?;
+            let rejected = response_row(
+                &state.catalogue,
+                &format!("{field}[{i}].rejected"),
+                a.rejected.as_ref(),
+            )?;
+            if chosen == rejected {
+                return Err(invalid(
+                    format!("{field}[{i}]"),
+                    format!(
+                        "chosen and rejected are the same response {:?}",
+                        state.catalogue.entries[chosen as usize].id
+                    ),
+                ));
+            }
+            let (c, r) = (
+                &state.catalogue.entries[chosen as usize],
+                &state.catalogue.entries[rejected as usize],
+            );
+            if c.prompt != r.prompt {
+                return Err(invalid(
+                    format!("{field}[{i}]"),
+                    format!(
+                        "responses {:?} and {:?} answer different prompts",
+                        c.id, r.id
+                    ),
+                ));
+            }
+            Ok(Answer { chosen, rejected })
+        })
+        .collect()
+}
+
+fn user_info(state: &State, id: &str, found: &Found, include_embedding: bool) -> UserInfo {
+    let condition = found.condition();
+    let names = &state.model.backbone.adapters().names;
+    let (origin, created_unix_ms, answers) = match found {
+        Found::Population(_) => (UserOrigin::Unspecified, 0, 0),
+        Found::Seen { answers, .. } => (UserOrigin::Seen, 0, *answers),
+        Found::Onboarded(o) => (UserOrigin::Onboarded, o.created_unix_ms, o.answers),
+    };
+    UserInfo {
+        user_id: id.to_string(),
+        origin: origin as i32,
+        created_unix_ms,
+        answers,
+        personalised: condition.personalised,
+        routing: names
+            .iter()
+            .zip(
+                condition
+                    .routing
+                    .experts
+                    .iter()
+                    .zip(&condition.routing.weights),
+            )
+            .map(|(projection, (&expert, &weight))| ExpertRouting {
+                projection: projection.clone(),
+                expert,
+                weight,
+            })
+            .collect(),
+        embedding: if include_embedding {
+            condition.embedding.clone()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+#[tonic::async_trait]
+impl RewardService for RewardApi {
+    async fn score(
+        &self,
+        request: Request<ScoreRequest>,
+    ) -> Result<Response<ScoreResponse>, Status> {
+        let arrived = Instant::now();
+        let state = self.state()?;
+        let deadline = deadline(&request);
+        let r = request.into_inner();
+        non_empty("prompt", &r.prompt)?;
+        non_empty("response", &r.response)?;
+        let condition = condition(&state, "user_id", &r.user_id)?;
+        let prepared = prepare(
+            &state,
+            vec![Item {
+                prompt: r.prompt,
+                response: r.response,
+                condition,
+            }],
+            r.truncate,
+            |_| "response".to_string(),
+        )
+        .await?;
+        let mut rewarded = reward(&state, prepared, deadline, arrived).await?;
+        Ok(Response::new(ScoreResponse {
+            result: rewarded.results.pop(),
+            metadata: Some(rewarded.metadata),
+        }))
+    }
+
+    async fn score_batch(
+        &self,
+        request: Request<ScoreBatchRequest>,
+    ) -> Result<Response<ScoreBatchResponse>, Status> {
+        let arrived = Instant::now();
+        let state = self.state()?;
+        let deadline = deadline(&request);
+        let r = request.into_inner();
+        let max = state.settings.limits.max_batch_items;
+        if r.items.is_empty() {
+            return Err(invalid("items", "empty"));
+        }
+        if r.items.len() > max {
+            return Err(invalid(
+                "items",
+                format!("{} items, more than max_batch_items = {max}", r.items.len()),
+            ));
+        }
+        let mut items = Vec::with_capacity(r.items.len());
+        for (i, item) in r.items.into_iter().enumerate() {
+            non_empty(&format!("items[{i}].prompt"), &item.prompt)?;
+            non_empty(&format!("items[{i}].response"), &item.response)?;
+            let condition = condition(&state, &format!("items[{i}].user_id"), &item.user_id)?;
+            items.push(Item {
+                prompt: item.prompt,
+                response: item.response,
+                condition,
+            });
+        }
+        let prepared = prepare(&state, items, r.truncate, |i| {
+            format!("items[{i}].response")
+        })
+        .await?;
+        let rewarded = reward(&state, prepared, deadline, arrived).await?;
+        Ok(Response::new(ScoreBatchResponse {
+            results: rewarded.results,
+            metadata: Some(rewarded.metadata),
+        }))
+    }
+
+    type ScoreStreamStream =
+        Pin<Box<dyn Stream<Item = Result<ScoreStreamResponse, Status>> + Send + 'static>>;
+
+    async fn score_stream(
+        &self,
+        request: Request<Streaming<ScoreStreamRequest>>,
+    ) -> Result<Response<Self::ScoreStreamStream>, Status> {
+        let state = self.state()?;
+        let deadline = deadline(&request);
+        let mut inbound = request.into_inner();
+        let (tx, rx) = tokio::sync::mpsc::channel(STREAM_IN_FLIGHT);
+        tokio::spawn(async move {
+            let mut in_flight = FuturesOrdered::new();
+            let mut open = true;
+            loop {
+                tokio::select! {
+                    // Results go out in the order items came in.
+                    Some(out) = in_flight.next(), if !in_flight.is_empty() => {
+                        if tx.send(Ok(out)).await.is_err() {
+                            return; // the client went away: drop outstanding work
+                        }
+                    }
+                    next = inbound.next(), if open && in_flight.len() < STREAM_IN_FLIGHT => {
+                        match next {
+                            Some(Ok(item)) => {
+                                let state = state.clone();
+                                in_flight.push_back(async move { stream_item(&state, item, deadline).await });
+                            }
+                            Some(Err(status)) => {
+                                let _ = tx.send(Err(status)).await;
+                                return;
+                            }
+                            None => open = false,
+                        }
+                    }
+                    else => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn compare_responses(
+        &self,
+        request: Request<CompareRequest>,
+    ) -> Result<Response<CompareResponse>, Status> {
+        let arrived = Instant::now();
+        let state = self.state()?;
+        let deadline = deadline(&request);
+        let r = request.into_inner();
+        non_empty("prompt", &r.prompt)?;
+        non_empty("response_a", &r.response_a)?;
+        non_empty("response_b", &r.response_b)?;
+        let condition = condition(&state, "user_id", &r.user_id)?;
+        let items = vec![
+            Item {
+                prompt: r.prompt.clone(),
+                response: r.response_a,
+                condition: condition.clone(),
+            },
+            Item {
+                prompt: r.prompt,
+                response: r.response_b,
+                condition,
+            },
+        ];
+        let prepared = prepare(&state, items, r.truncate, |i| {
+            if i == 0 { "response_a" } else { "response_b" }.to_string()
+        })
+        .await?;
+        // Two rows: one job, so both responses share a model batch.
+        let rewarded = reward(&state, prepared, deadline, arrived).await?;
+        let mut results = rewarded.results.into_iter();
+        let (a, b) = (results.next(), results.next());
+        let margin = match (&a, &b) {
+            (Some(a), Some(b)) => a.reward - b.reward,
+            _ => {
+                return Err(Status::internal(
+                    "compare: the model returned too few rewards",
+                ));
+            }
+        };
+        Ok(Response::new(CompareResponse {
+            probability_a_preferred: 1.0 / (1.0 + (-margin).exp()),
+            a,
+            b,
+            metadata: Some(rewarded.metadata),
+        }))
+    }
+
+    async fn onboard_user(
+        &self,
+        request: Request<OnboardUserRequest>,
+    ) -> Result<Response<OnboardUserResponse>, Status> {
+        let arrived = Instant::now();
+        let state = self.state()?;
+        let r = request.into_inner();
+        non_empty("user_id", &r.user_id)?;
+        user_id("user_id", &r.user_id)?;
+        let max = state.settings.limits.max_survey_answers;
+        if r.answers.is_empty() {
+            return Err(invalid(
+                "answers",
+                "empty: onboarding needs at least one answer",
+            ));
+        }
+        if r.answers.len() > max {
+            return Err(invalid(
+                "answers",
+                format!(
+                    "{} answers, more than max_survey_answers = {max}",
+                    r.answers.len()
+                ),
+            ));
+        }
+        let given = answers(&state, "answers", &r.answers)?;
+        let options = r.options.unwrap_or_default();
+        let max_hops = state.settings.limits.max_hops;
+        let hops = options.hops.unwrap_or(2) as usize;
+        if hops < 2 || !hops.is_multiple_of(2) || hops > max_hops {
+            return Err(invalid(
+                "options.hops",
+                format!("{hops}: must be even and in 2..={max_hops}"),
+            ));
+        }
+        let temperature = options.temperature.unwrap_or(0.07);
+        if !(temperature.is_finite() && temperature > 0.0) {
+            return Err(invalid(
+                "options.temperature",
+                format!("{temperature}: must be > 0"),
+            ));
+        }
+        let config = AdaptConfig {
+            hops,
+            temperature,
+            min_neighbours: state.settings.onboarding.min_neighbours,
+            max_hops: max_hops.max(hops),
+            ..AdaptConfig::default()
+        };
+        let started = Instant::now();
+        let adaptation = state
+            .adapter
+            .adapt(&given, &config)
+            .map_err(|e| invalid("answers", e))?;
+        let adapt_time = started.elapsed();
+        let answers_given = r.answers.len() as u32;
+        let s = state.clone();
+        let id = r.user_id.clone();
+        let stored = adaptation.clone();
+        let onboarded = tokio::task::spawn_blocking(move || {
+            s.users
+                .onboard(&s.model, &id, &stored, answers_given, r.replace)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("store task: {e}")))?
+        .map_err(|e| user_status("user_id", e))?;
+        let found = Found::Onboarded(onboarded);
+        let report = &adaptation.answers;
+        Ok(Response::new(OnboardUserResponse {
+            user: Some(user_info(&state, &r.user_id, &found, false)),
+            neighbourhood_size: adaptation.neighbourhood_size as u32,
+            neighbours_used: adaptation.effective_neighbours.round() as u32,
+            hops_used: adaptation.hops_used as u32,
+            fallback: match adaptation.fallback {
+                Fallback::None => AdaptationFallback::None,
+                Fallback::WidenedHops => AdaptationFallback::WidenedHops,
+                Fallback::SignedNeighbours => AdaptationFallback::SignedNeighbours,
+                Fallback::Population => AdaptationFallback::Population,
+            } as i32,
+            confidence: adaptation.confidence,
+            answer_agreement: adaptation.answer_agreement,
+            answers: Some(AnswerSummary {
+                given: report.given as u32,
+                used: report.used as u32,
+                duplicates: report.duplicates as u32,
+                contradictory: report.contradictory as u32,
+                outside_graph: report.outside_graph as u32,
+            }),
+            metadata: Some(Metadata {
+                total_time_ns: since(arrived),
+                inference_time_ns: adapt_time.as_nanos() as u64,
+                ..Metadata::default()
+            }),
+        }))
+    }
+
+    async fn get_user(
+        &self,
+        request: Request<GetUserRequest>,
+    ) -> Result<Response<GetUserResponse>, Status> {
+        let state = self.state()?;
+        let r = request.into_inner();
+        non_empty("user_id", &r.user_id)?;
+        user_id("user_id", &r.user_id)?;
+        let found = state
+            .users
+            .find(&r.user_id)
+            .map_err(|e| user_status("user_id", e))?;
+        Ok(Response::new(GetUserResponse {
+            user: Some(user_info(&state, &r.user_id, &found, r.include_embedding)),
+        }))
+    }
+
+    async fn delete_user(
+        &self,
+        request: Request<DeleteUserRequest>,
+    ) -> Result<Response<DeleteUserResponse>, Status> {
+        let state = self.state()?;
+        let r = request.into_inner();
+        non_empty("user_id", &r.user_id)?;
+        user_id("user_id", &r.user_id)?;
+        let s = state.clone();
+        let id = r.user_id.clone();
+        tokio::task::spawn_blocking(move || s.users.delete(&id))
+            .await
+            .map_err(|e| Status::internal(format!("store task: {e}")))?
+            .map_err(|e| user_status("user_id", e))?;
+        Ok(Response::new(DeleteUserResponse { user_id: r.user_id }))
+    }
+
+    async fn suggest_survey(
+        &self,
+        request: Request<SuggestSurveyRequest>,
+    ) -> Result<Response<SuggestSurveyResponse>, Status> {
+        let state = self.state()?;
+        let r = request.into_inner();
+        let max = state.settings.limits.max_survey_answers;
+        let wanted = if r.max_pairs == 0 {
+            8
+        } else {
+            r.max_pairs as usize
+        };
+        if wanted > max {
+            return Err(invalid(
+                "max_pairs",
+                format!("{wanted}: more than max_survey_answers = {max}"),
+            ));
+        }
+        if r.answers_so_far.len() > max {
+            return Err(invalid(
+                "answers_so_far",
+                format!(
+                    "{} answers, more than max_survey_answers = {max}",
+                    r.answers_so_far.len()
+                ),
+            ));
+        }
+        let so_far = answers(&state, "answers_so_far", &r.answers_so_far)?;
+        let declined = r
+            .declined
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                Ok((
+                    response_row(&state.catalogue, &format!("declined[{i}].a"), d.a.as_ref())?,
+                    response_row(&state.catalogue, &format!("declined[{i}].b"), d.b.as_ref())?,
+                ))
+            })
+            .collect::<Result<Vec<_>, Status>>()?;
+        let seed = if r.seed == 0 { rand_seed() } else { r.seed };
+        let s = state.clone();
+        let suggested = tokio::task::spawn_blocking(move || {
+            s.survey
+                .suggest(&s.adapter, &so_far, &declined, wanted, seed)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("survey task: {e}")))?;
+        let entry = |row: u32| {
+            let e = &state.catalogue.entries[row as usize];
+            CatalogueResponse {
+                id: e.id.clone(),
+                response: e.response.clone(),
+            }
+        };
+        Ok(Response::new(SuggestSurveyResponse {
+            pairs: suggested
+                .into_iter()
+                .map(|p| SurveyPair {
+                    prompt: state.catalogue.entries[p.a as usize].prompt.clone(),
+                    a: Some(entry(p.a)),
+                    b: Some(entry(p.b)),
+                    informativeness: p.informativeness,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn info(&self, _: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
+        let state = self.state()?;
+        Ok(Response::new(info(&state)))
+    }
+}
+
+/// A seed from the clock, for surveys that ask for none.
+fn rand_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64 | 1)
+}
+
+/// One stream item: checked, tokenised, scored; a bad item is an error result only.
+async fn stream_item(
+    state: &Arc<State>,
+    item: ScoreStreamRequest,
+    deadline: Option<Instant>,
+) -> ScoreStreamResponse {
+    let arrived = Instant::now();
+    let request_id = item.request_id;
+    let outcome = async {
+        let i = item.item.ok_or_else(|| invalid("item", "missing"))?;
+        non_empty("item.prompt", &i.prompt)?;
+        non_empty("item.response", &i.response)?;
+        let condition = condition(state, "item.user_id", &i.user_id)?;
+        let prepared = prepare(
+            state,
+            vec![Item {
+                prompt: i.prompt,
+                response: i.response,
+                condition,
+            }],
+            item.truncate,
+            |_| "item.response".to_string(),
+        )
+        .await?;
+        reward(state, prepared, deadline, arrived).await
+    }
+    .await;
+    match outcome {
+        Ok(mut rewarded) => ScoreStreamResponse {
+            request_id,
+            outcome: rewarded.results.pop().map(Outcome::Result),
+            metadata: Some(rewarded.metadata),
+        },
+        Err(status) => ScoreStreamResponse {
+            request_id,
+            outcome: Some(Outcome::Error(ItemError {
+                code: status.code() as i32,
+                message: status.message().to_string(),
+            })),
+            metadata: None,
+        },
+    }
+}
+
+/// What `Info` answers.
+pub fn info(state: &State) -> InfoResponse {
+    let model = &state.model;
+    let section = state.manifest.model.as_ref();
+    let gcf = state.manifest.gcf.as_ref();
+    let limits = &state.settings.limits;
+    InfoResponse {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        backbone: section.map(|m| m.backbone.clone()).unwrap_or_default(),
+        backbone_family: model.config.family.clone(),
+        backbone_sha256: section
+            .map(|m| m.backbone_sha256.clone())
+            .unwrap_or_default(),
+        checkpoint: state.checkpoint.display().to_string(),
+        checkpoint_format_version: state.manifest.format_version,
+        text_template: match &model.config.template {
+            copl_core::model::reward::Template::Pair => {
+                "pair: [CLS] prompt [SEP] response [SEP]".into()
+            }
+            copl_core::model::reward::Template::Format { format } => format.clone(),
+        },
+        embedding_dim: gcf.map_or(0, |g| g.dim as u32),
+        num_experts: model.config.mole.experts as u32,
+        adapted_projections: model.backbone.adapters().names.clone(),
+        seen_users: state.users.seen_count() as u32,
+        onboarded_users: state.users.onboarded_count() as u32,
+        catalogue_responses: state.catalogue.entries.len() as u32,
+        limits: Some(Limits {
+            max_input_tokens: state.max_input_tokens as u32,
+            max_batch_items: limits.max_batch_items as u32,
+            max_batch_tokens: state.scheduler.limits().max_tokens as u32,
+            max_queued_requests: limits.max_queued_requests as u32,
+            max_survey_answers: limits.max_survey_answers as u32,
+            max_hops: limits.max_hops as u32,
+            max_message_bytes: limits.max_message_bytes as u32,
+        }),
+        device: state.device.clone(),
+        population_reward: "the shared LoRA expert only (eq. 10 without the user's expert \
+                            term, w_u = 0); not the average of users' rewards"
+            .into(),
+    }
+}

@@ -1,0 +1,183 @@
+//! The server's settings: defaults < TOML file (`--config`) < `COPL_…` environment
+//! (`COPL_LISTEN`, `COPL_LIMITS__MAX_BATCH_TOKENS`, …) < command-line flags, merged by
+//! the `config` crate. Every option is documented in `deploy/copl-server.example.toml`
+//! (issue #8) and `docs/`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// Everything the server reads at start.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Checkpoint directory (`copl-train gcf` + `copl-train mole`).
+    pub checkpoint: Option<PathBuf>,
+    /// Backbone directory; default: the one the checkpoint's manifest names.
+    pub backbone: Option<PathBuf>,
+    /// `cpu`, or `cuda:N` in a build with the `cuda` feature.
+    pub device: String,
+    /// gRPC listen address.
+    pub listen: String,
+    /// Where onboarded users are stored (`users/` below it).
+    pub data_dir: PathBuf,
+    /// Seconds in-flight calls get to finish after SIGTERM / Ctrl-C.
+    pub shutdown_grace_seconds: u64,
+    /// `text` or `json` log lines (tracing; level from `RUST_LOG`, default info).
+    pub log_format: String,
+    pub limits: Limits,
+    pub onboarding: Onboarding,
+}
+
+/// Hard limits; requests beyond them are refused (INVALID_ARGUMENT or
+/// RESOURCE_EXHAUSTED). `Info` reports them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Tokens of one templated input; default and maximum: the model's `max_tokens`.
+    pub max_input_tokens: Option<usize>,
+    /// Items in one ScoreBatch call.
+    pub max_batch_items: usize,
+    /// Tokens in one model batch, padding included.
+    pub max_batch_tokens: usize,
+    /// Rows in one model batch.
+    pub max_batch_rows: usize,
+    /// Requests waiting in the queue before RESOURCE_EXHAUSTED.
+    pub max_queued_requests: usize,
+    /// Answers in one OnboardUser call; pairs in one SuggestSurvey answer.
+    pub max_survey_answers: usize,
+    /// Largest `hops` OnboardUser accepts.
+    pub max_hops: usize,
+    /// Largest gRPC message decoded, bytes.
+    pub max_message_bytes: usize,
+}
+
+/// Onboarding settings (docs/onboarding.md).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Onboarding {
+    /// Fewer neighbours than this within `hops` widen the walk (fallbacks).
+    pub min_neighbours: usize,
+    /// Seen users in the survey committee.
+    pub survey_committee: usize,
+    /// Candidate pairs the survey considers.
+    pub survey_pool: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            checkpoint: None,
+            backbone: None,
+            device: "cpu".into(),
+            listen: "0.0.0.0:50051".into(),
+            data_dir: PathBuf::from("copl-data"),
+            shutdown_grace_seconds: 30,
+            log_format: "text".into(),
+            limits: Limits {
+                max_input_tokens: None,
+                max_batch_items: 256,
+                max_batch_tokens: 16_384,
+                max_batch_rows: 64,
+                max_queued_requests: 1024,
+                max_survey_answers: 64,
+                max_hops: 6,
+                max_message_bytes: 4 << 20,
+            },
+            onboarding: Onboarding {
+                min_neighbours: 5,
+                survey_committee: 512,
+                survey_pool: 2048,
+            },
+        }
+    }
+}
+
+/// Flag values that override everything else (None: not given).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub checkpoint: Option<PathBuf>,
+    pub backbone: Option<PathBuf>,
+    pub device: Option<String>,
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub log_format: Option<String>,
+}
+
+impl Settings {
+    /// Defaults, then `file`, then the `COPL_` environment, then `flags`.
+    pub fn load(file: Option<&std::path::Path>, flags: &Overrides) -> Result<Self> {
+        let defaults = config::Config::try_from(&Settings::default())
+            .context("encoding the default settings")?;
+        let mut builder = config::Config::builder().add_source(defaults);
+        if let Some(path) = file {
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("COPL")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true),
+        );
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        builder = builder
+            .set_override_option("checkpoint", path(&flags.checkpoint))?
+            .set_override_option("backbone", path(&flags.backbone))?
+            .set_override_option("device", flags.device.clone())?
+            .set_override_option("listen", flags.listen.clone())?
+            .set_override_option("data_dir", path(&flags.data_dir))?
+            .set_override_option("log_format", flags.log_format.clone())?;
+        let settings: Settings = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .with_context(|| match file {
+                Some(p) => format!(
+                    "reading settings (file {}, COPL_* environment)",
+                    p.display()
+                ),
+                None => "reading settings (COPL_* environment)".to_string(),
+            })?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Refuses settings that cannot work, naming the field.
+    fn check(&self) -> Result<()> {
+        let l = &self.limits;
+        for (field, value) in [
+            ("limits.max_batch_items", l.max_batch_items),
+            ("limits.max_batch_tokens", l.max_batch_tokens),
+            ("limits.max_batch_rows", l.max_batch_rows),
+            ("limits.max_queued_requests", l.max_queued_requests),
+            ("limits.max_survey_answers", l.max_survey_answers),
+            ("limits.max_message_bytes", l.max_message_bytes),
+            (
+                "onboarding.survey_committee",
+                self.onboarding.survey_committee,
+            ),
+            ("onboarding.survey_pool", self.onboarding.survey_pool),
+        ] {
+            if value == 0 {
+                anyhow::bail!("setting {field} must be at least 1");
+            }
+        }
+        if l.max_hops < 2 || !l.max_hops.is_multiple_of(2) {
+            anyhow::bail!(
+                "setting limits.max_hops = {} must be even and >= 2",
+                l.max_hops
+            );
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            anyhow::bail!(
+                "setting log_format = {:?}: use text or json",
+                self.log_format
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,177 @@
+//! Everything a loaded server holds: the reward model, the onboarding adapter and survey
+//! engine, the catalogue of responses, the users, the scheduler. [`State::load`] checks
+//! the checkpoint (format version, sections, shapes, backbone checksum) and refuses a
+//! bad one with a message that says what is wrong.
+
+use std::{collections::HashMap, path::PathBuf, sync::Arc};
+
+use anyhow::{Context, Result, bail};
+use copl_core::{
+    adapt::{Adapter, SurveyConfig, SurveyEngine},
+    checkpoint::{self, CatalogueEntry, Manifest},
+    model::reward::RewardModel,
+};
+
+use crate::{
+    backend::Backend,
+    scheduler::{BatchLimits, Scheduler},
+    settings::Settings,
+    users::{Users, store::UserStore},
+};
+
+/// The catalogue: response rows with their texts, by id and by text.
+#[derive(Debug)]
+pub struct Catalogue {
+    pub entries: Vec<CatalogueEntry>,
+    pub by_id: HashMap<String, u32>,
+    pub by_text: HashMap<String, Vec<u32>>,
+}
+
+impl Catalogue {
+    fn new(entries: Vec<CatalogueEntry>) -> Self {
+        let mut by_id = HashMap::with_capacity(entries.len());
+        let mut by_text: HashMap<String, Vec<u32>> = HashMap::new();
+        for (row, e) in entries.iter().enumerate() {
+            by_id.insert(e.id.clone(), row as u32);
+            by_text
+                .entry(e.response.clone())
+                .or_default()
+                .push(row as u32);
+        }
+        Self {
+            entries,
+            by_id,
+            by_text,
+        }
+    }
+}
+
+/// The loaded server.
+#[derive(Debug)]
+pub struct State {
+    pub settings: Settings,
+    pub checkpoint: PathBuf,
+    pub manifest: Manifest,
+    pub model: Arc<RewardModel>,
+    pub adapter: Adapter,
+    pub survey: SurveyEngine,
+    pub catalogue: Catalogue,
+    pub users: Users,
+    pub scheduler: Scheduler,
+    /// Effective input limit: the setting, capped by the model's `max_tokens`.
+    pub max_input_tokens: usize,
+    pub device: String,
+}
+
+impl State {
+    /// Loads and checks the checkpoint named by `settings`, starts the backend and the
+    /// scheduler (on the current runtime).
+    pub fn load(settings: Settings) -> Result<Self> {
+        let dir = settings
+            .checkpoint
+            .clone()
+            .context("no checkpoint: give --checkpoint DIR (or checkpoint in the config file, or COPL_CHECKPOINT)")?;
+        if !dir.is_dir() {
+            bail!("checkpoint {} is not a directory", dir.display());
+        }
+        let manifest = Manifest::load(&dir)?;
+        if manifest.format_version != checkpoint::FORMAT_VERSION {
+            bail!(
+                "{}: checkpoint format version {}, this server reads version {}",
+                dir.display(),
+                manifest.format_version,
+                checkpoint::FORMAT_VERSION
+            );
+        }
+        let gcf = manifest.gcf.clone().with_context(|| {
+            format!(
+                "{}: no gcf section in the manifest (run copl-train gcf)",
+                dir.display()
+            )
+        })?;
+        let model_section = manifest.model.clone().with_context(|| {
+            format!(
+                "{}: no model section in the manifest (run copl-train mole)",
+                dir.display()
+            )
+        })?;
+        if model_section.config.mole.user_dim != gcf.dim {
+            bail!(
+                "{}: the model's gates read {}-dimensional users, the GCF embeddings have {}",
+                dir.display(),
+                model_section.config.mole.user_dim,
+                gcf.dim
+            );
+        }
+        let device = parse_device(&settings.device)?;
+        let backbone = settings
+            .backbone
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(&model_section.backbone));
+        let model = RewardModel::load(&dir, &backbone, &device)
+            .with_context(|| format!("loading the reward model of {}", dir.display()))?;
+        let (adapter, ids) = Adapter::from_checkpoint(&dir)?;
+        let catalogue = checkpoint::load_catalogue(&dir, &ids).with_context(|| {
+            "the checkpoint lacks a usable catalogue.jsonl (written by copl-train gcf since \
+             2026-11-27: rerun it)"
+        })?;
+        let survey_pairs = checkpoint::load_survey_pairs(&dir, ids.responses.len())?;
+        let survey = SurveyEngine::build(
+            &adapter,
+            &SurveyEngine::candidate_pairs(&adapter, &survey_pairs),
+            &SurveyConfig {
+                committee: settings.onboarding.survey_committee,
+                pool: settings.onboarding.survey_pool,
+                ..SurveyConfig::default()
+            },
+        );
+        let store = UserStore::open(&settings.data_dir)?;
+        let space = format!("{}:{}", gcf.data_hash, gcf.dim);
+        let users = Users::load(&model, &adapter, &ids, store, space)?;
+        let max_input_tokens = settings
+            .limits
+            .max_input_tokens
+            .unwrap_or(model.config.max_tokens)
+            .min(model.config.max_tokens);
+        let model = Arc::new(model);
+        let backend = Backend::start(model.clone()).context("starting the backend thread")?;
+        let scheduler = Scheduler::start(
+            backend,
+            BatchLimits {
+                max_rows: settings.limits.max_batch_rows,
+                max_tokens: settings.limits.max_batch_tokens.max(max_input_tokens),
+                max_queued: settings.limits.max_queued_requests,
+            },
+        );
+        Ok(Self {
+            device: settings.device.clone(),
+            settings,
+            checkpoint: dir,
+            manifest,
+            model,
+            adapter,
+            survey,
+            catalogue: Catalogue::new(catalogue),
+            users,
+            scheduler,
+            max_input_tokens,
+        })
+    }
+}
+
+/// `cpu`, or `cuda:N` (with the `cuda` feature).
+fn parse_device(name: &str) -> Result<candle_core::Device> {
+    if name == "cpu" {
+        return Ok(candle_core::Device::Cpu);
+    }
+    if let Some(index) = name.strip_prefix("cuda:") {
+        let index: usize = index
+            .parse()
+            .with_context(|| format!("device {name:?}: cuda:N with N a number"))?;
+        if cfg!(feature = "cuda") {
+            return Ok(candle_core::Device::new_cuda(index)?);
+        }
+        bail!("device {name:?}: this build has no CUDA support (build with --features cuda)");
+    }
+    bail!("device {name:?}: use cpu or cuda:N")
+}

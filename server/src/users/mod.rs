@@ -1,0 +1,271 @@
+//! The users the server scores for: seen users from the checkpoint (their routing
+//! computed once at load), onboarded users in a concurrent map backed by the durable
+//! [`store`], and the population (empty user id: shared expert only).
+
+pub mod store;
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context, Result};
+use candle_core::Tensor;
+use copl_core::{
+    adapt::{Adaptation, Adapter, Fallback},
+    graph::GraphIds,
+    model::{UserRouting, reward::RewardModel},
+};
+use dashmap::DashMap;
+
+use store::{StoredUser, UserStore};
+
+/// What a row of a batch needs of its user.
+#[derive(Clone, Debug)]
+pub struct Condition {
+    /// Cached routing (eq. 8–9).
+    pub routing: UserRouting,
+    /// The L2-normalised embedding the gates read (the user-token variant reads it).
+    pub embedding: Vec<f32>,
+    /// False for the population reward (shared expert only).
+    pub personalised: bool,
+}
+
+/// An onboarded user in memory.
+#[derive(Clone, Debug)]
+pub struct Onboarded {
+    pub condition: Arc<Condition>,
+    pub created_unix_ms: i64,
+    pub answers: u32,
+}
+
+/// A user as found.
+#[derive(Clone, Debug)]
+pub enum Found {
+    Population(Arc<Condition>),
+    Seen {
+        condition: Arc<Condition>,
+        answers: u32,
+    },
+    Onboarded(Arc<Onboarded>),
+}
+
+impl Found {
+    pub fn condition(&self) -> &Arc<Condition> {
+        match self {
+            Self::Population(c) | Self::Seen { condition: c, .. } => c,
+            Self::Onboarded(o) => &o.condition,
+        }
+    }
+}
+
+/// Why a user operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("no such user {0:?}")]
+    NotFound(String),
+    #[error("{0:?} is a seen user (part of the checkpoint) and cannot be {1}")]
+    Seen(String, &'static str),
+    #[error("{0:?} is already onboarded (set replace to overwrite)")]
+    AlreadyExists(String),
+    #[error("storing user {0:?}: {1:#}")]
+    Store(String, anyhow::Error),
+}
+
+/// Seen, onboarded and population users.
+#[derive(Debug)]
+pub struct Users {
+    seen_rows: HashMap<String, u32>,
+    seen: Vec<Arc<Condition>>,
+    seen_answers: Vec<u32>,
+    onboarded: DashMap<String, Arc<Onboarded>>,
+    population: Arc<Condition>,
+    store: UserStore,
+    /// The checkpoint's embedding space (stored users carry it).
+    space: String,
+}
+
+impl Users {
+    /// Seen users of the checkpoint (routed by `model` once, here), then the stored
+    /// onboarded users adapted in the same `space`.
+    pub fn load(
+        model: &RewardModel,
+        adapter: &Adapter,
+        ids: &GraphIds,
+        store: UserStore,
+        space: String,
+    ) -> Result<Self> {
+        let n = ids.users.len();
+        let dim = adapter.dim();
+        let flat: Vec<f32> = (0..n as u32)
+            .flat_map(|v| adapter.user_embedding(v).iter().copied())
+            .collect();
+        let users = Tensor::from_vec(flat, (n, dim), &model.device)?;
+        let routings = model
+            .user_routings(&users)
+            .context("routing the seen users")?;
+        let graph = adapter.graph();
+        let seen = routings
+            .into_iter()
+            .enumerate()
+            .map(|(v, routing)| {
+                Arc::new(Condition {
+                    routing,
+                    embedding: adapter.user_embedding(v as u32).to_vec(),
+                    personalised: true,
+                })
+            })
+            .collect();
+        let seen_answers = (0..n)
+            .map(|v| graph.positive.user_degree.get(v).copied().unwrap_or(0.0) as u32)
+            .collect();
+        let projections = model.backbone.adapters().moles.len();
+        let population = Arc::new(Condition {
+            routing: UserRouting::population(projections),
+            embedding: adapter.population_embedding().to_vec(),
+            personalised: false,
+        });
+        let this = Self {
+            seen_rows: ids
+                .users
+                .iter()
+                .enumerate()
+                .map(|(i, u)| (u.clone(), i as u32))
+                .collect(),
+            seen,
+            seen_answers,
+            onboarded: DashMap::new(),
+            population,
+            store,
+            space,
+        };
+        for user in this.store.load_all()? {
+            if user.space != this.space {
+                tracing::warn!(
+                    user = %user.user_id,
+                    "stored user was adapted for another checkpoint ({}); not loaded",
+                    user.space
+                );
+                continue;
+            }
+            let onboarded = this.restore(model, &user)?;
+            this.onboarded.insert(user.user_id.clone(), onboarded);
+        }
+        Ok(this)
+    }
+
+    fn restore(&self, model: &RewardModel, user: &StoredUser) -> Result<Arc<Onboarded>> {
+        let condition = if user.personalised {
+            let t = Tensor::from_vec(
+                user.embedding.clone(),
+                (1, user.embedding.len()),
+                &model.device,
+            )?;
+            let routing = model
+                .user_routings(&t)
+                .with_context(|| format!("routing stored user {:?}", user.user_id))?
+                .pop()
+                .context("no routing")?;
+            Arc::new(Condition {
+                routing,
+                embedding: user.embedding.clone(),
+                personalised: true,
+            })
+        } else {
+            self.population.clone()
+        };
+        Ok(Arc::new(Onboarded {
+            condition,
+            created_unix_ms: user.created_unix_ms,
+            answers: user.answers,
+        }))
+    }
+
+    /// The user `user_id` names; the population for an empty id.
+    pub fn find(&self, user_id: &str) -> Result<Found, UserError> {
+        if user_id.is_empty() {
+            return Ok(Found::Population(self.population.clone()));
+        }
+        if let Some(&row) = self.seen_rows.get(user_id) {
+            return Ok(Found::Seen {
+                condition: self.seen[row as usize].clone(),
+                answers: self.seen_answers[row as usize],
+            });
+        }
+        self.onboarded
+            .get(user_id)
+            .map(|o| Found::Onboarded(o.clone()))
+            .ok_or_else(|| UserError::NotFound(user_id.to_string()))
+    }
+
+    /// Stores and adds an onboarded user from its adaptation (durable before it is
+    /// visible). An existing onboarded id needs `replace`; a seen id is refused.
+    pub fn onboard(
+        &self,
+        model: &RewardModel,
+        user_id: &str,
+        adaptation: &Adaptation,
+        answers: u32,
+        replace: bool,
+    ) -> Result<Arc<Onboarded>, UserError> {
+        if self.seen_rows.contains_key(user_id) {
+            return Err(UserError::Seen(user_id.to_string(), "onboarded again"));
+        }
+        if !replace && self.onboarded.contains_key(user_id) {
+            return Err(UserError::AlreadyExists(user_id.to_string()));
+        }
+        let stored = StoredUser {
+            user_id: user_id.to_string(),
+            embedding: adaptation.embedding.clone(),
+            personalised: adaptation.fallback != Fallback::Population,
+            created_unix_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+            answers,
+            space: self.space.clone(),
+        };
+        let onboarded = self
+            .restore(model, &stored)
+            .map_err(|e| UserError::Store(user_id.to_string(), e))?;
+        // The map's entry lock is held while the file is written, so two concurrent
+        // onboardings of one id cannot both succeed without `replace`.
+        match self.onboarded.entry(user_id.to_string()) {
+            dashmap::Entry::Occupied(_) if !replace => {
+                Err(UserError::AlreadyExists(user_id.to_string()))
+            }
+            entry => {
+                self.store
+                    .put(&stored)
+                    .map_err(|e| UserError::Store(user_id.to_string(), e))?;
+                entry.insert(onboarded.clone());
+                Ok(onboarded)
+            }
+        }
+    }
+
+    /// Removes an onboarded user from memory and from the store.
+    pub fn delete(&self, user_id: &str) -> Result<(), UserError> {
+        if self.seen_rows.contains_key(user_id) {
+            return Err(UserError::Seen(user_id.to_string(), "deleted"));
+        }
+        match self.onboarded.entry(user_id.to_string()) {
+            dashmap::Entry::Occupied(entry) => {
+                self.store
+                    .delete(user_id)
+                    .map_err(|e| UserError::Store(user_id.to_string(), e))?;
+                entry.remove();
+                Ok(())
+            }
+            dashmap::Entry::Vacant(_) => Err(UserError::NotFound(user_id.to_string())),
+        }
+    }
+
+    pub fn seen_count(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn onboarded_count(&self) -> usize {
+        self.onboarded.len()
+    }
+}

@@ -1,0 +1,744 @@
+//! copl-server end to end: a tiny checkpoint built with the real `copl-train` binary
+//! (tiny synthetic data, GCF, MoLE over a tiny random BERT with MiniLM's tokenizer), the
+//! real `copl-server` binary on a free port, driven through the generated client, the
+//! standard health protocol and server reflection: every RPC, every error path, and a
+//! restart that keeps an onboarded user.
+
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use candle_transformers::models::bert::{BertModel, Config};
+use copl_proto::v1::{
+    CompareRequest, DeleteUserRequest, GetUserRequest, InfoRequest, OnboardOptions,
+    OnboardUserRequest, ResponseRef, ResponseText, ScoreBatchRequest, ScoreItem, ScoreRequest,
+    ScoreStreamRequest, SuggestSurveyRequest, SurveyAnswer, UserOrigin, response_ref::Ref,
+    reward_service_client::RewardServiceClient, score_stream_response::Outcome,
+};
+use copl_tests::{binary, run, text};
+use tonic::{Code, transport::Channel};
+
+/// A tiny random BERT directory with MiniLM's tokenizer.
+fn tiny_backbone(dir: &Path) {
+    let minilm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../backbones/minilm");
+    assert!(
+        minilm.join("VERIFIED").exists(),
+        "run scripts/fetch-backbone.sh minilm (make test does)"
+    );
+    let config = serde_json::json!({
+        "vocab_size": 30522, "hidden_size": 16, "num_hidden_layers": 2,
+        "num_attention_heads": 2, "intermediate_size": 32, "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.0, "max_position_embeddings": 512, "type_vocab_size": 2,
+        "initializer_range": 0.02, "layer_norm_eps": 1e-12, "pad_token_id": 0,
+        "classifier_dropout": null, "model_type": "bert"
+    });
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    std::fs::copy(minilm.join("tokenizer.json"), dir.join("tokenizer.json")).unwrap();
+    let varmap = VarMap::new();
+    let parsed: Config = serde_json::from_value(config).unwrap();
+    BertModel::load(
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+        &parsed,
+    )
+    .unwrap();
+    varmap.save(dir.join("model.safetensors")).unwrap();
+}
+
+fn train(args: &[&str]) {
+    let output = run("copl-train", args);
+    let (stdout, stderr) = text(&output);
+    assert!(
+        output.status.success(),
+        "copl-train {args:?}\n{stdout}\n{stderr}"
+    );
+}
+
+/// Data, GCF and a MoLE checkpoint (max 48 tokens) under `root`.
+fn tiny_checkpoint(root: &Path) -> (PathBuf, PathBuf) {
+    let (data, ckpt, backbone) = (root.join("data"), root.join("ckpt"), root.join("bb"));
+    tiny_backbone(&backbone);
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    train(&[
+        "synth",
+        "--preset",
+        "ufp2",
+        "--users",
+        "60",
+        "--unseen-users",
+        "2",
+        "--seed",
+        "1",
+        "--out",
+        &s(&data),
+    ]);
+    train(&[
+        "gcf",
+        "--data",
+        &s(&data),
+        "--out",
+        &s(&ckpt),
+        "--dim",
+        "8",
+        "--layers",
+        "1",
+        "--epochs",
+        "5",
+        "--batch-size",
+        "10000",
+        "--lr",
+        "1e-2",
+    ]);
+    train(&[
+        "mole",
+        "--data",
+        &s(&data),
+        "--ckpt",
+        &s(&ckpt),
+        "--backbone",
+        &s(&backbone),
+        "--steps",
+        "2",
+        "--batch-pairs",
+        "4",
+        "--eval-every",
+        "2",
+        "--val-pairs",
+        "8",
+        "--test-pairs",
+        "8",
+        "--max-tokens",
+        "48",
+        "--lr",
+        "1e-3",
+    ]);
+    (data, ckpt)
+}
+
+/// A running copl-server, killed on drop.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(ckpt: &Path, data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(binary("copl-server"))
+            .args(["--checkpoint", ckpt.to_str().unwrap()])
+            .args(["--data-dir", data_dir.to_str().unwrap()])
+            .args(["--listen", "127.0.0.1:0"])
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Self { child, addr }
+    }
+
+    async fn channel(&self) -> Channel {
+        tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the health service says SERVING for `service`.
+    async fn serving(&self, service: &str) -> Channel {
+        use tonic_health::pb::{
+            HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+        };
+        let channel = self.channel().await;
+        let mut health = HealthClient::new(channel.clone());
+        for _ in 0..600 {
+            let status = health
+                .check(HealthCheckRequest {
+                    service: service.to_string(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .status();
+            if status == ServingStatus::Serving {
+                return channel;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{service:?} never became SERVING");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn by_id(id: &str) -> Option<ResponseRef> {
+    Some(ResponseRef {
+        r#ref: Some(Ref::Id(id.to_string())),
+    })
+}
+
+fn answer(chosen: &str, rejected: &str) -> SurveyAnswer {
+    SurveyAnswer {
+        chosen: by_id(chosen),
+        rejected: by_id(rejected),
+    }
+}
+
+fn code<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> (Code, String) {
+    let status = result.unwrap_err();
+    (status.code(), status.message().to_string())
+}
+
+/// One unseen user's training answers (chosen, rejected ids) from the data.
+fn unseen_answers(data: &Path) -> Vec<(String, String)> {
+    let dataset = copl_core::data::Dataset::load(data).unwrap();
+    let unseen = dataset.unseen_users();
+    let user = unseen.iter().next().unwrap().to_string();
+    dataset
+        .annotations()
+        .iter()
+        .filter(|a| a.user == user && a.split != copl_core::data::Split::Test)
+        .map(|a| (a.chosen.clone(), a.rejected.clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rpc_and_error_through_the_real_server() {
+    let root = tempfile::tempdir().unwrap();
+    let (data, ckpt) = tiny_checkpoint(root.path());
+    let store = root.path().join("store");
+    let server = Server::start(&ckpt, &store, &[]);
+    let channel = server.serving("copl.v1.RewardService").await;
+    server.serving("").await;
+    let mut api = RewardServiceClient::new(channel.clone());
+
+    // Reflection, v1 and v1alpha, as grpcurl would use it.
+    reflection_lists_the_services(channel.clone()).await;
+
+    // Info.
+    let info = api.info(InfoRequest {}).await.unwrap().into_inner();
+    assert_eq!(info.seen_users, 60);
+    assert_eq!(info.onboarded_users, 0);
+    assert_eq!(info.backbone_family, "bert");
+    assert_eq!(info.embedding_dim, 8);
+    let limits = info.limits.unwrap();
+    assert_eq!(limits.max_input_tokens, 48);
+    assert_eq!(info.adapted_projections.len(), 4);
+    assert!(info.catalogue_responses > 0);
+
+    // Score: a seen user, the population, errors.
+    let score = |user: &str, response: &str, truncate: bool| ScoreRequest {
+        user_id: user.into(),
+        prompt: "How do I keep a houseplant alive?".into(),
+        response: response.into(),
+        truncate,
+    };
+    let seen = api
+        .score(score("user-00000", "Water it weekly.", false))
+        .await
+        .unwrap()
+        .into_inner();
+    let seen_result = seen.result.unwrap();
+    assert!(seen_result.personalised);
+    assert!(seen_result.reward.is_finite());
+    assert!(seen_result.input_tokens > 5);
+    let metadata = seen.metadata.unwrap();
+    assert!(metadata.compute_tokens > 5 && metadata.total_time_ns > 0);
+    let population = api
+        .score(score("", "Water it weekly.", false))
+        .await
+        .unwrap()
+        .into_inner()
+        .result
+        .unwrap();
+    assert!(!population.personalised);
+    let (c, m) = code(api.score(score("nobody", "Water it.", false)).await);
+    assert_eq!(c, Code::NotFound, "{m}");
+    assert!(m.contains("nobody"), "{m}");
+    let (c, m) = code(api.score(score("user-00000", "", false)).await);
+    assert_eq!(
+        (c, m.starts_with("response: empty")),
+        (Code::InvalidArgument, true),
+        "{m}"
+    );
+    let mut empty_prompt = score("user-00000", "x", false);
+    empty_prompt.prompt.clear();
+    let (c, m) = code(api.score(empty_prompt).await);
+    assert_eq!(
+        (c, m.starts_with("prompt: empty")),
+        (Code::InvalidArgument, true),
+        "{m}"
+    );
+    let long = "word ".repeat(200);
+    let (c, m) = code(api.score(score("user-00000", &long, false)).await);
+    assert_eq!(c, Code::InvalidArgument, "{m}");
+    assert!(
+        m.starts_with("response:") && m.contains("max_input_tokens = 48"),
+        "{m}"
+    );
+    let cut = api
+        .score(score("user-00000", &long, true))
+        .await
+        .unwrap()
+        .into_inner()
+        .result
+        .unwrap();
+    assert!(cut.truncated);
+    assert_eq!(cut.input_tokens, 48);
+    let (c, m) = code(api.score(score(&"u".repeat(200), "x", false)).await);
+    assert_eq!(
+        (c, m.starts_with("user_id:")),
+        (Code::InvalidArgument, true),
+        "{m}"
+    );
+
+    // ScoreBatch: order kept, equal to one-by-one; errors name the item.
+    let item = |user: &str, response: &str| ScoreItem {
+        user_id: user.into(),
+        prompt: "How do I keep a houseplant alive?".into(),
+        response: response.into(),
+    };
+    let batch = api
+        .score_batch(ScoreBatchRequest {
+            items: vec![
+                item("user-00001", "Water it weekly and give it light."),
+                item("user-00000", "Water it weekly."),
+                item("", "Water it weekly."),
+            ],
+            truncate: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(batch.results.len(), 3);
+    assert!((batch.results[1].reward - seen_result.reward).abs() < 1e-4);
+    assert!((batch.results[2].reward - population.reward).abs() < 1e-4);
+    assert!(!batch.results[2].personalised);
+    let (c, m) = code(
+        api.score_batch(ScoreBatchRequest {
+            items: vec![item("user-00000", "a"), item("ghost", "b")],
+            truncate: false,
+        })
+        .await,
+    );
+    assert_eq!(
+        (c, m.starts_with("items[1].user_id")),
+        (Code::NotFound, true),
+        "{m}"
+    );
+    let (c, m) = code(
+        api.score_batch(ScoreBatchRequest {
+            items: vec![item("user-00000", "a"), item("user-00000", "")],
+            truncate: false,
+        })
+        .await,
+    );
+    assert_eq!(
+        (c, m.starts_with("items[1].response: empty")),
+        (Code::InvalidArgument, true),
+        "{m}"
+    );
+    let (c, _) = code(api.score_batch(ScoreBatchRequest::default()).await);
+    assert_eq!(c, Code::InvalidArgument);
+    let (c, m) = code(
+        api.score_batch(ScoreBatchRequest {
+            items: (0..300).map(|_| item("", "a")).collect(),
+            truncate: false,
+        })
+        .await,
+    );
+    assert_eq!(
+        (c, m.contains("max_batch_items = 256")),
+        (Code::InvalidArgument, true),
+        "{m}"
+    );
+
+    // CompareResponses: σ(r_a − r_b) of the two rewards Score gives.
+    let compare = api
+        .compare_responses(CompareRequest {
+            user_id: "user-00000".into(),
+            prompt: "How do I keep a houseplant alive?".into(),
+            response_a: "Water it weekly.".into(),
+            response_b: "Water it weekly and give it light.".into(),
+            truncate: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let (a, b) = (compare.a.unwrap(), compare.b.unwrap());
+    assert!((a.reward - seen_result.reward).abs() < 1e-4);
+    let p = 1.0 / (1.0 + (b.reward - a.reward).exp());
+    assert!((compare.probability_a_preferred - p).abs() < 1e-6);
+    let (c, m) = code(
+        api.compare_responses(CompareRequest {
+            user_id: "user-00000".into(),
+            prompt: "p".into(),
+            response_a: "a".into(),
+            response_b: String::new(),
+            truncate: false,
+        })
+        .await,
+    );
+    assert_eq!(
+        (c, m.starts_with("response_b: empty")),
+        (Code::InvalidArgument, true),
+        "{m}"
+    );
+
+    // ScoreStream: results in the order sent; a bad item is an error result only.
+    let requests: Vec<ScoreStreamRequest> = [
+        ("user-00000", "Water it weekly."),
+        ("ghost", "x"),
+        ("", "Water it weekly."),
+        ("user-00001", "Water it weekly and give it light."),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (u, r))| ScoreStreamRequest {
+        request_id: 100 + i as u64,
+        item: Some(item(u, r)),
+        truncate: false,
+    })
+    .collect();
+    let mut stream = api
+        .score_stream(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut answers = Vec::new();
+    while let Some(reply) = stream.message().await.unwrap() {
+        answers.push(reply);
+    }
+    assert_eq!(
+        answers.iter().map(|a| a.request_id).collect::<Vec<_>>(),
+        vec![100, 101, 102, 103]
+    );
+    match &answers[0].outcome {
+        Some(Outcome::Result(r)) => assert!((r.reward - seen_result.reward).abs() < 1e-4),
+        other => panic!("{other:?}"),
+    }
+    match &answers[1].outcome {
+        Some(Outcome::Error(e)) => assert_eq!(e.code, Code::NotFound as i32, "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(answers[3].outcome, Some(Outcome::Result(_))));
+
+    // OnboardUser from an unseen user's answers, by id and by text.
+    let given = unseen_answers(&data);
+    assert!(given.len() >= 2);
+    let catalogue: Vec<serde_json::Value> = std::fs::read_to_string(ckpt.join("catalogue.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let text_of = |id: &str| {
+        catalogue
+            .iter()
+            .find(|e| e["id"] == id)
+            .map(|e| {
+                (
+                    e["prompt"].as_str().unwrap().to_string(),
+                    e["response"].as_str().unwrap().to_string(),
+                )
+            })
+            .unwrap()
+    };
+    let mut answers: Vec<SurveyAnswer> = given.iter().map(|(c, r)| answer(c, r)).collect();
+    let (prompt, response) = text_of(&given[0].0);
+    answers[0].chosen = Some(ResponseRef {
+        r#ref: Some(Ref::Text(ResponseText { response, prompt })),
+    });
+    let onboard = |id: &str, answers: Vec<SurveyAnswer>, replace: bool| OnboardUserRequest {
+        user_id: id.into(),
+        answers,
+        options: None,
+        replace,
+    };
+    let onboarded = api
+        .onboard_user(onboard("new-user", answers.clone(), false))
+        .await
+        .unwrap()
+        .into_inner();
+    let user = onboarded.user.unwrap();
+    assert_eq!(user.origin, UserOrigin::Onboarded as i32);
+    assert_eq!(user.routing.len(), 4);
+    assert_eq!(onboarded.answers.unwrap().given, answers.len() as u32);
+    assert!(onboarded.neighbourhood_size > 0);
+    let personal = api
+        .score(score("new-user", "Water it weekly.", false))
+        .await
+        .unwrap()
+        .into_inner()
+        .result
+        .unwrap();
+    assert_eq!(personal.personalised, user.personalised);
+    let (c, m) = code(
+        api.onboard_user(onboard("new-user", answers.clone(), false))
+            .await,
+    );
+    assert_eq!(c, Code::AlreadyExists, "{m}");
+    api.onboard_user(onboard("new-user", answers.clone(), true))
+        .await
+        .unwrap();
+    let (c, m) = code(
+        api.onboard_user(onboard("user-00003", answers.clone(), false))
+            .await,
+    );
+    assert_eq!(c, Code::FailedPrecondition, "{m}");
+    let (c, m) = code(
+        api.onboard_user(onboard(
+            "x",
+            vec![answer("no-such-response", &given[0].1)],
+            false,
+        ))
+        .await,
+    );
+    assert_eq!(c, Code::InvalidArgument, "{m}");
+    assert!(m.starts_with("answers[0].chosen.id"), "{m}");
+    let (c, m) = code(
+        api.onboard_user(onboard("x", vec![answer(&given[0].0, &given[0].0)], false))
+            .await,
+    );
+    assert_eq!(
+        (c, m.starts_with("answers[0]")),
+        (Code::InvalidArgument, true),
+        "{m}"
+    );
+    let (c, m) = code(api.onboard_user(onboard("x", Vec::new(), false)).await);
+    assert_eq!(
+        (c, m.starts_with("answers")),
+        (Code::InvalidArgument, true),
+        "{m}"
+    );
+    let mut odd = onboard("x", answers.clone(), false);
+    odd.options = Some(OnboardOptions {
+        hops: Some(3),
+        temperature: None,
+    });
+    let (c, m) = code(api.onboard_user(odd).await);
+    assert_eq!(
+        (c, m.starts_with("options.hops: 3")),
+        (Code::InvalidArgument, true),
+        "{m}"
+    );
+    let (c, _) = code(api.onboard_user(onboard("", answers.clone(), false)).await);
+    assert_eq!(c, Code::InvalidArgument);
+
+    // GetUser.
+    let seen_user = api
+        .get_user(GetUserRequest {
+            user_id: "user-00000".into(),
+            include_embedding: true,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    assert_eq!(seen_user.origin, UserOrigin::Seen as i32);
+    assert_eq!(seen_user.embedding.len(), 8);
+    assert!(seen_user.answers > 0);
+    let (c, _) = code(
+        api.get_user(GetUserRequest {
+            user_id: "ghost".into(),
+            include_embedding: false,
+        })
+        .await,
+    );
+    assert_eq!(c, Code::NotFound);
+
+    // SuggestSurvey: pairs of catalogue responses; declined pairs never come back.
+    let survey = api
+        .suggest_survey(SuggestSurveyRequest {
+            max_pairs: 3,
+            answers_so_far: vec![answers[1].clone()],
+            seed: 7,
+            declined: Vec::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!survey.pairs.is_empty() && survey.pairs.len() <= 3);
+    let first = survey.pairs[0].clone();
+    let again = api
+        .suggest_survey(SuggestSurveyRequest {
+            max_pairs: 3,
+            answers_so_far: vec![answers[1].clone()],
+            seed: 7,
+            declined: vec![copl_proto::v1::DeclinedPair {
+                a: by_id(&first.a.as_ref().unwrap().id),
+                b: by_id(&first.b.as_ref().unwrap().id),
+            }],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.pairs.iter().all(|p| p.a != first.a || p.b != first.b));
+    let (c, _) = code(
+        api.suggest_survey(SuggestSurveyRequest {
+            max_pairs: 1000,
+            ..SuggestSurveyRequest::default()
+        })
+        .await,
+    );
+    assert_eq!(c, Code::InvalidArgument);
+
+    // A deadline that has passed: DEADLINE_EXCEEDED, no compute.
+    let mut late = tonic::Request::new(score("user-00000", "Water it weekly.", false));
+    late.set_timeout(Duration::from_nanos(1));
+    let (c, m) = code(api.score(late).await);
+    assert!(
+        matches!(c, Code::DeadlineExceeded | Code::Cancelled),
+        "{c:?} {m}"
+    );
+
+    // DeleteUser of a seen user is refused.
+    let (c, _) = code(
+        api.delete_user(DeleteUserRequest {
+            user_id: "user-00000".into(),
+        })
+        .await,
+    );
+    assert_eq!(c, Code::FailedPrecondition);
+
+    // Restart: the onboarded user is still there; delete it for good.
+    drop(api);
+    drop(server);
+    let server = Server::start(&ckpt, &store, &[]);
+    let mut api = RewardServiceClient::new(server.serving("copl.v1.RewardService").await);
+    let kept = api
+        .get_user(GetUserRequest {
+            user_id: "new-user".into(),
+            include_embedding: true,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    assert_eq!(kept.origin, UserOrigin::Onboarded as i32);
+    assert_eq!(kept.routing, user.routing);
+    let again = api
+        .score(score("new-user", "Water it weekly.", false))
+        .await
+        .unwrap()
+        .into_inner()
+        .result
+        .unwrap();
+    assert!((again.reward - personal.reward).abs() < 1e-4);
+    api.delete_user(DeleteUserRequest {
+        user_id: "new-user".into(),
+    })
+    .await
+    .unwrap();
+    let (c, _) = code(api.score(score("new-user", "x", false)).await);
+    assert_eq!(c, Code::NotFound);
+    let (c, _) = code(
+        api.delete_user(DeleteUserRequest {
+            user_id: "new-user".into(),
+        })
+        .await,
+    );
+    assert_eq!(c, Code::NotFound);
+    drop(api);
+    drop(server);
+    let server = Server::start(&ckpt, &store, &[]);
+    let mut api = RewardServiceClient::new(server.serving("copl.v1.RewardService").await);
+    let (c, _) = code(
+        api.get_user(GetUserRequest {
+            user_id: "new-user".into(),
+            include_embedding: false,
+        })
+        .await,
+    );
+    assert_eq!(c, Code::NotFound);
+    drop(api);
+    drop(server);
+
+    // A full queue answers RESOURCE_EXHAUSTED at once.
+    let server = Server::start(&ckpt, &store, &[("COPL_LIMITS__MAX_QUEUED_REQUESTS", "1")]);
+    let api = RewardServiceClient::new(server.serving("copl.v1.RewardService").await);
+    let calls: Vec<_> = (0..64)
+        .map(|i| {
+            let mut api = api.clone();
+            let request = score("user-00000", &"word ".repeat(5 + i % 30), true);
+            tokio::spawn(async move { api.score(request).await })
+        })
+        .collect();
+    let mut exhausted = 0;
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(_) => {}
+            Err(s) if s.code() == Code::ResourceExhausted => exhausted += 1,
+            Err(s) => panic!("{s:?}"),
+        }
+    }
+    assert!(
+        exhausted > 0,
+        "64 concurrent calls never filled a queue of 1"
+    );
+}
+
+async fn reflection_lists_the_services(channel: Channel) {
+    use tonic_reflection::pb::{v1, v1alpha};
+    let mut client = v1::server_reflection_client::ServerReflectionClient::new(channel.clone());
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut replies = client
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let reply = replies.message().await.unwrap().unwrap();
+    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        reply.message_response
+    else {
+        panic!("{reply:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in ["copl.v1.RewardService", "grpc.health.v1.Health"] {
+        assert!(names.iter().any(|n| n == expected), "{names:?}");
+    }
+
+    let mut alpha = v1alpha::server_reflection_client::ServerReflectionClient::new(channel);
+    let request = v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+        ),
+    };
+    let mut replies = alpha
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let reply = replies.message().await.unwrap().unwrap();
+    assert!(
+        format!("{reply:?}").contains("copl.v1.RewardService"),
+        "{reply:?}"
+    );
+}
