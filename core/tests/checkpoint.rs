@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 //! Checkpoint files that onboarding reads: survey pairs, and an [`Adapter`] rebuilt from
-//! a written checkpoint behaves as the one it was written from.
+//! a written checkpoint behaves as the one it was written from; the catalogue of response
+//! texts round-trips and must agree with `ids.json` row by row.
 
 use std::collections::HashMap;
 
@@ -82,4 +83,40 @@ fn an_adapter_loaded_from_a_checkpoint_adapts_as_the_original() {
     manifest.save(dir.path()).unwrap();
     let err = Adapter::from_checkpoint(dir.path()).unwrap_err();
     assert!(err.to_string().contains("expected [3, 3]"), "{err}");
+}
+
+#[test]
+fn the_catalogue_round_trips_and_a_row_that_disagrees_with_ids_is_named() {
+    use copl_core::checkpoint::{CatalogueEntry, load_catalogue, save_catalogue};
+    let dir = tempfile::tempdir().unwrap();
+    let entry = |id: &str| CatalogueEntry {
+        id: id.into(),
+        prompt: format!("prompt of {id}"),
+        response: format!("text of {id}\nwith a newline"),
+    };
+    let entries = vec![entry("r0"), entry("r1")];
+    save_catalogue(dir.path(), &entries).unwrap();
+    let ids = GraphIds {
+        users: vec!["u".into()],
+        responses: vec!["r0".into(), "r1".into()],
+    };
+    assert_eq!(load_catalogue(dir.path(), &ids).unwrap(), entries);
+
+    let swapped = GraphIds {
+        users: vec!["u".into()],
+        responses: vec!["r1".into(), "r0".into()],
+    };
+    let err = load_catalogue(dir.path(), &swapped)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("catalogue.jsonl") && err.contains("line 1"),
+        "{err}"
+    );
+    let longer = GraphIds {
+        users: vec!["u".into()],
+        responses: vec!["r0".into(), "r1".into(), "r2".into()],
+    };
+    let err = load_catalogue(dir.path(), &longer).unwrap_err().to_string();
+    assert!(err.contains("2 responses, ids.json has 3"), "{err}");
 }

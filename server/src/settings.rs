@@ -181,3 +181,55 @@ impl Settings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::Builder::new()
+            .suffix(".toml")
+            .tempfile()
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::io::Write::write_all(&mut f, text.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        f
+    }
+
+    #[test]
+    fn a_file_overrides_defaults_and_flags_override_the_file() {
+        let f = file("listen = \"127.0.0.1:7000\"\n[limits]\nmax_batch_rows = 8\n");
+        let s = Settings::load(Some(f.path()), &Overrides::default())
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(s.listen, "127.0.0.1:7000");
+        assert_eq!(s.limits.max_batch_rows, 8);
+        assert_eq!(s.limits.max_batch_items, 256, "untouched defaults stay");
+        let flags = Overrides {
+            listen: Some("127.0.0.1:7001".into()),
+            ..Overrides::default()
+        };
+        let s = Settings::load(Some(f.path()), &flags).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(s.listen, "127.0.0.1:7001");
+    }
+
+    #[test]
+    fn bad_settings_are_refused_naming_the_field() {
+        let err = Settings::load(
+            Some(file("[limits]\nmax_hops = 3\n").path()),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("limits.max_hops = 3"),
+            "{err:#}"
+        );
+        let err = Settings::load(Some(file("listn = \"x\"\n").path()), &Overrides::default())
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("listn"), "{err:#}");
+        let err = Settings::load(
+            Some(file("log_format = \"xml\"\n").path()),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("log_format"), "{err:#}");
+    }
+}

@@ -312,6 +312,38 @@ async fn every_rpc_and_error_through_the_real_server() {
         "{m}"
     );
 
+    // The operator's CLI against the same server: health for probes, score, errors.
+    let addr = format!("http://{}", server.addr);
+    let output = run("copl", &["--addr", &addr, "health"]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    let output = run(
+        "copl",
+        &[
+            "--addr",
+            &addr,
+            "score",
+            "--user",
+            "user-00000",
+            "--prompt",
+            "How do I keep a houseplant alive?",
+            "--response",
+            "Water it weekly.",
+            "--json",
+        ],
+    );
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let cli: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!((cli["reward"].as_f64().unwrap() - f64::from(seen_result.reward)).abs() < 1e-4);
+    assert_eq!(cli["personalised"], true);
+    let output = run("copl", &["--addr", &addr, "user", "get", "ghost"]);
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("NotFound") && stderr.contains("ghost"),
+        "{stderr}"
+    );
+
     // ScoreBatch: order kept, equal to one-by-one; errors name the item.
     let item = |user: &str, response: &str| ScoreItem {
         user_id: user.into(),
@@ -484,6 +516,28 @@ async fn every_rpc_and_error_through_the_real_server() {
     assert_eq!(user.routing.len(), 4);
     assert_eq!(onboarded.answers.unwrap().given, answers.len() as u32);
     assert!(onboarded.neighbourhood_size > 0);
+    // The CLI onboards from flags and reads the user back.
+    let flags: Vec<String> = given
+        .iter()
+        .flat_map(|(c, r)| ["--answer".to_string(), format!("{c}>{r}")])
+        .collect();
+    let mut args = vec!["--addr", &addr, "onboard", "--user", "cli-user", "--json"];
+    args.extend(flags.iter().map(String::as_str));
+    let output = run("copl", &args);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let cli: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(cli["answers"]["given"], given.len());
+    let output = run(
+        "copl",
+        &["--addr", &addr, "user", "get", "cli-user", "--json"],
+    );
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let cli: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(cli["origin"], "USER_ORIGIN_ONBOARDED");
+    let output = run("copl", &["--addr", &addr, "user", "delete", "cli-user"]);
+    assert!(output.status.success(), "{:?}", text(&output));
     let personal = api
         .score(score("new-user", "Water it weekly.", false))
         .await
