@@ -46,6 +46,7 @@ fn run_batch(model: &RewardModel, batch: Vec<Job>) {
     let started = Instant::now();
     let result = score(model, &batch);
     let inference_time = started.elapsed();
+    metrics::histogram!("copl_batch_duration_seconds").record(inference_time.as_secs_f64());
     match result {
         Ok(rewards) => {
             let mut offset = 0;

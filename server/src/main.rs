@@ -11,6 +11,7 @@ mod scheduler;
 mod service;
 mod settings;
 mod state;
+mod telemetry;
 mod users;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
@@ -50,6 +51,9 @@ struct Cli {
     /// Listen address, e.g. 0.0.0.0:50051.
     #[arg(long)]
     listen: Option<String>,
+    /// Prometheus metrics address, e.g. 0.0.0.0:9100; empty for none.
+    #[arg(long)]
+    metrics_listen: Option<String>,
     /// `cpu` or `cuda:N`.
     #[arg(long)]
     device: Option<String>,
@@ -70,6 +74,7 @@ fn main() -> Result<()> {
             backbone: cli.backbone,
             device: cli.device,
             listen: cli.listen,
+            metrics_listen: cli.metrics_listen,
             data_dir: cli.data_dir,
             log_format: cli.log_format,
         },
@@ -100,6 +105,16 @@ async fn serve(settings: Settings) -> Result<()> {
         .listen
         .parse()
         .with_context(|| format!("setting listen = {:?}: not an address", settings.listen))?;
+    if !settings.metrics_listen.is_empty() {
+        let metrics_addr: SocketAddr = settings.metrics_listen.parse().with_context(|| {
+            format!(
+                "setting metrics_listen = {:?}: not an address",
+                settings.metrics_listen
+            )
+        })?;
+        telemetry::install(metrics_addr)?;
+        tracing::info!(%metrics_addr, "metrics at GET /metrics");
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;

@@ -127,6 +127,7 @@ impl Scheduler {
             self.stats.queued.fetch_sub(1, Ordering::SeqCst);
             return Err(ScoreError::Overloaded(queued));
         }
+        metrics::gauge!("copl_queue_depth").set((queued + 1) as f64);
         let (reply, answer) = oneshot::channel();
         let job = Job {
             rows,
@@ -167,9 +168,11 @@ async fn batching(
             if job.reply.is_closed() {
                 stats.queued.fetch_sub(1, Ordering::SeqCst);
                 stats.dropped.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("copl_jobs_dropped_total", "reason" => "cancelled").increment(1);
             } else if job.deadline.is_some_and(|d| d <= now) {
                 stats.queued.fetch_sub(1, Ordering::SeqCst);
                 stats.dropped.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("copl_jobs_dropped_total", "reason" => "deadline").increment(1);
                 job.refuse(ScoreError::DeadlineExceeded);
             } else {
                 live.push(job);
@@ -180,7 +183,12 @@ async fn batching(
             continue;
         }
         let batch = take_batch(&mut pending, limits);
-        stats.queued.fetch_sub(batch.len(), Ordering::SeqCst);
+        let left = stats.queued.fetch_sub(batch.len(), Ordering::SeqCst) - batch.len();
+        metrics::gauge!("copl_queue_depth").set(left as f64);
+        let rows: usize = batch.iter().map(|j| j.rows.len()).sum();
+        let width = batch.iter().map(Job::width).max().unwrap_or(0);
+        metrics::histogram!("copl_batch_rows").record(rows as f64);
+        metrics::histogram!("copl_batch_tokens").record((rows * width) as f64);
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats
             .rows

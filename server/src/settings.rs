@@ -20,6 +20,8 @@ pub struct Settings {
     pub device: String,
     /// gRPC listen address.
     pub listen: String,
+    /// Prometheus metrics address (`GET /metrics`); empty: no metrics listener.
+    pub metrics_listen: String,
     /// Where onboarded users are stored (`users/` below it).
     pub data_dir: PathBuf,
     /// Seconds in-flight calls get to finish after SIGTERM / Ctrl-C.
@@ -72,6 +74,7 @@ impl Default for Settings {
             backbone: None,
             device: "cpu".into(),
             listen: "0.0.0.0:50051".into(),
+            metrics_listen: "0.0.0.0:9100".into(),
             data_dir: PathBuf::from("copl-data"),
             shutdown_grace_seconds: 30,
             log_format: "text".into(),
@@ -101,6 +104,7 @@ pub struct Overrides {
     pub backbone: Option<PathBuf>,
     pub device: Option<String>,
     pub listen: Option<String>,
+    pub metrics_listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub log_format: Option<String>,
 }
@@ -130,6 +134,7 @@ impl Settings {
             .set_override_option("backbone", path(&flags.backbone))?
             .set_override_option("device", flags.device.clone())?
             .set_override_option("listen", flags.listen.clone())?
+            .set_override_option("metrics_listen", flags.metrics_listen.clone())?
             .set_override_option("data_dir", path(&flags.data_dir))?
             .set_override_option("log_format", flags.log_format.clone())?;
         let settings: Settings = builder

@@ -126,14 +126,42 @@ fn tiny_checkpoint(root: &Path) -> (PathBuf, PathBuf) {
 struct Server {
     child: Child,
     addr: String,
+    metrics: String,
+}
+
+/// A port free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET /metrics` from `addr` (HTTP/1.0, the body).
+fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    for _ in 0..100 {
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                .unwrap();
+            let mut text = String::new();
+            s.read_to_string(&mut text).unwrap();
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no metrics listener at {addr}");
 }
 
 impl Server {
     fn start(ckpt: &Path, data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        let metrics = format!("127.0.0.1:{}", free_port());
         let mut child = Command::new(binary("copl-server"))
             .args(["--checkpoint", ckpt.to_str().unwrap()])
             .args(["--data-dir", data_dir.to_str().unwrap()])
             .args(["--listen", "127.0.0.1:0"])
+            .args(["--metrics-listen", &metrics])
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -148,7 +176,11 @@ impl Server {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
-        Self { child, addr }
+        Self {
+            child,
+            addr,
+            metrics,
+        }
     }
 
     async fn channel(&self) -> Channel {
@@ -674,6 +706,27 @@ async fn every_rpc_and_error_through_the_real_server() {
         .await,
     );
     assert_eq!(c, Code::FailedPrecondition);
+
+    // Prometheus metrics: per-RPC counts by code, latency, queue, batches, users; no
+    // user id in any label.
+    let text = scrape(&server.metrics);
+    for expected in [
+        "copl_requests_total{rpc=\"Score\",code=\"Ok\"}",
+        "copl_requests_total{rpc=\"Score\",code=\"NotFound\"}",
+        "copl_requests_total{rpc=\"OnboardUser\",code=\"AlreadyExists\"}",
+        "copl_request_duration_seconds_bucket{rpc=\"ScoreBatch\"",
+        "copl_queue_depth",
+        "copl_batch_rows_bucket",
+        "copl_batch_tokens_bucket",
+        "copl_batch_duration_seconds_bucket",
+        "copl_onboarded_users 1",
+        "copl_seen_users 60",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from\n{text}");
+    }
+    for user in ["user-00000", "new-user", "ghost"] {
+        assert!(!text.contains(user), "{user} in the metrics");
+    }
 
     // Restart: the onboarded user is still there; delete it for good.
     drop(api);

@@ -317,9 +317,8 @@ fn user_info(state: &State, id: &str, found: &Found, include_embedding: bool) ->
     }
 }
 
-#[tonic::async_trait]
-impl RewardService for RewardApi {
-    async fn score(
+impl RewardApi {
+    async fn score_impl(
         &self,
         request: Request<ScoreRequest>,
     ) -> Result<Response<ScoreResponse>, Status> {
@@ -348,7 +347,7 @@ impl RewardService for RewardApi {
         }))
     }
 
-    async fn score_batch(
+    async fn score_batch_impl(
         &self,
         request: Request<ScoreBatchRequest>,
     ) -> Result<Response<ScoreBatchResponse>, Status> {
@@ -388,13 +387,10 @@ impl RewardService for RewardApi {
         }))
     }
 
-    type ScoreStreamStream =
-        Pin<Box<dyn Stream<Item = Result<ScoreStreamResponse, Status>> + Send + 'static>>;
-
-    async fn score_stream(
+    async fn score_stream_impl(
         &self,
         request: Request<Streaming<ScoreStreamRequest>>,
-    ) -> Result<Response<Self::ScoreStreamStream>, Status> {
+    ) -> Result<Response<ScoreStream>, Status> {
         let state = self.state()?;
         let deadline = deadline(&request);
         let mut inbound = request.into_inner();
@@ -430,7 +426,7 @@ impl RewardService for RewardApi {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn compare_responses(
+    async fn compare_responses_impl(
         &self,
         request: Request<CompareRequest>,
     ) -> Result<Response<CompareResponse>, Status> {
@@ -478,7 +474,7 @@ impl RewardService for RewardApi {
         }))
     }
 
-    async fn onboard_user(
+    async fn onboard_user_impl(
         &self,
         request: Request<OnboardUserRequest>,
     ) -> Result<Response<OnboardUserResponse>, Status> {
@@ -574,7 +570,7 @@ impl RewardService for RewardApi {
         }))
     }
 
-    async fn get_user(
+    async fn get_user_impl(
         &self,
         request: Request<GetUserRequest>,
     ) -> Result<Response<GetUserResponse>, Status> {
@@ -591,7 +587,7 @@ impl RewardService for RewardApi {
         }))
     }
 
-    async fn delete_user(
+    async fn delete_user_impl(
         &self,
         request: Request<DeleteUserRequest>,
     ) -> Result<Response<DeleteUserResponse>, Status> {
@@ -608,7 +604,7 @@ impl RewardService for RewardApi {
         Ok(Response::new(DeleteUserResponse { user_id: r.user_id }))
     }
 
-    async fn suggest_survey(
+    async fn suggest_survey_impl(
         &self,
         request: Request<SuggestSurveyRequest>,
     ) -> Result<Response<SuggestSurveyResponse>, Status> {
@@ -675,9 +671,107 @@ impl RewardService for RewardApi {
         }))
     }
 
-    async fn info(&self, _: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
+    async fn info_impl(&self, _: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
         let state = self.state()?;
         Ok(Response::new(info(&state)))
+    }
+}
+
+/// The stream ScoreStream answers with.
+type ScoreStream =
+    Pin<Box<dyn Stream<Item = Result<ScoreStreamResponse, Status>> + Send + 'static>>;
+
+/// Every RPC counted and timed (`crate::telemetry`), then handled by its `_impl`.
+#[tonic::async_trait]
+impl RewardService for RewardApi {
+    async fn score(
+        &self,
+        request: Request<ScoreRequest>,
+    ) -> Result<Response<ScoreResponse>, Status> {
+        let started = Instant::now();
+        let result = self.score_impl(request).await;
+        crate::telemetry::observe("Score", started, &result);
+        result
+    }
+
+    async fn score_batch(
+        &self,
+        request: Request<ScoreBatchRequest>,
+    ) -> Result<Response<ScoreBatchResponse>, Status> {
+        let started = Instant::now();
+        let result = self.score_batch_impl(request).await;
+        crate::telemetry::observe("ScoreBatch", started, &result);
+        result
+    }
+
+    async fn compare_responses(
+        &self,
+        request: Request<CompareRequest>,
+    ) -> Result<Response<CompareResponse>, Status> {
+        let started = Instant::now();
+        let result = self.compare_responses_impl(request).await;
+        crate::telemetry::observe("CompareResponses", started, &result);
+        result
+    }
+
+    async fn onboard_user(
+        &self,
+        request: Request<OnboardUserRequest>,
+    ) -> Result<Response<OnboardUserResponse>, Status> {
+        let started = Instant::now();
+        let result = self.onboard_user_impl(request).await;
+        crate::telemetry::observe("OnboardUser", started, &result);
+        result
+    }
+
+    async fn get_user(
+        &self,
+        request: Request<GetUserRequest>,
+    ) -> Result<Response<GetUserResponse>, Status> {
+        let started = Instant::now();
+        let result = self.get_user_impl(request).await;
+        crate::telemetry::observe("GetUser", started, &result);
+        result
+    }
+
+    async fn delete_user(
+        &self,
+        request: Request<DeleteUserRequest>,
+    ) -> Result<Response<DeleteUserResponse>, Status> {
+        let started = Instant::now();
+        let result = self.delete_user_impl(request).await;
+        crate::telemetry::observe("DeleteUser", started, &result);
+        result
+    }
+
+    async fn suggest_survey(
+        &self,
+        request: Request<SuggestSurveyRequest>,
+    ) -> Result<Response<SuggestSurveyResponse>, Status> {
+        let started = Instant::now();
+        let result = self.suggest_survey_impl(request).await;
+        crate::telemetry::observe("SuggestSurvey", started, &result);
+        result
+    }
+
+    async fn info(&self, request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
+        let started = Instant::now();
+        let result = self.info_impl(request).await;
+        crate::telemetry::observe("Info", started, &result);
+        result
+    }
+
+    type ScoreStreamStream = ScoreStream;
+
+    /// Counted when the stream is set up; each item's outcome travels in the stream.
+    async fn score_stream(
+        &self,
+        request: Request<Streaming<ScoreStreamRequest>>,
+    ) -> Result<Response<ScoreStream>, Status> {
+        let started = Instant::now();
+        let result = self.score_stream_impl(request).await;
+        crate::telemetry::observe("ScoreStream", started, &result);
+        result
     }
 }
 

@@ -152,6 +152,8 @@ impl Users {
             let onboarded = this.restore(model, &user)?;
             this.onboarded.insert(user.user_id.clone(), onboarded);
         }
+        metrics::gauge!("copl_seen_users").set(this.seen.len() as f64);
+        this.count_onboarded();
         Ok(this)
     }
 
@@ -239,6 +241,7 @@ impl Users {
                     .put(&stored)
                     .map_err(|e| UserError::Store(user_id.to_string(), e))?;
                 entry.insert(onboarded.clone());
+                self.count_onboarded();
                 Ok(onboarded)
             }
         }
@@ -255,10 +258,15 @@ impl Users {
                     .delete(user_id)
                     .map_err(|e| UserError::Store(user_id.to_string(), e))?;
                 entry.remove();
+                self.count_onboarded();
                 Ok(())
             }
             dashmap::Entry::Vacant(_) => Err(UserError::NotFound(user_id.to_string())),
         }
+    }
+
+    fn count_onboarded(&self) {
+        metrics::gauge!("copl_onboarded_users").set(self.onboarded.len() as f64);
     }
 
     pub fn seen_count(&self) -> usize {

@@ -84,8 +84,13 @@ fn population(
             .into_iter()
             .map(|g| (g.clone(), slice(&|i| i.group.as_ref() == Some(g))))
             .collect(),
-        controversial: flagged.then(|| slice(&|i| i.controversial == Some(true))),
-        common: flagged.then(|| slice(&|i| i.controversial == Some(false))),
+        // A side of the split with no pair is absent, not NaN.
+        controversial: flagged
+            .then(|| slice(&|i| i.controversial == Some(true)))
+            .filter(|s| s.pairs > 0),
+        common: flagged
+            .then(|| slice(&|i| i.controversial == Some(false)))
+            .filter(|s| s.pairs > 0),
     })
 }
 
