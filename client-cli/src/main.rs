@@ -100,6 +100,9 @@ enum Command {
     /// Look up or delete a user.
     #[command(subcommand)]
     User(UserCommand),
+    /// Load generator: Score calls at a concurrency, for a duration or a count;
+    /// throughput and p50/p90/p99 latency.
+    Bench(BenchArgs),
     /// Pairs to ask a new user next (given the answers so far).
     Survey {
         #[arg(long, default_value_t = 8)]
@@ -112,6 +115,36 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `copl bench` options.
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Calls in flight at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Stop after this many seconds …
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// … or after this many calls, whichever comes first.
+    #[arg(long)]
+    count: Option<usize>,
+    /// Users to score for, comma-separated, taken in turn (mixed users); empty: the
+    /// population.
+    #[arg(long, value_delimiter = ',', default_value = "")]
+    users: Vec<String>,
+    #[arg(
+        long,
+        default_value = "How should I prepare for a job interview next week?"
+    )]
+    prompt: String,
+    #[arg(
+        long,
+        default_value = "Research the company, practise answers to common questions out loud, and prepare two questions of your own."
+    )]
+    response: String,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -415,6 +448,7 @@ async fn main() -> Result<()> {
                 }
             }
         }
+        Command::Bench(args) => bench(channel, args).await?,
         Command::User(UserCommand::Delete { user }) => {
             RewardServiceClient::new(channel)
                 .delete_user(DeleteUserRequest {
@@ -481,6 +515,99 @@ async fn main() -> Result<()> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Runs `args.concurrency` callers until the duration or count is reached; errors are
+/// counted by gRPC code, latencies of successful calls give the percentiles.
+async fn bench(channel: tonic::transport::Channel, args: BenchArgs) -> Result<()> {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+    let started = std::time::Instant::now();
+    let stop_at = started + Duration::from_secs_f64(args.duration.max(0.0));
+    let issued = Arc::new(AtomicUsize::new(0));
+    let limit = args.count.unwrap_or(usize::MAX);
+    let users = Arc::new(if args.users.is_empty() {
+        vec![String::new()]
+    } else {
+        args.users.clone()
+    });
+    let mut callers = Vec::new();
+    for _ in 0..args.concurrency.max(1) {
+        let mut client = RewardServiceClient::new(channel.clone());
+        let (issued, users) = (issued.clone(), users.clone());
+        let (prompt, response) = (args.prompt.clone(), args.response.clone());
+        callers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors: std::collections::BTreeMap<String, usize> = Default::default();
+            loop {
+                let n = issued.fetch_add(1, Ordering::Relaxed);
+                if n >= limit || std::time::Instant::now() >= stop_at {
+                    break;
+                }
+                let t = std::time::Instant::now();
+                let call = client
+                    .score(ScoreRequest {
+                        user_id: users[n % users.len()].clone(),
+                        prompt: prompt.clone(),
+                        response: response.clone(),
+                        truncate: true,
+                    })
+                    .await;
+                match call {
+                    Ok(_) => latencies.push(t.elapsed().as_secs_f64()),
+                    Err(s) => *errors.entry(format!("{:?}", s.code())).or_default() += 1,
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors: std::collections::BTreeMap<String, usize> = Default::default();
+    for caller in callers {
+        let (l, e) = caller.await.context("bench caller")?;
+        latencies.extend(l);
+        for (code, n) in e {
+            *errors.entry(code).or_default() += n;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((p / 100.0) * (latencies.len() - 1) as f64).round() as usize;
+        latencies[i.min(latencies.len() - 1)] * 1000.0
+    };
+    let ok = latencies.len();
+    let report = serde_json::json!({
+        "concurrency": args.concurrency.max(1),
+        "seconds": seconds,
+        "calls_ok": ok,
+        "errors": errors,
+        "calls_per_second": ok as f64 / seconds.max(1e-9),
+        "latency_ms": {"p50": pct(50.0), "p90": pct(90.0), "p99": pct(99.0)},
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{ok} calls in {seconds:.1} s at concurrency {}: {:.1} calls/s, latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms{}",
+            args.concurrency.max(1),
+            ok as f64 / seconds.max(1e-9),
+            pct(50.0),
+            pct(90.0),
+            pct(99.0),
+            if errors.is_empty() {
+                String::new()
+            } else {
+                format!("; errors {errors:?}")
+            }
+        );
     }
     Ok(())
 }

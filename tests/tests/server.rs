@@ -376,6 +376,32 @@ async fn every_rpc_and_error_through_the_real_server() {
         "{stderr}"
     );
 
+    // The load generator: a count of calls over mixed users (and the population).
+    let output = run(
+        "copl",
+        &[
+            "--addr",
+            &addr,
+            "bench",
+            "--count",
+            "20",
+            "--concurrency",
+            "4",
+            "--users",
+            "user-00000,user-00001,",
+            "--json",
+        ],
+    );
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let bench: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(bench["calls_ok"], 20, "{bench}");
+    assert_eq!(bench["errors"], serde_json::json!({}), "{bench}");
+    assert!(
+        bench["latency_ms"]["p99"].as_f64().unwrap()
+            >= bench["latency_ms"]["p50"].as_f64().unwrap()
+    );
+
     // ScoreBatch: order kept, equal to one-by-one; errors name the item.
     let item = |user: &str, response: &str| ScoreItem {
         user_id: user.into(),
