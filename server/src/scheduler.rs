@@ -82,33 +82,25 @@ pub struct BatchLimits {
     pub max_queued: usize,
 }
 
-/// Counters the server reports (queue depth, batches).
-#[derive(Debug, Default)]
-pub struct SchedulerStats {
-    pub queued: AtomicUsize,
-    pub batches: AtomicUsize,
-    pub rows: AtomicUsize,
-    pub dropped: AtomicUsize,
-}
-
 /// The handle the RPC handlers use; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Scheduler {
     jobs: mpsc::UnboundedSender<Job>,
     limits: BatchLimits,
-    pub stats: Arc<SchedulerStats>,
+    /// Jobs waiting for a batch (the bound of `max_queued`; `copl_queue_depth`).
+    queued: Arc<AtomicUsize>,
 }
 
 impl Scheduler {
     /// Starts the batching task (on the current runtime) in front of `backend`.
     pub fn start(backend: Backend, limits: BatchLimits) -> Self {
         let (jobs, rx) = mpsc::unbounded_channel();
-        let stats = Arc::new(SchedulerStats::default());
-        tokio::spawn(batching(rx, backend, limits, stats.clone()));
+        let queued = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(batching(rx, backend, limits, queued.clone()));
         Self {
             jobs,
             limits,
-            stats,
+            queued,
         }
     }
 
@@ -122,9 +114,9 @@ impl Scheduler {
         rows: Vec<Row>,
         deadline: Option<Instant>,
     ) -> Result<Scored, ScoreError> {
-        let queued = self.stats.queued.fetch_add(1, Ordering::SeqCst);
+        let queued = self.queued.fetch_add(1, Ordering::SeqCst);
         if queued >= self.limits.max_queued {
-            self.stats.queued.fetch_sub(1, Ordering::SeqCst);
+            self.queued.fetch_sub(1, Ordering::SeqCst);
             return Err(ScoreError::Overloaded(queued));
         }
         metrics::gauge!("copl_queue_depth").set((queued + 1) as f64);
@@ -136,7 +128,7 @@ impl Scheduler {
             reply,
         };
         if self.jobs.send(job).is_err() {
-            self.stats.queued.fetch_sub(1, Ordering::SeqCst);
+            self.queued.fetch_sub(1, Ordering::SeqCst);
             return Err(ScoreError::ShuttingDown);
         }
         answer.await.unwrap_or(Err(ScoreError::ShuttingDown))
@@ -149,7 +141,7 @@ async fn batching(
     mut rx: mpsc::UnboundedReceiver<Job>,
     backend: Backend,
     limits: BatchLimits,
-    stats: Arc<SchedulerStats>,
+    queued: Arc<AtomicUsize>,
 ) {
     let mut pending: Vec<Job> = Vec::new();
     loop {
@@ -166,12 +158,10 @@ async fn batching(
         let mut live = Vec::with_capacity(pending.len());
         for job in pending.drain(..) {
             if job.reply.is_closed() {
-                stats.queued.fetch_sub(1, Ordering::SeqCst);
-                stats.dropped.fetch_add(1, Ordering::Relaxed);
+                queued.fetch_sub(1, Ordering::SeqCst);
                 metrics::counter!("copl_jobs_dropped_total", "reason" => "cancelled").increment(1);
             } else if job.deadline.is_some_and(|d| d <= now) {
-                stats.queued.fetch_sub(1, Ordering::SeqCst);
-                stats.dropped.fetch_add(1, Ordering::Relaxed);
+                queued.fetch_sub(1, Ordering::SeqCst);
                 metrics::counter!("copl_jobs_dropped_total", "reason" => "deadline").increment(1);
                 job.refuse(ScoreError::DeadlineExceeded);
             } else {
@@ -183,16 +173,12 @@ async fn batching(
             continue;
         }
         let batch = take_batch(&mut pending, limits);
-        let left = stats.queued.fetch_sub(batch.len(), Ordering::SeqCst) - batch.len();
+        let left = queued.fetch_sub(batch.len(), Ordering::SeqCst) - batch.len();
         metrics::gauge!("copl_queue_depth").set(left as f64);
         let rows: usize = batch.iter().map(|j| j.rows.len()).sum();
         let width = batch.iter().map(Job::width).max().unwrap_or(0);
         metrics::histogram!("copl_batch_rows").record(rows as f64);
         metrics::histogram!("copl_batch_tokens").record((rows * width) as f64);
-        stats.batches.fetch_add(1, Ordering::Relaxed);
-        stats
-            .rows
-            .fetch_add(batch.iter().map(|j| j.rows.len()).sum(), Ordering::Relaxed);
         if let Err(returned) = backend.run(batch).await {
             for job in returned {
                 job.refuse(ScoreError::ShuttingDown);

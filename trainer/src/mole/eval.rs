@@ -130,7 +130,7 @@ pub fn eval_mole(data: &Path, ckpt: &Path, backbone: &Path, test_pairs: usize) -
             item(adapter.user_embedding(u).to_vec(), a)
         })
         .collect();
-    let mut cache = FrozenCache::new(4096 << 20);
+    let mut cache = super::train::MoleTrainConfig::default().frozen_cache();
     let seen = population(&model, spread(seen, test_pairs), &mut cache)?;
 
     // Unseen users: onboarded from their given answers, scored on their test pairs.
