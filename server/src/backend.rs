@@ -1,39 +1,57 @@
 //! The model backend: one OS thread owns the compute (candle runs its own worker
-//! threads for the matrix products) and runs the batches the scheduler packs, so no
-//! model work ever blocks the async runtime. A batch is padded, conditioned from each
+//! threads for the matrix products) and runs the batches the scheduler packs when it is
+//! idle, so no model work ever blocks the async runtime. A batch is padded, conditioned from each
 //! row's cached routing (no gate runs) and scored in one forward.
 
 use std::{sync::Arc, time::Instant};
 
-use copl_core::model::reward::RewardModel;
-use tokio::sync::mpsc;
+use copl_core::model::reward::{RewardModel, ServedRow};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::scheduler::{Job, ScoreError, Scored};
 
-/// The sending side of the backend thread; one batch waits while one runs.
+/// The sending side of the backend thread. The backend is *pulled*: the scheduler packs a
+/// batch only when the thread is idle ([`Backend::idle`]), from everything waiting at that
+/// moment. (Packing ahead froze a one-row batch while the rest of a burst waited behind
+/// it: at concurrency 8 the server then ran batches of 1 and 7 in turn.) Tokenisation,
+/// the costly part of preparing a batch, is already done by the handlers while the
+/// previous batch runs.
 #[derive(Clone, Debug)]
 pub struct Backend {
-    batches: mpsc::Sender<Vec<Job>>,
+    batches: mpsc::UnboundedSender<(Vec<Job>, OwnedSemaphorePermit)>,
+    idle: Arc<Semaphore>,
 }
 
 impl Backend {
     /// Starts the thread.
     pub fn start(model: Arc<RewardModel>) -> std::io::Result<Self> {
-        let (batches, mut rx) = mpsc::channel::<Vec<Job>>(1);
+        let (batches, mut rx) = mpsc::unbounded_channel::<(Vec<Job>, OwnedSemaphorePermit)>();
         std::thread::Builder::new()
             .name("copl-backend".into())
             .spawn(move || {
-                while let Some(batch) = rx.blocking_recv() {
+                while let Some((batch, permit)) = rx.blocking_recv() {
                     run_batch(&model, batch);
+                    drop(permit); // idle again
                 }
             })?;
-        Ok(Self { batches })
+        Ok(Self {
+            batches,
+            idle: Arc::new(Semaphore::new(1)),
+        })
     }
 
-    /// Hands a batch to the thread (waits while another batch is waiting); gives the
-    /// jobs back when the thread is gone.
-    pub(crate) async fn run(&self, batch: Vec<Job>) -> Result<(), Vec<Job>> {
-        self.batches.send(batch).await.map_err(|e| e.0)
+    /// Waits until the thread has no batch; the permit goes with the next batch.
+    pub(crate) async fn idle(&self) -> OwnedSemaphorePermit {
+        self.idle
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the backend semaphore is never closed")
+    }
+
+    /// Hands a batch to the idle thread; gives the jobs back when the thread is gone.
+    pub(crate) fn run(&self, batch: Vec<Job>, idle: OwnedSemaphorePermit) -> Result<(), Vec<Job>> {
+        self.batches.send((batch, idle)).map_err(|e| e.0.0)
     }
 }
 
@@ -71,17 +89,14 @@ fn run_batch(model: &RewardModel, batch: Vec<Job>) {
 }
 
 fn score(model: &RewardModel, batch: &[Job]) -> candle_core::Result<Vec<f32>> {
-    let rows: Vec<_> = batch.iter().flat_map(|j| j.rows.iter()).collect();
-    let tokens: Vec<_> = rows.iter().map(|r| &r.tokens).collect();
-    let routings: Vec<_> = rows.iter().map(|r| &r.condition.routing).collect();
-    let embeddings: Vec<&[f32]> = rows
+    let rows: Vec<ServedRow<'_>> = batch
         .iter()
-        .map(|r| r.condition.embedding.as_slice())
+        .flat_map(|j| j.rows.iter())
+        .map(|r| ServedRow {
+            tokens: &r.tokens,
+            routing: &r.condition.routing,
+            embedding: &r.condition.embedding,
+        })
         .collect();
-    let padded = model.pad(&tokens)?;
-    let conditioning = model.condition_cached(&routings, &embeddings)?;
-    model
-        .score(&padded, &conditioning)?
-        .to_dtype(candle_core::DType::F32)?
-        .to_vec1()
+    model.score_served(&rows)
 }

@@ -220,15 +220,13 @@ fn warm_up(state: &State) -> Result<()> {
         .context("warm-up tokenisation")?;
     let routing =
         copl_core::model::UserRouting::population(state.model.backbone.adapters().moles.len());
-    let population = state.adapter.population_embedding();
-    let conditioning = state
-        .model
-        .condition_cached(&[&routing], &[population])
-        .context("warm-up conditioning")?;
-    let batch = state.model.pad(&rows.iter().collect::<Vec<_>>())?;
     state
         .model
-        .score(&batch, &conditioning)
+        .score_served(&[copl_core::model::reward::ServedRow {
+            tokens: &rows[0],
+            routing: &routing,
+            embedding: state.adapter.population_embedding(),
+        }])
         .context("warm-up forward")?;
     Ok(())
 }

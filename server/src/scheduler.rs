@@ -4,8 +4,8 @@
 //! batches under a row and token budget, and [`crate::backend`] runs them on its own
 //! thread. The queue is bounded: a job beyond `max_queued_requests` is refused at once
 //! (RESOURCE_EXHAUSTED). Jobs whose caller went away or whose deadline passed are
-//! dropped before compute. The channel to the backend holds one batch, so the next batch
-//! is packed while the current one runs.
+//! dropped before compute. A batch is packed when the backend is idle, from every job
+//! waiting then; jobs keep arriving (tokenised by their handlers) while a batch runs.
 
 use std::{
     sync::{
@@ -80,6 +80,9 @@ pub struct BatchLimits {
     /// Rows × longest row (padding included).
     pub max_tokens: usize,
     pub max_queued: usize,
+    /// Wait for more jobs while they arrive less than this apart (at most 4×) when a
+    /// batch is not full and the backend is idle.
+    pub linger: Duration,
 }
 
 /// The handle the RPC handlers use; cheap to clone.
@@ -144,6 +147,7 @@ async fn batching(
     queued: Arc<AtomicUsize>,
 ) {
     let mut pending: Vec<Job> = Vec::new();
+    let mut last_rows = 0;
     loop {
         if pending.is_empty() {
             match rx.recv().await {
@@ -151,41 +155,92 @@ async fn batching(
                 None => return,
             }
         }
+        // Wait for the backend, taking in jobs (and pruning dead ones) meanwhile.
+        let idle = tokio::select! {
+            idle = backend.idle() => idle,
+            job = rx.recv() => {
+                match job {
+                    Some(job) => pending.push(job),
+                    None => return,
+                }
+                prune(&mut pending, &queued);
+                continue;
+            }
+        };
         while let Ok(job) = rx.try_recv() {
             pending.push(job);
         }
-        let now = Instant::now();
-        let mut live = Vec::with_capacity(pending.len());
-        for job in pending.drain(..) {
-            if job.reply.is_closed() {
-                queued.fetch_sub(1, Ordering::SeqCst);
-                metrics::counter!("copl_jobs_dropped_total", "reason" => "cancelled").increment(1);
-            } else if job.deadline.is_some_and(|d| d <= now) {
-                queued.fetch_sub(1, Ordering::SeqCst);
-                metrics::counter!("copl_jobs_dropped_total", "reason" => "deadline").increment(1);
-                job.refuse(ScoreError::DeadlineExceeded);
-            } else {
-                live.push(job);
-            }
+        if !linger(&mut rx, &mut pending, limits, last_rows).await {
+            return;
         }
-        pending = live;
+        prune(&mut pending, &queued);
         if pending.is_empty() {
-            continue;
+            continue; // the permit drops: the backend stays idle
         }
         let batch = take_batch(&mut pending, limits);
         let left = queued.fetch_sub(batch.len(), Ordering::SeqCst) - batch.len();
         metrics::gauge!("copl_queue_depth").set(left as f64);
         let rows: usize = batch.iter().map(|j| j.rows.len()).sum();
         let width = batch.iter().map(Job::width).max().unwrap_or(0);
+        last_rows = rows;
         metrics::histogram!("copl_batch_rows").record(rows as f64);
         metrics::histogram!("copl_batch_tokens").record((rows * width) as f64);
-        if let Err(returned) = backend.run(batch).await {
+        if let Err(returned) = backend.run(batch, idle) {
             for job in returned {
                 job.refuse(ScoreError::ShuttingDown);
             }
             return;
         }
     }
+}
+
+/// Takes in jobs while they keep coming less than `limits.linger` apart, up to `expected`
+/// rows (the previous batch's: its callers, just answered, are coming back), a full batch,
+/// or 4 × `linger` in all. A lone caller never waits. False when the channel closed.
+async fn linger(
+    rx: &mut mpsc::UnboundedReceiver<Job>,
+    pending: &mut Vec<Job>,
+    limits: BatchLimits,
+    expected: usize,
+) -> bool {
+    if limits.linger.is_zero() {
+        return true;
+    }
+    let until = Instant::now() + 4 * limits.linger;
+    let mut rows: usize = pending.iter().map(|j| j.rows.len()).sum();
+    while rows < expected.min(limits.max_rows) {
+        let wait = limits
+            .linger
+            .min(until.saturating_duration_since(Instant::now()));
+        match tokio::time::timeout(wait, rx.recv()).await {
+            Ok(Some(job)) => {
+                rows += job.rows.len();
+                pending.push(job);
+            }
+            Ok(None) => return false,
+            Err(_) => break,
+        }
+    }
+    true
+}
+
+/// Drops the jobs whose caller went away and refuses those whose deadline passed.
+fn prune(pending: &mut Vec<Job>, queued: &AtomicUsize) {
+    let now = Instant::now();
+    let mut live = Vec::with_capacity(pending.len());
+    for job in pending.drain(..) {
+        if job.reply.is_closed() {
+            queued.fetch_sub(1, Ordering::SeqCst);
+            metrics::counter!("copl_jobs_dropped_total", "reason" => "cancelled").increment(1);
+        } else if job.deadline.is_some_and(|d| d <= now) {
+            queued.fetch_sub(1, Ordering::SeqCst);
+            metrics::counter!("copl_jobs_dropped_total", "reason" => "deadline").increment(1);
+            job.refuse(ScoreError::DeadlineExceeded);
+        } else {
+            live.push(job);
+        }
+    }
+    *pending = live;
 }
 
 /// Removes one batch's jobs from `pending` (kept in arrival order).

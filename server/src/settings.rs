@@ -45,6 +45,12 @@ pub struct Limits {
     pub max_batch_tokens: usize,
     /// Rows in one model batch.
     pub max_batch_rows: usize,
+    /// When the model is idle and a batch has fewer rows than the previous one, wait for
+    /// more requests while they keep arriving less than this many microseconds apart (at
+    /// most 4× in all); 0 = run at once. The callers of a batch are answered together and
+    /// come back together: this lets their requests share one batch again instead of a
+    /// 1-row batch and the rest. A lone caller never waits.
+    pub batch_linger_micros: u64,
     /// Requests waiting in the queue before RESOURCE_EXHAUSTED.
     pub max_queued_requests: usize,
     /// Answers in one OnboardUser call; pairs in one SuggestSurvey answer.
@@ -83,6 +89,7 @@ impl Default for Settings {
                 max_batch_items: 256,
                 max_batch_tokens: 16_384,
                 max_batch_rows: 64,
+                batch_linger_micros: 500,
                 max_queued_requests: 1024,
                 max_survey_answers: 64,
                 max_hops: 6,

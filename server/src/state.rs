@@ -139,6 +139,7 @@ impl State {
             backend,
             BatchLimits {
                 max_rows: settings.limits.max_batch_rows,
+                linger: std::time::Duration::from_micros(settings.limits.batch_linger_micros),
                 max_tokens: settings.limits.max_batch_tokens.max(max_input_tokens),
                 max_queued: settings.limits.max_queued_requests,
             },

@@ -13,9 +13,6 @@ use std::{
     time::Duration,
 };
 
-use candle_core::{DType, Device};
-use candle_nn::{VarBuilder, VarMap};
-use candle_transformers::models::bert::{BertModel, Config};
 use copl_proto::v1::{
     CompareRequest, DeleteUserRequest, GetUserRequest, InfoRequest, OnboardOptions,
     OnboardUserRequest, ResponseRef, ResponseText, ScoreBatchRequest, ScoreItem, ScoreRequest,
@@ -24,33 +21,6 @@ use copl_proto::v1::{
 };
 use copl_tests::{binary, run, text};
 use tonic::{Code, transport::Channel};
-
-/// A tiny random BERT directory with MiniLM's tokenizer.
-fn tiny_backbone(dir: &Path) {
-    let minilm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../backbones/minilm");
-    assert!(
-        minilm.join("VERIFIED").exists(),
-        "run scripts/fetch-backbone.sh minilm (make test does)"
-    );
-    let config = serde_json::json!({
-        "vocab_size": 30522, "hidden_size": 16, "num_hidden_layers": 2,
-        "num_attention_heads": 2, "intermediate_size": 32, "hidden_act": "gelu",
-        "hidden_dropout_prob": 0.0, "max_position_embeddings": 512, "type_vocab_size": 2,
-        "initializer_range": 0.02, "layer_norm_eps": 1e-12, "pad_token_id": 0,
-        "classifier_dropout": null, "model_type": "bert"
-    });
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
-    std::fs::copy(minilm.join("tokenizer.json"), dir.join("tokenizer.json")).unwrap();
-    let varmap = VarMap::new();
-    let parsed: Config = serde_json::from_value(config).unwrap();
-    BertModel::load(
-        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
-        &parsed,
-    )
-    .unwrap();
-    varmap.save(dir.join("model.safetensors")).unwrap();
-}
 
 fn train(args: &[&str]) {
     let output = run("copl-train", args);
@@ -64,7 +34,7 @@ fn train(args: &[&str]) {
 /// Data, GCF and a MoLE checkpoint (max 48 tokens) under `root`.
 fn tiny_checkpoint(root: &Path) -> (PathBuf, PathBuf) {
     let (data, ckpt, backbone) = (root.join("data"), root.join("ckpt"), root.join("bb"));
-    tiny_backbone(&backbone);
+    copl_tests::tiny_bert(&backbone);
     let s = |p: &Path| p.to_str().unwrap().to_string();
     train(&[
         "synth",
@@ -156,15 +126,27 @@ fn scrape(addr: &str) -> String {
 
 impl Server {
     fn start(ckpt: &Path, data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_with(ckpt, data_dir, env, &[], Stdio::inherit())
+    }
+
+    /// With extra flags, and the log (stderr) sent to `log`.
+    fn start_with(
+        ckpt: &Path,
+        data_dir: &Path,
+        env: &[(&str, &str)],
+        flags: &[&str],
+        log: Stdio,
+    ) -> Self {
         let metrics = format!("127.0.0.1:{}", free_port());
         let mut child = Command::new(binary("copl-server"))
             .args(["--checkpoint", ckpt.to_str().unwrap()])
             .args(["--data-dir", data_dir.to_str().unwrap()])
             .args(["--listen", "127.0.0.1:0"])
             .args(["--metrics-listen", &metrics])
+            .args(flags)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -424,6 +406,52 @@ async fn every_rpc_and_error_through_the_real_server() {
     assert!((batch.results[1].reward - seen_result.reward).abs() < 1e-4);
     assert!((batch.results[2].reward - population.reward).abs() < 1e-4);
     assert!(!batch.results[2].personalised);
+
+    // The server's scores are `copl-train eval`'s (the gates run on the embedding there;
+    // the routing is cached at load here), alone or among other users' longer rows.
+    let offline = run(
+        "copl-train",
+        &[
+            "score",
+            "--ckpt",
+            ckpt.to_str().unwrap(),
+            "--user",
+            "user-00000",
+            "--prompt",
+            "How do I keep a houseplant alive?",
+            "--response",
+            "Water it weekly.",
+            "--response",
+            "Water it weekly and give it light.",
+        ],
+    );
+    let (stdout, stderr) = text(&offline);
+    assert!(offline.status.success(), "{stderr}");
+    let offline: Vec<f32> = serde_json::from_str(stdout.trim()).unwrap();
+    let second = api
+        .score_batch(ScoreBatchRequest {
+            items: vec![
+                item("user-00007", &"and some longer text ".repeat(5)),
+                item("user-00000", "Water it weekly and give it light."),
+                item("", "Water."),
+            ],
+            truncate: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        (offline[0] - seen_result.reward).abs() < 1e-4,
+        "eval {} server {}",
+        offline[0],
+        seen_result.reward
+    );
+    assert!(
+        (offline[1] - second.results[1].reward).abs() < 1e-4,
+        "eval {} server {}",
+        offline[1],
+        second.results[1].reward
+    );
     let (c, m) = code(
         api.score_batch(ScoreBatchRequest {
             items: vec![item("user-00000", "a"), item("ghost", "b")],
@@ -754,7 +782,14 @@ async fn every_rpc_and_error_through_the_real_server() {
         assert!(!text.contains(user), "{user} in the metrics");
     }
 
-    // Restart: the onboarded user is still there; delete it for good.
+    // kill -9 (`Child::kill` is SIGKILL) right after OnboardUser answered: the user is
+    // stored before the answer, so the restarted server has it.
+    let late = api
+        .onboard_user(onboard("late-user", answers.clone(), false))
+        .await
+        .unwrap()
+        .into_inner();
+    // Restart: the onboarded users are still there; delete one for good.
     drop(api);
     drop(server);
     let server = Server::start(&ckpt, &store, &[]);
@@ -771,6 +806,17 @@ async fn every_rpc_and_error_through_the_real_server() {
         .unwrap();
     assert_eq!(kept.origin, UserOrigin::Onboarded as i32);
     assert_eq!(kept.routing, user.routing);
+    let late_kept = api
+        .get_user(GetUserRequest {
+            user_id: "late-user".into(),
+            include_embedding: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    assert_eq!(late_kept.routing, late.user.unwrap().routing);
     let again = api
         .score(score("new-user", "Water it weekly.", false))
         .await
@@ -878,6 +924,145 @@ async fn reflection_lists_the_services(channel: Channel) {
 
 /// A checkpoint the server cannot serve is refused at start with what is wrong, and the
 /// process exits non-zero (no half-started server).
+/// The value of an unlabelled metric line `name value` in a scrape (0 when absent).
+fn metric(scrape: &str, name: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+/// Rows the backend has computed so far, once the count has stopped moving.
+async fn settled_rows(metrics: &str) -> f64 {
+    let mut last = -1.0;
+    loop {
+        let rows = metric(&scrape(metrics), "copl_batch_rows_sum");
+        if rows == last {
+            return rows;
+        }
+        last = rows;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_stops_when_its_client_goes_away_and_shutdown_finishes_open_calls() {
+    let root = tempfile::tempdir().unwrap();
+    let (_data, ckpt) = tiny_checkpoint(root.path());
+    let log_path = root.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut server = Server::start_with(
+        &ckpt,
+        &root.path().join("store"),
+        &[],
+        &["--log-format", "json"],
+        log.into(),
+    );
+    let channel = server.serving("copl.v1.RewardService").await;
+    let item = |i: u64| ScoreStreamRequest {
+        request_id: i,
+        item: Some(ScoreItem {
+            user_id: format!("user-{:05}", i % 60),
+            prompt: "How do I keep a houseplant alive?".into(),
+            response: "Water it weekly and give it bright, indirect light.".into(),
+        }),
+        truncate: false,
+    };
+
+    // A client that sends many items, reads one result and goes away: the server stops
+    // reading and scoring its items (the flow-control windows hold a few thousand
+    // results; far fewer than were sent are computed).
+    let sent = 50_000u64;
+    let small_window = tonic::transport::Endpoint::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .initial_stream_window_size(65_535)
+        .connect()
+        .await
+        .unwrap();
+    let before = settled_rows(&server.metrics).await;
+    let mut api = RewardServiceClient::new(small_window);
+    let mut results = api
+        .score_stream(tokio_stream::iter((0..sent).map(item)))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = results.message().await.unwrap().unwrap();
+    assert_eq!(first.request_id, 0);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(results);
+    drop(api);
+    let computed = settled_rows(&server.metrics).await - before;
+    assert!(
+        computed >= 1.0 && computed < (sent / 2) as f64,
+        "{computed} of {sent} items were scored after the client went away"
+    );
+    let scrape_after = scrape(&server.metrics);
+    assert_eq!(
+        metric(&scrape_after, "copl_queue_depth"),
+        0.0,
+        "{scrape_after}"
+    );
+
+    // Graceful shutdown: a stream open before SIGTERM is still answered after it, and
+    // the server exits 0 once it ends.
+    let mut api = RewardServiceClient::new(channel);
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut results = api
+        .score_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    tx.send(item(1)).await.unwrap();
+    assert_eq!(results.message().await.unwrap().unwrap().request_id, 1);
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Wait until the server logs that it is shutting down, then use the open stream.
+    for _ in 0..100 {
+        if std::fs::read_to_string(&log_path)
+            .unwrap()
+            .contains("shutting down")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tx.send(item(2)).await.unwrap();
+    let after = results.message().await.unwrap().unwrap();
+    assert_eq!(after.request_id, 2);
+    assert!(
+        matches!(after.outcome, Some(Outcome::Result(_))),
+        "{after:?}"
+    );
+    drop(tx);
+    assert!(results.message().await.unwrap().is_none());
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "copl-server exited with {status}");
+
+    // --log-format json: every log line is a JSON object with a level and a message.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    assert!(lines.len() >= 3, "{log}");
+    assert!(lines.iter().all(|l| l["level"].is_string()), "{log}");
+    let messages: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l["fields"]["message"].as_str())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.starts_with("model loaded")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.starts_with("shutting down")),
+        "{messages:?}"
+    );
+}
+
 #[test]
 fn a_bad_checkpoint_is_refused_with_what_is_wrong() {
     let root = tempfile::tempdir().unwrap();

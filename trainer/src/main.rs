@@ -63,6 +63,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write `catalogue.jsonl` (response texts by id, which the server needs) into a
+    /// checkpoint made before checkpoints carried it, from the data it was trained on.
+    Catalogue {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        ckpt: PathBuf,
+    },
     /// Train the MoLE reward model (paper §4.2) over a checkpoint's GCF embeddings.
     Mole(MoleArgs),
     /// Reward-model accuracy: seen users' test pairs and unseen users' after onboarding,
@@ -81,6 +89,22 @@ enum Command {
         test_pairs: usize,
         #[arg(long)]
         json: bool,
+    },
+    /// Rewards of responses to a prompt for a seen user, as `eval` computes them (to
+    /// check a server's scores against).
+    Score {
+        #[arg(long)]
+        ckpt: PathBuf,
+        /// Backbone directory [default: the one the manifest names].
+        #[arg(long)]
+        backbone: Option<PathBuf>,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        prompt: String,
+        /// One or more responses (repeat the flag).
+        #[arg(long, required = true)]
+        response: Vec<String>,
     },
     /// Onboard the data set's unseen users from their answers (paper §4.3) and report
     /// their accuracy: CoPL 2/4-hop, naive average, per-user optimisation, population;
@@ -149,6 +173,37 @@ enum BenchCommand {
         /// [default: all layers].
         #[arg(long)]
         adapt_layers: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The bare-model side of the serving benchmark: `copl bench`'s work (one text, users
+    /// in turn) scored through `copl_core::model` in this process, in batches of each size.
+    Serve {
+        #[arg(long)]
+        ckpt: PathBuf,
+        /// Backbone directory [default: the one the manifest names].
+        #[arg(long)]
+        backbone: Option<PathBuf>,
+        /// Batch sizes (the server's batch at concurrency 1, 8, 64).
+        #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+        batches: Vec<usize>,
+        /// Seconds per batch size.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Seen users scored for, in turn [default: the first eight].
+        #[arg(long, value_delimiter = ',', default_value = "")]
+        users: Vec<String>,
+        /// The text (`copl bench`'s defaults).
+        #[arg(
+            long,
+            default_value = "How should I prepare for a job interview next week?"
+        )]
+        prompt: String,
+        #[arg(
+            long,
+            default_value = "Research the company, practise answers to common questions out loud, and prepare two questions of your own."
+        )]
+        response: String,
         #[arg(long)]
         json: bool,
     },
@@ -436,16 +491,7 @@ fn main() -> Result<()> {
             test_pairs,
             json,
         } => {
-            let backbone = match backbone {
-                Some(b) => b,
-                None => {
-                    let manifest = copl_core::checkpoint::Manifest::load(&ckpt)?;
-                    let model = manifest.model.with_context(|| {
-                        format!("{}: no model section (copl-train mole)", ckpt.display())
-                    })?;
-                    PathBuf::from(model.backbone)
-                }
-            };
+            let backbone = backbone_of(&ckpt, backbone)?;
             let eval = copl_trainer::mole::eval::eval_mole(&data, &ckpt, &backbone, test_pairs)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&eval)?);
@@ -517,6 +563,41 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Command::Bench(BenchCommand::Serve {
+            ckpt,
+            backbone,
+            batches,
+            duration,
+            users,
+            prompt,
+            response,
+            json,
+        }) => {
+            let users: Vec<String> = users.into_iter().filter(|u| !u.is_empty()).collect();
+            let backbone = backbone_of(&ckpt, backbone)?;
+            let rows = copl_trainer::mole::serve_bench::bench_serve(
+                &copl_trainer::mole::serve_bench::ServeBench {
+                    ckpt: &ckpt,
+                    backbone: &backbone,
+                    users: &users,
+                    prompt: &prompt,
+                    response: &response,
+                    batches: &batches,
+                    seconds: duration,
+                },
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for r in &rows {
+                    println!(
+                        "batch {:>3}: {:>8.1} rows/s, per batch p50 {:.2} ms, p99 {:.2} ms ({} batches)",
+                        r.batch, r.rows_per_second, r.p50_ms, r.p99_ms, r.batches
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Bench(BenchCommand::Mole {
             backbone,
             batch_pairs,
@@ -580,6 +661,28 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Command::Score {
+            ckpt,
+            backbone,
+            user,
+            prompt,
+            response,
+        } => {
+            let backbone = backbone_of(&ckpt, backbone)?;
+            let rewards = copl_trainer::mole::eval::score_for_user(
+                &ckpt, &backbone, &user, &prompt, &response,
+            )?;
+            println!("{}", serde_json::to_string(&rewards)?);
+            Ok(())
+        }
+        Command::Catalogue { data, ckpt } => {
+            let written = copl_trainer::gcf::write_catalogue(&data, &ckpt)?;
+            println!(
+                "{}: catalogue.jsonl written ({written} responses)",
+                ckpt.display()
+            );
+            Ok(())
+        }
         Command::Check { data } => {
             let dataset = Dataset::load(&data).map_err(anyhow::Error::new)?;
             println!(
@@ -592,6 +695,18 @@ fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The backbone directory given, or the one the checkpoint's manifest names.
+fn backbone_of(ckpt: &std::path::Path, given: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(dir) = given {
+        return Ok(dir);
+    }
+    let manifest = copl_core::checkpoint::Manifest::load(ckpt)?;
+    let model = manifest
+        .model
+        .with_context(|| format!("{}: no model section (copl-train mole)", ckpt.display()))?;
+    Ok(PathBuf::from(model.backbone))
 }
 
 fn run_synth(args: SynthArgs) -> Result<()> {

@@ -3,11 +3,7 @@
 //! train (every trainable tensor must receive a gradient, or clipping fails naming it),
 //! write a whole checkpoint, and the reloaded model recomputes the reported accuracy.
 
-use std::path::Path;
-
-use candle_core::{DType, Device};
-use candle_nn::{VarBuilder, VarMap};
-use candle_transformers::models::bert::{BertModel, Config};
+use candle_core::Device;
 use copl_core::{
     adapt::Adapter,
     checkpoint::Manifest,
@@ -24,32 +20,6 @@ use copl_trainer::{
     synth::{Preset, SynthConfig, generate},
 };
 
-/// A tiny random BERT directory with MiniLM's tokenizer.
-fn tiny_backbone(dir: &Path) {
-    let minilm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../backbones/minilm");
-    assert!(
-        minilm.join("VERIFIED").exists(),
-        "run scripts/fetch-backbone.sh minilm (make test does)"
-    );
-    let config = serde_json::json!({
-        "vocab_size": 30522, "hidden_size": 16, "num_hidden_layers": 2,
-        "num_attention_heads": 2, "intermediate_size": 32, "hidden_act": "gelu",
-        "hidden_dropout_prob": 0.0, "max_position_embeddings": 512, "type_vocab_size": 2,
-        "initializer_range": 0.02, "layer_norm_eps": 1e-12, "pad_token_id": 0,
-        "classifier_dropout": null, "model_type": "bert"
-    });
-    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
-    std::fs::copy(minilm.join("tokenizer.json"), dir.join("tokenizer.json")).unwrap();
-    let varmap = VarMap::new();
-    let parsed: Config = serde_json::from_value(config).unwrap();
-    BertModel::load(
-        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
-        &parsed,
-    )
-    .unwrap();
-    varmap.save(dir.join("model.safetensors")).unwrap();
-}
-
 #[test]
 fn copl_and_uniform_train_and_the_checkpoint_recomputes_the_reported_accuracy() {
     let root = tempfile::tempdir().unwrap();
@@ -59,7 +29,7 @@ fn copl_and_uniform_train_and_the_checkpoint_recomputes_the_reported_accuracy() 
         root.path().join("bb"),
     );
     std::fs::create_dir_all(&backbone).unwrap();
-    tiny_backbone(&backbone);
+    copl_tests::tiny_bert(&backbone);
     let synthetic = generate(&SynthConfig {
         users: 80,
         unseen_users: 2,

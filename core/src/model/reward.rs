@@ -505,6 +505,20 @@ impl RewardModel {
         })
     }
 
+    /// Rewards of tokenised rows, each scored for its user's cached routing and embedding
+    /// (a [`ServedRow`]): padded, conditioned without running a gate, one forward. What the
+    /// server runs per batch; a row's reward does not depend on the other rows.
+    pub fn score_served(&self, rows: &[ServedRow<'_>]) -> candle_core::Result<Vec<f32>> {
+        let tokens: Vec<&Tokens> = rows.iter().map(|r| r.tokens).collect();
+        let routings: Vec<&UserRouting> = rows.iter().map(|r| r.routing).collect();
+        let embeddings: Vec<&[f32]> = rows.iter().map(|r| r.embedding).collect();
+        let batch = self.pad(&tokens)?;
+        let conditioning = self.condition_cached(&routings, &embeddings)?;
+        self.score(&batch, &conditioning)?
+            .to_dtype(DType::F32)?
+            .to_vec1()
+    }
+
     /// Rewards of `(prompt, response)` items for users `[n, d_user]` (L2-normalised GCF
     /// embeddings), one user per item.
     pub fn score_texts(
@@ -517,6 +531,15 @@ impl RewardModel {
         let conditioning = self.condition(users, false)?;
         Ok(self.score(&batch, &conditioning)?.to_vec1()?)
     }
+}
+
+/// One row of a served batch: its tokens and whom it is scored for (the user's cached
+/// routing and L2-normalised GCF embedding).
+#[derive(Clone, Copy, Debug)]
+pub struct ServedRow<'a> {
+    pub tokens: &'a Tokens,
+    pub routing: &'a UserRouting,
+    pub embedding: &'a [f32],
 }
 
 /// `[n, width]`: 1 on each row's first `length` positions, 0 on its padding.

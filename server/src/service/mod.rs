@@ -398,8 +398,11 @@ impl RewardApi {
         tokio::spawn(async move {
             let mut in_flight = FuturesOrdered::new();
             let mut open = true;
-            loop {
+            while open || !in_flight.is_empty() {
                 tokio::select! {
+                    // The client went away: drop the in-flight items (their queued jobs
+                    // are skipped before compute) and read no more.
+                    () = tx.closed() => return,
                     // Results go out in the order items came in.
                     Some(out) = in_flight.next(), if !in_flight.is_empty() => {
                         if tx.send(Ok(out)).await.is_err() {
@@ -419,7 +422,6 @@ impl RewardApi {
                             None => open = false,
                         }
                     }
-                    else => return,
                 }
             }
         });

@@ -7,6 +7,6 @@ pub mod spmm;
 mod train;
 
 pub use model::{GcfArch, GcfModel, GraphOps, scores};
-pub use run::{GcfEval, GcfSummary, Slice, eval_gcf, run_gcf, same_responses};
+pub use run::{GcfEval, GcfSummary, Slice, eval_gcf, run_gcf, same_responses, write_catalogue};
 pub use train::EpochRecord;
 pub use train::{GcfTraining, PairRows, TrainConfig, accuracy, pair_rows, train};

@@ -105,6 +105,31 @@ pub fn run_gcf(
     Ok(summary)
 }
 
+/// `copl-train catalogue`: writes `catalogue.jsonl` (the response texts the server
+/// serves by id) into a checkpoint written before checkpoints carried it. `data` must be
+/// the data set the GCF part was trained on (its hash is checked against the manifest).
+/// Returns the number of responses written.
+pub fn write_catalogue(data: &Path, ckpt: &Path) -> Result<usize> {
+    let manifest = Manifest::load(ckpt)?;
+    let gcf = manifest
+        .gcf
+        .with_context(|| format!("{}: the manifest has no gcf section", ckpt.display()))?;
+    let hash = data_hash(data).with_context(|| format!("hashing {}", data.display()))?;
+    if hash != gcf.data_hash {
+        bail!(
+            "{} is not the data set {} was trained on (data hash {hash}, manifest {})",
+            data.display(),
+            ckpt.display(),
+            gcf.data_hash
+        );
+    }
+    let dataset = Dataset::load(data).map_err(anyhow::Error::new)?;
+    let ids = checkpoint::load_ids(ckpt)?;
+    let entries = catalogue(&dataset, &ids)?;
+    checkpoint::save_catalogue(ckpt, &entries)?;
+    Ok(entries.len())
+}
+
 /// The survey set: distinct unordered response pairs of the training pairs.
 fn survey_pairs(train_pairs: &[(u32, u32, u32)]) -> Vec<(u32, u32)> {
     let mut pairs: Vec<(u32, u32)> = train_pairs

@@ -170,3 +170,31 @@ pub fn eval_mole(data: &Path, ckpt: &Path, backbone: &Path, test_pairs: usize) -
         unseen,
     })
 }
+
+/// `copl-train score`: rewards of `responses` to `prompt` for a seen `user` of the
+/// checkpoint, computed as `copl-train eval` computes them (the gates run on the user's
+/// GCF embedding; the server uses the routing cached at load: the two must agree).
+pub fn score_for_user(
+    ckpt: &Path,
+    backbone: &Path,
+    user: &str,
+    prompt: &str,
+    responses: &[String],
+) -> Result<Vec<f32>> {
+    let (adapter, ids) =
+        Adapter::from_checkpoint(ckpt).with_context(|| format!("loading {}", ckpt.display()))?;
+    let row = *ids
+        .user_rows()
+        .get(user)
+        .with_context(|| format!("user {user:?} is not a seen user of {}", ckpt.display()))?;
+    let model = RewardModel::load(ckpt, backbone, &device())?;
+    let items: Vec<(&str, &str)> = responses.iter().map(|r| (prompt, r.as_str())).collect();
+    let embedding = adapter.user_embedding(row);
+    let users = candle_core::Tensor::from_vec(
+        embedding.repeat(items.len()),
+        (items.len(), embedding.len()),
+        &model.device,
+    )?;
+    let mut cache = super::train::MoleTrainConfig::default().frozen_cache();
+    Ok(super::train::text_rewards(&model, &items, &users, false, &mut cache)?.to_vec1()?)
+}

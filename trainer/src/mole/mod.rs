@@ -4,4 +4,5 @@
 pub mod bench;
 pub mod eval;
 pub mod run;
+pub mod serve_bench;
 pub mod train;

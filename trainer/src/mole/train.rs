@@ -126,8 +126,21 @@ fn pair_rewards(
         .flat_map(|p| p.user.iter().copied())
         .collect();
     let users = Tensor::from_vec(users, (items.len(), dim), &model.device)?;
-    let rows = model.tokenize(&items, true)?;
-    let conditioning = model.condition(&users, noise)?;
+    text_rewards(model, &items, &users, noise, cache)
+}
+
+/// Rewards `[n]` of `(prompt, response)` items for users `[n, d_user]` as training and
+/// evaluation compute them: the gates run on the embeddings (with training noise when
+/// `noise`), over-long items are truncated, frozen layers' states come from `cache`.
+pub fn text_rewards(
+    model: &RewardModel,
+    items: &[(&str, &str)],
+    users: &Tensor,
+    noise: bool,
+    cache: &mut FrozenCache,
+) -> Result<Tensor> {
+    let rows = model.tokenize(items, true)?;
+    let conditioning = model.condition(users, noise)?;
     Ok(model.score_cached(&rows.iter().collect::<Vec<_>>(), &conditioning, cache)?)
 }
 
