@@ -12,6 +12,8 @@ CKPT=${CKPT:-runs/mole-bench/ckpt-copl}
 DURATION=${DURATION:-15}
 PORT=${PORT:-50071}
 LEVELS=${LEVELS:-1,8,64}
+PROMPT=${PROMPT:-How should I prepare for a job interview next week?}
+RESPONSE=${RESPONSE:-Research the company, practise answers to common questions out loud, and prepare two questions of your own.}
 [ -f "$CKPT/manifest.json" ] || { echo "no checkpoint at $CKPT (scripts/mole-benchmarks.sh makes one)" >&2; exit 2; }
 cargo build --release -q -p copl-trainer -p copl-server -p copl-cli
 BIN=./target/release
@@ -35,10 +37,11 @@ IFS=, read -ra levels <<<"$LEVELS"
 echo "| concurrency / batch | server calls/s | p50 ms | p99 ms | bare rows/s | bare batch p50 ms | overhead |"
 echo "|---|---|---|---|---|---|---|"
 for c in "${levels[@]}"; do
-  $BIN/copl bench --concurrency "$c" --duration "$DURATION" --users "$USERS" --json \
+  $BIN/copl bench --concurrency "$c" --duration "$DURATION" --users "$USERS" \
+    --prompt "$PROMPT" --response "$RESPONSE" --json \
     | tr -d '\n ' >"$DATA/server.json"
   $BIN/copl-train bench serve --ckpt "$CKPT" --batches "$c" --duration "$DURATION" \
-    --users "$USERS" --json | tr -d '\n ' >"$DATA/bare.json"
+    --users "$USERS" --prompt "$PROMPT" --response "$RESPONSE" --json | tr -d '\n ' >"$DATA/bare.json"
   field() { grep -o "\"$1\":[0-9.]*" "$2" | head -1 | grep -o '[0-9.]*$'; }
   errors=$(grep -o '"errors":{[^}]*}' "$DATA/server.json")
   [ "$errors" = '"errors":{}' ] || echo "server errors at concurrency $c: $errors" >&2

@@ -193,16 +193,10 @@ enum BenchCommand {
         /// Seen users scored for, in turn [default: the first eight].
         #[arg(long, value_delimiter = ',', default_value = "")]
         users: Vec<String>,
-        /// The text (`copl bench`'s defaults).
-        #[arg(
-            long,
-            default_value = "How should I prepare for a job interview next week?"
-        )]
+        /// The text scored (scripts/serve-benchmark.sh passes `copl bench`'s).
+        #[arg(long)]
         prompt: String,
-        #[arg(
-            long,
-            default_value = "Research the company, practise answers to common questions out loud, and prepare two questions of your own."
-        )]
+        #[arg(long)]
         response: String,
         #[arg(long)]
         json: bool,
