@@ -6,7 +6,7 @@
 #               fetched from PyPI) and evaluated for seen and onboarded unseen users;
 #               serving joins with issue #7)
 #   make test   runs every check CI runs: format, lints, build, all tests
-.PHONY: demo test fmt clippy build backbones
+.PHONY: demo test fmt clippy build backbones deps
 
 DEMO_DIR ?= runs/demo
 
@@ -21,7 +21,7 @@ demo:
 	./target/release/copl-train mole --data $(DEMO_DIR)/data --ckpt $(DEMO_DIR)/ckpt --backbone backbones/minilm --adapt-layers 2 --max-tokens 128 --steps 60 --batch-pairs 16 --lr 5e-4 --eval-every 30 --val-pairs 64 --test-pairs 128
 	./target/release/copl-train eval --data $(DEMO_DIR)/data --ckpt $(DEMO_DIR)/ckpt --test-pairs 128
 
-test: fmt clippy build backbones
+test: fmt clippy build backbones deps
 	cargo test --workspace
 
 fmt:
@@ -39,3 +39,7 @@ build:
 backbones:
 	scripts/fetch-backbone.sh minilm
 	scripts/fetch-backbone.sh gemma3-270m
+
+# redis-server (two-replica test) and .venv-client (the Python client's test).
+deps:
+	scripts/test-deps.sh

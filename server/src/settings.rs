@@ -22,8 +22,10 @@ pub struct Settings {
     pub listen: String,
     /// Prometheus metrics address (`GET /metrics`); empty: no metrics listener.
     pub metrics_listen: String,
-    /// Where onboarded users are stored (`users/` below it).
+    /// Where the embedded store keeps onboarded users (`users/` below it).
     pub data_dir: PathBuf,
+    /// Which store holds onboarded users.
+    pub store: Store,
     /// Seconds in-flight calls get to finish after SIGTERM / Ctrl-C.
     pub shutdown_grace_seconds: u64,
     /// `text` or `json` log lines (tracing; level from `RUST_LOG`, default info).
@@ -61,6 +63,23 @@ pub struct Limits {
     pub max_message_bytes: usize,
 }
 
+/// The onboarded-user store: `embedded` (files under `data_dir`, one server) or `redis`
+/// (shared by every replica: a user onboarded on one is scored on all).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Store {
+    /// `embedded` or `redis`.
+    pub backend: String,
+    /// With `redis`: the server, e.g. `redis://10.0.0.5:6379/0` or `rediss://…` (TLS).
+    pub redis_url: String,
+    /// With `redis`: the key prefix (`<prefix>:<embedding space>:user:<id>`), so that
+    /// several deployments can share one Redis.
+    pub redis_prefix: String,
+    /// With `redis`: milliseconds a command may take before the call answers
+    /// UNAVAILABLE.
+    pub redis_timeout_ms: u64,
+}
+
 /// Onboarding settings (docs/onboarding.md).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,6 +101,12 @@ impl Default for Settings {
             listen: "0.0.0.0:50051".into(),
             metrics_listen: "0.0.0.0:9100".into(),
             data_dir: PathBuf::from("copl-data"),
+            store: Store {
+                backend: "embedded".into(),
+                redis_url: "redis://127.0.0.1:6379/".into(),
+                redis_prefix: "copl".into(),
+                redis_timeout_ms: 1000,
+            },
             shutdown_grace_seconds: 30,
             log_format: "text".into(),
             limits: Limits {
@@ -177,6 +202,12 @@ impl Settings {
             if value == 0 {
                 anyhow::bail!("setting {field} must be at least 1");
             }
+        }
+        if !matches!(self.store.backend.as_str(), "embedded" | "redis") {
+            anyhow::bail!(
+                "setting store.backend = {:?}: use \"embedded\" or \"redis\"",
+                self.store.backend
+            );
         }
         if l.max_hops < 2 || !l.max_hops.is_multiple_of(2) {
             anyhow::bail!(

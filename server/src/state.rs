@@ -125,15 +125,19 @@ impl State {
                 ..SurveyConfig::default()
             },
         );
-        let store = UserStore::open(&settings.data_dir)?;
         let space = format!("{}:{}", gcf.data_hash, gcf.dim);
-        let users = Users::load(&model, &adapter, &ids, store, space)?;
+        let model = Arc::new(model);
+        // Loading runs on the blocking pool; the store's client is async.
+        let runtime = tokio::runtime::Handle::current();
+        let users = runtime.block_on(async {
+            let store = UserStore::open(&settings).await?;
+            Users::load(model.clone(), &adapter, &ids, store, space).await
+        })?;
         let max_input_tokens = settings
             .limits
             .max_input_tokens
             .unwrap_or(model.config.max_tokens)
             .min(model.config.max_tokens);
-        let model = Arc::new(model);
         let backend = Backend::start(model.clone()).context("starting the backend thread")?;
         let scheduler = Scheduler::start(
             backend,

@@ -6,12 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 
-use std::{
-    io::{BufRead, BufReader},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{path::Path, process::Command, time::Duration};
 
 use copl_proto::v1::{
     CompareRequest, DeleteUserRequest, GetUserRequest, InfoRequest, OnboardOptions,
@@ -19,191 +14,8 @@ use copl_proto::v1::{
     ScoreStreamRequest, SuggestSurveyRequest, SurveyAnswer, UserOrigin, response_ref::Ref,
     reward_service_client::RewardServiceClient, score_stream_response::Outcome,
 };
-use copl_tests::{binary, run, text};
+use copl_tests::{Server, binary, run, scrape, text, tiny_checkpoint, train, unseen_answers};
 use tonic::{Code, transport::Channel};
-
-fn train(args: &[&str]) {
-    let output = run("copl-train", args);
-    let (stdout, stderr) = text(&output);
-    assert!(
-        output.status.success(),
-        "copl-train {args:?}\n{stdout}\n{stderr}"
-    );
-}
-
-/// Data, GCF and a MoLE checkpoint (max 48 tokens) under `root`.
-fn tiny_checkpoint(root: &Path) -> (PathBuf, PathBuf) {
-    let (data, ckpt, backbone) = (root.join("data"), root.join("ckpt"), root.join("bb"));
-    copl_tests::tiny_bert(&backbone);
-    let s = |p: &Path| p.to_str().unwrap().to_string();
-    train(&[
-        "synth",
-        "--preset",
-        "ufp2",
-        "--users",
-        "60",
-        "--unseen-users",
-        "2",
-        "--seed",
-        "1",
-        "--out",
-        &s(&data),
-    ]);
-    train(&[
-        "gcf",
-        "--data",
-        &s(&data),
-        "--out",
-        &s(&ckpt),
-        "--dim",
-        "8",
-        "--layers",
-        "1",
-        "--epochs",
-        "5",
-        "--batch-size",
-        "10000",
-        "--lr",
-        "1e-2",
-    ]);
-    train(&[
-        "mole",
-        "--data",
-        &s(&data),
-        "--ckpt",
-        &s(&ckpt),
-        "--backbone",
-        &s(&backbone),
-        "--steps",
-        "2",
-        "--batch-pairs",
-        "4",
-        "--eval-every",
-        "2",
-        "--val-pairs",
-        "8",
-        "--test-pairs",
-        "8",
-        "--max-tokens",
-        "48",
-        "--lr",
-        "1e-3",
-    ]);
-    (data, ckpt)
-}
-
-/// A running copl-server, killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-    metrics: String,
-}
-
-/// A port free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `GET /metrics` from `addr` (HTTP/1.0, the body).
-fn scrape(addr: &str) -> String {
-    use std::io::{Read, Write};
-    for _ in 0..100 {
-        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
-            s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-                .unwrap();
-            let mut text = String::new();
-            s.read_to_string(&mut text).unwrap();
-            return text;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("no metrics listener at {addr}");
-}
-
-impl Server {
-    fn start(ckpt: &Path, data_dir: &Path, env: &[(&str, &str)]) -> Self {
-        Self::start_with(ckpt, data_dir, env, &[], Stdio::inherit())
-    }
-
-    /// With extra flags, and the log (stderr) sent to `log`.
-    fn start_with(
-        ckpt: &Path,
-        data_dir: &Path,
-        env: &[(&str, &str)],
-        flags: &[&str],
-        log: Stdio,
-    ) -> Self {
-        let metrics = format!("127.0.0.1:{}", free_port());
-        let mut child = Command::new(binary("copl-server"))
-            .args(["--checkpoint", ckpt.to_str().unwrap()])
-            .args(["--data-dir", data_dir.to_str().unwrap()])
-            .args(["--listen", "127.0.0.1:0"])
-            .args(["--metrics-listen", &metrics])
-            .args(flags)
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Self {
-            child,
-            addr,
-            metrics,
-        }
-    }
-
-    async fn channel(&self) -> Channel {
-        tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap()
-    }
-
-    /// Waits until the health service says SERVING for `service`.
-    async fn serving(&self, service: &str) -> Channel {
-        use tonic_health::pb::{
-            HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-        };
-        let channel = self.channel().await;
-        let mut health = HealthClient::new(channel.clone());
-        for _ in 0..600 {
-            let status = health
-                .check(HealthCheckRequest {
-                    service: service.to_string(),
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .status();
-            if status == ServingStatus::Serving {
-                return channel;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("{service:?} never became SERVING");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn by_id(id: &str) -> Option<ResponseRef> {
     Some(ResponseRef {
@@ -221,19 +33,6 @@ fn answer(chosen: &str, rejected: &str) -> SurveyAnswer {
 fn code<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> (Code, String) {
     let status = result.unwrap_err();
     (status.code(), status.message().to_string())
-}
-
-/// One unseen user's training answers (chosen, rejected ids) from the data.
-fn unseen_answers(data: &Path) -> Vec<(String, String)> {
-    let dataset = copl_core::data::Dataset::load(data).unwrap();
-    let unseen = dataset.unseen_users();
-    let user = unseen.iter().next().unwrap().to_string();
-    dataset
-        .annotations()
-        .iter()
-        .filter(|a| a.user == user && a.split != copl_core::data::Split::Test)
-        .map(|a| (a.chosen.clone(), a.rejected.clone()))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

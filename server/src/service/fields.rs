@@ -44,6 +44,7 @@ pub fn user_status(field: &str, error: UserError) -> Status {
         UserError::Seen(..) => Status::failed_precondition(message),
         UserError::AlreadyExists(_) => Status::already_exists(message),
         UserError::Store(..) => Status::internal(message),
+        UserError::Unavailable(..) => Status::unavailable(message),
     }
 }
 

@@ -83,11 +83,12 @@ fn since(t: Instant) -> u64 {
 }
 
 /// Finds the user of `field`.
-fn condition(state: &State, field: &str, id: &str) -> Result<Arc<Condition>, Status> {
+async fn condition(state: &State, field: &str, id: &str) -> Result<Arc<Condition>, Status> {
     user_id(field, id)?;
     state
         .users
         .find(id)
+        .await
         .map(|f| f.condition().clone())
         .map_err(|e| user_status(field, e))
 }
@@ -328,7 +329,7 @@ impl RewardApi {
         let r = request.into_inner();
         non_empty("prompt", &r.prompt)?;
         non_empty("response", &r.response)?;
-        let condition = condition(&state, "user_id", &r.user_id)?;
+        let condition = condition(&state, "user_id", &r.user_id).await?;
         let prepared = prepare(
             &state,
             vec![Item {
@@ -369,7 +370,8 @@ impl RewardApi {
         for (i, item) in r.items.into_iter().enumerate() {
             non_empty(&format!("items[{i}].prompt"), &item.prompt)?;
             non_empty(&format!("items[{i}].response"), &item.response)?;
-            let condition = condition(&state, &format!("items[{i}].user_id"), &item.user_id)?;
+            let condition =
+                condition(&state, &format!("items[{i}].user_id"), &item.user_id).await?;
             items.push(Item {
                 prompt: item.prompt,
                 response: item.response,
@@ -439,7 +441,7 @@ impl RewardApi {
         non_empty("prompt", &r.prompt)?;
         non_empty("response_a", &r.response_a)?;
         non_empty("response_b", &r.response_b)?;
-        let condition = condition(&state, "user_id", &r.user_id)?;
+        let condition = condition(&state, "user_id", &r.user_id).await?;
         let items = vec![
             Item {
                 prompt: r.prompt.clone(),
@@ -532,16 +534,11 @@ impl RewardApi {
             .map_err(|e| invalid("answers", e))?;
         let adapt_time = started.elapsed();
         let answers_given = r.answers.len() as u32;
-        let s = state.clone();
-        let id = r.user_id.clone();
-        let stored = adaptation.clone();
-        let onboarded = tokio::task::spawn_blocking(move || {
-            s.users
-                .onboard(&s.model, &id, &stored, answers_given, r.replace)
-        })
-        .await
-        .map_err(|e| Status::internal(format!("store task: {e}")))?
-        .map_err(|e| user_status("user_id", e))?;
+        let onboarded = state
+            .users
+            .onboard(&r.user_id, &adaptation, answers_given, r.replace)
+            .await
+            .map_err(|e| user_status("user_id", e))?;
         let found = Found::Onboarded(onboarded);
         let report = &adaptation.answers;
         Ok(Response::new(OnboardUserResponse {
@@ -583,6 +580,7 @@ impl RewardApi {
         let found = state
             .users
             .find(&r.user_id)
+            .await
             .map_err(|e| user_status("user_id", e))?;
         Ok(Response::new(GetUserResponse {
             user: Some(user_info(&state, &r.user_id, &found, r.include_embedding)),
@@ -597,11 +595,10 @@ impl RewardApi {
         let r = request.into_inner();
         non_empty("user_id", &r.user_id)?;
         user_id("user_id", &r.user_id)?;
-        let s = state.clone();
-        let id = r.user_id.clone();
-        tokio::task::spawn_blocking(move || s.users.delete(&id))
+        state
+            .users
+            .delete(&r.user_id)
             .await
-            .map_err(|e| Status::internal(format!("store task: {e}")))?
             .map_err(|e| user_status("user_id", e))?;
         Ok(Response::new(DeleteUserResponse { user_id: r.user_id }))
     }
@@ -796,7 +793,7 @@ async fn stream_item(
         let i = item.item.ok_or_else(|| invalid("item", "missing"))?;
         non_empty("item.prompt", &i.prompt)?;
         non_empty("item.response", &i.response)?;
-        let condition = condition(state, "item.user_id", &i.user_id)?;
+        let condition = condition(state, "item.user_id", &i.user_id).await?;
         let prepared = prepare(
             state,
             vec![Item {

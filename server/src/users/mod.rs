@@ -1,7 +1,11 @@
 //! The users the server scores for: seen users from the checkpoint (their routing
 //! computed once at load), onboarded users in a concurrent map backed by the durable
-//! [`store`], and the population (empty user id: shared expert only).
+//! [`store`] (embedded files, or Redis shared by replicas: then read through on every
+//! lookup, so a user onboarded or deleted on one replica is seen so on all), and the
+//! population (empty user id: shared expert only).
 
+pub mod files;
+pub mod redis_store;
 pub mod store;
 
 use std::{
@@ -19,7 +23,7 @@ use copl_core::{
 };
 use dashmap::DashMap;
 
-use store::{StoredUser, UserStore};
+use store::{StoreError, StoredUser, UserStore};
 
 /// What a row of a batch needs of its user.
 #[derive(Clone, Debug)]
@@ -71,11 +75,24 @@ pub enum UserError {
     AlreadyExists(String),
     #[error("storing user {0:?}: {1:#}")]
     Store(String, anyhow::Error),
+    /// The shared store cannot be reached now.
+    #[error("user {0:?}: {1}")]
+    Unavailable(String, StoreError),
+}
+
+impl UserError {
+    fn store(user_id: &str, error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => Self::Unavailable(user_id.to_string(), error),
+            StoreError::Failed(e) => Self::Store(user_id.to_string(), e),
+        }
+    }
 }
 
 /// Seen, onboarded and population users.
 #[derive(Debug)]
 pub struct Users {
+    model: Arc<RewardModel>,
     seen_rows: HashMap<String, u32>,
     seen: Vec<Arc<Condition>>,
     seen_answers: Vec<u32>,
@@ -89,8 +106,8 @@ pub struct Users {
 impl Users {
     /// Seen users of the checkpoint (routed by `model` once, here), then the stored
     /// onboarded users adapted in the same `space`.
-    pub fn load(
-        model: &RewardModel,
+    pub async fn load(
+        model: Arc<RewardModel>,
         adapter: &Adapter,
         ids: &GraphIds,
         store: UserStore,
@@ -127,6 +144,7 @@ impl Users {
             personalised: false,
         });
         let this = Self {
+            model,
             seen_rows: ids
                 .users
                 .iter()
@@ -140,7 +158,12 @@ impl Users {
             store,
             space,
         };
-        for user in this.store.load_all()? {
+        let stored = this
+            .store
+            .load_all()
+            .await
+            .map_err(|e| anyhow::anyhow!("loading the stored users: {e}"))?;
+        for user in stored {
             if user.space != this.space {
                 tracing::warn!(
                     user = %user.user_id,
@@ -149,7 +172,7 @@ impl Users {
                 );
                 continue;
             }
-            let onboarded = this.restore(model, &user)?;
+            let onboarded = this.restore(&user)?;
             this.onboarded.insert(user.user_id.clone(), onboarded);
         }
         metrics::gauge!("copl_seen_users").set(this.seen.len() as f64);
@@ -157,7 +180,8 @@ impl Users {
         Ok(this)
     }
 
-    fn restore(&self, model: &RewardModel, user: &StoredUser) -> Result<Arc<Onboarded>> {
+    fn restore(&self, user: &StoredUser) -> Result<Arc<Onboarded>> {
+        let model = &self.model;
         let condition = if user.personalised {
             let t = Tensor::from_vec(
                 user.embedding.clone(),
@@ -185,7 +209,7 @@ impl Users {
     }
 
     /// The user `user_id` names; the population for an empty id.
-    pub fn find(&self, user_id: &str) -> Result<Found, UserError> {
+    pub async fn find(&self, user_id: &str) -> Result<Found, UserError> {
         if user_id.is_empty() {
             return Ok(Found::Population(self.population.clone()));
         }
@@ -195,17 +219,45 @@ impl Users {
                 answers: self.seen_answers[row as usize],
             });
         }
+        if !self.store.shared() {
+            return self
+                .onboarded
+                .get(user_id)
+                .map(|o| Found::Onboarded(o.clone()))
+                .ok_or_else(|| UserError::NotFound(user_id.to_string()));
+        }
+        // Shared store: the record decides; the map only saves re-routing it.
+        let stored = self
+            .store
+            .get(user_id, &self.space)
+            .await
+            .map_err(|e| UserError::store(user_id, e))?;
+        let Some(stored) = stored else {
+            if self.onboarded.remove(user_id).is_some() {
+                self.count_onboarded();
+            }
+            return Err(UserError::NotFound(user_id.to_string()));
+        };
+        if let Some(held) = self.onboarded.get(user_id)
+            && held.created_unix_ms == stored.created_unix_ms
+            && held.condition.embedding == stored.embedding
+            && held.condition.personalised == stored.personalised
+        {
+            return Ok(Found::Onboarded(held.clone()));
+        }
+        let onboarded = self
+            .restore(&stored)
+            .map_err(|e| UserError::Store(user_id.to_string(), e))?;
         self.onboarded
-            .get(user_id)
-            .map(|o| Found::Onboarded(o.clone()))
-            .ok_or_else(|| UserError::NotFound(user_id.to_string()))
+            .insert(user_id.to_string(), onboarded.clone());
+        self.count_onboarded();
+        Ok(Found::Onboarded(onboarded))
     }
 
     /// Stores and adds an onboarded user from its adaptation (durable before it is
     /// visible). An existing onboarded id needs `replace`; a seen id is refused.
-    pub fn onboard(
+    pub async fn onboard(
         &self,
-        model: &RewardModel,
         user_id: &str,
         adaptation: &Adaptation,
         answers: u32,
@@ -213,9 +265,6 @@ impl Users {
     ) -> Result<Arc<Onboarded>, UserError> {
         if self.seen_rows.contains_key(user_id) {
             return Err(UserError::Seen(user_id.to_string(), "onboarded again"));
-        }
-        if !replace && self.onboarded.contains_key(user_id) {
-            return Err(UserError::AlreadyExists(user_id.to_string()));
         }
         let stored = StoredUser {
             user_id: user_id.to_string(),
@@ -228,40 +277,40 @@ impl Users {
             space: self.space.clone(),
         };
         let onboarded = self
-            .restore(model, &stored)
+            .restore(&stored)
             .map_err(|e| UserError::Store(user_id.to_string(), e))?;
-        // The map's entry lock is held while the file is written, so two concurrent
-        // onboardings of one id cannot both succeed without `replace`.
-        match self.onboarded.entry(user_id.to_string()) {
-            dashmap::Entry::Occupied(_) if !replace => {
-                Err(UserError::AlreadyExists(user_id.to_string()))
-            }
-            entry => {
-                self.store
-                    .put(&stored)
-                    .map_err(|e| UserError::Store(user_id.to_string(), e))?;
-                entry.insert(onboarded.clone());
-                self.count_onboarded();
-                Ok(onboarded)
-            }
+        // The store decides "already there" (atomically: one writer for files, SET NX
+        // in Redis), so two concurrent onboardings of one id cannot both succeed.
+        let written = self
+            .store
+            .put(&stored, replace)
+            .await
+            .map_err(|e| UserError::store(user_id, e))?;
+        if !written {
+            return Err(UserError::AlreadyExists(user_id.to_string()));
         }
+        self.onboarded
+            .insert(user_id.to_string(), onboarded.clone());
+        self.count_onboarded();
+        Ok(onboarded)
     }
 
-    /// Removes an onboarded user from memory and from the store.
-    pub fn delete(&self, user_id: &str) -> Result<(), UserError> {
+    /// Removes an onboarded user from the store and from memory.
+    pub async fn delete(&self, user_id: &str) -> Result<(), UserError> {
         if self.seen_rows.contains_key(user_id) {
             return Err(UserError::Seen(user_id.to_string(), "deleted"));
         }
-        match self.onboarded.entry(user_id.to_string()) {
-            dashmap::Entry::Occupied(entry) => {
-                self.store
-                    .delete(user_id)
-                    .map_err(|e| UserError::Store(user_id.to_string(), e))?;
-                entry.remove();
-                self.count_onboarded();
-                Ok(())
-            }
-            dashmap::Entry::Vacant(_) => Err(UserError::NotFound(user_id.to_string())),
+        let removed = self
+            .store
+            .delete(user_id, &self.space)
+            .await
+            .map_err(|e| UserError::store(user_id, e))?;
+        self.onboarded.remove(user_id);
+        self.count_onboarded();
+        if removed {
+            Ok(())
+        } else {
+            Err(UserError::NotFound(user_id.to_string()))
         }
     }
 

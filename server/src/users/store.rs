@@ -1,18 +1,13 @@
-//! The embedded durable store of onboarded users: one JSON file per user under
-//! `<data_dir>/users/`, named by the hex of the id's bytes (any id is a safe file name).
-//! A write goes to a temporary sibling, is flushed to disk, renamed over the old file,
-//! and the directory is flushed, before OnboardUser answers: a crash leaves the old
-//! record or the new one, never a torn one. Delete removes the file and flushes the
-//! directory.
+//! Where onboarded users live: the embedded store ([`FileStore`], one JSON file per user
+//! under the data directory; one server) or Redis ([`RedisStore`], shared by every
+//! replica). A record is durable in the store before OnboardUser answers.
 
-use std::{
-    fs,
-    io::Write,
-    path::{Path, PathBuf},
-};
+use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use super::{files::FileStore, redis_store::RedisStore};
 
 /// An onboarded user as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,87 +21,122 @@ pub struct StoredUser {
     /// Answers given at onboarding.
     pub answers: u32,
     /// The checkpoint's embedding space (GCF data hash and size): users adapted in
-    /// another space are not loaded.
+    /// another space are not served.
     pub space: String,
 }
 
-/// The directory of user files.
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached (Redis down or slow): retry later.
+    #[error("the user store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("{0:#}")]
+    Failed(anyhow::Error),
+}
+
+/// The configured store.
 #[derive(Clone, Debug)]
-pub struct UserStore {
-    dir: PathBuf,
+pub enum UserStore {
+    /// Files; writes are serialised (onboarding is rare), so "put unless present" holds.
+    Embedded {
+        files: FileStore,
+        writes: Arc<Mutex<()>>,
+    },
+    Redis(RedisStore),
 }
 
 impl UserStore {
-    /// Opens (creating) `<data_dir>/users`.
-    pub fn open(data_dir: &Path) -> Result<Self> {
-        let dir = data_dir.join("users");
-        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(Self { dir })
+    /// The store `settings` name: files under `data_dir`, or Redis (connected now).
+    pub async fn open(settings: &crate::settings::Settings) -> anyhow::Result<Self> {
+        let store = &settings.store;
+        Ok(match store.backend.as_str() {
+            "redis" => Self::Redis(
+                RedisStore::connect(
+                    &store.redis_url,
+                    &store.redis_prefix,
+                    std::time::Duration::from_millis(store.redis_timeout_ms.max(1)),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("store.backend = \"redis\": {e}"))?,
+            ),
+            _ => Self::Embedded {
+                files: FileStore::open(&settings.data_dir)?,
+                writes: Arc::default(),
+            },
+        })
     }
 
-    fn path(&self, user_id: &str) -> PathBuf {
-        self.dir
-            .join(format!("{}.json", hex::encode(user_id.as_bytes())))
+    /// True when other servers write to the same store: a replica must read through
+    /// rather than trust what it holds in memory.
+    pub fn shared(&self) -> bool {
+        matches!(self, Self::Redis(_))
     }
 
-    /// Every stored user; a file that cannot be read or whose name does not match its
-    /// id is an error naming the file (nothing is dropped silently).
-    pub fn load_all(&self) -> Result<Vec<StoredUser>> {
-        let mut users = Vec::new();
-        for entry in
-            fs::read_dir(&self.dir).with_context(|| format!("reading {}", self.dir.display()))?
-        {
-            let path = entry?.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("json") {
-                continue; // temporary siblings of interrupted writes
+    /// The users to hold in memory at start: every stored user of the embedded store;
+    /// none of a shared store (read through on first use).
+    pub async fn load_all(&self) -> Result<Vec<StoredUser>, StoreError> {
+        match self {
+            Self::Embedded { files, .. } => {
+                let files = files.clone();
+                blocking(move || files.load_all()).await
             }
-            let text =
-                fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            let user: StoredUser = serde_json::from_str(&text)
-                .with_context(|| format!("{}: not a stored user", path.display()))?;
-            if self.path(&user.user_id) != path {
-                bail!(
-                    "{}: holds user {:?}, whose file name differs",
-                    path.display(),
-                    user.user_id
-                );
-            }
-            users.push(user);
-        }
-        users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-        Ok(users)
-    }
-
-    /// Writes `user` durably (replacing any earlier record).
-    pub fn put(&self, user: &StoredUser) -> Result<()> {
-        let path = self.path(&user.user_id);
-        let tmp = path.with_extension("json.tmp");
-        let text = serde_json::to_vec(user)?;
-        let mut file =
-            fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        file.write_all(&text)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, &path).with_context(|| format!("renaming to {}", path.display()))?;
-        self.sync_dir()
-    }
-
-    /// Removes `user_id` for good; false when it was not stored.
-    pub fn delete(&self, user_id: &str) -> Result<bool> {
-        let path = self.path(user_id);
-        match fs::remove_file(&path) {
-            Ok(()) => {
-                self.sync_dir()?;
-                Ok(true)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
+            Self::Redis(_) => Ok(Vec::new()),
         }
     }
 
-    fn sync_dir(&self) -> Result<()> {
-        fs::File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("flushing {}", self.dir.display()))
+    /// The record of `user_id` in embedding space `space`.
+    pub async fn get(&self, user_id: &str, space: &str) -> Result<Option<StoredUser>, StoreError> {
+        match self {
+            Self::Embedded { files, .. } => {
+                let (files, id) = (files.clone(), user_id.to_string());
+                let user = blocking(move || files.get(&id)).await?;
+                Ok(user.filter(|u| u.space == space))
+            }
+            Self::Redis(redis) => redis.get(user_id, space).await,
+        }
     }
+
+    /// Stores `user` durably; unless `replace`, only when no record exists (false then).
+    pub async fn put(&self, user: &StoredUser, replace: bool) -> Result<bool, StoreError> {
+        match self {
+            Self::Embedded { files, writes } => {
+                let _one_writer = writes.lock().await;
+                let (files, user) = (files.clone(), user.clone());
+                blocking(move || {
+                    let present = files
+                        .get(&user.user_id)?
+                        .is_some_and(|u| u.space == user.space);
+                    if present && !replace {
+                        return Ok(false);
+                    }
+                    files.put(&user).map(|()| true)
+                })
+                .await
+            }
+            Self::Redis(redis) => redis.put(user, replace).await,
+        }
+    }
+
+    /// Removes `user_id` for good; false when there was no record.
+    pub async fn delete(&self, user_id: &str, space: &str) -> Result<bool, StoreError> {
+        match self {
+            Self::Embedded { files, writes } => {
+                let _one_writer = writes.lock().await;
+                let (files, id) = (files.clone(), user_id.to_string());
+                blocking(move || files.delete(&id)).await
+            }
+            Self::Redis(redis) => redis.delete(user_id, space).await,
+        }
+    }
+}
+
+/// File work on the blocking pool (fsync must not stall the runtime).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Failed(anyhow::anyhow!("store task: {e}")))?
+        .map_err(StoreError::Failed)
 }

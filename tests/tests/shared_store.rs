@@ -1,0 +1,186 @@
+//! Two copl-server replicas on one Redis (the shared user store): a user onboarded on
+//! one is scored on the other; deleted on one, NOT_FOUND on the other; onboarding an id
+//! the other replica made is ALREADY_EXISTS. Redis going away answers UNAVAILABLE for
+//! onboarded users (seen users still score), and its return is picked up without a
+//! restart. Needs `redis-server` (scripts/test-deps.sh installs it; `make test` runs it).
+
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
+use std::{
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use copl_proto::v1::{
+    DeleteUserRequest, GetUserRequest, OnboardUserRequest, ResponseRef, ScoreRequest, SurveyAnswer,
+    UserOrigin, response_ref::Ref, reward_service_client::RewardServiceClient,
+};
+use copl_tests::{Server, free_port, tiny_checkpoint, unseen_answers};
+use tonic::{Code, transport::Channel};
+
+/// A throw-away redis-server on `port` (no persistence), killed on drop.
+struct Redis(Child);
+
+impl Redis {
+    fn start(port: u16, dir: &Path) -> Self {
+        let mut child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .args(["--dir", dir.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start redis-server ({e}): run scripts/test-deps.sh (make test does)")
+            });
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self(child);
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("redis-server did not open port {port}");
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn score(user: &str) -> ScoreRequest {
+    ScoreRequest {
+        user_id: user.into(),
+        prompt: "How do I keep a houseplant alive?".into(),
+        response: "Water it weekly.".into(),
+        truncate: false,
+    }
+}
+
+async fn code_of(api: &mut RewardServiceClient<Channel>, user: &str) -> Code {
+    match api.score(score(user)).await {
+        Ok(_) => Code::Ok,
+        Err(s) => s.code(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_onboarded_users_through_redis() {
+    let root = tempfile::tempdir().unwrap();
+    let (data, ckpt) = tiny_checkpoint(root.path());
+    let port = free_port();
+    let redis = Redis::start(port, root.path());
+    let url = format!("redis://127.0.0.1:{port}/");
+    let env = [
+        ("COPL_STORE__BACKEND", "redis"),
+        ("COPL_STORE__REDIS_URL", url.as_str()),
+        ("COPL_STORE__REDIS_PREFIX", "replica-test"),
+        ("COPL_STORE__REDIS_TIMEOUT_MS", "300"),
+    ];
+    let a = Server::start(&ckpt, &root.path().join("a"), &env);
+    let b = Server::start(&ckpt, &root.path().join("b"), &env);
+    let mut api_a = RewardServiceClient::new(a.serving("copl.v1.RewardService").await);
+    let mut api_b = RewardServiceClient::new(b.serving("copl.v1.RewardService").await);
+
+    let id = |s: &str| {
+        Some(ResponseRef {
+            r#ref: Some(Ref::Id(s.to_string())),
+        })
+    };
+    let answers: Vec<SurveyAnswer> = unseen_answers(&data)
+        .iter()
+        .map(|(c, r)| SurveyAnswer {
+            chosen: id(c),
+            rejected: id(r),
+        })
+        .collect();
+    let onboard = |replace: bool| OnboardUserRequest {
+        user_id: "shared-user".into(),
+        answers: answers.clone(),
+        options: None,
+        replace,
+    };
+
+    // Onboard on A, score on B: the same reward.
+    assert_eq!(code_of(&mut api_b, "shared-user").await, Code::NotFound);
+    api_a.onboard_user(onboard(false)).await.unwrap();
+    let on_a = api_a
+        .score(score("shared-user"))
+        .await
+        .unwrap()
+        .into_inner();
+    let on_b = api_b
+        .score(score("shared-user"))
+        .await
+        .unwrap()
+        .into_inner();
+    let (ra, rb) = (on_a.result.unwrap(), on_b.result.unwrap());
+    assert!((ra.reward - rb.reward).abs() < 1e-5, "{ra:?} {rb:?}");
+    let user = api_b
+        .get_user(GetUserRequest {
+            user_id: "shared-user".into(),
+            include_embedding: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    assert_eq!(user.origin, UserOrigin::Onboarded as i32);
+    let again = api_b.onboard_user(onboard(false)).await.unwrap_err();
+    assert_eq!(again.code(), Code::AlreadyExists, "{again:?}");
+    api_b.onboard_user(onboard(true)).await.unwrap();
+
+    // Delete on A: NOT_FOUND on B (which had it in memory), for good.
+    api_a
+        .delete_user(DeleteUserRequest {
+            user_id: "shared-user".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(code_of(&mut api_b, "shared-user").await, Code::NotFound);
+    let gone = api_b
+        .delete_user(DeleteUserRequest {
+            user_id: "shared-user".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound, "{gone:?}");
+
+    // Redis goes away: onboarded users are UNAVAILABLE, seen users still score.
+    api_b.onboard_user(onboard(false)).await.unwrap();
+    drop(redis);
+    let down = api_a.score(score("shared-user")).await.unwrap_err();
+    assert_eq!(down.code(), Code::Unavailable, "{down:?}");
+    assert!(down.message().contains("user store"), "{down:?}");
+    assert_eq!(code_of(&mut api_a, "user-00000").await, Code::Ok);
+    let refused = api_b.onboard_user(onboard(true)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+
+    // It comes back (empty: no persistence here): both replicas use it again without a
+    // restart.
+    let _redis = Redis::start(port, root.path());
+    let mut back = Code::Unavailable;
+    for _ in 0..100 {
+        back = code_of(&mut api_a, "shared-user").await;
+        if back != Code::Unavailable {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(back, Code::NotFound, "Redis came back empty");
+    let mut onboarded = Err(tonic::Status::unavailable("not tried"));
+    for _ in 0..100 {
+        onboarded = api_b.onboard_user(onboard(false)).await;
+        if !matches!(&onboarded, Err(s) if s.code() == Code::Unavailable) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    onboarded.unwrap();
+    assert_eq!(code_of(&mut api_a, "shared-user").await, Code::Ok);
+}
