@@ -1,28 +1,23 @@
 # The two commands of the README:
-#   make demo   runs the main job on the embedded default (today: a synthetic benchmark,
-#               generated and validated, then GCF user/response embeddings trained on it
-#               and evaluated, then its unseen users onboarded (eq. 11) and evaluated,
-#               then the MoLE reward model trained on the real small backbone (MiniLM,
-#               fetched from PyPI) and evaluated for seen and onboarded unseen users;
-#               serving joins with issue #7)
-#   make test   runs every check CI runs: format, lints, build, all tests
+#   make demo   runs the main job on the embedded default (scripts/demo.sh): a synthetic
+#               benchmark with two user groups, GCF embeddings, the MoLE reward model on
+#               the real small backbone (MiniLM, from PyPI), then copl-server answering
+#               for seen users, the population and a newcomer onboarded from 8 answers
+#   make test   runs every check CI runs: format, lints, build, the test dependencies
+#               (redis-server, the Python client's venv), all tests, the deploy manifests'
+#               schema check and the container's build script
 .PHONY: demo test fmt clippy build backbones deps
 
 DEMO_DIR ?= runs/demo
 
 demo:
-	cargo build --release -p copl-trainer
-	./target/release/copl-train synth --preset ufp4 --sampling avg --users 2000 --unseen-users 40 --seed 0 --out $(DEMO_DIR)/data
-	./target/release/copl-train check --data $(DEMO_DIR)/data
-	./target/release/copl-train gcf --data $(DEMO_DIR)/data --out $(DEMO_DIR)/ckpt --dim 64 --epochs 250 --lr 1e-2 --batch-size 1000000
-	./target/release/copl-train eval-gcf --data $(DEMO_DIR)/data --ckpt $(DEMO_DIR)/ckpt
-	./target/release/copl-train eval-unseen --data $(DEMO_DIR)/data --ckpt $(DEMO_DIR)/ckpt
-	scripts/fetch-backbone.sh minilm
-	./target/release/copl-train mole --data $(DEMO_DIR)/data --ckpt $(DEMO_DIR)/ckpt --backbone backbones/minilm --adapt-layers 2 --max-tokens 128 --steps 60 --batch-pairs 16 --lr 5e-4 --eval-every 30 --val-pairs 64 --test-pairs 128
-	./target/release/copl-train eval --data $(DEMO_DIR)/data --ckpt $(DEMO_DIR)/ckpt --test-pairs 128
+	DEMO_DIR=$(DEMO_DIR) scripts/demo.sh
 
 test: fmt clippy build backbones deps
 	cargo test --workspace
+	scripts/validate-deploy.sh
+	scripts/build-release.sh
+	QUICK=1 scripts/demo.sh
 
 fmt:
 	cargo fmt --all -- --check

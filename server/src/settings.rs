@@ -1,7 +1,7 @@
 //! The server's settings: defaults < TOML file (`--config`) < `COPL_…` environment
 //! (`COPL_LISTEN`, `COPL_LIMITS__MAX_BATCH_TOKENS`, …) < command-line flags, merged by
 //! the `config` crate. Every option is documented in `deploy/copl-server.example.toml`
-//! (issue #8) and `docs/`.
+//! (a test holds it to that) and `docs/operations.md`.
 
 use std::path::PathBuf;
 
@@ -274,5 +274,44 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{err:#}").contains("log_format"), "{err:#}");
+    }
+
+    /// deploy/copl-server.example.toml loads, and names every option (a new option
+    /// must be documented there).
+    #[test]
+    fn the_example_config_loads_and_names_every_option() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../deploy/copl-server.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+        let loaded =
+            Settings::load(Some(&path), &Overrides::default()).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(loaded.store.backend, "embedded");
+        let defaults = serde_json::to_value(Settings::default()).unwrap_or_else(|e| panic!("{e}"));
+        let mut missing = Vec::new();
+        let mut keys = |section: &str, value: &serde_json::Value| {
+            for (key, v) in value.as_object().into_iter().flatten() {
+                if v.is_object() {
+                    continue;
+                }
+                // An option is named as `key =` (or commented out as `# key =`).
+                if !text.lines().any(|l| {
+                    let l = l.trim_start_matches('#').trim();
+                    l.starts_with(&format!("{key} =")) || l.starts_with(&format!("{key}="))
+                }) {
+                    missing.push(format!("{section}{key}"));
+                }
+            }
+        };
+        keys("", &defaults);
+        for (section, value) in defaults.as_object().into_iter().flatten() {
+            if value.is_object() {
+                keys(&format!("{section}."), value);
+                assert!(
+                    text.contains(&format!("[{section}]")),
+                    "no [{section}] section"
+                );
+            }
+        }
+        assert!(missing.is_empty(), "undocumented options: {missing:?}");
     }
 }

@@ -1,0 +1,61 @@
+# CoPL-serve container: copl-server (entrypoint), copl (CLI and HEALTHCHECK), copl-train.
+#
+#   docker build -t copl-serve .                          CPU image (debian-slim runtime)
+#   docker build --build-arg VARIANT=cuda -t copl-serve:cuda .   CUDA image (`cuda` feature)
+#
+#   docker run -p 50051:50051 -p 9100:9100 \
+#     -v $PWD/runs/demo/ckpt:/checkpoint:ro -v $PWD/backbones:/backbones:ro \
+#     -v copl-users:/data -e COPL_BACKBONE=/backbones/minilm copl-serve
+#
+# The build steps are scripts/build-release.sh, which CI runs outside Docker too.
+# docs/operations.md: configuration, probes, volumes.
+
+ARG VARIANT=cpu
+ARG RUST_VERSION=1.95.0
+ARG CUDA_VERSION=12.6.3
+
+# ---- build stages: one per variant, chosen by VARIANT ----
+FROM rust:${RUST_VERSION}-bookworm AS build-cpu
+
+FROM nvidia/cuda:${CUDA_VERSION}-devel-ubuntu22.04 AS build-cuda
+ARG RUST_VERSION
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends curl ca-certificates build-essential pkg-config \
+ && rm -rf /var/lib/apt/lists/* \
+ && curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain ${RUST_VERSION}
+ENV PATH=/root/.cargo/bin:${PATH} CUDA=1
+
+FROM build-${VARIANT} AS build
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    DIST=/dist scripts/build-release.sh
+
+# ---- runtime stages ----
+FROM debian:bookworm-slim AS runtime-cpu
+FROM nvidia/cuda:${CUDA_VERSION}-runtime-ubuntu22.04 AS runtime-cuda
+
+FROM runtime-${VARIANT}
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 copl \
+ && useradd --system --uid 10001 --gid copl --home-dir /data --shell /usr/sbin/nologin copl \
+ && mkdir -p /checkpoint /backbones /data \
+ && chown copl:copl /data
+COPY --from=build /dist/bin/ /usr/local/bin/
+USER 10001:10001
+# /checkpoint: the trained checkpoint (read-only); /backbones: backbone directories
+# (read-only); /data: the embedded user store (writable, persistent).
+VOLUME ["/checkpoint", "/backbones", "/data"]
+ENV COPL_CHECKPOINT=/checkpoint \
+    COPL_DATA_DIR=/data \
+    COPL_LISTEN=0.0.0.0:50051 \
+    COPL_METRICS_LISTEN=0.0.0.0:9100 \
+    COPL_LOG_FORMAT=json
+EXPOSE 50051 9100
+# Loading and warming takes a while: the start period covers it.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 \
+  CMD ["copl", "--addr", "http://127.0.0.1:50051", "--timeout", "2", "health"]
+ENTRYPOINT ["copl-server"]
