@@ -16,7 +16,7 @@ use copl_proto::v1::{
     SuggestSurveyRequest, SurveyAnswer, UserInfo, UserOrigin, response_ref::Ref,
     reward_service_client::RewardServiceClient,
 };
-use tonic::transport::Endpoint;
+use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -35,12 +35,24 @@ struct Cli {
     /// Seconds to wait for the server before giving up.
     #[arg(long, global = true, default_value_t = 5.0)]
     timeout: f64,
+    /// API key, sent as `authorization: Bearer <key>` (servers with auth configured).
+    #[arg(long, global = true, env = "COPL_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// PEM CA certificate to trust for an `https://` server (TLS).
+    #[arg(long, global = true, env = "COPL_CA_CERT")]
+    ca_cert: Option<std::path::PathBuf>,
+    /// Name the server's certificate must carry [default: the address's host].
+    #[arg(long, global = true)]
+    tls_domain: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Print a new random API key and the sha256 digest the server's configuration takes
+    /// (`auth.scoring_keys_sha256` or `auth.admin_keys_sha256`). Needs no server.
+    Keygen,
     /// Exit 0 if the server reports SERVING (for a service, or the whole server).
     Health {
         /// Service name to check; empty for the server as a whole.
@@ -208,15 +220,39 @@ fn user_json(u: &UserInfo) -> serde_json::Value {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let Command::Keygen = cli.command {
+        let key = new_key();
+        println!("key:    {key}");
+        println!("sha256: {}", hex_digest(&key));
+        return Ok(());
+    }
     let timeout = Duration::from_secs_f64(cli.timeout.max(0.001));
-    let channel = Endpoint::from_shared(cli.addr.clone())
+    let mut endpoint = Endpoint::from_shared(cli.addr.clone())
         .with_context(|| format!("--addr {:?} is not a valid URI", cli.addr))?
         .connect_timeout(timeout)
-        .timeout(timeout)
+        .timeout(timeout);
+    if let Some(ca) = &cli.ca_cert {
+        let pem = std::fs::read(ca).with_context(|| format!("--ca-cert {}", ca.display()))?;
+        let mut tls = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(pem));
+        if let Some(domain) = &cli.tls_domain {
+            tls = tls.domain_name(domain.clone());
+        }
+        endpoint = endpoint.tls_config(tls).context("TLS settings")?;
+    } else if cli.addr.starts_with("https://") {
+        bail!(
+            "--addr {} is TLS: give --ca-cert FILE (the CA that signed its certificate)",
+            cli.addr
+        );
+    }
+    let channel = endpoint
         .connect()
         .await
         .with_context(|| format!("cannot connect to {}", cli.addr))?;
+    let key = ApiKey::new(cli.api_key.as_deref())?;
+    let api = |channel: Channel| RewardServiceClient::with_interceptor(channel, key.clone());
     match cli.command {
+        Command::Keygen => unreachable!("answered above"),
         Command::Health { service } => {
             let response = HealthClient::new(channel)
                 .check(HealthCheckRequest {
@@ -232,7 +268,7 @@ async fn main() -> Result<()> {
             }
         }
         Command::Info => {
-            let info = RewardServiceClient::new(channel)
+            let info = api(channel)
                 .info(InfoRequest {})
                 .await
                 .context("Info")?
@@ -273,7 +309,7 @@ async fn main() -> Result<()> {
             truncate,
             json,
         } => {
-            let r = RewardServiceClient::new(channel)
+            let r = api(channel)
                 .score(ScoreRequest {
                     user_id: user.clone(),
                     prompt,
@@ -308,7 +344,7 @@ async fn main() -> Result<()> {
             truncate,
             json,
         } => {
-            let r = RewardServiceClient::new(channel)
+            let r = api(channel)
                 .compare_responses(CompareRequest {
                     user_id: user,
                     prompt,
@@ -363,7 +399,7 @@ async fn main() -> Result<()> {
                     given.push(parse_answer(&format!("{c}>{r}"))?);
                 }
             }
-            let r = RewardServiceClient::new(channel)
+            let r = api(channel)
                 .onboard_user(OnboardUserRequest {
                     user_id: user.clone(),
                     answers: given,
@@ -416,7 +452,7 @@ async fn main() -> Result<()> {
             embedding,
             json,
         }) => {
-            let u = RewardServiceClient::new(channel)
+            let u = api(channel)
                 .get_user(GetUserRequest {
                     user_id: user,
                     include_embedding: embedding,
@@ -448,9 +484,9 @@ async fn main() -> Result<()> {
                 }
             }
         }
-        Command::Bench(args) => bench(channel, args).await?,
+        Command::Bench(args) => bench(channel, key, args).await?,
         Command::User(UserCommand::Delete { user }) => {
-            RewardServiceClient::new(channel)
+            api(channel)
                 .delete_user(DeleteUserRequest {
                     user_id: user.clone(),
                 })
@@ -468,7 +504,7 @@ async fn main() -> Result<()> {
                 .iter()
                 .map(|a| parse_answer(a))
                 .collect::<Result<_>>()?;
-            let r = RewardServiceClient::new(channel)
+            let r = api(channel)
                 .suggest_survey(SuggestSurveyRequest {
                     max_pairs: pairs,
                     answers_so_far: given,
@@ -521,7 +557,7 @@ async fn main() -> Result<()> {
 
 /// Runs `args.concurrency` callers until the duration or count is reached; errors are
 /// counted by gRPC code, latencies of successful calls give the percentiles.
-async fn bench(channel: tonic::transport::Channel, args: BenchArgs) -> Result<()> {
+async fn bench(channel: Channel, key: ApiKey, args: BenchArgs) -> Result<()> {
     use std::sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -537,7 +573,7 @@ async fn bench(channel: tonic::transport::Channel, args: BenchArgs) -> Result<()
     });
     let mut callers = Vec::new();
     for _ in 0..args.concurrency.max(1) {
-        let mut client = RewardServiceClient::new(channel.clone());
+        let mut client = RewardServiceClient::with_interceptor(channel.clone(), key.clone());
         let (issued, users) = (issued.clone(), users.clone());
         let (prompt, response) = (args.prompt.clone(), args.response.clone());
         callers.push(tokio::spawn(async move {
@@ -610,4 +646,47 @@ async fn bench(channel: tonic::transport::Channel, args: BenchArgs) -> Result<()
         );
     }
     Ok(())
+}
+
+/// Adds `authorization: Bearer <key>` to every call when a key is given.
+#[derive(Clone)]
+struct ApiKey(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl ApiKey {
+    fn new(key: Option<&str>) -> Result<Self> {
+        key.map(|k| {
+            format!("Bearer {k}")
+                .parse()
+                .context("--api-key: not a valid header value")
+        })
+        .transpose()
+        .map(Self)
+    }
+}
+
+impl tonic::service::Interceptor for ApiKey {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// 32 random bytes (rand's thread generator: a CSPRNG seeded from the OS), as `copl_` + hex.
+fn new_key() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("copl_{}", hex::encode(bytes))
+}
+
+fn hex_digest(key: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(key.as_bytes()))
 }

@@ -6,6 +6,7 @@
 //! turns SERVING. SIGTERM or Ctrl-C turns health NOT_SERVING, stops accepting calls and
 //! lets in-flight calls finish (up to `shutdown_grace_seconds`).
 
+mod auth;
 mod backend;
 mod scheduler;
 mod service;
@@ -134,14 +135,27 @@ async fn serve(settings: Settings) -> Result<()> {
         .register_encoded_file_descriptor_set(copl_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let api = RewardApi::default();
+    let auth = auth::Auth::from_digests(
+        &settings.auth.scoring_keys_sha256,
+        &settings.auth.admin_keys_sha256,
+    )?;
+    if auth.enabled() {
+        tracing::info!("API keys required (scoring and admin roles)");
+    }
+    let api = RewardApi::new(auth);
     let max_message = settings.limits.max_message_bytes;
     let grace = Duration::from_secs(settings.shutdown_grace_seconds);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let shutdown_health = health.clone();
     let mut stop_wait = stop_rx.clone();
-    let server = Server::builder()
+    let mut builder =
+        Server::builder().max_concurrent_streams(Some(settings.limits.max_concurrent_streams));
+    if let Some(tls) = tls_config(&settings.tls)? {
+        builder = builder.tls_config(tls).context("TLS settings")?;
+        tracing::info!("TLS on the gRPC port");
+    }
+    let server = builder
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -229,6 +243,29 @@ fn warm_up(state: &State) -> Result<()> {
         }])
         .context("warm-up forward")?;
     Ok(())
+}
+
+/// The server's TLS from `tls.cert`, `tls.key` and (mutual TLS) `tls.client_ca`; None
+/// for plaintext.
+fn tls_config(tls: &settings::Tls) -> Result<Option<tonic::transport::ServerTlsConfig>> {
+    if tls.cert.is_empty() {
+        return Ok(None);
+    }
+    let read = |setting: &str, path: &str| {
+        std::fs::read(path).with_context(|| format!("setting {setting} = {path:?}"))
+    };
+    let identity = tonic::transport::Identity::from_pem(
+        read("tls.cert", &tls.cert)?,
+        read("tls.key", &tls.key)?,
+    );
+    let mut config = tonic::transport::ServerTlsConfig::new().identity(identity);
+    if !tls.client_ca.is_empty() {
+        config = config.client_ca_root(tonic::transport::Certificate::from_pem(read(
+            "tls.client_ca",
+            &tls.client_ca,
+        )?));
+    }
+    Ok(Some(config))
 }
 
 /// SIGTERM or Ctrl-C.

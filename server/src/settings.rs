@@ -32,6 +32,37 @@ pub struct Settings {
     pub log_format: String,
     pub limits: Limits,
     pub onboarding: Onboarding,
+    // Empty lists and strings do not survive the defaults' round trip through the config
+    // crate: these two sections default field by field.
+    #[serde(default)]
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub tls: Tls,
+}
+
+/// API keys (docs/security.md): sha256 hex digests of the keys, never the keys.
+/// Both empty: no authentication.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// Keys that may score (Score, ScoreBatch, ScoreStream, CompareResponses, GetUser,
+    /// SuggestSurvey, Info).
+    pub scoring_keys_sha256: Vec<String>,
+    /// Keys that may also onboard and delete users.
+    pub admin_keys_sha256: Vec<String>,
+}
+
+/// TLS for the gRPC port (rustls). Empty `cert`: plaintext.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tls {
+    /// PEM certificate chain.
+    pub cert: String,
+    /// PEM private key.
+    pub key: String,
+    /// PEM CA certificates: when set, clients must present a certificate it signed
+    /// (mutual TLS).
+    pub client_ca: String,
 }
 
 /// Hard limits; requests beyond them are refused (INVALID_ARGUMENT or
@@ -61,6 +92,8 @@ pub struct Limits {
     pub max_hops: usize,
     /// Largest gRPC message decoded, bytes.
     pub max_message_bytes: usize,
+    /// Concurrent calls (HTTP/2 streams) one client connection may have open.
+    pub max_concurrent_streams: u32,
 }
 
 /// The onboarded-user store: `embedded` (files under `data_dir`, one server) or `redis`
@@ -119,12 +152,15 @@ impl Default for Settings {
                 max_survey_answers: 64,
                 max_hops: 6,
                 max_message_bytes: 4 << 20,
+                max_concurrent_streams: 256,
             },
             onboarding: Onboarding {
                 min_neighbours: 5,
                 survey_committee: 512,
                 survey_pool: 2048,
             },
+            auth: AuthSettings::default(),
+            tls: Tls::default(),
         }
     }
 }
@@ -158,7 +194,11 @@ impl Settings {
             config::Environment::with_prefix("COPL")
                 .prefix_separator("_")
                 .separator("__")
-                .try_parsing(true),
+                .try_parsing(true)
+                // COPL_AUTH__ADMIN_KEYS_SHA256=d1,d2
+                .list_separator(",")
+                .with_list_parse_key("auth.scoring_keys_sha256")
+                .with_list_parse_key("auth.admin_keys_sha256"),
         );
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
         builder = builder
@@ -202,6 +242,12 @@ impl Settings {
             if value == 0 {
                 anyhow::bail!("setting {field} must be at least 1");
             }
+        }
+        if self.tls.cert.is_empty() != self.tls.key.is_empty() {
+            anyhow::bail!("settings tls.cert and tls.key: give both (TLS) or neither (plaintext)");
+        }
+        if !self.tls.client_ca.is_empty() && self.tls.cert.is_empty() {
+            anyhow::bail!("setting tls.client_ca needs tls.cert and tls.key");
         }
         if !matches!(self.store.backend.as_str(), "embedded" | "redis") {
             anyhow::bail!(

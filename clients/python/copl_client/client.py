@@ -87,7 +87,8 @@ class CoplClient:
     ``timeout`` is each attempt's deadline in seconds; a call that answers UNAVAILABLE
     or RESOURCE_EXHAUSTED is tried up to ``retries`` more times with jittered
     exponential back-off from ``backoff`` seconds. ``api_key``, when given, is sent as
-    ``authorization: Bearer``.
+    ``authorization: Bearer``; ``root_certificates`` (PEM bytes of the CA) connects
+    with TLS (docs/security.md).
     """
 
     def __init__(
@@ -100,15 +101,17 @@ class CoplClient:
         api_key: Optional[str] = None,
         channel: Optional[grpc.Channel] = None,
         max_message_bytes: int = 4 << 20,
+        root_certificates: Optional[bytes] = None,
     ):
+        options = [
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ]
         self._own_channel = channel is None
-        self._channel = channel or grpc.insecure_channel(
-            target,
-            options=[
-                ("grpc.max_receive_message_length", max_message_bytes),
-                ("grpc.max_send_message_length", max_message_bytes),
-            ],
-        )
+        if channel is None and root_certificates is not None:
+            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            channel = grpc.secure_channel(target, credentials, options=options)
+        self._channel = channel or grpc.insecure_channel(target, options=options)
         self._stub = pb_grpc.RewardServiceStub(self._channel)
         self.timeout = timeout
         self.retries = retries

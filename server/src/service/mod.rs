@@ -27,6 +27,7 @@ use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
+    auth::{Auth, Role},
     scheduler::Row,
     state::State,
     users::{Condition, Found},
@@ -36,10 +37,12 @@ use fields::{deadline, invalid, non_empty, response_row, score_status, user_id, 
 /// Items of one stream in flight at once (beyond them the stream waits for results).
 const STREAM_IN_FLIGHT: usize = 256;
 
-/// The service; answers UNAVAILABLE until [`Self::ready`] is set.
+/// The service; answers UNAVAILABLE until [`Self::ready`] is set. Every call is first
+/// admitted by [`Auth`] (its role: docs/security.md).
 #[derive(Clone, Debug, Default)]
 pub struct RewardApi {
     state: Arc<OnceLock<Arc<State>>>,
+    auth: Arc<Auth>,
 }
 
 /// One item to score, checked.
@@ -65,6 +68,14 @@ struct Rewarded {
 }
 
 impl RewardApi {
+    /// A service admitting calls by `auth`.
+    pub fn new(auth: Auth) -> Self {
+        Self {
+            state: Arc::default(),
+            auth: Arc::new(auth),
+        }
+    }
+
     /// The state, once loaded.
     pub fn ready(&self, state: Arc<State>) {
         let _ = self.state.set(state);
@@ -688,7 +699,10 @@ impl RewardService for RewardApi {
         request: Request<ScoreRequest>,
     ) -> Result<Response<ScoreResponse>, Status> {
         let started = Instant::now();
-        let result = self.score_impl(request).await;
+        let result = match self.auth.check(&request, "Score", Role::Scoring) {
+            Ok(()) => self.score_impl(request).await,
+            Err(refused) => Err(refused),
+        };
         crate::telemetry::observe("Score", started, &result);
         result
     }
@@ -698,7 +712,10 @@ impl RewardService for RewardApi {
         request: Request<ScoreBatchRequest>,
     ) -> Result<Response<ScoreBatchResponse>, Status> {
         let started = Instant::now();
-        let result = self.score_batch_impl(request).await;
+        let result = match self.auth.check(&request, "ScoreBatch", Role::Scoring) {
+            Ok(()) => self.score_batch_impl(request).await,
+            Err(refused) => Err(refused),
+        };
         crate::telemetry::observe("ScoreBatch", started, &result);
         result
     }
@@ -708,7 +725,10 @@ impl RewardService for RewardApi {
         request: Request<CompareRequest>,
     ) -> Result<Response<CompareResponse>, Status> {
         let started = Instant::now();
-        let result = self.compare_responses_impl(request).await;
+        let result = match self.auth.check(&request, "CompareResponses", Role::Scoring) {
+            Ok(()) => self.compare_responses_impl(request).await,
+            Err(refused) => Err(refused),
+        };
         crate::telemetry::observe("CompareResponses", started, &result);
         result
     }
@@ -718,7 +738,10 @@ impl RewardService for RewardApi {
         request: Request<OnboardUserRequest>,
     ) -> Result<Response<OnboardUserResponse>, Status> {
         let started = Instant::now();
-        let result = self.onboard_user_impl(request).await;
+        let result = match self.auth.check(&request, "OnboardUser", Role::Admin) {
+            Ok(()) => self.onboard_user_impl(request).await,
+            Err(refused) => Err(refused),
+        };
         crate::telemetry::observe("OnboardUser", started, &result);
         result
     }
@@ -728,7 +751,10 @@ impl RewardService for RewardApi {
         request: Request<GetUserRequest>,
     ) -> Result<Response<GetUserResponse>, Status> {
         let started = Instant::now();
-        let result = self.get_user_impl(request).await;
+        let result = match self.auth.check(&request, "GetUser", Role::Scoring) {
+            Ok(()) => self.get_user_impl(request).await,
+            Err(refused) => Err(refused),
+        };
         crate::telemetry::observe("GetUser", started, &result);
         result
     }
@@ -738,7 +764,10 @@ impl RewardService for RewardApi {
         request: Request<DeleteUserRequest>,
     ) -> Result<Response<DeleteUserResponse>, Status> {
         let started = Instant::now();
-        let result = self.delete_user_impl(request).await;
+        let result = match self.auth.check(&request, "DeleteUser", Role::Admin) {
+            Ok(()) => self.delete_user_impl(request).await,
+            Err(refused) => Err(refused),
+        };
         crate::telemetry::observe("DeleteUser", started, &result);
         result
     }
@@ -748,14 +777,20 @@ impl RewardService for RewardApi {
         request: Request<SuggestSurveyRequest>,
     ) -> Result<Response<SuggestSurveyResponse>, Status> {
         let started = Instant::now();
-        let result = self.suggest_survey_impl(request).await;
+        let result = match self.auth.check(&request, "SuggestSurvey", Role::Scoring) {
+            Ok(()) => self.suggest_survey_impl(request).await,
+            Err(refused) => Err(refused),
+        };
         crate::telemetry::observe("SuggestSurvey", started, &result);
         result
     }
 
     async fn info(&self, request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
         let started = Instant::now();
-        let result = self.info_impl(request).await;
+        let result = match self.auth.check(&request, "Info", Role::Scoring) {
+            Ok(()) => self.info_impl(request).await,
+            Err(refused) => Err(refused),
+        };
         crate::telemetry::observe("Info", started, &result);
         result
     }
@@ -768,7 +803,10 @@ impl RewardService for RewardApi {
         request: Request<Streaming<ScoreStreamRequest>>,
     ) -> Result<Response<ScoreStream>, Status> {
         let started = Instant::now();
-        let result = self.score_stream_impl(request).await;
+        let result = match self.auth.check(&request, "ScoreStream", Role::Scoring) {
+            Ok(()) => self.score_stream_impl(request).await,
+            Err(refused) => Err(refused),
+        };
         crate::telemetry::observe("ScoreStream", started, &result);
         result
     }

@@ -1,0 +1,157 @@
+//! API keys with two roles (docs/security.md): a *scoring* key may call Score,
+//! ScoreBatch, ScoreStream, CompareResponses, GetUser, SuggestSurvey and Info; an *admin*
+//! key may also call OnboardUser and DeleteUser. A key travels as `authorization: Bearer
+//! <key>`; the server keeps only the keys' sha256 (from the configuration), so a leaked
+//! config file does not leak keys. Health and reflection stay open. With no key
+//! configured, authentication is off.
+
+use sha2::{Digest, Sha256};
+use tonic::{Request, Status};
+
+/// What a call needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Scoring,
+    Admin,
+}
+
+/// The configured keys (sha256 digests).
+#[derive(Clone, Debug, Default)]
+pub struct Auth {
+    scoring: Vec<[u8; 32]>,
+    admin: Vec<[u8; 32]>,
+}
+
+impl Auth {
+    /// From the hex digests of `auth.scoring_keys_sha256` and `auth.admin_keys_sha256`;
+    /// a malformed digest is an error naming the setting and its position.
+    pub fn from_digests(scoring: &[String], admin: &[String]) -> anyhow::Result<Self> {
+        let parse = |setting: &str, digests: &[String]| {
+            digests
+                .iter()
+                .enumerate()
+                .map(|(i, hex_digest)| {
+                    let bytes = hex::decode(hex_digest.trim()).ok();
+                    bytes
+                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                        .ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "setting {setting}[{i}]: not a sha256 digest (64 hex digits; \
+                                 `copl keygen` prints a key and its digest)"
+                            )
+                        })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        };
+        Ok(Self {
+            scoring: parse("auth.scoring_keys_sha256", scoring)?,
+            admin: parse("auth.admin_keys_sha256", admin)?,
+        })
+    }
+
+    pub fn enabled(&self) -> bool {
+        !(self.scoring.is_empty() && self.admin.is_empty())
+    }
+
+    /// Admits `request` to an RPC named `rpc` that needs `needed`: UNAUTHENTICATED without
+    /// a valid key, PERMISSION_DENIED for a scoring key on an admin RPC.
+    pub fn check<T>(&self, request: &Request<T>, rpc: &str, needed: Role) -> Result<(), Status> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let header = request
+            .metadata()
+            .get("authorization")
+            .ok_or_else(|| {
+                Status::unauthenticated(format!(
+                    "{rpc}: this server needs an API key: send `authorization: Bearer <key>`"
+                ))
+            })?
+            .to_str()
+            .map_err(|_| Status::unauthenticated(format!("{rpc}: authorization: not text")))?;
+        let key = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or_else(|| {
+                Status::unauthenticated(format!("{rpc}: authorization: expected `Bearer <key>`"))
+            })?
+            .trim();
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        // Every digest is compared in full, so the time taken does not depend on which
+        // configured key (if any) matches.
+        let matches = |set: &[[u8; 32]]| {
+            set.iter()
+                .fold(false, |found, d| found | constant_time_eq(d, &digest))
+        };
+        let (admin, scoring) = (matches(&self.admin), matches(&self.scoring));
+        match (needed, admin, scoring) {
+            (_, true, _) | (Role::Scoring, false, true) => Ok(()),
+            (Role::Admin, false, true) => Err(Status::permission_denied(format!(
+                "{rpc} needs an admin key; this key may only score"
+            ))),
+            _ => Err(Status::unauthenticated(format!(
+                "{rpc}: the API key is not valid"
+            ))),
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The sha256 hex digest of `key` (what the configuration holds).
+#[cfg(test)]
+pub fn digest_hex(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(header: Option<&str>) -> Request<()> {
+        let mut r = Request::new(());
+        if let Some(h) = header {
+            r.metadata_mut()
+                .insert("authorization", h.parse().unwrap_or_else(|e| panic!("{e}")));
+        }
+        r
+    }
+
+    #[test]
+    fn roles_and_failures() {
+        let auth = Auth::from_digests(&[digest_hex("score-key")], &[digest_hex("admin-key")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let code =
+            |h: Option<&str>, role| auth.check(&request(h), "X", role).err().map(|s| s.code());
+        use tonic::Code::{PermissionDenied, Unauthenticated};
+        assert_eq!(code(Some("Bearer score-key"), Role::Scoring), None);
+        assert_eq!(code(Some("Bearer admin-key"), Role::Scoring), None);
+        assert_eq!(code(Some("Bearer admin-key"), Role::Admin), None);
+        assert_eq!(
+            code(Some("Bearer score-key"), Role::Admin),
+            Some(PermissionDenied)
+        );
+        assert_eq!(
+            code(Some("Bearer wrong"), Role::Scoring),
+            Some(Unauthenticated)
+        );
+        assert_eq!(
+            code(Some("score-key"), Role::Scoring),
+            Some(Unauthenticated)
+        );
+        assert_eq!(code(None, Role::Scoring), Some(Unauthenticated));
+        let open = Auth::default();
+        assert!(open.check(&request(None), "X", Role::Admin).is_ok());
+    }
+
+    #[test]
+    fn a_bad_digest_is_refused_naming_the_setting() {
+        let e = Auth::from_digests(&[], &["abc".into()])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.starts_with("setting auth.admin_keys_sha256[0]"), "{e}");
+    }
+}

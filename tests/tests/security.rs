@@ -1,0 +1,243 @@
+//! Access control and TLS against the real server: API keys with two roles (scoring,
+//! admin) sent as `authorization: Bearer`, health and reflection open, TLS by
+//! configuration (a self-signed certificate made here), and the CLI's `keygen`,
+//! `--api-key` and `--ca-cert`.
+
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
+use copl_proto::v1::{
+    DeleteUserRequest, InfoRequest, OnboardUserRequest, ResponseRef, ScoreRequest, SurveyAnswer,
+    response_ref::Ref, reward_service_client::RewardServiceClient,
+};
+use copl_tests::{Server, run, text, tiny_checkpoint, unseen_answers};
+use tonic::{
+    Code, Request,
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
+};
+
+/// `copl keygen`: (key, sha256 digest).
+fn keygen() -> (String, String) {
+    let out = run("copl", &["keygen"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let field = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    (field("key:"), field("sha256:"))
+}
+
+fn with_key<T>(message: T, key: Option<&str>) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Some(k) = key {
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {k}").parse().unwrap());
+    }
+    request
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_have_two_roles_over_tls() {
+    let root = tempfile::tempdir().unwrap();
+    let (data, ckpt) = tiny_checkpoint(root.path());
+    let (scoring, scoring_digest) = keygen();
+    let (admin, admin_digest) = keygen();
+    assert_ne!(scoring, admin);
+    assert_eq!(scoring_digest.len(), 64);
+
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
+    let (cert_path, key_path) = (root.path().join("cert.pem"), root.path().join("key.pem"));
+    std::fs::write(&cert_path, &cert_pem).unwrap();
+    std::fs::write(&key_path, &key_pem).unwrap();
+    let server = Server::start(
+        &ckpt,
+        &root.path().join("store"),
+        &[
+            ("COPL_AUTH__SCORING_KEYS_SHA256", scoring_digest.as_str()),
+            ("COPL_AUTH__ADMIN_KEYS_SHA256", admin_digest.as_str()),
+            ("COPL_TLS__CERT", cert_path.to_str().unwrap()),
+            ("COPL_TLS__KEY", key_path.to_str().unwrap()),
+        ],
+    );
+    let port = server.addr.rsplit(':').next().unwrap().to_string();
+    let tls_addr = format!("https://localhost:{port}");
+    let channel: Channel = Endpoint::from_shared(tls_addr.clone())
+        .unwrap()
+        .tls_config(
+            ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(&cert_pem))
+                .domain_name("localhost"),
+        )
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+
+    // Health needs no key (probes): wait for SERVING over TLS.
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    for _ in 0..600 {
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: "copl.v1.RewardService".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        if status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Reflection needs no key either.
+    let mut reflection =
+        tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(
+            channel.clone(),
+        );
+    let listing = reflection
+        .server_reflection_info(tokio_stream::iter(vec![
+            tonic_reflection::pb::v1::ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(
+                    tonic_reflection::pb::v1::server_reflection_request::MessageRequest::ListServices(
+                        String::new(),
+                    ),
+                ),
+            },
+        ]))
+        .await;
+    assert!(listing.is_ok(), "{listing:?}");
+
+    let mut api = RewardServiceClient::new(channel);
+    let score = || ScoreRequest {
+        user_id: "user-00000".into(),
+        prompt: "How do I keep a houseplant alive?".into(),
+        response: "Water it weekly.".into(),
+        truncate: false,
+    };
+    let code = |r: Result<_, tonic::Status>| {
+        r.err()
+            .map(|s: tonic::Status| (s.code(), s.message().to_string()))
+    };
+
+    // No key, a wrong key: UNAUTHENTICATED, saying what is wrong.
+    let (c, m) = code(api.score(with_key(score(), None)).await.map(|_| ())).unwrap();
+    assert_eq!(c, Code::Unauthenticated, "{m}");
+    assert!(m.contains("authorization: Bearer"), "{m}");
+    let (c, m) = code(
+        api.score(with_key(score(), Some("copl_wrong")))
+            .await
+            .map(|_| ()),
+    )
+    .unwrap();
+    assert_eq!(c, Code::Unauthenticated, "{m}");
+    let (c, _) = code(api.info(with_key(InfoRequest {}, None)).await.map(|_| ())).unwrap();
+    assert_eq!(c, Code::Unauthenticated);
+
+    // A scoring key scores; an admin key does everything.
+    api.score(with_key(score(), Some(&scoring))).await.unwrap();
+    api.score(with_key(score(), Some(&admin))).await.unwrap();
+    let id = |s: &str| {
+        Some(ResponseRef {
+            r#ref: Some(Ref::Id(s.to_string())),
+        })
+    };
+    let onboard = || OnboardUserRequest {
+        user_id: "keyed-user".into(),
+        answers: unseen_answers(&data)
+            .iter()
+            .map(|(c, r)| SurveyAnswer {
+                chosen: id(c),
+                rejected: id(r),
+            })
+            .collect(),
+        options: None,
+        replace: true,
+    };
+    // A scoring key on an admin RPC: PERMISSION_DENIED, and nothing happens.
+    let (c, m) = code(
+        api.onboard_user(with_key(onboard(), Some(&scoring)))
+            .await
+            .map(|_| ()),
+    )
+    .unwrap();
+    assert_eq!(c, Code::PermissionDenied, "{m}");
+    assert!(m.contains("admin key"), "{m}");
+    let mut keyed = score();
+    keyed.user_id = "keyed-user".into();
+    let (c, _) = code(
+        api.score(with_key(keyed.clone(), Some(&scoring)))
+            .await
+            .map(|_| ()),
+    )
+    .unwrap();
+    assert_eq!(c, Code::NotFound);
+    api.onboard_user(with_key(onboard(), Some(&admin)))
+        .await
+        .unwrap();
+    api.score(with_key(keyed, Some(&scoring))).await.unwrap();
+    let delete = || DeleteUserRequest {
+        user_id: "keyed-user".into(),
+    };
+    let (c, _) = code(
+        api.delete_user(with_key(delete(), Some(&scoring)))
+            .await
+            .map(|_| ()),
+    )
+    .unwrap();
+    assert_eq!(c, Code::PermissionDenied);
+    api.delete_user(with_key(delete(), Some(&admin)))
+        .await
+        .unwrap();
+
+    // Plaintext to the TLS port gets nothing.
+    let plain = async {
+        let channel = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect()
+            .await?;
+        RewardServiceClient::new(channel)
+            .score(with_key(score(), Some(&scoring)))
+            .await
+            .map_err(|s| -> Box<dyn std::error::Error> { Box::new(s) })?;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    };
+    assert!(
+        plain.await.is_err(),
+        "a plaintext call succeeded on the TLS port"
+    );
+
+    // The CLI: --ca-cert and --api-key (COPL_API_KEY works too).
+    let cli = |key: &str| {
+        run(
+            "copl",
+            &[
+                "--addr",
+                &tls_addr,
+                "--ca-cert",
+                cert_path.to_str().unwrap(),
+                "--api-key",
+                key,
+                "score",
+                "--user",
+                "user-00000",
+                "--prompt",
+                "How do I keep a houseplant alive?",
+                "--response",
+                "Water it weekly.",
+            ],
+        )
+    };
+    let ok = cli(&scoring);
+    assert!(ok.status.success(), "{:?}", text(&ok));
+    let refused = cli("copl_wrong");
+    let (_, stderr) = text(&refused);
+    assert!(!refused.status.success());
+    assert!(stderr.contains("Unauthenticated"), "{stderr}");
+}
