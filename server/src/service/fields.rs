@@ -16,21 +16,30 @@ pub fn invalid(field: impl std::fmt::Display, message: impl std::fmt::Display) -
     Status::invalid_argument(format!("{field}: {message}"))
 }
 
-/// A non-empty text field.
+/// A text field with something in it: not empty, not only white space.
 pub fn non_empty(field: &str, value: &str) -> Result<(), Status> {
     if value.is_empty() {
         Err(invalid(field, "empty"))
+    } else if value.trim().is_empty() {
+        Err(invalid(field, "blank (only white space)"))
     } else {
         Ok(())
     }
 }
 
-/// A user id: empty (population) or 1..=128 bytes.
+/// A user id: empty (population) or 1..=128 bytes without control characters (ids
+/// end up in logs, files and Redis keys).
 pub fn user_id(field: &str, value: &str) -> Result<(), Status> {
     if value.len() > MAX_USER_ID_BYTES {
         return Err(invalid(
             field,
             format!("{} bytes, more than {MAX_USER_ID_BYTES}", value.len()),
+        ));
+    }
+    if let Some((at, c)) = value.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(invalid(
+            field,
+            format!("control character U+{:04X} at byte {at}", c as u32),
         ));
     }
     Ok(())
