@@ -53,7 +53,7 @@ fi
 say "3. The personalised reward model: MiniLM with mixture-of-LoRA experts (paper §4.2)"
 scripts/fetch-backbone.sh minilm
 if [ ! -f "$DIR/mole.done" ]; then
-  echo "$STEPS steps of 16 pairs, experts in the top 2 layers, $TOKENS tokens (150 steps: about 8 minutes here):"
+  echo "$STEPS steps of 16 pairs, experts in the top 2 layers, $TOKENS tokens (about 8 minutes on 2 idle cores):"
   $BIN/copl-train mole --data "$DIR/data" --ckpt "$DIR/ckpt" --backbone backbones/minilm \
     --adapt-layers 2 --max-tokens "$TOKENS" --steps "$STEPS" --batch-pairs 16 --lr 5e-4 \
     --eval-every $(( (STEPS + 1) / 2 )) --val-pairs 64 --test-pairs "$TEST_PAIRS"
