@@ -287,3 +287,20 @@ pub fn unseen_answers(data: &Path) -> Vec<(String, String)> {
         .map(|a| (a.chosen.clone(), a.rejected.clone()))
         .collect()
 }
+
+/// [`unseen_answers`] as the wire's survey answers (catalogue ids).
+pub fn unseen_survey_answers(data: &Path) -> Vec<copl_proto::v1::SurveyAnswer> {
+    use copl_proto::v1::{ResponseRef, SurveyAnswer, response_ref::Ref};
+    let id = |s: &str| {
+        Some(ResponseRef {
+            r#ref: Some(Ref::Id(s.to_string())),
+        })
+    };
+    unseen_answers(data)
+        .iter()
+        .map(|(c, r)| SurveyAnswer {
+            chosen: id(c),
+            rejected: id(r),
+        })
+        .collect()
+}

@@ -10,10 +10,9 @@ use std::sync::{
 };
 
 use copl_proto::v1::{
-    GetUserRequest, OnboardUserRequest, ResponseRef, SurveyAnswer, response_ref::Ref,
-    reward_service_client::RewardServiceClient,
+    GetUserRequest, OnboardUserRequest, reward_service_client::RewardServiceClient,
 };
-use copl_tests::{Server, tiny_checkpoint, unseen_answers};
+use copl_tests::{Server, tiny_checkpoint, unseen_survey_answers};
 use tonic::Code;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,18 +22,7 @@ async fn kill_9_during_an_onboarding_burst_loses_no_acknowledged_user() {
     let store = root.path().join("store");
     let mut server = Server::start(&ckpt, &store, &[]);
     let channel = server.serving("copl.v1.RewardService").await;
-    let id = |s: &str| {
-        Some(ResponseRef {
-            r#ref: Some(Ref::Id(s.to_string())),
-        })
-    };
-    let answers: Vec<SurveyAnswer> = unseen_answers(&data)
-        .iter()
-        .map(|(c, r)| SurveyAnswer {
-            chosen: id(c),
-            rejected: id(r),
-        })
-        .collect();
+    let answers = unseen_survey_answers(&data);
 
     // 8 clients onboard users as fast as they can; the server is killed after 40 acks.
     let acked = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));

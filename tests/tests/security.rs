@@ -6,10 +6,10 @@
 #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 
 use copl_proto::v1::{
-    DeleteUserRequest, InfoRequest, OnboardUserRequest, ResponseRef, ScoreRequest, SurveyAnswer,
-    response_ref::Ref, reward_service_client::RewardServiceClient,
+    DeleteUserRequest, InfoRequest, OnboardUserRequest, ScoreRequest,
+    reward_service_client::RewardServiceClient,
 };
-use copl_tests::{Server, run, text, tiny_checkpoint, unseen_answers};
+use copl_tests::{Server, run, text, tiny_checkpoint, unseen_survey_answers};
 use tonic::{
     Code, Request,
     transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
@@ -143,20 +143,9 @@ async fn api_keys_have_two_roles_over_tls() {
     // A scoring key scores; an admin key does everything.
     api.score(with_key(score(), Some(&scoring))).await.unwrap();
     api.score(with_key(score(), Some(&admin))).await.unwrap();
-    let id = |s: &str| {
-        Some(ResponseRef {
-            r#ref: Some(Ref::Id(s.to_string())),
-        })
-    };
     let onboard = || OnboardUserRequest {
         user_id: "keyed-user".into(),
-        answers: unseen_answers(&data)
-            .iter()
-            .map(|(c, r)| SurveyAnswer {
-                chosen: id(c),
-                rejected: id(r),
-            })
-            .collect(),
+        answers: unseen_survey_answers(&data),
         options: None,
         replace: true,
     };

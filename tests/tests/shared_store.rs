@@ -13,10 +13,10 @@ use std::{
 };
 
 use copl_proto::v1::{
-    DeleteUserRequest, GetUserRequest, OnboardUserRequest, ResponseRef, ScoreRequest, SurveyAnswer,
-    UserOrigin, response_ref::Ref, reward_service_client::RewardServiceClient,
+    DeleteUserRequest, GetUserRequest, OnboardUserRequest, ScoreRequest, UserOrigin,
+    reward_service_client::RewardServiceClient,
 };
-use copl_tests::{Server, free_port, tiny_checkpoint, unseen_answers};
+use copl_tests::{Server, free_port, tiny_checkpoint, unseen_survey_answers};
 use tonic::{Code, transport::Channel};
 
 /// A throw-away redis-server on `port` (no persistence), killed on drop.
@@ -86,18 +86,7 @@ async fn two_replicas_share_onboarded_users_through_redis() {
     let mut api_a = RewardServiceClient::new(a.serving("copl.v1.RewardService").await);
     let mut api_b = RewardServiceClient::new(b.serving("copl.v1.RewardService").await);
 
-    let id = |s: &str| {
-        Some(ResponseRef {
-            r#ref: Some(Ref::Id(s.to_string())),
-        })
-    };
-    let answers: Vec<SurveyAnswer> = unseen_answers(&data)
-        .iter()
-        .map(|(c, r)| SurveyAnswer {
-            chosen: id(c),
-            rejected: id(r),
-        })
-        .collect();
+    let answers = unseen_survey_answers(&data);
     let onboard = |replace: bool| OnboardUserRequest {
         user_id: "shared-user".into(),
         answers: answers.clone(),
