@@ -10,7 +10,8 @@ VENV=${VENV:-.venv-bench}
 REPEATS=${REPEATS:-2}
 mkdir -p "$OUT"
 scripts/fetch-backbone.sh minilm >/dev/null
-cargo build --release -q -p copl-trainer
+# The package set of every release build here (one feature resolution: no rebuilds).
+cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
 ./target/release/copl-train bench forward --backbone backbones/minilm --repeats "$REPEATS" --json >"$OUT/candle.json"
 if [ "${SKIP_TORCH:-0}" != 1 ]; then
   [ -x "$VENV/bin/python" ] || { python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet torch transformers; }

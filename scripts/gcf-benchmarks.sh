@@ -11,7 +11,8 @@ EPOCHS=${EPOCHS:-200}
 DIM=${DIM:-64}
 COMMON=(--dim "$DIM" --epochs "$EPOCHS" --lr 1e-2 --batch-size 1000000 --json)
 mkdir -p "$OUT"
-cargo build --release -q -p copl-trainer
+# The package set of every release build here (one feature resolution: no rebuilds).
+cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
 BIN=./target/release/copl-train
 
 for set in "ufp4 all" "ufp4 avg" "ufp2 all"; do

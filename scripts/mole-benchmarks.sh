@@ -14,7 +14,8 @@ TOKENS=${TOKENS:-128}
 LAYERS=${LAYERS:-2}
 TEST=${TEST:-512}
 mkdir -p "$OUT"
-cargo build --release -q -p copl-trainer
+# The package set of every release build here (one feature resolution: no rebuilds).
+cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
 BIN=./target/release/copl-train
 [ -d backbones/minilm ] || scripts/fetch-backbone.sh minilm
 

@@ -11,7 +11,8 @@ GCF=${GCF:-runs/gcf-bench}
 OUT=${OUT:-runs/onboard}
 mkdir -p "$OUT"
 [ -f "$GCF/ufp4-avg-gcf.json" ] && [ -f "$GCF/ufp4-all-gcf.json" ] || OUT=$GCF scripts/gcf-benchmarks.sh
-cargo build --release -q -p copl-trainer
+# The package set of every release build here (one feature resolution: no rebuilds).
+cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
 BIN=./target/release/copl-train
 
 for s in all avg; do
