@@ -298,6 +298,9 @@ async fn main() -> Result<()> {
                     "max_survey_answers": limits.max_survey_answers,
                     "max_hops": limits.max_hops,
                     "max_message_bytes": limits.max_message_bytes,
+                    "max_batch_rows": limits.max_batch_rows,
+                    "batch_linger_micros": limits.batch_linger_micros,
+                    "max_concurrent_streams": limits.max_concurrent_streams,
                 },
             });
             println!("{}", serde_json::to_string_pretty(&json)?);

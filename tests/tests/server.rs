@@ -56,6 +56,14 @@ async fn every_rpc_and_error_through_the_real_server() {
     assert_eq!(info.embedding_dim, 8);
     let limits = info.limits.unwrap();
     assert_eq!(limits.max_input_tokens, 48);
+    assert_eq!(
+        (
+            limits.max_batch_rows,
+            limits.batch_linger_micros,
+            limits.max_concurrent_streams
+        ),
+        (64, 500, 256)
+    );
     assert_eq!(info.adapted_projections.len(), 4);
     assert!(info.catalogue_responses > 0);
 

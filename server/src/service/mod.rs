@@ -898,6 +898,9 @@ pub fn info(state: &State) -> InfoResponse {
             max_survey_answers: limits.max_survey_answers as u32,
             max_hops: limits.max_hops as u32,
             max_message_bytes: limits.max_message_bytes as u32,
+            max_batch_rows: state.scheduler.limits().max_rows as u32,
+            batch_linger_micros: limits.batch_linger_micros,
+            max_concurrent_streams: limits.max_concurrent_streams,
         }),
         device: state.device.clone(),
         population_reward: "the shared LoRA expert only (eq. 10 without the user's expert \

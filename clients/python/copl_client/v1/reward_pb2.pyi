@@ -342,7 +342,7 @@ class InfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("max_input_tokens", "max_batch_items", "max_batch_tokens", "max_queued_requests", "max_survey_answers", "max_hops", "max_message_bytes")
+    __slots__ = ("max_input_tokens", "max_batch_items", "max_batch_tokens", "max_queued_requests", "max_survey_answers", "max_hops", "max_message_bytes", "max_batch_rows", "batch_linger_micros", "max_concurrent_streams")
     MAX_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_ITEMS_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -350,6 +350,9 @@ class Limits(_message.Message):
     MAX_SURVEY_ANSWERS_FIELD_NUMBER: _ClassVar[int]
     MAX_HOPS_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_ROWS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_LINGER_MICROS_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENT_STREAMS_FIELD_NUMBER: _ClassVar[int]
     max_input_tokens: int
     max_batch_items: int
     max_batch_tokens: int
@@ -357,7 +360,10 @@ class Limits(_message.Message):
     max_survey_answers: int
     max_hops: int
     max_message_bytes: int
-    def __init__(self, max_input_tokens: _Optional[int] = ..., max_batch_items: _Optional[int] = ..., max_batch_tokens: _Optional[int] = ..., max_queued_requests: _Optional[int] = ..., max_survey_answers: _Optional[int] = ..., max_hops: _Optional[int] = ..., max_message_bytes: _Optional[int] = ...) -> None: ...
+    max_batch_rows: int
+    batch_linger_micros: int
+    max_concurrent_streams: int
+    def __init__(self, max_input_tokens: _Optional[int] = ..., max_batch_items: _Optional[int] = ..., max_batch_tokens: _Optional[int] = ..., max_queued_requests: _Optional[int] = ..., max_survey_answers: _Optional[int] = ..., max_hops: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_batch_rows: _Optional[int] = ..., batch_linger_micros: _Optional[int] = ..., max_concurrent_streams: _Optional[int] = ...) -> None: ...
 
 class InfoResponse(_message.Message):
     __slots__ = ("version", "backbone", "backbone_family", "backbone_sha256", "checkpoint", "checkpoint_format_version", "text_template", "embedding_dim", "num_experts", "adapted_projections", "seen_users", "onboarded_users", "catalogue_responses", "limits", "device", "population_reward")
