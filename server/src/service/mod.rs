@@ -7,6 +7,7 @@
 pub mod fields;
 
 use std::{
+    collections::HashMap,
     pin::Pin,
     sync::{Arc, OnceLock},
     time::{Duration, Instant},
@@ -74,6 +75,27 @@ impl RewardApi {
             state: Arc::default(),
             auth: Arc::new(auth),
         }
+    }
+
+    /// Runs one RPC: admitted by [`Auth`] for `role`, then `call`; counted and timed
+    /// (refusals included) under `rpc`.
+    async fn admitted<T, R, F>(
+        &self,
+        rpc: &'static str,
+        role: Role,
+        request: Request<T>,
+        call: impl FnOnce(Request<T>) -> F,
+    ) -> Result<R, Status>
+    where
+        F: std::future::Future<Output = Result<R, Status>>,
+    {
+        let started = Instant::now();
+        let result = match self.auth.check(&request, rpc, role) {
+            Ok(()) => call(request).await,
+            Err(refused) => Err(refused),
+        };
+        crate::telemetry::observe(rpc, started, &result);
+        result
     }
 
     /// The state, once loaded.
@@ -378,11 +400,20 @@ impl RewardApi {
             ));
         }
         let mut items = Vec::with_capacity(r.items.len());
+        // One lookup per distinct user (with a shared store each is a Redis read).
+        let mut found: HashMap<String, Arc<Condition>> = HashMap::new();
         for (i, item) in r.items.into_iter().enumerate() {
             non_empty(&format!("items[{i}].prompt"), &item.prompt)?;
             non_empty(&format!("items[{i}].response"), &item.response)?;
-            let condition =
-                condition(&state, &format!("items[{i}].user_id"), &item.user_id).await?;
+            let condition = match found.get(&item.user_id) {
+                Some(c) => c.clone(),
+                None => {
+                    let c =
+                        condition(&state, &format!("items[{i}].user_id"), &item.user_id).await?;
+                    found.insert(item.user_id.clone(), c.clone());
+                    c
+                }
+            };
             items.push(Item {
                 prompt: item.prompt,
                 response: item.response,
@@ -691,108 +722,79 @@ impl RewardApi {
 type ScoreStream =
     Pin<Box<dyn Stream<Item = Result<ScoreStreamResponse, Status>> + Send + 'static>>;
 
-/// Every RPC counted and timed (`crate::telemetry`), then handled by its `_impl`.
+/// Every RPC admitted ([`Auth`]), counted and timed (`crate::telemetry`), then handled
+/// by its `_impl`.
 #[tonic::async_trait]
 impl RewardService for RewardApi {
     async fn score(
         &self,
         request: Request<ScoreRequest>,
     ) -> Result<Response<ScoreResponse>, Status> {
-        let started = Instant::now();
-        let result = match self.auth.check(&request, "Score", Role::Scoring) {
-            Ok(()) => self.score_impl(request).await,
-            Err(refused) => Err(refused),
-        };
-        crate::telemetry::observe("Score", started, &result);
-        result
+        self.admitted("Score", Role::Scoring, request, |r| self.score_impl(r))
+            .await
     }
 
     async fn score_batch(
         &self,
         request: Request<ScoreBatchRequest>,
     ) -> Result<Response<ScoreBatchResponse>, Status> {
-        let started = Instant::now();
-        let result = match self.auth.check(&request, "ScoreBatch", Role::Scoring) {
-            Ok(()) => self.score_batch_impl(request).await,
-            Err(refused) => Err(refused),
-        };
-        crate::telemetry::observe("ScoreBatch", started, &result);
-        result
+        self.admitted("ScoreBatch", Role::Scoring, request, |r| {
+            self.score_batch_impl(r)
+        })
+        .await
     }
 
     async fn compare_responses(
         &self,
         request: Request<CompareRequest>,
     ) -> Result<Response<CompareResponse>, Status> {
-        let started = Instant::now();
-        let result = match self.auth.check(&request, "CompareResponses", Role::Scoring) {
-            Ok(()) => self.compare_responses_impl(request).await,
-            Err(refused) => Err(refused),
-        };
-        crate::telemetry::observe("CompareResponses", started, &result);
-        result
+        self.admitted("CompareResponses", Role::Scoring, request, |r| {
+            self.compare_responses_impl(r)
+        })
+        .await
     }
 
     async fn onboard_user(
         &self,
         request: Request<OnboardUserRequest>,
     ) -> Result<Response<OnboardUserResponse>, Status> {
-        let started = Instant::now();
-        let result = match self.auth.check(&request, "OnboardUser", Role::Admin) {
-            Ok(()) => self.onboard_user_impl(request).await,
-            Err(refused) => Err(refused),
-        };
-        crate::telemetry::observe("OnboardUser", started, &result);
-        result
+        self.admitted("OnboardUser", Role::Admin, request, |r| {
+            self.onboard_user_impl(r)
+        })
+        .await
     }
 
     async fn get_user(
         &self,
         request: Request<GetUserRequest>,
     ) -> Result<Response<GetUserResponse>, Status> {
-        let started = Instant::now();
-        let result = match self.auth.check(&request, "GetUser", Role::Scoring) {
-            Ok(()) => self.get_user_impl(request).await,
-            Err(refused) => Err(refused),
-        };
-        crate::telemetry::observe("GetUser", started, &result);
-        result
+        self.admitted("GetUser", Role::Scoring, request, |r| self.get_user_impl(r))
+            .await
     }
 
     async fn delete_user(
         &self,
         request: Request<DeleteUserRequest>,
     ) -> Result<Response<DeleteUserResponse>, Status> {
-        let started = Instant::now();
-        let result = match self.auth.check(&request, "DeleteUser", Role::Admin) {
-            Ok(()) => self.delete_user_impl(request).await,
-            Err(refused) => Err(refused),
-        };
-        crate::telemetry::observe("DeleteUser", started, &result);
-        result
+        self.admitted("DeleteUser", Role::Admin, request, |r| {
+            self.delete_user_impl(r)
+        })
+        .await
     }
 
     async fn suggest_survey(
         &self,
         request: Request<SuggestSurveyRequest>,
     ) -> Result<Response<SuggestSurveyResponse>, Status> {
-        let started = Instant::now();
-        let result = match self.auth.check(&request, "SuggestSurvey", Role::Scoring) {
-            Ok(()) => self.suggest_survey_impl(request).await,
-            Err(refused) => Err(refused),
-        };
-        crate::telemetry::observe("SuggestSurvey", started, &result);
-        result
+        self.admitted("SuggestSurvey", Role::Scoring, request, |r| {
+            self.suggest_survey_impl(r)
+        })
+        .await
     }
 
     async fn info(&self, request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
-        let started = Instant::now();
-        let result = match self.auth.check(&request, "Info", Role::Scoring) {
-            Ok(()) => self.info_impl(request).await,
-            Err(refused) => Err(refused),
-        };
-        crate::telemetry::observe("Info", started, &result);
-        result
+        self.admitted("Info", Role::Scoring, request, |r| self.info_impl(r))
+            .await
     }
 
     type ScoreStreamStream = ScoreStream;
@@ -802,13 +804,10 @@ impl RewardService for RewardApi {
         &self,
         request: Request<Streaming<ScoreStreamRequest>>,
     ) -> Result<Response<ScoreStream>, Status> {
-        let started = Instant::now();
-        let result = match self.auth.check(&request, "ScoreStream", Role::Scoring) {
-            Ok(()) => self.score_stream_impl(request).await,
-            Err(refused) => Err(refused),
-        };
-        crate::telemetry::observe("ScoreStream", started, &result);
-        result
+        self.admitted("ScoreStream", Role::Scoring, request, |r| {
+            self.score_stream_impl(r)
+        })
+        .await
     }
 }
 
