@@ -20,11 +20,10 @@ EPOCHS=${EPOCHS:-200}
 STEPS=${STEPS:-150}
 TOKENS=${TOKENS:-128}
 TEST_PAIRS=${TEST_PAIRS:-128}
-BIN=./target/release
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "Building (release; about 10 minutes the first time)"
-cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
+source scripts/lib/serve.sh
 
 say "1. A synthetic preference benchmark (UF-P-2 analogue)"
 echo "$USERS users in two groups answer pairwise questions about advice answers: the"
@@ -64,17 +63,8 @@ $BIN/copl-train eval --data "$DIR/data" --ckpt "$DIR/ckpt" --test-pairs "$TEST_P
 
 say "4. Serving it: copl-server on 127.0.0.1:$PORT"
 STORE="$DIR/store"
-$BIN/copl-server --checkpoint "$DIR/ckpt" --listen "127.0.0.1:$PORT" --metrics-listen "" \
-  --data-dir "$STORE" >"$DIR/server.log" 2>&1 &
-SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
-export COPL_ADDR="http://127.0.0.1:$PORT"
-for _ in $(seq 1 240); do
-  $BIN/copl health >/dev/null 2>&1 && break
-  kill -0 $SERVER 2>/dev/null || { cat "$DIR/server.log" >&2; exit 1; }
-  sleep 0.5
-done
-$BIN/copl health
+start_server "$DIR/ckpt" "$PORT" "$STORE" "$DIR/server.log"
 $BIN/copl info | head -20
 
 # Who and what to ask: a seen user of each group, a newcomer with 8 answers, and a

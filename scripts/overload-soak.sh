@@ -12,16 +12,11 @@ QUEUE=${QUEUE:-128}
 CONCURRENCY=${CONCURRENCY:-256}
 PORT=${PORT:-50081}
 [ -f "$CKPT/manifest.json" ] || { echo "no checkpoint at $CKPT (make demo makes one)" >&2; exit 2; }
-cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
-BIN=./target/release
+source scripts/lib/serve.sh
 WORK=$(mktemp -d)
 trap 'kill $SERVER $SAMPLER 2>/dev/null || true; rm -rf "$WORK"' EXIT
-COPL_LIMITS__MAX_QUEUED_REQUESTS=$QUEUE $BIN/copl-server --checkpoint "$CKPT" \
-  --listen "127.0.0.1:$PORT" --metrics-listen "" --data-dir "$WORK" >"$WORK/log" 2>&1 &
-SERVER=$!
-export COPL_ADDR="http://127.0.0.1:$PORT"
-for _ in $(seq 1 240); do $BIN/copl health >/dev/null 2>&1 && break; sleep 0.5; done
-USERS=$(grep -o '"[^"]*"' "$CKPT/ids.json" | sed -n '2,9p' | tr -d '"' | paste -sd, -)
+COPL_LIMITS__MAX_QUEUED_REQUESTS=$QUEUE start_server "$CKPT" "$PORT" "$WORK" "$WORK/log"
+USERS=$(seen_users "$CKPT" 8)
 ( while kill -0 $SERVER 2>/dev/null; do
     echo "$(date +%s) $(awk '/VmRSS/ {print $2}' /proc/$SERVER/status)"
     sleep 5

@@ -15,22 +15,12 @@ LEVELS=${LEVELS:-1,8,64}
 PROMPT=${PROMPT:-How should I prepare for a job interview next week?}
 RESPONSE=${RESPONSE:-Research the company, practise answers to common questions out loud, and prepare two questions of your own.}
 [ -f "$CKPT/manifest.json" ] || { echo "no checkpoint at $CKPT (scripts/mole-benchmarks.sh makes one)" >&2; exit 2; }
-cargo build --release -q -p copl-trainer -p copl-server -p copl-cli
-BIN=./target/release
+source scripts/lib/serve.sh
 # Eight seen users, taken in turn by both sides.
-USERS=$(grep -o '"[^"]*"' "$CKPT/ids.json" | sed -n '2,9p' | tr -d '"' | paste -sd, -)
+USERS=$(seen_users "$CKPT" 8)
 DATA=$(mktemp -d)
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
-$BIN/copl-server --checkpoint "$CKPT" --listen "127.0.0.1:$PORT" --metrics-listen "" \
-  --data-dir "$DATA" >"$DATA/server.log" 2>&1 &
-SERVER=$!
-export COPL_ADDR="http://127.0.0.1:$PORT"
-for _ in $(seq 1 600); do
-  $BIN/copl health >/dev/null 2>&1 && break
-  kill -0 $SERVER 2>/dev/null || { cat "$DATA/server.log" >&2; exit 1; }
-  sleep 0.5
-done
-$BIN/copl health
+start_server "$CKPT" "$PORT" "$DATA" "$DATA/server.log"
 echo "server ($CKPT, users $USERS, $DURATION s per level), then the bare model at the same"
 echo "batch size (the idle server takes no CPU meanwhile):"
 IFS=, read -ra levels <<<"$LEVELS"

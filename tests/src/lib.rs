@@ -89,12 +89,19 @@ pub fn tiny_bert(dir: &Path) {
 
 /// Runs `copl-train` with `args`; panics with its output when it fails.
 pub fn train(args: &[&str]) {
-    let output = run("copl-train", args);
+    run_ok("copl-train", args);
+}
+
+/// Runs a workspace binary that must succeed; its stdout (panics with its output when
+/// it fails).
+pub fn run_ok(name: &str, args: &[&str]) -> String {
+    let output = run(name, args);
     let (stdout, stderr) = text(&output);
     assert!(
         output.status.success(),
-        "copl-train {args:?}\n{stdout}\n{stderr}"
+        "{name} {args:?}\n{stdout}\n{stderr}"
     );
+    stdout
 }
 
 /// Data (ufp2, 60 seen users, 2 unseen), GCF (d = 8) and a MoLE checkpoint over

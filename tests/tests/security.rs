@@ -9,7 +9,7 @@ use copl_proto::v1::{
     DeleteUserRequest, InfoRequest, OnboardUserRequest, ScoreRequest,
     reward_service_client::RewardServiceClient,
 };
-use copl_tests::{Server, run, text, tiny_checkpoint, unseen_survey_answers};
+use copl_tests::{Server, run, run_ok, text, tiny_checkpoint, unseen_survey_answers};
 use tonic::{
     Code, Request,
     transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
@@ -17,9 +17,7 @@ use tonic::{
 
 /// `copl keygen`: (key, sha256 digest).
 fn keygen() -> (String, String) {
-    let out = run("copl", &["keygen"]);
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stderr}");
+    let stdout = run_ok("copl", &["keygen"]);
     let field = |name: &str| {
         stdout
             .lines()

@@ -14,7 +14,9 @@ use copl_proto::v1::{
     ScoreStreamRequest, SuggestSurveyRequest, SurveyAnswer, UserOrigin, response_ref::Ref,
     reward_service_client::RewardServiceClient, score_stream_response::Outcome,
 };
-use copl_tests::{Server, binary, run, scrape, text, tiny_checkpoint, train, unseen_answers};
+use copl_tests::{
+    Server, binary, run, run_ok, scrape, text, tiny_checkpoint, train, unseen_answers,
+};
 use tonic::{Code, transport::Channel};
 
 fn by_id(id: &str) -> Option<ResponseRef> {
@@ -135,9 +137,8 @@ async fn every_rpc_and_error_through_the_real_server() {
 
     // The operator's CLI against the same server: health for probes, score, errors.
     let addr = format!("http://{}", server.addr);
-    let output = run("copl", &["--addr", &addr, "health"]);
-    assert!(output.status.success(), "{:?}", text(&output));
-    let output = run(
+    run_ok("copl", &["--addr", &addr, "health"]);
+    let stdout = run_ok(
         "copl",
         &[
             "--addr",
@@ -152,8 +153,6 @@ async fn every_rpc_and_error_through_the_real_server() {
             "--json",
         ],
     );
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stderr}");
     let cli: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert!((cli["reward"].as_f64().unwrap() - f64::from(seen_result.reward)).abs() < 1e-4);
     assert_eq!(cli["personalised"], true);
@@ -166,7 +165,7 @@ async fn every_rpc_and_error_through_the_real_server() {
     );
 
     // The load generator: a count of calls over mixed users (and the population).
-    let output = run(
+    let stdout = run_ok(
         "copl",
         &[
             "--addr",
@@ -181,8 +180,6 @@ async fn every_rpc_and_error_through_the_real_server() {
             "--json",
         ],
     );
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stderr}");
     let bench: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(bench["calls_ok"], 20, "{bench}");
     assert_eq!(bench["errors"], serde_json::json!({}), "{bench}");
@@ -216,7 +213,7 @@ async fn every_rpc_and_error_through_the_real_server() {
 
     // The server's scores are `copl-train eval`'s (the gates run on the embedding there;
     // the routing is cached at load here), alone or among other users' longer rows.
-    let offline = run(
+    let stdout = run_ok(
         "copl-train",
         &[
             "score",
@@ -232,8 +229,6 @@ async fn every_rpc_and_error_through_the_real_server() {
             "Water it weekly and give it light.",
         ],
     );
-    let (stdout, stderr) = text(&offline);
-    assert!(offline.status.success(), "{stderr}");
     let offline: Vec<f32> = serde_json::from_str(stdout.trim()).unwrap();
     let second = api
         .score_batch(ScoreBatchRequest {
@@ -416,21 +411,16 @@ async fn every_rpc_and_error_through_the_real_server() {
         .collect();
     let mut args = vec!["--addr", &addr, "onboard", "--user", "cli-user", "--json"];
     args.extend(flags.iter().map(String::as_str));
-    let output = run("copl", &args);
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stderr}");
+    let stdout = run_ok("copl", &args);
     let cli: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(cli["answers"]["given"], given.len());
-    let output = run(
+    let stdout = run_ok(
         "copl",
         &["--addr", &addr, "user", "get", "cli-user", "--json"],
     );
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stderr}");
     let cli: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(cli["origin"], "USER_ORIGIN_ONBOARDED");
-    let output = run("copl", &["--addr", &addr, "user", "delete", "cli-user"]);
-    assert!(output.status.success(), "{:?}", text(&output));
+    run_ok("copl", &["--addr", &addr, "user", "delete", "cli-user"]);
     let personal = api
         .score(score("new-user", "Water it weekly.", false))
         .await
