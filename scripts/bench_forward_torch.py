@@ -5,8 +5,10 @@ on query and value, stacked, a per-row mask) for one user and for mixed users.
     python scripts/bench_forward_torch.py --backbone backbones/minilm [--json]
 
 Needs torch and transformers (`scripts/bench-forward.sh` installs them in a venv).
-Random token ids, attention mask all ones, median of `--repeats` timed forwards after a
-warm-up, inference mode, torch threads = the machine's cores.
+Random token ids; every row `tokens` long ("fixed") or a mix of lengths ("mixed", the
+formula of `copl-train bench forward`), padded to the longest with the attention mask
+as Hugging Face does; tokens/s counts real tokens. Median of `--repeats` timed forwards
+after a warm-up, inference mode, torch threads = the machine's cores.
 """
 import argparse
 import json
@@ -44,6 +46,17 @@ def masks(n, mixed):
     return m
 
 
+def mixed_lengths(batch, longest):
+    """Row i: 16·(longest/16)^u, u = frac((i + 1)·0.618…) (as trainer/src/mole/bench.rs)."""
+    golden = (5 ** 0.5 - 1) / 2
+    out = []
+    for i in range(batch):
+        u = ((i + 1) * golden) % 1.0
+        n = int(round(16 * (longest / 16) ** u))
+        out.append(max(min(16, longest), min(n, longest)))
+    return out
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--backbone", default="backbones/minilm")
@@ -68,9 +81,13 @@ def main():
     rows = []
     with torch.inference_mode():
         for tokens in map(int, args.tokens.split(",")):
-            for batch in map(int, args.batches.split(",")):
-                ids = torch.randint(1000, plain.config.vocab_size, (batch, tokens))
-                attention = torch.ones_like(ids)
+            for batch, mix in ((b, m) for b in map(int, args.batches.split(",")) for m in ("fixed", "mixed")):
+                lengths = [tokens] * batch if mix == "fixed" else mixed_lengths(batch, tokens)
+                width = max(lengths)
+                ids = torch.randint(1000, plain.config.vocab_size, (batch, width))
+                attention = torch.zeros_like(ids)
+                for row, n in enumerate(lengths):
+                    attention[row, :n] = 1
                 variants = [("backbone", plain, None), ("mole_one_user", mole, False)]
                 if batch > 1:
                     variants.append(("mole_mixed_users", mole, True))
@@ -86,13 +103,13 @@ def main():
                         model(input_ids=ids, attention_mask=attention)
                         times.append(time.perf_counter() - started)
                     s = statistics.median(times)
-                    rows.append(dict(variant=variant, batch=batch, tokens=tokens, seconds=s,
-                                     tokens_per_second=batch * tokens / s))
+                    rows.append(dict(variant=variant, batch=batch, tokens=tokens, lengths=mix,
+                                     seconds=s, tokens_per_second=sum(lengths) / s))
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         for r in rows:
-            print(f"{r['variant']:<18} {r['batch']:>5}  {r['tokens']:>6}  {r['seconds']:>10.4f}  {r['tokens_per_second']:>9.0f}")
+            print(f"{r['variant']:<18} {r['batch']:>5}  {r['tokens']:>6}  {r['lengths']:<6} {r['seconds']:>10.4f}  {r['tokens_per_second']:>9.0f}")
 
 
 def train_step(args):

@@ -201,8 +201,9 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Tokens per second of the reward model's forward: backbone alone, with MoLE for
-    /// one user, with MoLE for a batch of different users.
+    /// Tokens per second of the reward model's served forward (packed and reference):
+    /// backbone alone, with MoLE for one user, with MoLE for a batch of different users;
+    /// every row of one length and a mix of lengths.
     Forward {
         /// Backbone directory (scripts/fetch-backbone.sh minilm).
         #[arg(long, default_value = "backbones/minilm")]
@@ -217,6 +218,9 @@ enum BenchCommand {
         /// User-embedding size the gates read.
         #[arg(long, default_value_t = 64)]
         user_dim: usize,
+        /// Which served forwards to time: `packed` (the server's), `reference` (candle).
+        #[arg(long, value_delimiter = ',', default_value = "packed,reference")]
+        paths: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -637,19 +641,28 @@ fn main() -> Result<()> {
             tokens,
             repeats,
             user_dim,
+            paths,
             json,
         }) => {
             let rows = copl_trainer::mole::bench::bench_forward(
-                &backbone, &batches, &tokens, repeats, user_dim,
+                &backbone, &batches, &tokens, repeats, user_dim, &paths,
             )?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                println!("variant            batch  tokens   s/forward   tokens/s");
+                println!(
+                    "variant            path       batch  tokens  lengths   s/forward   tokens/s"
+                );
                 for r in &rows {
                     println!(
-                        "{:<18} {:>5}  {:>6}  {:>10.4}  {:>9.0}",
-                        r.variant, r.batch, r.tokens, r.seconds, r.tokens_per_second
+                        "{:<18} {:<9} {:>6}  {:>6}  {:<7}  {:>10.4}  {:>9.0}",
+                        r.variant,
+                        r.path,
+                        r.batch,
+                        r.tokens,
+                        r.lengths,
+                        r.seconds,
+                        r.tokens_per_second
                     );
                 }
             }

@@ -15,9 +15,9 @@ use super::mole::{MoleConfig, MoleSet, Projection};
 /// needs a backward the fused kernel lacks) the same formula from differentiable parts.
 #[derive(Clone, Debug)]
 pub struct LayerNorm {
-    weight: Tensor,
-    bias: Tensor,
-    eps: f64,
+    pub(crate) weight: Tensor,
+    pub(crate) bias: Tensor,
+    pub(crate) eps: f64,
 }
 
 impl LayerNorm {
@@ -44,14 +44,14 @@ impl LayerNorm {
 }
 
 #[derive(Clone, Debug)]
-struct Attention {
-    query: Projection,
-    key: Projection,
-    value: Projection,
-    output: FrozenLinear,
-    output_norm: LayerNorm,
-    heads: usize,
-    head_size: usize,
+pub(crate) struct Attention {
+    pub(crate) query: Projection,
+    pub(crate) key: Projection,
+    pub(crate) value: Projection,
+    pub(crate) output: FrozenLinear,
+    pub(crate) output_norm: LayerNorm,
+    pub(crate) heads: usize,
+    pub(crate) head_size: usize,
 }
 
 impl Attention {
@@ -85,12 +85,12 @@ impl Attention {
 }
 
 #[derive(Clone, Debug)]
-struct Layer {
-    attention: Attention,
-    intermediate: FrozenLinear,
-    output: FrozenLinear,
-    output_norm: LayerNorm,
-    act: HiddenAct,
+pub(crate) struct Layer {
+    pub(crate) attention: Attention,
+    pub(crate) intermediate: FrozenLinear,
+    pub(crate) output: FrozenLinear,
+    pub(crate) output_norm: LayerNorm,
+    pub(crate) act: HiddenAct,
 }
 
 impl Layer {
@@ -118,11 +118,11 @@ impl Layer {
 /// BERT encoder with MoLE self-attention projections.
 #[derive(Clone, Debug)]
 pub struct BertMole {
-    word_embeddings: Embedding,
-    position_embeddings: Embedding,
-    token_type_embeddings: Embedding,
-    embeddings_norm: LayerNorm,
-    layers: Vec<Layer>,
+    pub(crate) word_embeddings: Embedding,
+    pub(crate) position_embeddings: Embedding,
+    pub(crate) token_type_embeddings: Embedding,
+    pub(crate) embeddings_norm: LayerNorm,
+    pub(crate) layers: Vec<Layer>,
     /// Every MoLE projection in routing-mask order (layer by layer, target order).
     adapters: MoleSet,
     /// Use differentiable layer norms (training).

@@ -33,6 +33,11 @@ impl RewardHead {
         })
     }
 
+    /// The scalar map over the pooled state.
+    pub fn linear(&self) -> &Linear {
+        &self.linear
+    }
+
     /// The pooled states `[n, h]` of hidden states `[n, t, h]` under `attention_mask`
     /// `[n, t]` (1 = token, 0 = padding). A row without any token is an error.
     pub fn pool(&self, hidden: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {

@@ -10,6 +10,7 @@
 //! - [`head`]: the reward head (mean or last-token pooling, then a scalar);
 //! - [`reward`]: the assembled model: template, tokenizer, backbone, head;
 //! - [`frozen`]: frozen backbone linear maps whose backward skips the weight gradient;
+//! - [`packed`]: the served forward (BERT over packed rows, fused CPU kernels);
 //! - [`frozen_cache`]: the frozen lower layers' output cached per text
 //!   (`mole.adapt_layers`).
 
@@ -21,6 +22,7 @@ pub mod gemma;
 pub mod gguf;
 pub mod head;
 pub mod mole;
+pub mod packed;
 pub mod reward;
 
 pub use mole::{

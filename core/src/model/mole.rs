@@ -182,15 +182,15 @@ pub fn route(logits: &Tensor, temperature: f64, noise: Option<f64>) -> Result<Ro
 /// A frozen linear map with a shared LoRA expert and M routed ones (eq. 10).
 #[derive(Clone, Debug)]
 pub struct MoleLinear {
-    base: FrozenLinear,
+    pub(crate) base: FrozenLinear,
     /// `[(M + 1)·r, in]`: A_s first, then A_1 … A_M.
-    a: Tensor,
+    pub(crate) a: Tensor,
     /// `[out, (M + 1)·r]`: B_s first, then B_1 … B_M.
-    b: Tensor,
+    pub(crate) b: Tensor,
     gate: Gate,
-    rank: usize,
-    experts: usize,
-    scale: f64,
+    pub(crate) rank: usize,
+    pub(crate) experts: usize,
+    pub(crate) scale: f64,
 }
 
 impl MoleLinear {

@@ -2,6 +2,7 @@
 //! MoLE projections (routed per row by the user) → reward head → one scalar per row.
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -15,6 +16,7 @@ use super::{
     gemma::{GemmaConfig, GemmaMole},
     gguf,
     head::{Pooling, RewardHead},
+    packed::PackedRewardModel,
 };
 use crate::checkpoint::{self, CheckpointError, Manifest};
 
@@ -209,6 +211,9 @@ pub struct RewardModel {
     pub tokenizer: Tokenizer,
     pub config: RewardModelConfig,
     pub device: Device,
+    /// The served forward's copy of the weights, made at the first
+    /// [`Self::score_served`] (None inside: no packed form for this backbone/device).
+    served: Arc<OnceLock<Result<Option<PackedRewardModel>, String>>>,
 }
 
 impl RewardModel {
@@ -313,6 +318,7 @@ impl RewardModel {
             tokenizer: backbone::tokenizer(dir)?,
             config,
             device: device.clone(),
+            served: Arc::default(),
         })
     }
 
@@ -506,9 +512,25 @@ impl RewardModel {
     }
 
     /// Rewards of tokenised rows, each scored for its user's cached routing and embedding
-    /// (a [`ServedRow`]): padded, conditioned without running a gate, one forward. What the
-    /// server runs per batch; a row's reward does not depend on the other rows.
+    /// (a [`ServedRow`]): what the server runs per batch. A row's reward does not depend
+    /// on the other rows. BERT on the CPU takes the packed forward ([`PackedRewardModel`]:
+    /// no padding, fused kernels; equal to [`Self::score_served_reference`] within 1e-4),
+    /// everything else the reference. The packed weights are copied at the first call:
+    /// a model still in training (variables changing) must use the reference.
     pub fn score_served(&self, rows: &[ServedRow<'_>]) -> candle_core::Result<Vec<f32>> {
+        let served = self
+            .served
+            .get_or_init(|| PackedRewardModel::new(self).map_err(|e| e.to_string()));
+        match served {
+            Ok(Some(packed)) => packed.score(rows),
+            Ok(None) => self.score_served_reference(rows),
+            Err(e) => candle_core::bail!("building the packed forward: {e}"),
+        }
+    }
+
+    /// [`Self::score_served`] through candle's op-by-op forward: padded, conditioned
+    /// without running a gate, one forward. The reference the packed forward is held to.
+    pub fn score_served_reference(&self, rows: &[ServedRow<'_>]) -> candle_core::Result<Vec<f32>> {
         let tokens: Vec<&Tokens> = rows.iter().map(|r| r.tokens).collect();
         let routings: Vec<&UserRouting> = rows.iter().map(|r| r.routing).collect();
         let embeddings: Vec<&[f32]> = rows.iter().map(|r| r.embedding).collect();

@@ -1,6 +1,8 @@
-//! `copl-train bench forward`: tokens per second of the reward model's forward on this
-//! machine, for the backbone alone, with MoLE and one user, and with MoLE and a batch of
-//! different users (every row its own routing).
+//! `copl-train bench forward`: tokens per second of the reward model's served forward
+//! on this machine — the packed path the server runs and candle's reference path — for
+//! the backbone alone, with MoLE and one user, and with MoLE and a batch of different
+//! users (every row its own routing), at one length for every row and at a mix of
+//! lengths ([`mixed_lengths`], where the reference pays for padding).
 
 use std::{path::Path, time::Instant};
 
@@ -8,9 +10,9 @@ use anyhow::{Result, bail};
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use copl_core::model::{
-    MoleConfig,
+    MoleConfig, UserRouting,
     head::Pooling,
-    reward::{Batch, RewardModel, RewardModelConfig, Template, Variant},
+    reward::{RewardModel, RewardModelConfig, ServedRow, Template, Tokens, Variant},
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -21,21 +23,49 @@ use serde::Serialize;
 pub struct ForwardRow {
     /// `backbone` (no MoLE), `mole_one_user`, `mole_mixed_users`.
     pub variant: String,
+    /// `packed` (what the server runs) or `reference` (candle's op-by-op forward).
+    pub path: String,
     pub batch: usize,
+    /// The longest row; every row's length with `lengths = "fixed"`.
     pub tokens: usize,
+    /// `fixed` or `mixed` ([`mixed_lengths`]).
+    pub lengths: String,
     /// Median seconds of one forward (tokenisation excluded) over the repeats.
     pub seconds: f64,
+    /// Real (unpadded) tokens per second.
     pub tokens_per_second: f64,
 }
 
-/// Times forwards of the backbone in `dir` at every (batch, tokens) pair.
+/// A reproducible mix of row lengths up to `longest`: row i gets
+/// `16·(longest/16)^uᵢ` tokens, uᵢ the fractional part of (i + 1)·0.618… (golden-ratio
+/// steps spread log-uniformly; `scripts/bench_forward_torch.py` uses the same formula).
+pub fn mixed_lengths(batch: usize, longest: usize) -> Vec<usize> {
+    let golden = (5f64.sqrt() - 1.0) / 2.0;
+    (0..batch)
+        .map(|i| {
+            let u = ((i + 1) as f64 * golden).fract();
+            let n = 16.0 * (longest as f64 / 16.0).powf(u);
+            (n.round() as usize).clamp(16.min(longest), longest)
+        })
+        .collect()
+}
+
+/// Times forwards of the backbone in `dir` at every (batch, tokens) pair, fixed and
+/// mixed lengths, through the packed and the reference served forward.
 pub fn bench_forward(
     dir: &Path,
     batches: &[usize],
     lengths: &[usize],
     repeats: usize,
     user_dim: usize,
+    paths: &[String],
 ) -> Result<Vec<ForwardRow>> {
+    if let Some(p) = paths
+        .iter()
+        .find(|p| !["packed", "reference"].contains(&p.as_str()))
+    {
+        bail!("--paths: {p:?} is neither packed nor reference");
+    }
     let device = Device::Cpu;
     let config = |targets: Vec<String>| RewardModelConfig {
         variant: Variant::Copl,
@@ -67,49 +97,74 @@ pub fn bench_forward(
     let mut rows = Vec::new();
     for &tokens in lengths {
         for &batch_size in batches {
-            let ids: Vec<Vec<u32>> = (0..batch_size)
-                .map(|_| (0..tokens).map(|_| rng.random_range(1000..vocab)).collect())
-                .collect();
-            let ids = Tensor::new(ids, &device)?;
-            let batch = Batch {
-                type_ids: ids.zeros_like()?,
-                attention_mask: ids.ones_like()?,
-                ids,
-                lengths: vec![tokens; batch_size],
-            };
-            let one_user = Tensor::randn(0f32, 1.0, (1, user_dim), &device)?
-                .broadcast_as((batch_size, user_dim))?
-                .contiguous()?;
-            let mixed = Tensor::randn(0f32, 1.0, (batch_size, user_dim), &device)?;
-            let mut variants = vec![
-                ("backbone", &plain, one_user.clone()),
-                ("mole_one_user", &mole, one_user),
-            ];
-            if batch_size > 1 {
-                variants.push(("mole_mixed_users", &mole, mixed));
-            }
-            for (variant, model, users) in variants {
-                let routings = copl_core::model::reward::Conditioning::routed(
-                    model.backbone.adapters().route_users(&users, false)?,
-                );
-                // One warm-up, then the repeats.
-                model.score(&batch, &routings)?;
-                let mut times: Vec<f64> = (0..repeats.max(1))
-                    .map(|_| {
-                        let started = Instant::now();
-                        model.score(&batch, &routings)?;
-                        Ok(started.elapsed().as_secs_f64())
+            for mix in ["fixed", "mixed"] {
+                let row_lengths = if mix == "fixed" {
+                    vec![tokens; batch_size]
+                } else {
+                    mixed_lengths(batch_size, tokens)
+                };
+                let texts: Vec<Tokens> = row_lengths
+                    .iter()
+                    .map(|&n| Tokens {
+                        ids: (0..n).map(|_| rng.random_range(1000..vocab)).collect(),
+                        type_ids: vec![0; n],
                     })
-                    .collect::<Result<_>>()?;
-                times.sort_by(f64::total_cmp);
-                let seconds = times[times.len() / 2];
-                rows.push(ForwardRow {
-                    variant: variant.to_string(),
-                    batch: batch_size,
-                    tokens,
-                    seconds,
-                    tokens_per_second: (batch_size * tokens) as f64 / seconds,
-                });
+                    .collect();
+                let real: usize = row_lengths.iter().sum();
+                let one_user = Tensor::randn(0f32, 1.0, (1, user_dim), &device)?
+                    .broadcast_as((batch_size, user_dim))?
+                    .contiguous()?;
+                let mixed = Tensor::randn(0f32, 1.0, (batch_size, user_dim), &device)?;
+                let mut variants = vec![
+                    ("backbone", &plain, one_user.clone()),
+                    ("mole_one_user", &mole, one_user),
+                ];
+                if batch_size > 1 {
+                    variants.push(("mole_mixed_users", &mole, mixed));
+                }
+                for (variant, model, users) in variants {
+                    let routings: Vec<UserRouting> = model.user_routings(&users)?;
+                    let embeddings: Vec<Vec<f32>> = users.to_vec2()?;
+                    let served: Vec<ServedRow<'_>> = texts
+                        .iter()
+                        .zip(&routings)
+                        .zip(&embeddings)
+                        .map(|((t, r), e)| ServedRow {
+                            tokens: t,
+                            routing: r,
+                            embedding: e,
+                        })
+                        .collect();
+                    for path in paths.iter().map(String::as_str) {
+                        let forward = || -> Result<()> {
+                            match path {
+                                "packed" => model.score_served(&served)?,
+                                _ => model.score_served_reference(&served)?,
+                            };
+                            Ok(())
+                        };
+                        // One warm-up, then the repeats.
+                        forward()?;
+                        let mut times: Vec<f64> = (0..repeats.max(1))
+                            .map(|_| {
+                                let started = Instant::now();
+                                forward()?;
+                                Ok(started.elapsed().as_secs_f64())
+                            })
+                            .collect::<Result<_>>()?;
+                        times.sort_by(f64::total_cmp);
+                        let seconds = times[times.len() / 2];
+                        rows.push(ForwardRow {
+                            variant: variant.to_string(),
+                            path: path.to_string(),
+                            batch: batch_size,
+                            tokens,
+                            lengths: mix.to_string(),
+                            seconds,
+                            tokens_per_second: real as f64 / seconds,
+                        });
+                    }
+                }
             }
         }
     }
