@@ -67,6 +67,11 @@ impl Job {
             .unwrap_or(0)
     }
 
+    /// Tokens of all its rows (no padding).
+    fn tokens(&self) -> usize {
+        self.rows.iter().map(|r| r.tokens.ids.len()).sum()
+    }
+
     /// Answers a job that will not be scored (the caller may have gone: ignored).
     fn refuse(self, error: ScoreError) {
         let _ = self.reply.send(Err(error));
@@ -77,8 +82,12 @@ impl Job {
 #[derive(Clone, Copy, Debug)]
 pub struct BatchLimits {
     pub max_rows: usize,
-    /// Rows × longest row (padding included).
+    /// Tokens the forward computes: rows × longest row when it pads (`padded`), the
+    /// rows' own tokens when it packs them.
     pub max_tokens: usize,
+    /// Whether the model pads a batch to its longest row (candle's reference forward)
+    /// or packs rows (the packed forward: no padding).
+    pub padded: bool,
     pub max_queued: usize,
     /// Wait for more jobs while they arrive less than this apart (at most 4×) when a
     /// batch is not full and the backend is idle.
@@ -181,10 +190,9 @@ async fn batching(
         let left = queued.fetch_sub(batch.len(), Ordering::SeqCst) - batch.len();
         metrics::gauge!("copl_queue_depth").set(left as f64);
         let rows: usize = batch.iter().map(|j| j.rows.len()).sum();
-        let width = batch.iter().map(Job::width).max().unwrap_or(0);
         last_rows = rows;
         metrics::histogram!("copl_batch_rows").record(rows as f64);
-        metrics::histogram!("copl_batch_tokens").record((rows * width) as f64);
+        metrics::histogram!("copl_batch_tokens").record(batch_tokens(&batch, limits) as f64);
         if let Err(returned) = backend.run(batch, idle) {
             for job in returned {
                 job.refuse(ScoreError::ShuttingDown);
@@ -243,21 +251,38 @@ fn prune(pending: &mut Vec<Job>, queued: &AtomicUsize) {
     *pending = live;
 }
 
-/// Removes one batch's jobs from `pending` (kept in arrival order).
+/// The tokens a batch of `jobs` costs the forward (padding included when it pads).
+fn batch_tokens(jobs: &[Job], limits: BatchLimits) -> usize {
+    if limits.padded {
+        let rows: usize = jobs.iter().map(|j| j.rows.len()).sum();
+        rows * jobs.iter().map(Job::width).max().unwrap_or(0)
+    } else {
+        jobs.iter().map(Job::tokens).sum()
+    }
+}
+
+/// Removes one batch's jobs from `pending` (kept in arrival order): the oldest, then
+/// whatever fits the limits — oldest first for a packing forward; for a padding one,
+/// jobs of the nearest width first (less padding).
 fn take_batch(pending: &mut Vec<Job>, limits: BatchLimits) -> Vec<Job> {
     let first = pending.remove(0);
     let anchor = first.width();
-    let (mut rows, mut width) = (first.rows.len(), anchor);
+    let (mut rows, mut width, mut tokens) = (first.rows.len(), anchor, first.tokens());
     let mut order: Vec<usize> = (0..pending.len()).collect();
-    order.sort_by_key(|&i| pending[i].width().abs_diff(anchor));
+    if limits.padded {
+        order.sort_by_key(|&i| pending[i].width().abs_diff(anchor));
+    }
     let mut chosen = Vec::new();
     for i in order {
         let job = &pending[i];
         let w = width.max(job.width());
         let r = rows + job.rows.len();
-        if r <= limits.max_rows && r * w <= limits.max_tokens {
+        let t = tokens + job.tokens();
+        let cost = if limits.padded { r * w } else { t };
+        if r <= limits.max_rows && cost <= limits.max_tokens {
             rows = r;
             width = w;
+            tokens = t;
             chosen.push(i);
         }
     }
@@ -267,4 +292,72 @@ fn take_batch(pending: &mut Vec<Job>, limits: BatchLimits) -> Vec<Job> {
         batch.push(pending.remove(i - taken));
     }
     batch
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use copl_core::model::UserRouting;
+
+    fn job(lengths: &[usize]) -> Job {
+        let condition = Arc::new(Condition {
+            routing: UserRouting::population(0),
+            embedding: Vec::new(),
+            personalised: false,
+        });
+        Job {
+            rows: lengths
+                .iter()
+                .map(|&n| Row {
+                    tokens: Tokens {
+                        ids: vec![1; n],
+                        type_ids: vec![0; n],
+                    },
+                    condition: condition.clone(),
+                })
+                .collect(),
+            deadline: None,
+            enqueued: Instant::now(),
+            reply: oneshot::channel().0,
+        }
+    }
+
+    fn limits(padded: bool) -> BatchLimits {
+        BatchLimits {
+            max_rows: 64,
+            max_tokens: 200,
+            padded,
+            max_queued: 16,
+            linger: Duration::ZERO,
+        }
+    }
+
+    fn lengths(batch: &[Job]) -> Vec<usize> {
+        batch.iter().map(|j| j.tokens()).collect()
+    }
+
+    #[test]
+    fn a_packing_forward_is_charged_its_rows_own_tokens_oldest_first() {
+        // One long row and many short ones: 100 + 10 × 10 = 200 real tokens fit, though
+        // padded to the longest they would be 11 × 100.
+        let mut pending: Vec<Job> = std::iter::once(job(&[100]))
+            .chain((0..12).map(|_| job(&[10])))
+            .collect();
+        let batch = take_batch(&mut pending, limits(false));
+        assert_eq!(lengths(&batch), [vec![100], vec![10; 10]].concat());
+        assert_eq!(batch_tokens(&batch, limits(false)), 200);
+        assert_eq!(pending.len(), 2);
+    }
+
+    #[test]
+    fn a_padding_forward_is_charged_rows_times_the_longest_nearest_width_first() {
+        let mut pending = vec![job(&[40]), job(&[100]), job(&[50]), job(&[45])];
+        let batch = take_batch(&mut pending, limits(true));
+        // 40, then the nearest widths 45 and 50 (3 rows × 50 = 150, kept in arrival
+        // order); adding 100 would cost 4 × 100.
+        assert_eq!(lengths(&batch), vec![40, 50, 45]);
+        assert_eq!(batch_tokens(&batch, limits(true)), 150);
+        assert_eq!(lengths(&pending), vec![100]);
+    }
 }

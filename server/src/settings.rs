@@ -74,7 +74,8 @@ pub struct Limits {
     pub max_input_tokens: Option<usize>,
     /// Items in one ScoreBatch call.
     pub max_batch_items: usize,
-    /// Tokens in one model batch, padding included.
+    /// Tokens in one model batch: the rows' own tokens with the packed forward, rows ×
+    /// longest row where the forward pads.
     pub max_batch_tokens: usize,
     /// Rows in one model batch.
     pub max_batch_rows: usize,

@@ -145,6 +145,7 @@ impl State {
                 max_rows: settings.limits.max_batch_rows,
                 linger: std::time::Duration::from_micros(settings.limits.batch_linger_micros),
                 max_tokens: settings.limits.max_batch_tokens.max(max_input_tokens),
+                padded: model.pads_served_batches(),
                 max_queued: settings.limits.max_queued_requests,
             },
         );

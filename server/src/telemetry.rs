@@ -51,7 +51,7 @@ pub fn install(addr: SocketAddr) -> Result<()> {
     metrics::describe_histogram!("copl_batch_rows", "Rows in one model batch");
     metrics::describe_histogram!(
         "copl_batch_tokens",
-        "Tokens in one model batch, padding included"
+        "Tokens one model batch costs the forward (padding included where it pads)"
     );
     metrics::describe_histogram!(
         "copl_batch_duration_seconds",

@@ -147,3 +147,67 @@ fn server_and_client_fail_clearly_until_the_service_lands() {
         "{stderr}"
     );
 }
+
+#[test]
+fn bench_forward_times_both_served_paths_at_fixed_and_mixed_lengths() {
+    let dir = tempfile::tempdir().unwrap();
+    copl_tests::tiny_bert(dir.path());
+    let backbone = dir.path().to_str().unwrap();
+    let stdout = copl_tests::run_ok(
+        "copl-train",
+        &[
+            "bench",
+            "forward",
+            "--backbone",
+            backbone,
+            "--batches",
+            "1,4",
+            "--tokens",
+            "64",
+            "--repeats",
+            "1",
+            "--json",
+        ],
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
+    // batch 1: backbone + one user; batch 4: + mixed users; × fixed/mixed × two paths.
+    assert_eq!(rows.len(), (2 + 3) * 2 * 2, "{stdout}");
+    for path in ["packed", "reference"] {
+        for lengths in ["fixed", "mixed"] {
+            let found = rows
+                .iter()
+                .filter(|r| r["path"] == path && r["lengths"] == lengths)
+                .count();
+            assert_eq!(found, 5, "{path} {lengths}");
+        }
+    }
+    for r in &rows {
+        let (seconds, rate) = (
+            r["seconds"].as_f64().unwrap(),
+            r["tokens_per_second"].as_f64().unwrap(),
+        );
+        assert!(seconds > 0.0 && rate > 0.0, "{r}");
+        // Real tokens: 4 × 64 when fixed, fewer when mixed (no padding counted).
+        let tokens = rate * seconds;
+        let batch = r["batch"].as_f64().unwrap();
+        if r["lengths"] == "fixed" {
+            assert!((tokens - batch * 64.0).abs() < 0.5, "{r}");
+        } else {
+            assert!(tokens < batch * 64.0 && tokens >= batch * 16.0, "{r}");
+        }
+    }
+    let refused = run(
+        "copl-train",
+        &[
+            "bench",
+            "forward",
+            "--backbone",
+            backbone,
+            "--paths",
+            "fast",
+        ],
+    );
+    let (_, stderr) = text(&refused);
+    assert!(!refused.status.success());
+    assert!(stderr.contains("--paths: \"fast\""), "{stderr}");
+}

@@ -528,6 +528,12 @@ impl RewardModel {
         }
     }
 
+    /// Whether [`Self::score_served`] pads a batch to its longest row (the reference
+    /// forward: Gemma, or a device other than the CPU) rather than packing its rows.
+    pub fn pads_served_batches(&self) -> bool {
+        !PackedRewardModel::applies(self)
+    }
+
     /// [`Self::score_served`] through candle's op-by-op forward: padded, conditioned
     /// without running a gate, one forward. The reference the packed forward is held to.
     pub fn score_served_reference(&self, rows: &[ServedRow<'_>]) -> candle_core::Result<Vec<f32>> {

@@ -40,13 +40,17 @@ pub struct PackedRewardModel {
 }
 
 impl PackedRewardModel {
-    /// The packed form of `model`, or `None` when it has none (Gemma, a device other
-    /// than the CPU).
+    /// Whether `model` has a packed form: BERT on the CPU.
+    pub fn applies(model: &RewardModel) -> bool {
+        matches!(model.backbone, Backbone::Bert(_)) && model.device.is_cpu()
+    }
+
+    /// The packed form of `model`, or `None` when it has none ([`Self::applies`]).
     pub fn new(model: &RewardModel) -> Result<Option<Self>> {
         let Backbone::Bert(bert) = &model.backbone else {
             return Ok(None);
         };
-        if !model.device.is_cpu() {
+        if !Self::applies(model) {
             return Ok(None);
         }
         let user_token = match (&model.user_token, model.config.variant) {
