@@ -7,11 +7,12 @@ on query and value, stacked, a per-row mask) for one user and for mixed users.
 Needs torch and transformers (`scripts/bench-forward.sh` installs them in a venv).
 Random token ids; every row `tokens` long ("fixed") or a mix of lengths ("mixed", the
 formula of `copl-train bench forward`), padded to the longest with the attention mask
-as Hugging Face does; tokens/s counts real tokens. Median of `--repeats` timed forwards
+as Hugging Face does; tokens/s counts real tokens. Median of at least `--repeats` timed forwards (enough for about a second, at most 50)
 after a warm-up, inference mode, torch threads = the machine's cores.
 """
 import argparse
 import json
+import math
 import statistics
 import time
 
@@ -96,9 +97,12 @@ def main():
                         m = masks(batch, mixed)
                         for module in adapted:
                             module.mask = m
+                    warm = time.perf_counter()
                     model(input_ids=ids, attention_mask=attention)
+                    # At least --repeats, and enough for about a second (as bench forward).
+                    enough = math.ceil(1.0 / max(time.perf_counter() - warm, 1e-3))
                     times = []
-                    for _ in range(max(1, args.repeats)):
+                    for _ in range(max(1, args.repeats, min(enough, 50))):
                         started = time.perf_counter()
                         model(input_ids=ids, attention_mask=attention)
                         times.append(time.perf_counter() - started)

@@ -212,7 +212,8 @@ enum BenchCommand {
         batches: Vec<usize>,
         #[arg(long, value_delimiter = ',', default_value = "128,512")]
         tokens: Vec<usize>,
-        /// Timed forwards per configuration (after one warm-up); the median is reported.
+        /// Timed forwards per configuration (after one warm-up), at least; more when one
+        /// is short (about a second in all, at most 50). The median is reported.
         #[arg(long, default_value_t = 3)]
         repeats: usize,
         /// User-embedding size the gates read.

@@ -30,7 +30,8 @@ pub struct ForwardRow {
     pub tokens: usize,
     /// `fixed` or `mixed` ([`mixed_lengths`]).
     pub lengths: String,
-    /// Median seconds of one forward (tokenisation excluded) over the repeats.
+    /// Median seconds of one forward (tokenisation excluded) over the repeats (at
+    /// least `--repeats`, and enough for about a second, at most 50).
     pub seconds: f64,
     /// Real (unpadded) tokens per second.
     pub tokens_per_second: f64,
@@ -143,9 +144,13 @@ pub fn bench_forward(
                             };
                             Ok(())
                         };
-                        // One warm-up, then the repeats.
+                        // One warm-up, then the repeats: at least `repeats`, and enough
+                        // for about a second (short forwards drift most on this VM).
+                        let warm = Instant::now();
                         forward()?;
-                        let mut times: Vec<f64> = (0..repeats.max(1))
+                        let enough = (1.0 / warm.elapsed().as_secs_f64().max(1e-3)).ceil();
+                        let n = repeats.max(1).max((enough as usize).min(50));
+                        let mut times: Vec<f64> = (0..n)
                             .map(|_| {
                                 let started = Instant::now();
                                 forward()?;
