@@ -5,4 +5,5 @@ pub mod gcf;
 pub mod mole;
 pub mod onboard;
 pub mod optim;
+pub mod report;
 pub mod synth;

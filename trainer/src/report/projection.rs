@@ -1,0 +1,100 @@
+//! Principal components of row vectors (user embeddings) for the paper's 2-D pictures of
+//! seen and unseen users (Fig. 1, Fig. A2). Power iteration with deflation on the
+//! covariance: exact enough for two components of 64-dimensional embeddings, and
+//! deterministic (fixed start, sign fixed so the largest coordinate is positive).
+
+/// The top `k` principal directions of `rows` (each of the same length), with the
+/// variance each explains, largest first.
+#[derive(Clone, Debug)]
+pub struct Components {
+    pub mean: Vec<f64>,
+    /// Unit vectors.
+    pub directions: Vec<Vec<f64>>,
+    pub variances: Vec<f64>,
+}
+
+impl Components {
+    /// Fits `k` components. Fewer than two rows or empty rows give no component.
+    pub fn fit(rows: &[Vec<f32>], k: usize) -> Self {
+        let n = rows.len();
+        let d = rows.first().map_or(0, Vec::len);
+        let mut mean = vec![0f64; d];
+        for r in rows {
+            for (m, &v) in mean.iter_mut().zip(r) {
+                *m += v as f64 / n.max(1) as f64;
+            }
+        }
+        if n < 2 || d == 0 {
+            return Self {
+                mean,
+                directions: Vec::new(),
+                variances: Vec::new(),
+            };
+        }
+        let mut covariance = vec![vec![0f64; d]; d];
+        for r in rows {
+            let c: Vec<f64> = r.iter().zip(&mean).map(|(&v, m)| v as f64 - m).collect();
+            for i in 0..d {
+                for j in 0..d {
+                    covariance[i][j] += c[i] * c[j] / (n - 1) as f64;
+                }
+            }
+        }
+        let mut directions = Vec::new();
+        let mut variances = Vec::new();
+        for _ in 0..k.min(d) {
+            let mut v: Vec<f64> = (0..d).map(|i| 1.0 + i as f64 / d as f64).collect();
+            let mut value = 0.0;
+            for _ in 0..500 {
+                let w: Vec<f64> = covariance
+                    .iter()
+                    .map(|row| row.iter().zip(&v).map(|(a, b)| a * b).sum())
+                    .collect();
+                let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
+                if norm < 1e-300 {
+                    break;
+                }
+                let next: Vec<f64> = w.iter().map(|x| x / norm).collect();
+                let change: f64 = next.iter().zip(&v).map(|(a, b)| (a - b).abs()).sum();
+                v = next;
+                value = norm;
+                if change < 1e-12 {
+                    break;
+                }
+            }
+            let largest = v
+                .iter()
+                .copied()
+                .fold(0f64, |m, x| if x.abs() > m.abs() { x } else { m });
+            if largest < 0.0 {
+                v.iter_mut().for_each(|x| *x = -*x);
+            }
+            for i in 0..d {
+                for j in 0..d {
+                    covariance[i][j] -= value * v[i] * v[j];
+                }
+            }
+            directions.push(v);
+            variances.push(value);
+        }
+        Self {
+            mean,
+            directions,
+            variances,
+        }
+    }
+
+    /// The coordinates of `row` on the components.
+    pub fn project(&self, row: &[f32]) -> Vec<f64> {
+        self.directions
+            .iter()
+            .map(|dir| {
+                dir.iter()
+                    .zip(row)
+                    .zip(&self.mean)
+                    .map(|((a, &v), m)| a * (v as f64 - m))
+                    .sum()
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,159 @@
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+//! The report's building blocks (issue #9): principal components, expert allocation by
+//! group, and the PNG figures (decoded back: size, colours where the data are).
+
+use copl_core::model::UserRouting;
+use copl_trainer::report::{
+    experts::Allocation,
+    figures::{self, SIZE, Series},
+    projection::Components,
+};
+
+#[test]
+fn principal_components_find_the_spread_directions_in_order() {
+    // Points spread 10× more along (1, 2, 0)/√5 than along (0, 0, 1), around (5, 5, 5).
+    let rows: Vec<Vec<f32>> = (0..200)
+        .map(|i| {
+            // ±10 and ±1 in patterns that never correlate (exact principal axes).
+            let a = if i % 2 == 0 { 10.0 } else { -10.0 };
+            let b = if (i / 2) % 2 == 0 { 1.0 } else { -1.0 };
+            let s = 5f32.sqrt();
+            vec![5.0 + a / s, 5.0 + 2.0 * a / s, 5.0 + b]
+        })
+        .collect();
+    let pca = Components::fit(&rows, 2);
+    let first = &pca.directions[0];
+    let s = 5f64.sqrt();
+    for (got, want) in first.iter().zip([1.0 / s, 2.0 / s, 0.0]) {
+        assert!((got - want).abs() < 1e-6, "{first:?}");
+    }
+    let second = &pca.directions[1];
+    assert!((second[2].abs() - 1.0).abs() < 1e-6, "{second:?}");
+    assert!(
+        pca.variances[0] > 20.0 * pca.variances[1],
+        "{:?}",
+        pca.variances
+    );
+    // The mean projects to the origin; a point one unit along the first direction to 1.
+    let centre: Vec<f32> = pca.mean.iter().map(|&m| m as f32).collect();
+    assert!(pca.project(&centre).iter().all(|c| c.abs() < 1e-5));
+    let along: Vec<f32> = centre
+        .iter()
+        .zip(first)
+        .map(|(&c, &d)| c + d as f32)
+        .collect();
+    assert!((pca.project(&along)[0] - 1.0).abs() < 1e-5);
+    assert!(Components::fit(&rows[..1], 2).directions.is_empty());
+}
+
+fn routing(experts: &[u32]) -> UserRouting {
+    UserRouting {
+        experts: experts.to_vec(),
+        weights: vec![0.9; experts.len()],
+    }
+}
+
+#[test]
+fn expert_allocation_counts_each_groups_share_per_projection() {
+    let (a, b, c) = (routing(&[0, 3]), routing(&[0, 1]), routing(&[2, 1]));
+    let users = vec![
+        ("detail".to_string(), &a),
+        ("detail".to_string(), &b),
+        ("hedging".to_string(), &c),
+    ];
+    let allocation = Allocation::count(&users, 4).unwrap();
+    assert_eq!(
+        allocation.shares["detail"],
+        vec![vec![1.0, 0.0, 0.0, 0.0], vec![0.0, 0.5, 0.0, 0.5]]
+    );
+    assert_eq!(
+        allocation.shares["hedging"],
+        vec![vec![0.0, 0.0, 1.0, 0.0], vec![0.0, 1.0, 0.0, 0.0]]
+    );
+    assert_eq!(allocation.experts_used(), vec![2, 2]);
+    let bad = routing(&[0, 4]);
+    let e = Allocation::count(&[("x".to_string(), &bad)], 4).unwrap_err();
+    assert!(e.to_string().contains("expert 4 in projection 1"), "{e}");
+    let short = routing(&[0]);
+    let e = Allocation::count(&[("x".into(), &a), ("y".into(), &short)], 4).unwrap_err();
+    assert!(e.to_string().contains("user 1"), "{e}");
+}
+
+/// A pixel: x, y, RGB.
+type Pixel = (u32, u32, [u8; 3]);
+
+/// Pixels of the figure that are neither white nor grey (the data's colours).
+fn coloured(path: &std::path::Path) -> Vec<Pixel> {
+    let image = image::open(path).unwrap().to_rgb8();
+    assert_eq!(image.dimensions(), SIZE);
+    image
+        .enumerate_pixels()
+        .filter(|(_, _, p)| {
+            let [r, g, b] = p.0;
+            r.max(g).max(b) - r.min(g).min(b) > 60
+        })
+        .map(|(x, y, p)| (x, y, p.0))
+        .collect()
+}
+
+#[test]
+fn figures_are_pngs_that_draw_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let rising = Series {
+        name: "CoPL 2-hop".into(),
+        points: (1..=8).map(|k| (k as f64, 0.5 + 0.05 * k as f64)).collect(),
+    };
+    let flat = Series {
+        name: "naive average".into(),
+        points: (1..=8).map(|k| (k as f64, 0.6)).collect(),
+    };
+    let line = dir.path().join("line.png");
+    figures::line_chart(
+        &line,
+        "accuracy against answers",
+        ("answers", "accuracy"),
+        &[rising.clone(), flat],
+    )
+    .unwrap();
+    let drawn = coloured(&line);
+    assert!(drawn.len() > 500, "{} coloured pixels", drawn.len());
+    // A rising series alone: its points near the left sit lower (larger y) than near the
+    // right.
+    let only_rising = dir.path().join("rising.png");
+    figures::scatter(&only_rising, "one series", ("x", "y"), &[rising]).unwrap();
+    let points = coloured(&only_rising);
+    // Inside the plot area (clear of the axis labels and the legend box at the top right).
+    let inside = |p: &&Pixel| p.0 > 80 && p.0 < SIZE.0 - 250 && p.1 > 120;
+    let (left, right): (Vec<&Pixel>, Vec<_>) =
+        points.iter().filter(inside).partition(|p| p.0 < SIZE.0 / 2);
+    let mean_y = |v: &[&Pixel]| v.iter().map(|p| p.1 as f64).sum::<f64>() / v.len() as f64;
+    assert!(!left.is_empty() && !right.is_empty());
+    assert!(mean_y(&left) > mean_y(&right), "the points do not rise");
+
+    let bars = dir.path().join("bars.png");
+    figures::bars(
+        &bars,
+        "experts by group",
+        "share of users",
+        &["e0".into(), "e1".into()],
+        &[
+            ("detail".into(), vec![1.0, 0.0]),
+            ("hedging".into(), vec![0.2, 0.8]),
+        ],
+    )
+    .unwrap();
+    assert!(coloured(&bars).len() > 2000);
+    let e = figures::bars(
+        &bars,
+        "t",
+        "y",
+        &["e0".into()],
+        &[("g".into(), vec![1.0, 2.0])],
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("series \"g\" has 2 values for 1 categories"),
+        "{e}"
+    );
+}
