@@ -49,6 +49,21 @@ fn drawing_error(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("drawing the figure: {e}")
 }
 
+/// Draws the legend and writes the file.
+fn finish<'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, CT>,
+    root: &DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .label_font(("sans-serif", 15))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(drawing_error)?;
+    root.present().map_err(drawing_error)
+}
+
 /// Lines with markers (e.g. accuracy against answers given, paper Fig. 5).
 pub fn line_chart(path: &Path, title: &str, axes: (&str, &str), series: &[Series]) -> Result<()> {
     chart(path, title, axes, series, true)
@@ -106,15 +121,7 @@ fn chart(
             .label(s.name.as_str())
             .legend(move |(x, y)| Circle::new((x + 8, y), 5, colour.filled()));
     }
-    chart
-        .configure_series_labels()
-        .label_font(("sans-serif", 15))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(drawing_error)?;
-    root.present().map_err(drawing_error)?;
-    Ok(())
+    finish(&mut chart, &root)
 }
 
 /// Grouped bars: one group of bars per category, one bar per series (`values[s][c]`),
@@ -186,13 +193,5 @@ pub fn bars(
             .label(name.as_str())
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled()));
     }
-    chart
-        .configure_series_labels()
-        .label_font(("sans-serif", 15))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(drawing_error)?;
-    root.present().map_err(drawing_error)?;
-    Ok(())
+    finish(&mut chart, &root)
 }
