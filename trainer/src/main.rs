@@ -63,6 +63,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write the results report (issue #9): tables and PNG figures from the evaluation
+    /// JSON under `--runs` (layout: trainer/src/report/results.rs).
+    Report {
+        /// Directory of the runs (gcf/, onboard/, mole/<set>/).
+        #[arg(long, default_value = "runs/report")]
+        runs: PathBuf,
+        /// Directory for the figures.
+        #[arg(long, default_value = "docs/results")]
+        out: PathBuf,
+        /// The markdown file written.
+        #[arg(long, default_value = "docs/results.md")]
+        markdown: PathBuf,
+    },
     /// Write `catalogue.jsonl` (response texts by id, which the server needs) into a
     /// checkpoint made before checkpoints carried it, from the data it was trained on.
     Catalogue {
@@ -681,6 +694,25 @@ fn main() -> Result<()> {
                 &ckpt, &backbone, &user, &prompt, &response,
             )?;
             println!("{}", serde_json::to_string(&rewards)?);
+            Ok(())
+        }
+        Command::Report {
+            runs,
+            out,
+            markdown,
+        } => {
+            let written = copl_trainer::report::results::report(&runs, &out, &markdown)?;
+            println!(
+                "{}: written ({} figures in {}); not run yet: {}",
+                written.markdown.display(),
+                written.figures.len(),
+                out.display(),
+                if written.missing.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    written.missing.join("; ")
+                }
+            );
             Ok(())
         }
         Command::Catalogue { data, ckpt } => {

@@ -157,3 +157,81 @@ fn figures_are_pngs_that_draw_the_data() {
         "{e}"
     );
 }
+
+#[test]
+fn the_report_tables_every_run_found_and_names_what_is_missing() {
+    use copl_trainer::report::results::report;
+    let runs = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let write = |path: &str, value: serde_json::Value| {
+        let p = runs.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, value.to_string()).unwrap();
+    };
+    let split = |all: f64, contro: f64, common: f64| {
+        serde_json::json!({
+            "overall": {"pairs": 10, "accuracy": all},
+            "controversial": {"pairs": 6, "accuracy": contro},
+            "common": {"pairs": 4, "accuracy": common},
+        })
+    };
+    write(
+        "mole/ufp2/copl.eval.json",
+        serde_json::json!({"variant": "copl", "seen": split(0.9121, 0.95, 0.85),
+                           "unseen": split(0.916, 0.97, 0.8396)}),
+    );
+    write(
+        "mole/ufp2/uniform.eval.json",
+        serde_json::json!({"variant": "uniform", "seen": split(0.6, 0.3, 1.0),
+                           "unseen": split(0.61, 0.31, 0.99)}),
+    );
+    write(
+        "onboard/ufp4-avg.eval.json",
+        serde_json::json!({
+            "seen_accuracy": 0.6797,
+            "methods": {
+                "copl_2hop": {"accuracy": 0.7006}, "copl_4hop": {"accuracy": 0.7014},
+                "naive_avg_2hop": {"accuracy": 0.6048}, "user_opt": {"accuracy": 0.6796},
+                "population": {"accuracy": 0.549}
+            },
+            "by_answers": [
+                {"answers": 1, "random_2hop": 0.59, "random_4hop": 0.6, "suggested_adaptive": 0.58, "suggested_batch": 0.58},
+                {"answers": 8, "random_2hop": 0.69, "random_4hop": 0.7, "suggested_adaptive": 0.72, "suggested_batch": 0.71}
+            ]
+        }),
+    );
+    let markdown = out.path().join("results.md");
+    let figures = out.path().join("results");
+    let written = report(runs.path(), &figures, &markdown).unwrap();
+    let md = std::fs::read_to_string(&markdown).unwrap();
+    assert!(
+        md.contains("| ufp2 | copl | 91.21 | 91.60 | 95.00 | 85.00 | 97.00 | 83.96 |"),
+        "{md}"
+    );
+    assert!(md.contains("| ufp2 | uniform | 60.00 | 61.00 | 30.00 | 100.00 | 31.00 | 99.00 |"));
+    assert!(
+        md.contains("| ufp4-avg | 67.97 | 70.06 | 70.14 | 60.48 | 67.96 | 54.90 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("![Fig. 5 analog, ufp4-avg](results/fig5-ufp4-avg.png)"),
+        "{md}"
+    );
+    assert_eq!(written.figures, vec![figures.join("fig5-ufp4-avg.png")]);
+    assert!(coloured(&written.figures[0]).len() > 500);
+    // No GCF run: said, with the script that makes it.
+    assert_eq!(written.missing.len(), 1, "{:?}", written.missing);
+    assert!(written.missing[0].contains("scripts/gcf-benchmarks.sh"));
+    assert!(md.contains("## Not run yet"));
+
+    write(
+        "gcf/ufp4-all-gcf.eval.json",
+        serde_json::json!({"model": "gcf"}),
+    );
+    std::fs::write(runs.path().join("gcf/ufp4-all-mf.eval.json"), "{ not json").unwrap();
+    let e = report(runs.path(), &figures, &markdown).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("ufp4-all-mf.eval.json: not JSON"),
+        "{e:#}"
+    );
+}

@@ -6,9 +6,12 @@
 //! - [`figures`]: PNG line charts, scatter plots and grouped bars with an embedded font
 //!   (no system font library needed).
 //!
-//! What is left (the command that runs every stage and writes `docs/results.md`) is
-//! listed in docs/next.md.
+//! - [`results`]: `copl-train report`, the tables and figures from the runs' JSON.
+//!
+//! What is left (the stages not run yet, the analyses without a JSON yet) is listed in
+//! docs/next.md.
 
 pub mod experts;
 pub mod figures;
 pub mod projection;
+pub mod results;

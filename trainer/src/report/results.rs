@@ -1,0 +1,253 @@
+//! `copl-train report`: reads the JSON the evaluation commands write under one runs
+//! directory and writes `results.md` (tables) and PNG figures. Every number comes from
+//! those files; a table whose inputs are missing says which file and which script makes
+//! it. Layout of `runs` (what `scripts/report.sh` produces):
+//!
+//! - `gcf/<preset>-<sampling>-<gcf|mf>.eval.json` (`copl-train eval-gcf --json`): GCF
+//!   against MF held-out accuracy (Table 6); `gcf/ufp2-all-<full|no-neg|no-transform|
+//!   no-all>.eval.json`: the message-passing ablation (Table A4);
+//! - `onboard/<preset>-<sampling>.eval.json` (`copl-train eval-unseen --json`):
+//!   adaptation methods (Table 5) and accuracy against answers (Fig. 5);
+//! - `mole/<data set>/<variant>.eval.json` (`copl-train eval --json`): reward models,
+//!   seen and unseen, controversial and common (Tables 2 and 3).
+
+use std::{
+    fmt::Write as _,
+    fs,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use super::figures::{self, Series};
+
+/// What `report` wrote.
+#[derive(Debug)]
+pub struct Written {
+    pub markdown: PathBuf,
+    pub figures: Vec<PathBuf>,
+    /// Inputs looked for and not found.
+    pub missing: Vec<String>,
+}
+
+fn read(path: &Path) -> Result<Value> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))
+}
+
+/// `x` as a percentage with two decimals, `–` when absent.
+fn pct(x: &Value) -> String {
+    x.as_f64()
+        .map_or_else(|| "–".to_string(), |v| format!("{:.2}", 100.0 * v))
+}
+
+/// Files of `dir` ending in `suffix`, sorted, with the name before the suffix.
+fn files(dir: &Path, suffix: &str) -> Vec<(String, PathBuf)> {
+    let mut found: Vec<(String, PathBuf)> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(suffix)
+                .map(|stem| (stem.to_string(), e.path()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Writes `markdown` and the figures into `figures_dir` from `runs`.
+pub fn report(runs: &Path, figures_dir: &Path, markdown: &Path) -> Result<Written> {
+    fs::create_dir_all(figures_dir)
+        .with_context(|| format!("creating {}", figures_dir.display()))?;
+    let mut md = String::new();
+    let mut written = Written {
+        markdown: markdown.to_path_buf(),
+        figures: Vec::new(),
+        missing: Vec::new(),
+    };
+    writeln!(
+        md,
+        "# Results\n\nWritten by `copl-train report --runs {}` from the evaluation JSON \
+         under that directory; nothing here is typed by hand. Scales and settings are \
+         those of the scripts that made each file (docs/benchmarks.md).\n",
+        runs.display()
+    )?;
+    reward_models(runs, &mut md, &mut written)?;
+    adaptation(runs, figures_dir, markdown, &mut md, &mut written)?;
+    gcf(runs, &mut md, &mut written)?;
+    if !written.missing.is_empty() {
+        writeln!(md, "## Not run yet\n")?;
+        for m in &written.missing {
+            writeln!(md, "- {m}")?;
+        }
+        writeln!(md)?;
+    }
+    fs::write(markdown, &md).with_context(|| format!("writing {}", markdown.display()))?;
+    Ok(written)
+}
+
+/// Tables 2 and 3 in kind: every variant of every data set under `mole/`.
+fn reward_models(runs: &Path, md: &mut String, written: &mut Written) -> Result<()> {
+    writeln!(
+        md,
+        "## Reward models: seen and unseen users (Table 2), controversial and common \
+         pairs (Table 3)\n"
+    )?;
+    let mut sets: Vec<PathBuf> = fs::read_dir(runs.join("mole"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    sets.sort();
+    if sets.is_empty() {
+        written.missing.push(format!(
+            "{}: no data set (scripts/mole-benchmarks.sh with OUT=<runs>/mole/<set>)",
+            runs.join("mole").display()
+        ));
+        return Ok(());
+    }
+    writeln!(
+        md,
+        "| data set | variant | seen | unseen | seen controversial | seen common | \
+         unseen controversial | unseen common |\n|---|---|---|---|---|---|---|---|"
+    )?;
+    for set in &sets {
+        let name = set
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for (variant, path) in files(set, ".eval.json") {
+            let e = read(&path)?;
+            writeln!(
+                md,
+                "| {name} | {variant} | {} | {} | {} | {} | {} | {} |",
+                pct(&e["seen"]["overall"]["accuracy"]),
+                pct(&e["unseen"]["overall"]["accuracy"]),
+                pct(&e["seen"]["controversial"]["accuracy"]),
+                pct(&e["seen"]["common"]["accuracy"]),
+                pct(&e["unseen"]["controversial"]["accuracy"]),
+                pct(&e["unseen"]["common"]["accuracy"]),
+            )?;
+        }
+    }
+    writeln!(md)?;
+    Ok(())
+}
+
+/// Table 5 and Fig. 5: adaptation methods and accuracy against answers.
+fn adaptation(
+    runs: &Path,
+    figures_dir: &Path,
+    markdown: &Path,
+    md: &mut String,
+    written: &mut Written,
+) -> Result<()> {
+    writeln!(md, "## Adapting to unseen users (Table 5, Fig. 5)\n")?;
+    let evals = files(&runs.join("onboard"), ".eval.json");
+    if evals.is_empty() {
+        written.missing.push(format!(
+            "{}: no eval-unseen output (scripts/onboard-benchmarks.sh with OUT=<runs>/onboard)",
+            runs.join("onboard").display()
+        ));
+        return Ok(());
+    }
+    writeln!(
+        md,
+        "| data set | seen (GCF) | CoPL 2-hop | CoPL 4-hop | naive average | per-user \
+         optimisation | population |\n|---|---|---|---|---|---|---|"
+    )?;
+    let mut loaded = Vec::new();
+    for (set, path) in evals {
+        let e = read(&path)?;
+        let m = &e["methods"];
+        writeln!(
+            md,
+            "| {set} | {} | {} | {} | {} | {} | {} |",
+            pct(&e["seen_accuracy"]),
+            pct(&m["copl_2hop"]["accuracy"]),
+            pct(&m["copl_4hop"]["accuracy"]),
+            pct(&m["naive_avg_2hop"]["accuracy"]),
+            pct(&m["user_opt"]["accuracy"]),
+            pct(&m["population"]["accuracy"]),
+        )?;
+        loaded.push((set, e));
+    }
+    writeln!(md)?;
+    for (set, e) in &loaded {
+        let Some(points) = e["by_answers"].as_array() else {
+            continue;
+        };
+        let series: Vec<Series> = [
+            ("random pairs, 2-hop", "random_2hop"),
+            ("random pairs, 4-hop", "random_4hop"),
+            ("suggested pairs (adaptive)", "suggested_adaptive"),
+            ("suggested pairs (batch)", "suggested_batch"),
+        ]
+        .iter()
+        .map(|(label, key)| Series {
+            name: label.to_string(),
+            points: points
+                .iter()
+                .filter_map(|p| Some((p["answers"].as_f64()?, 100.0 * p[*key].as_f64()?)))
+                .collect(),
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect();
+        let file = figures_dir.join(format!("fig5-{set}.png"));
+        figures::line_chart(
+            &file,
+            &format!("Unseen users, {set}: accuracy against answers"),
+            ("answers per user", "accuracy (%)"),
+            &series,
+        )?;
+        let shown = relative(markdown, &file);
+        writeln!(md, "![Fig. 5 analog, {set}]({shown})\n")?;
+        written.figures.push(file);
+    }
+    Ok(())
+}
+
+/// Table 6 and Table A4: GCF's held-out accuracy and the message-passing ablation.
+fn gcf(runs: &Path, md: &mut String, written: &mut Written) -> Result<()> {
+    writeln!(md, "## User embeddings (Table 6, Table A4)\n")?;
+    let evals = files(&runs.join("gcf"), ".eval.json");
+    if evals.is_empty() {
+        written.missing.push(format!(
+            "{}: no eval-gcf output (scripts/gcf-benchmarks.sh with OUT=<runs>/gcf)",
+            runs.join("gcf").display()
+        ));
+        return Ok(());
+    }
+    writeln!(
+        md,
+        "| run | model | held-out accuracy | shared-preference bound | ground-truth bound \
+         |\n|---|---|---|---|---|"
+    )?;
+    for (run, path) in evals {
+        let e = read(&path)?;
+        writeln!(
+            md,
+            "| {run} | {} | {} | {} | {} |",
+            e["model"].as_str().unwrap_or("?"),
+            pct(&e["overall"]["accuracy"]),
+            pct(&e["shared_preference_bound"]),
+            pct(&e["ground_truth_bound"]),
+        )?;
+    }
+    writeln!(md)?;
+    Ok(())
+}
+
+/// `file` relative to the directory of `markdown` (for links), or as given.
+fn relative(markdown: &Path, file: &Path) -> String {
+    let base = markdown.parent().unwrap_or(Path::new(""));
+    file.strip_prefix(base)
+        .unwrap_or(file)
+        .to_string_lossy()
+        .into_owned()
+}
