@@ -223,6 +223,52 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
     assert_eq!(written.missing.len(), 1, "{:?}", written.missing);
     assert!(written.missing[0].contains("scripts/gcf-benchmarks.sh"));
     assert!(md.contains("## Not run yet"));
+    // The paper's numbers beside ours where the setting matches, and its orderings
+    // checked on our numbers (both hold in these files).
+    assert!(
+        md.contains("| ufp4-avg, paper (gemma-2b-it) | – | 61.97 | – | 59.39 | 59.45 | – |"),
+        "{md}"
+    );
+    let claims: Vec<(&str, bool)> = written
+        .orderings
+        .iter()
+        .map(|o| (o.claim.as_str(), o.holds))
+        .collect();
+    assert_eq!(
+        claims,
+        vec![
+            (
+                "ufp2: CoPL over every baseline on controversial pairs (seen)",
+                true
+            ),
+            (
+                "ufp4-avg: CoPL adaptation over the naive average and per-user optimisation",
+                true
+            ),
+        ]
+    );
+    assert!(md.contains("| ufp2: CoPL over every baseline on controversial pairs (seen) | yes | copl 95.00, uniform 30.00 |"), "{md}");
+
+    // An ordering that fails is reported as failing, with its numbers.
+    write(
+        "gcf/ufp2-all-full.eval.json",
+        serde_json::json!({"model": "gcf", "overall": {"accuracy": 0.70}}),
+    );
+    write(
+        "gcf/ufp2-all-no-neg.eval.json",
+        serde_json::json!({"model": "gcf", "overall": {"accuracy": 0.75}}),
+    );
+    let written = report(runs.path(), &figures, &markdown).unwrap();
+    let md = std::fs::read_to_string(&markdown).unwrap();
+    assert!(written.missing.is_empty());
+    assert!(
+        md.contains("| ufp2 all: negative edges help GCF (Table A4) | **no** | with 70.00, without negative edges 75.00 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| ufp2-all-full | gcf | 70.00 | 84.84 |"),
+        "{md}"
+    );
 
     write(
         "gcf/ufp4-all-gcf.eval.json",
