@@ -8,7 +8,7 @@
 #   - mole/ufp2: scripts/mole-benchmarks.sh (CoPL, Uniform, w/o MoLE on ufp2, 2 000 users,
 #                MiniLM top 2 layers, 200 steps x 16 pairs; about 1 h on 2 cores)
 # Stages still to add (docs/next.md): more data sets and the w/o-GNN row for Table 2,
-# imbalance (Fig. 4), projections (Fig. 1/A2), expert allocation (Fig. 6), seeds.
+# imbalance (Fig. 4), projections (Fig. 1/A2), seeds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/report}
@@ -18,4 +18,7 @@ cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
 [ -f "$RUNS/gcf/ufp2-all-full.eval.json" ] || OUT="$RUNS/gcf" scripts/gcf-benchmarks.sh
 [ -f "$RUNS/onboard/ufp4-avg.eval.json" ] || GCF="$RUNS/gcf" OUT="$RUNS/onboard" scripts/onboard-benchmarks.sh
 [ -f "$RUNS/mole/ufp2/copl.eval.json" ] || OUT="$RUNS/mole/ufp2" scripts/mole-benchmarks.sh
+[ -f "$RUNS/mole/ufp2/copl.experts.json" ] ||
+  ./target/release/copl-train eval-experts --data "$RUNS/mole/ufp2/data" --ckpt "$RUNS/mole/ufp2/ckpt-copl" \
+    >"$RUNS/mole/ufp2/copl.experts.json"
 ./target/release/copl-train report --runs "$RUNS" --out docs/results --markdown docs/results.md

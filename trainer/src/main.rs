@@ -63,6 +63,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Expert allocation by group (paper Fig. 6): every seen user with a ground-truth
+    /// group routed by the checkpoint's gates, the share of each group per expert and
+    /// projection.
+    EvalExperts {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        ckpt: PathBuf,
+        /// Backbone directory (default: the one the manifest names under backbones/).
+        #[arg(long)]
+        backbone: Option<PathBuf>,
+    },
     /// Write the results report (issue #9): tables and PNG figures from the evaluation
     /// JSON under `--runs` (layout: trainer/src/report/results.rs).
     Report {
@@ -694,6 +706,17 @@ fn main() -> Result<()> {
                 &ckpt, &backbone, &user, &prompt, &response,
             )?;
             println!("{}", serde_json::to_string(&rewards)?);
+            Ok(())
+        }
+        Command::EvalExperts {
+            data,
+            ckpt,
+            backbone,
+        } => {
+            let backbone = backbone_of(&ckpt, backbone)?;
+            let a =
+                copl_trainer::report::experts::allocation_of_checkpoint(&data, &ckpt, &backbone)?;
+            println!("{}", serde_json::to_string_pretty(&a)?);
             Ok(())
         }
         Command::Report {

@@ -219,9 +219,10 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
     );
     assert_eq!(written.figures, vec![figures.join("fig5-ufp4-avg.png")]);
     assert!(coloured(&written.figures[0]).len() > 500);
-    // No GCF run: said, with the script that makes it.
-    assert_eq!(written.missing.len(), 1, "{:?}", written.missing);
-    assert!(written.missing[0].contains("scripts/gcf-benchmarks.sh"));
+    // No expert allocation and no GCF run: said, with what makes them.
+    assert_eq!(written.missing.len(), 2, "{:?}", written.missing);
+    assert!(written.missing[0].contains("copl-train eval-experts"));
+    assert!(written.missing[1].contains("scripts/gcf-benchmarks.sh"));
     assert!(md.contains("## Not run yet"));
     // The paper's numbers beside ours where the setting matches, and its orderings
     // checked on our numbers (both hold in these files).
@@ -258,9 +259,24 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
         "gcf/ufp2-all-no-neg.eval.json",
         serde_json::json!({"model": "gcf", "overall": {"accuracy": 0.75}}),
     );
+    write(
+        "mole/ufp2/copl.experts.json",
+        serde_json::json!({
+            "projections": ["encoder.layer.5.attention.self.query"],
+            "allocation": {"experts": 3, "shares": {
+                "detail": [[0.9, 0.1, 0.0]], "hedging": [[0.0, 0.25, 0.75]]}},
+            "experts_used": [3],
+            "users": 8
+        }),
+    );
     let written = report(runs.path(), &figures, &markdown).unwrap();
     let md = std::fs::read_to_string(&markdown).unwrap();
-    assert!(written.missing.is_empty());
+    assert!(written.missing.is_empty(), "{:?}", written.missing);
+    assert!(
+        md.contains("| ufp2 | copl | encoder.layer.5.attention.self.query | 3 of 3 | detail: e0 (90 %); hedging: e2 (75 %) |"),
+        "{md}"
+    );
+    assert!(figures.join("fig6-ufp2-copl-0.png").exists());
     assert!(
         md.contains("| ufp2 all: negative edges help GCF (Table A4) | **no** | with 70.00, without negative edges 75.00 |"),
         "{md}"

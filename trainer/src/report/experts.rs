@@ -1,13 +1,19 @@
 //! Expert allocation by group (the paper's Fig. 6): for each MoLE projection, the share
 //! of each ground-truth group's users routed to each expert (top-1, eq. 9).
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, path::Path};
 
-use copl_core::model::UserRouting;
+use anyhow::Context;
+use copl_core::{
+    adapt::Adapter,
+    data::Dataset,
+    model::{UserRouting, reward::RewardModel},
+};
+use serde::Serialize;
 
 /// `shares[group][projection][expert]`: the fraction of the group's users whose routing
 /// picks that expert in that projection (each projection's row sums to 1).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Allocation {
     pub shares: BTreeMap<String, Vec<Vec<f64>>>,
     pub experts: usize,
@@ -60,4 +66,55 @@ impl Allocation {
             })
             .collect()
     }
+}
+
+/// A checkpoint's expert allocation: every seen user with a ground-truth group routed by
+/// the model's gates (what the server caches at load), counted by group.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckpointAllocation {
+    /// The MoLE projections in routing order (`encoder.layer.4.attention.self.query`, …).
+    pub projections: Vec<String>,
+    pub allocation: Allocation,
+    pub experts_used: Vec<usize>,
+    pub users: usize,
+}
+
+/// Routes every seen user of `ckpt` with a group in `data` (`copl-train eval-experts`).
+pub fn allocation_of_checkpoint(
+    data: &Path,
+    ckpt: &Path,
+    backbone: &Path,
+) -> anyhow::Result<CheckpointAllocation> {
+    let dataset = Dataset::load(data).map_err(anyhow::Error::new)?;
+    let (adapter, ids) =
+        Adapter::from_checkpoint(ckpt).with_context(|| format!("loading {}", ckpt.display()))?;
+    let model = RewardModel::load(ckpt, backbone, &crate::mole::train::device())?;
+    let rows = ids.user_rows();
+    let mut groups = Vec::new();
+    let mut embeddings = Vec::new();
+    for u in dataset.users() {
+        if let (Some(group), Some(&row)) = (u.group.as_deref(), rows.get(u.user.as_str())) {
+            groups.push(group.to_string());
+            embeddings.extend_from_slice(adapter.user_embedding(row));
+        }
+    }
+    if groups.is_empty() {
+        anyhow::bail!(
+            "{}: no seen user of {} has a ground-truth group",
+            data.display(),
+            ckpt.display()
+        );
+    }
+    let dim = embeddings.len() / groups.len();
+    let users = candle_core::Tensor::from_vec(embeddings, (groups.len(), dim), &model.device)?;
+    let routings = model.user_routings(&users)?;
+    let adapters = model.backbone.adapters();
+    let labelled: Vec<(String, &UserRouting)> = groups.into_iter().zip(&routings).collect();
+    let allocation = Allocation::count(&labelled, adapters.config.experts)?;
+    Ok(CheckpointAllocation {
+        projections: adapters.names.clone(),
+        experts_used: allocation.experts_used(),
+        allocation,
+        users: labelled.len(),
+    })
 }

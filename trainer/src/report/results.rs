@@ -115,6 +115,7 @@ pub fn report(runs: &Path, figures_dir: &Path, markdown: &Path) -> Result<Writte
         runs.display()
     )?;
     reward_models(runs, &mut md, &mut written)?;
+    expert_allocation(runs, figures_dir, markdown, &mut md, &mut written)?;
     adaptation(runs, figures_dir, markdown, &mut md, &mut written)?;
     gcf(runs, &mut md, &mut written)?;
     if !written.orderings.is_empty() {
@@ -207,6 +208,104 @@ fn reward_models(runs: &Path, md: &mut String, written: &mut Written) -> Result<
         }
     }
     writeln!(md)?;
+    Ok(())
+}
+
+/// Fig. 6: which experts each group's users are routed to, per projection
+/// (`mole/<set>/<variant>.experts.json`, `copl-train eval-experts`).
+fn expert_allocation(
+    runs: &Path,
+    figures_dir: &Path,
+    markdown: &Path,
+    md: &mut String,
+    written: &mut Written,
+) -> Result<()> {
+    let mut found = Vec::new();
+    let mut sets: Vec<PathBuf> = fs::read_dir(runs.join("mole"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    sets.sort();
+    for set in &sets {
+        let name = set
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for (variant, path) in files(set, ".experts.json") {
+            found.push((name.clone(), variant, read(&path)?));
+        }
+    }
+    writeln!(md, "## Expert allocation by group (Fig. 6)\n")?;
+    if found.is_empty() {
+        written.missing.push(format!(
+            "{}: no expert allocation (copl-train eval-experts > <set>/<variant>.experts.json)",
+            runs.join("mole").display()
+        ));
+        return Ok(());
+    }
+    writeln!(
+        md,
+        "Each seen user routed by the gates (top-1, eq. 9); per projection, the experts \
+         that receive anyone and each group's most chosen expert with its share.\n\n\
+         | data set | variant | projection | experts used | group: top expert (share) |\n\
+         |---|---|---|---|---|"
+    )?;
+    for (set, variant, e) in &found {
+        let projections: Vec<String> = e["projections"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let experts = e["allocation"]["experts"].as_u64().unwrap_or(0) as usize;
+        let shares = e["allocation"]["shares"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        for (p, projection) in projections.iter().enumerate() {
+            let mut tops = Vec::new();
+            let mut series = Vec::new();
+            for (group, table) in &shares {
+                let row: Vec<f64> = table[p]
+                    .as_array()
+                    .map(|r| r.iter().filter_map(Value::as_f64).collect())
+                    .unwrap_or_default();
+                if let Some((top, share)) = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))
+                {
+                    tops.push(format!("{group}: e{top} ({:.0} %)", 100.0 * share));
+                }
+                series.push((group.clone(), row));
+            }
+            writeln!(
+                md,
+                "| {set} | {variant} | {projection} | {} of {experts} | {} |",
+                e["experts_used"][p].as_u64().unwrap_or(0),
+                tops.join("; ")
+            )?;
+            let file = figures_dir.join(format!("fig6-{set}-{variant}-{p}.png"));
+            let categories: Vec<String> = (0..experts).map(|x| format!("e{x}")).collect();
+            figures::bars(
+                &file,
+                &format!("{set}, {variant}: {projection}"),
+                "share of the group's users",
+                &categories,
+                &series,
+            )?;
+            written.figures.push(file);
+        }
+    }
+    writeln!(md)?;
+    for file in written.figures.iter().filter(|f| {
+        f.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("fig6-"))
+    }) {
+        writeln!(md, "![Fig. 6 analog]({})\n", relative(markdown, file))?;
+    }
     Ok(())
 }
 
