@@ -8,7 +8,7 @@
 #   - mole/ufp2: scripts/mole-benchmarks.sh (CoPL, Uniform, w/o MoLE on ufp2, 2 000 users,
 #                MiniLM top 2 layers, 200 steps x 16 pairs; about 1 h on 2 cores)
 # Stages still to add (docs/next.md): more data sets and the w/o-GNN row for Table 2,
-# imbalance (Fig. 4), projections (Fig. 1/A2), seeds.
+# imbalance (Fig. 4), seeds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/report}
@@ -21,4 +21,10 @@ cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
 [ -f "$RUNS/mole/ufp2/copl.experts.json" ] ||
   ./target/release/copl-train eval-experts --data "$RUNS/mole/ufp2/data" --ckpt "$RUNS/mole/ufp2/ckpt-copl" \
     >"$RUNS/mole/ufp2/copl.experts.json"
+[ -f "$RUNS/onboard/ufp2.projection.json" ] ||
+  ./target/release/copl-train eval-projection --data "$RUNS/mole/ufp2/data" --ckpt "$RUNS/mole/ufp2/ckpt-gcf" \
+    >"$RUNS/onboard/ufp2.projection.json"
+[ -f "$RUNS/onboard/ufp4-avg.projection.json" ] ||
+  ./target/release/copl-train eval-projection --data "$RUNS/gcf/data-ufp4-avg" --ckpt "$RUNS/gcf/ckpt-ufp4-avg-gcf" \
+    >"$RUNS/onboard/ufp4-avg.projection.json"
 ./target/release/copl-train report --runs "$RUNS" --out docs/results --markdown docs/results.md

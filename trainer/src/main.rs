@@ -75,6 +75,14 @@ enum Command {
         #[arg(long)]
         backbone: Option<PathBuf>,
     },
+    /// 2-D picture of user embeddings (paper Fig. 1 / A2): seen users' GCF embeddings
+    /// and unseen users' onboarded ones on the seen users' two principal components.
+    EvalProjection {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        ckpt: PathBuf,
+    },
     /// Write the results report (issue #9): tables and PNG figures from the evaluation
     /// JSON under `--runs` (layout: trainer/src/report/results.rs).
     Report {
@@ -717,6 +725,11 @@ fn main() -> Result<()> {
             let a =
                 copl_trainer::report::experts::allocation_of_checkpoint(&data, &ckpt, &backbone)?;
             println!("{}", serde_json::to_string_pretty(&a)?);
+            Ok(())
+        }
+        Command::EvalProjection { data, ckpt } => {
+            let p = copl_trainer::report::projection::projection_of_checkpoint(&data, &ckpt)?;
+            println!("{}", serde_json::to_string_pretty(&p)?);
             Ok(())
         }
         Command::Report {

@@ -219,10 +219,11 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
     );
     assert_eq!(written.figures, vec![figures.join("fig5-ufp4-avg.png")]);
     assert!(coloured(&written.figures[0]).len() > 500);
-    // No expert allocation and no GCF run: said, with what makes them.
-    assert_eq!(written.missing.len(), 2, "{:?}", written.missing);
+    // No expert allocation, projection or GCF run: said, with what makes them.
+    assert_eq!(written.missing.len(), 3, "{:?}", written.missing);
     assert!(written.missing[0].contains("copl-train eval-experts"));
-    assert!(written.missing[1].contains("scripts/gcf-benchmarks.sh"));
+    assert!(written.missing[1].contains("copl-train eval-projection"));
+    assert!(written.missing[2].contains("scripts/gcf-benchmarks.sh"));
     assert!(md.contains("## Not run yet"));
     // The paper's numbers beside ours where the setting matches, and its orderings
     // checked on our numbers (both hold in these files).
@@ -269,9 +270,25 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
             "users": 8
         }),
     );
+    write(
+        "onboard/ufp2.projection.json",
+        serde_json::json!({
+            "explained": [0.6, 0.2],
+            "points": [
+                {"user": "a", "group": "detail", "unseen": false, "x": 1.0, "y": 0.5},
+                {"user": "b", "group": "detail", "unseen": true, "x": 1.2, "y": 0.4},
+                {"user": "c", "group": "hedging", "unseen": false, "x": -1.0, "y": -0.2}
+            ]
+        }),
+    );
     let written = report(runs.path(), &figures, &markdown).unwrap();
     let md = std::fs::read_to_string(&markdown).unwrap();
     assert!(written.missing.is_empty(), "{:?}", written.missing);
+    assert!(
+        md.contains("ufp2: 3 users (1 detail, seen, 1 detail, unseen (onboarded), 1 hedging, seen); the components explain 60 % and 20 %"),
+        "{md}"
+    );
+    assert!(coloured(&figures.join("fig1-ufp2.png")).len() > 20);
     assert!(
         md.contains("| ufp2 | copl | encoder.layer.5.attention.self.query | 3 of 3 | detail: e0 (90 %); hedging: e2 (75 %) |"),
         "{md}"

@@ -94,6 +94,36 @@ fn population(
     })
 }
 
+/// Every unseen user of `dataset` onboarded (eq. 11, default settings) from their
+/// answers outside the test split: user id → adapted embedding.
+pub fn onboarded_unseen(
+    dataset: &Dataset,
+    adapter: &Adapter,
+) -> Result<BTreeMap<String, Vec<f32>>> {
+    let unseen_ids = dataset.unseen_users();
+    let mut answers: BTreeMap<&str, Vec<Answer>> = BTreeMap::new();
+    for a in dataset.annotations() {
+        if a.split != Split::Test
+            && unseen_ids.contains(a.user.as_str())
+            && let (Some(c), Some(r)) = (
+                dataset.response_row(&a.chosen),
+                dataset.response_row(&a.rejected),
+            )
+        {
+            answers.entry(a.user.as_str()).or_default().push(Answer {
+                chosen: c as u32,
+                rejected: r as u32,
+            });
+        }
+    }
+    let mut embeddings = BTreeMap::new();
+    for (user, given) in &answers {
+        let adapted = adapter.adapt(given, &AdaptConfig::default())?;
+        embeddings.insert(user.to_string(), adapted.embedding);
+    }
+    Ok(embeddings)
+}
+
 /// Evaluates the checkpoint `ckpt` (GCF + model) on `data`; at most `test_pairs` seen
 /// pairs (spread as `copl-train mole` spreads them) and as many unseen ones (0 = all).
 pub fn eval_mole(data: &Path, ckpt: &Path, backbone: &Path, test_pairs: usize) -> Result<MoleEval> {
@@ -134,30 +164,10 @@ pub fn eval_mole(data: &Path, ckpt: &Path, backbone: &Path, test_pairs: usize) -
     let seen = population(&model, spread(seen, test_pairs), &mut cache)?;
 
     // Unseen users: onboarded from their given answers, scored on their test pairs.
-    let unseen_ids = dataset.unseen_users();
-    let mut answers: BTreeMap<&str, Vec<Answer>> = BTreeMap::new();
-    for a in dataset.annotations() {
-        if a.split != Split::Test
-            && unseen_ids.contains(a.user.as_str())
-            && let (Some(c), Some(r)) = (
-                dataset.response_row(&a.chosen),
-                dataset.response_row(&a.rejected),
-            )
-        {
-            answers.entry(a.user.as_str()).or_default().push(Answer {
-                chosen: c as u32,
-                rejected: r as u32,
-            });
-        }
-    }
-    let mut embeddings = BTreeMap::new();
-    for (user, given) in &answers {
-        let adapted = adapter.adapt(given, &AdaptConfig::default())?;
-        embeddings.insert(*user, adapted.embedding);
-    }
+    let embeddings = onboarded_unseen(&dataset, &adapter)?;
     let unseen: Vec<Item> = dataset
         .split(Split::Test)
-        .filter_map(|a| item(embeddings.get(a.user.as_str())?.clone(), a))
+        .filter_map(|a| item(embeddings.get(&a.user)?.clone(), a))
         .collect();
     let unseen = if unseen.is_empty() {
         None

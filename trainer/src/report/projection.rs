@@ -11,6 +11,9 @@ pub struct Components {
     /// Unit vectors.
     pub directions: Vec<Vec<f64>>,
     pub variances: Vec<f64>,
+    /// The rows' total variance (the covariance's trace): `variances / total` is the share
+    /// each component explains.
+    pub total: f64,
 }
 
 impl Components {
@@ -29,6 +32,7 @@ impl Components {
                 mean,
                 directions: Vec::new(),
                 variances: Vec::new(),
+                total: 0.0,
             };
         }
         let mut covariance = vec![vec![0f64; d]; d];
@@ -40,6 +44,7 @@ impl Components {
                 }
             }
         }
+        let total = (0..d).map(|i| covariance[i][i]).sum();
         let mut directions = Vec::new();
         let mut variances = Vec::new();
         for _ in 0..k.min(d) {
@@ -81,6 +86,7 @@ impl Components {
             mean,
             directions,
             variances,
+            total,
         }
     }
 
@@ -97,4 +103,81 @@ impl Components {
             })
             .collect()
     }
+}
+
+/// One user's point in the 2-D picture.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct UserPoint {
+    pub user: String,
+    pub group: String,
+    /// Onboarded from their answers (eq. 11) rather than trained on.
+    pub unseen: bool,
+    pub x: f64,
+    pub y: f64,
+}
+
+/// Seen users' GCF embeddings and unseen users' onboarded ones on the seen users' two
+/// principal components (`copl-train eval-projection`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Projection {
+    /// Share of the seen embeddings' variance on each of the two components.
+    pub explained: Vec<f64>,
+    pub points: Vec<UserPoint>,
+}
+
+/// Projects every user of `data` with a ground-truth group: seen users of `ckpt` and
+/// unseen users onboarded from their answers.
+pub fn projection_of_checkpoint(
+    data: &std::path::Path,
+    ckpt: &std::path::Path,
+) -> anyhow::Result<Projection> {
+    use anyhow::Context;
+    let dataset = copl_core::data::Dataset::load(data).map_err(anyhow::Error::new)?;
+    let (adapter, ids) = copl_core::adapt::Adapter::from_checkpoint(ckpt)
+        .with_context(|| format!("loading {}", ckpt.display()))?;
+    let rows = ids.user_rows();
+    let onboarded = crate::mole::eval::onboarded_unseen(&dataset, &adapter)?;
+    let mut seen = Vec::new();
+    let mut labelled = Vec::new();
+    for u in dataset.users() {
+        let Some(group) = u.group.as_deref() else {
+            continue;
+        };
+        if let Some(&row) = rows.get(u.user.as_str()) {
+            let e = adapter.user_embedding(row).to_vec();
+            seen.push(e.clone());
+            labelled.push((u.user.clone(), group.to_string(), false, e));
+        } else if let Some(e) = onboarded.get(&u.user) {
+            labelled.push((u.user.clone(), group.to_string(), true, e.clone()));
+        }
+    }
+    if seen.len() < 2 {
+        anyhow::bail!(
+            "{}: fewer than two seen users of {} have a ground-truth group",
+            data.display(),
+            ckpt.display()
+        );
+    }
+    let pca = Components::fit(&seen, 2);
+    let points = labelled
+        .into_iter()
+        .map(|(user, group, unseen, e)| {
+            let c = pca.project(&e);
+            UserPoint {
+                user,
+                group,
+                unseen,
+                x: c.first().copied().unwrap_or(0.0),
+                y: c.get(1).copied().unwrap_or(0.0),
+            }
+        })
+        .collect();
+    Ok(Projection {
+        explained: pca
+            .variances
+            .iter()
+            .map(|v| v / pca.total.max(1e-300))
+            .collect(),
+        points,
+    })
 }

@@ -116,6 +116,7 @@ pub fn report(runs: &Path, figures_dir: &Path, markdown: &Path) -> Result<Writte
     )?;
     reward_models(runs, &mut md, &mut written)?;
     expert_allocation(runs, figures_dir, markdown, &mut md, &mut written)?;
+    projections(runs, figures_dir, markdown, &mut md, &mut written)?;
     adaptation(runs, figures_dir, markdown, &mut md, &mut written)?;
     gcf(runs, &mut md, &mut written)?;
     if !written.orderings.is_empty() {
@@ -305,6 +306,82 @@ fn expert_allocation(
             .is_some_and(|n| n.to_string_lossy().starts_with("fig6-"))
     }) {
         writeln!(md, "![Fig. 6 analog]({})\n", relative(markdown, file))?;
+    }
+    Ok(())
+}
+
+/// Fig. 1 / A2: seen and onboarded unseen users on the seen users' two principal
+/// components, coloured by ground-truth group (`onboard/<set>.projection.json`).
+fn projections(
+    runs: &Path,
+    figures_dir: &Path,
+    markdown: &Path,
+    md: &mut String,
+    written: &mut Written,
+) -> Result<()> {
+    writeln!(
+        md,
+        "## User embeddings in two dimensions (Fig. 1, Fig. A2)\n"
+    )?;
+    let found = files(&runs.join("onboard"), ".projection.json");
+    if found.is_empty() {
+        written.missing.push(format!(
+            "{}: no projection (copl-train eval-projection > <set>.projection.json)",
+            runs.join("onboard").display()
+        ));
+        return Ok(());
+    }
+    for (set, path) in found {
+        let p = read(&path)?;
+        let mut series: std::collections::BTreeMap<String, Vec<(f64, f64)>> =
+            std::collections::BTreeMap::new();
+        for point in p["points"].as_array().into_iter().flatten() {
+            let (Some(x), Some(y)) = (point["x"].as_f64(), point["y"].as_f64()) else {
+                continue;
+            };
+            let kind = if point["unseen"].as_bool() == Some(true) {
+                "unseen (onboarded)"
+            } else {
+                "seen"
+            };
+            let group = point["group"].as_str().unwrap_or("?");
+            series
+                .entry(format!("{group}, {kind}"))
+                .or_default()
+                .push((x, y));
+        }
+        let explained: Vec<String> = p["explained"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_f64)
+            .map(|v| format!("{:.0} %", 100.0 * v))
+            .collect();
+        let file = figures_dir.join(format!("fig1-{set}.png"));
+        let series: Vec<Series> = series
+            .into_iter()
+            .map(|(name, points)| Series { name, points })
+            .collect();
+        figures::scatter(
+            &file,
+            &format!("{set}: user embeddings, first two principal components"),
+            ("component 1", "component 2"),
+            &series,
+        )?;
+        writeln!(
+            md,
+            "{set}: {} users ({}); the components explain {} of the seen embeddings' \
+             variance.\n\n![Fig. 1 analog, {set}]({})\n",
+            series.iter().map(|s| s.points.len()).sum::<usize>(),
+            series
+                .iter()
+                .map(|s| format!("{} {}", s.points.len(), s.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+            explained.join(" and "),
+            relative(markdown, &file)
+        )?;
+        written.figures.push(file);
     }
     Ok(())
 }
