@@ -93,6 +93,38 @@ fn files(dir: &Path, suffix: &str) -> Vec<(String, PathBuf)> {
     found
 }
 
+impl Written {
+    /// `found` unless it is empty; then `dir` is listed as missing, with `makes` (the
+    /// command that writes it), and the caller's section ends.
+    fn require<T>(&mut self, found: Vec<T>, dir: &Path, makes: &str) -> Option<Vec<T>> {
+        if found.is_empty() {
+            self.missing.push(format!("{}: {makes}", dir.display()));
+            return None;
+        }
+        Some(found)
+    }
+}
+
+/// The data-set directories under `runs/mole`, sorted.
+fn mole_sets(runs: &Path) -> Vec<PathBuf> {
+    let mut sets: Vec<PathBuf> = fs::read_dir(runs.join("mole"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    sets.sort();
+    sets
+}
+
+/// A directory's last component, as text.
+fn name_of(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// Writes `markdown` and the figures into `figures_dir` from `runs`.
 pub fn report(runs: &Path, figures_dir: &Path, markdown: &Path) -> Result<Written> {
     fs::create_dir_all(figures_dir)
@@ -149,31 +181,20 @@ fn reward_models(runs: &Path, md: &mut String, written: &mut Written) -> Result<
         "## Reward models: seen and unseen users (Table 2), controversial and common \
          pairs (Table 3)\n"
     )?;
-    let mut sets: Vec<PathBuf> = fs::read_dir(runs.join("mole"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    sets.sort();
-    if sets.is_empty() {
-        written.missing.push(format!(
-            "{}: no data set (scripts/mole-benchmarks.sh with OUT=<runs>/mole/<set>)",
-            runs.join("mole").display()
-        ));
+    let Some(sets) = written.require(
+        mole_sets(runs),
+        &runs.join("mole"),
+        "no data set (scripts/mole-benchmarks.sh with OUT=<runs>/mole/<set>)",
+    ) else {
         return Ok(());
-    }
+    };
     writeln!(
         md,
         "| data set | variant | seen | unseen | seen controversial | seen common | \
          unseen controversial | unseen common |\n|---|---|---|---|---|---|---|---|"
     )?;
     for set in &sets {
-        let name = set
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = name_of(set);
         let mut controversial = Vec::new();
         for (variant, path) in files(set, ".eval.json") {
             let e = read(&path)?;
@@ -222,31 +243,20 @@ fn expert_allocation(
     written: &mut Written,
 ) -> Result<()> {
     let mut found = Vec::new();
-    let mut sets: Vec<PathBuf> = fs::read_dir(runs.join("mole"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    sets.sort();
-    for set in &sets {
-        let name = set
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+    for set in &mole_sets(runs) {
+        let name = name_of(set);
         for (variant, path) in files(set, ".experts.json") {
             found.push((name.clone(), variant, read(&path)?));
         }
     }
     writeln!(md, "## Expert allocation by group (Fig. 6)\n")?;
-    if found.is_empty() {
-        written.missing.push(format!(
-            "{}: no expert allocation (copl-train eval-experts > <set>/<variant>.experts.json)",
-            runs.join("mole").display()
-        ));
+    let Some(found) = written.require(
+        found,
+        &runs.join("mole"),
+        "no expert allocation (copl-train eval-experts > <set>/<variant>.experts.json)",
+    ) else {
         return Ok(());
-    }
+    };
     writeln!(
         md,
         "Each seen user routed by the gates (top-1, eq. 9); per projection, the experts \
@@ -323,14 +333,14 @@ fn projections(
         md,
         "## User embeddings in two dimensions (Fig. 1, Fig. A2)\n"
     )?;
-    let found = files(&runs.join("onboard"), ".projection.json");
-    if found.is_empty() {
-        written.missing.push(format!(
-            "{}: no projection (copl-train eval-projection > <set>.projection.json)",
-            runs.join("onboard").display()
-        ));
+    let dir = runs.join("onboard");
+    let Some(found) = written.require(
+        files(&dir, ".projection.json"),
+        &dir,
+        "no projection (copl-train eval-projection > <set>.projection.json)",
+    ) else {
         return Ok(());
-    }
+    };
     for (set, path) in found {
         let p = read(&path)?;
         let mut series: std::collections::BTreeMap<String, Vec<(f64, f64)>> =
@@ -400,14 +410,14 @@ fn adaptation(
          GCF embeddings' scores on the unseen users' test pairs (`copl-train eval-unseen`). \
          The paper's rows are its reward model's accuracy with the adapted embeddings.\n"
     )?;
-    let evals = files(&runs.join("onboard"), ".eval.json");
-    if evals.is_empty() {
-        written.missing.push(format!(
-            "{}: no eval-unseen output (scripts/onboard-benchmarks.sh with OUT=<runs>/onboard)",
-            runs.join("onboard").display()
-        ));
+    let dir = runs.join("onboard");
+    let Some(evals) = written.require(
+        files(&dir, ".eval.json"),
+        &dir,
+        "no eval-unseen output (scripts/onboard-benchmarks.sh with OUT=<runs>/onboard)",
+    ) else {
         return Ok(());
-    }
+    };
     writeln!(
         md,
         "| data set | seen (GCF) | CoPL 2-hop | CoPL 4-hop | naive average | per-user \
@@ -493,14 +503,14 @@ fn adaptation(
 /// Table 6 and Table A4: GCF's held-out accuracy and the message-passing ablation.
 fn gcf(runs: &Path, md: &mut String, written: &mut Written) -> Result<()> {
     writeln!(md, "## User embeddings (Table 6, Table A4)\n")?;
-    let evals = files(&runs.join("gcf"), ".eval.json");
-    if evals.is_empty() {
-        written.missing.push(format!(
-            "{}: no eval-gcf output (scripts/gcf-benchmarks.sh with OUT=<runs>/gcf)",
-            runs.join("gcf").display()
-        ));
+    let dir = runs.join("gcf");
+    let Some(evals) = written.require(
+        files(&dir, ".eval.json"),
+        &dir,
+        "no eval-gcf output (scripts/gcf-benchmarks.sh with OUT=<runs>/gcf)",
+    ) else {
         return Ok(());
-    }
+    };
     writeln!(
         md,
         "| run | model | held-out accuracy | paper (gemma-2b-it) | shared-preference \
