@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # MoLE reward-model accuracy (issue #6; paper Tables 2-4 in kind), one command:
 # a synthetic UF-P-2-like benchmark with common pairs and unseen users, GCF, then the
-# reward model as CoPL, Uniform and the w/o-MoLE ablation (user token), each evaluated
+# reward model as CoPL, Uniform, the w/o-MoLE ablation (user token) and CoPL over
+# matrix-factorisation embeddings (the paper's w/o-GNN row, "copl-mf"), each evaluated
 # on seen users and on unseen users onboarded from their answers (eq. 11), overall, per
 # group, controversial versus common. Writes runs/mole-bench/*.json and prints the
 # markdown table of docs/benchmarks.md. About 1 h on 2 cores (settings in the table).
@@ -26,10 +27,16 @@ BIN=./target/release/copl-train
   $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-gcf" --dim 64 --epochs 200 --lr 1e-2 \
     --batch-size 1000000 --json >"$OUT/gcf.json"
 
-for variant in copl uniform user-token; do
+[ -f "$OUT/mf.json" ] ||
+  $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-mf" --model mf --dim 64 --epochs 200 --lr 1e-2 \
+    --batch-size 1000000 --json >"$OUT/mf.json"
+
+for variant in copl uniform user-token copl-mf; do
   [ -f "$OUT/$variant.eval.json" ] && continue
-  $BIN mole --data "$OUT/data" --ckpt "$OUT/ckpt-gcf" --out "$OUT/ckpt-$variant" \
-    --variant "$variant" --adapt-layers "$LAYERS" --max-tokens "$TOKENS" \
+  # copl-mf: CoPL's reward model over the MF checkpoint's user embeddings (w/o GNN).
+  if [ "$variant" = copl-mf ]; then embeddings=ckpt-mf model=copl; else embeddings=ckpt-gcf model=$variant; fi
+  $BIN mole --data "$OUT/data" --ckpt "$OUT/$embeddings" --out "$OUT/ckpt-$variant" \
+    --variant "$model" --adapt-layers "$LAYERS" --max-tokens "$TOKENS" \
     --steps "$STEPS" --batch-pairs 16 --lr 5e-4 --eval-every 50 --val-pairs 128 \
     --test-pairs "$TEST" --json >"$OUT/$variant.json"
   $BIN eval --data "$OUT/data" --ckpt "$OUT/ckpt-$variant" --test-pairs "$TEST" \
@@ -42,7 +49,7 @@ out = sys.argv[1]
 def pct(s): return "–" if s is None else f"{100*s['accuracy']:.2f}"
 print("| variant | seen all | seen controversial | seen common | unseen all | unseen controversial | unseen common | mole test | pairs/s | cache hit rate |")
 print("|---|---|---|---|---|---|---|---|---|---|")
-for v in ["copl", "uniform", "user-token"]:
+for v in ["copl", "uniform", "user-token", "copl-mf"]:
     t = json.load(open(os.path.join(out, v + ".json")))
     e = json.load(open(os.path.join(out, v + ".eval.json")))
     s, u = e["seen"], e.get("unseen") or {}
@@ -52,7 +59,7 @@ for v in ["copl", "uniform", "user-token"]:
 print()
 print("| variant | group | seen | unseen |")
 print("|---|---|---|---|")
-for v in ["copl", "uniform", "user-token"]:
+for v in ["copl", "uniform", "user-token", "copl-mf"]:
     e = json.load(open(os.path.join(out, v + ".eval.json")))
     for g, s in e["seen"]["by_group"].items():
         u = (e.get("unseen") or {}).get("by_group", {}).get(g)
