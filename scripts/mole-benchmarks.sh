@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # MoLE reward-model accuracy (issue #6; paper Tables 2-4 in kind), one command:
-# a synthetic UF-P-2-like benchmark with common pairs and unseen users, GCF, then the
+# a synthetic benchmark (PRESET, default ufp2: UF-P-2-like) with common pairs and unseen
+# users, GCF, then the
 # reward model as CoPL, Uniform, the w/o-MoLE ablation (user token) and CoPL over
 # matrix-factorisation embeddings (the paper's w/o-GNN row, "copl-mf"), each evaluated
 # on seen users and on unseen users onboarded from their answers (eq. 11), overall, per
@@ -9,6 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/mole-bench}
+PRESET=${PRESET:-ufp2}
+# 30 % of catalogue pairs common to all groups (Table 3's split); tldr has none (its groups
+# disagree on every pair of different lengths).
+COMMON_SHARE=${COMMON_SHARE:-$([ "$PRESET" = tldr ] && echo 0 || echo 0.3)}
 USERS=${USERS:-2000}
 STEPS=${STEPS:-200}
 TOKENS=${TOKENS:-128}
@@ -21,7 +26,7 @@ BIN=./target/release/copl-train
 [ -d backbones/minilm ] || scripts/fetch-backbone.sh minilm
 
 [ -f "$OUT/data/synth.json" ] ||
-  $BIN synth --preset ufp2 --users "$USERS" --unseen-users 100 --common-share 0.3 \
+  $BIN synth --preset "$PRESET" --users "$USERS" --unseen-users 100 --common-share "$COMMON_SHARE" \
     --seed 0 --out "$OUT/data" >/dev/null
 [ -f "$OUT/gcf.json" ] ||
   $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-gcf" --dim 64 --epochs 200 --lr 1e-2 \
