@@ -333,7 +333,7 @@ impl PackedBert {
     /// The embeddings of `rows` (word + position + token type, layer norm), packed.
     /// A row without tokens, a token id or type id outside the tables, or a row longer
     /// than the position table is an error naming the row.
-    pub fn embed(&self, rows: &[&Tokens]) -> Result<Packed> {
+    fn embed(&self, rows: &[&Tokens]) -> Result<Packed> {
         let h = self.hidden;
         let (vocab, positions, types) = (
             self.word.len() / h,
@@ -384,15 +384,18 @@ impl PackedBert {
         })
     }
 
-    /// Layers `layers` over `x` in place, row `i` routed by `routings[i]`.
-    pub fn run_layers(
+    /// Hidden states of `rows` after every layer, row `i` routed by `routings[i]`; with
+    /// `user_tokens`, row `i`'s token is prepended at the first adapted layer (the
+    /// user-token variant). The routings are checked and the layers' buffers allocated
+    /// once for the whole forward.
+    pub fn forward(
         &self,
-        x: &mut Packed,
-        layers: std::ops::Range<usize>,
+        rows: &[&Tokens],
         routings: &[&UserRouting],
-    ) -> Result<()> {
-        if routings.len() != x.spans.len() {
-            candle_core::bail!("{} routings for {} rows", routings.len(), x.spans.len());
+        user_tokens: Option<&[Vec<f32>]>,
+    ) -> Result<Packed> {
+        if routings.len() != rows.len() {
+            candle_core::bail!("{} routings for {} rows", routings.len(), rows.len());
         }
         for (row, r) in routings.iter().enumerate() {
             if r.experts.len() != self.projections || r.weights.len() != self.projections {
@@ -406,7 +409,8 @@ impl PackedBert {
                 candle_core::bail!("row {row}: expert {e} >= {}", self.experts);
             }
         }
-        let tokens = x.states.len() / self.hidden;
+        let mut x = self.embed(rows)?;
+        let tokens = x.states.len() / self.hidden + user_tokens.map_or(0, <[_]>::len);
         let widest = self
             .layers
             .iter()
@@ -420,15 +424,15 @@ impl PackedBert {
             intermediate: vec![0.0; tokens * widest],
         };
         let threads = rayon::current_num_threads();
-        for layer in &self.layers[layers] {
+        for (i, layer) in self.layers.iter().enumerate() {
+            if i == self.first_adapted
+                && let Some(firsts) = user_tokens
+            {
+                x = x.prepend(firsts);
+            }
             layer.forward(&mut x.states, &x.spans, routings, &mut scratch, threads);
         }
-        Ok(())
-    }
-
-    /// Layers below this one carry no MoLE projection.
-    pub fn first_adapted_layer(&self) -> usize {
-        self.first_adapted
+        Ok(x)
     }
 
     pub fn layers(&self) -> usize {

@@ -73,33 +73,32 @@ impl PackedRewardModel {
         }
         let tokens: Vec<_> = rows.iter().map(|r| r.tokens).collect();
         let routings: Vec<_> = rows.iter().map(|r| r.routing).collect();
-        let mut x = self.bert.embed(&tokens)?;
-        let first = self.bert.first_adapted_layer();
-        self.bert.run_layers(&mut x, 0..first, &routings)?;
-        if let Some(projection) = &self.user_token {
-            let firsts = rows
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    if r.embedding.len() != projection.input {
-                        candle_core::bail!(
-                            "row {i}: user embedding of {} values, not {}",
-                            r.embedding.len(),
-                            projection.input
-                        );
-                    }
-                    Ok(projection
-                        .weight
-                        .chunks_exact(projection.input)
-                        .zip(&projection.bias)
-                        .map(|(w, b)| dot(w, r.embedding) + b)
-                        .collect())
-                })
-                .collect::<Result<Vec<Vec<f32>>>>()?;
-            x = x.prepend(&firsts);
-        }
-        self.bert
-            .run_layers(&mut x, first..self.bert.layers(), &routings)?;
+        let user_tokens = match &self.user_token {
+            Some(projection) => Some(
+                rows.iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        if r.embedding.len() != projection.input {
+                            candle_core::bail!(
+                                "row {i}: user embedding of {} values, not {}",
+                                r.embedding.len(),
+                                projection.input
+                            );
+                        }
+                        Ok(projection
+                            .weight
+                            .chunks_exact(projection.input)
+                            .zip(&projection.bias)
+                            .map(|(w, b)| dot(w, r.embedding) + b)
+                            .collect())
+                    })
+                    .collect::<Result<Vec<Vec<f32>>>>()?,
+            ),
+            None => None,
+        };
+        let x = self
+            .bert
+            .forward(&tokens, &routings, user_tokens.as_deref())?;
         let h = self.bert.hidden();
         Ok((0..rows.len())
             .map(|i| {
