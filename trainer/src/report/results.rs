@@ -264,6 +264,7 @@ fn expert_allocation(
          | data set | variant | projection | experts used | group: top expert (share) |\n\
          |---|---|---|---|---|"
     )?;
+    let mut drawn = Vec::new();
     for (set, variant, e) in &found {
         let projections: Vec<String> = e["projections"]
             .as_array()
@@ -307,16 +308,14 @@ fn expert_allocation(
                 &categories,
                 &series,
             )?;
-            written.figures.push(file);
+            drawn.push(file);
         }
     }
     writeln!(md)?;
-    for file in written.figures.iter().filter(|f| {
-        f.file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("fig6-"))
-    }) {
+    for file in &drawn {
         writeln!(md, "![Fig. 6 analog]({})\n", relative(markdown, file))?;
     }
+    written.figures.extend(drawn);
     Ok(())
 }
 
