@@ -100,6 +100,22 @@ fn onboard(
 }
 
 /// A catalogue response whose prompt differs from `id`'s.
+/// The reward of one seen user's answer: the same bits before and after the hostile calls.
+async fn reward_that_must_survive(api: &mut RewardServiceClient<Channel>) -> f32 {
+    api.score(ScoreRequest {
+        user_id: "user-00000".into(),
+        prompt: PROMPT.into(),
+        response: "Water it weekly.".into(),
+        truncate: false,
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .result
+    .unwrap()
+    .reward
+}
+
 fn other_prompt_response(ckpt: &Path, id: &str) -> String {
     let entries: Vec<serde_json::Value> = std::fs::read_to_string(ckpt.join("catalogue.jsonl"))
         .unwrap()
@@ -125,19 +141,7 @@ async fn hostile_requests_get_the_right_code_and_message_and_harm_nothing() {
     let elsewhere = other_prompt_response(&ckpt, c0);
 
     // What must survive: a reward and an onboarded user.
-    let before = api
-        .score(ScoreRequest {
-            user_id: "user-00000".into(),
-            prompt: PROMPT.into(),
-            response: "Water it weekly.".into(),
-            truncate: false,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .result
-        .unwrap()
-        .reward;
+    let before = reward_that_must_survive(&mut api).await;
     assert_eq!(
         outcome(&mut api, onboard("keeper", answers.clone(), None, None))
             .await
@@ -587,19 +591,7 @@ async fn hostile_requests_get_the_right_code_and_message_and_harm_nothing() {
 
     // Still healthy, the same reward, the user kept.
     server.serving("copl.v1.RewardService").await;
-    let after = api
-        .score(ScoreRequest {
-            user_id: "user-00000".into(),
-            prompt: PROMPT.into(),
-            response: "Water it weekly.".into(),
-            truncate: false,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .result
-        .unwrap()
-        .reward;
+    let after = reward_that_must_survive(&mut api).await;
     assert_eq!(before.to_bits(), after.to_bits());
     api.get_user(GetUserRequest {
         user_id: "keeper".into(),
