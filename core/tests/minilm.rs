@@ -151,6 +151,36 @@ fn mixed_users_score_row_by_row_and_long_input_is_refused_by_item() {
     }
     let cut = model.encode(&items, true).unwrap();
     assert_eq!(cut.lengths[1], 64);
+
+    // A long prompt loses its start; the response, which is scored, stays whole.
+    let prompt = (0..100)
+        .map(|i| format!("w{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let response = "a short answer to score";
+    let rows = model
+        .tokenize(&[(prompt.as_str(), response)], true)
+        .unwrap();
+    let alone = model.tokenize(&[("", response)], false).unwrap();
+    let (row, alone) = (&rows[0].ids, &alone[0].ids);
+    assert!(
+        row.len() <= 64 && row.len() > alone.len(),
+        "{} tokens",
+        row.len()
+    );
+    let tail = alone.len() - 1; // the response and its [SEP], without [CLS]
+    assert_eq!(
+        row[row.len() - tail..],
+        alone[1..],
+        "the response is kept whole"
+    );
+    assert_eq!(row[0], alone[0], "[CLS] first");
+    // What stays of the prompt is its end.
+    let end = model.tokenize(&[("w99", response)], false).unwrap();
+    assert_eq!(
+        row[row.len() - tail - 2],
+        end[0].ids[end[0].ids.len() - tail - 2]
+    );
 }
 
 #[test]

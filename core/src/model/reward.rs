@@ -330,7 +330,8 @@ impl RewardModel {
     }
 
     /// Tokenises `(prompt, response)` items with the template, unpadded. An item longer
-    /// than `max_tokens` is refused (`truncate = false`, naming it) or cut.
+    /// than `max_tokens` is refused (`truncate = false`, naming it) or cut: the prompt
+    /// loses its start first, the response's tail only when the response alone is over.
     pub fn tokenize(
         &self,
         items: &[(&str, &str)],
@@ -354,16 +355,17 @@ impl RewardModel {
         let limit = limit.min(self.config.max_tokens);
         let mut rows = Vec::with_capacity(items.len());
         for (index, &(prompt, response)) in items.iter().enumerate() {
-            let encoding = self
-                .tokenizer
-                .encode(self.config.template.input(prompt, response), true)
-                .map_err(|e| InputError::Tokenizer {
-                    index,
-                    message: e.to_string(),
-                })?;
-            let mut ids = encoding.get_ids().to_vec();
-            let mut type_ids = encoding.get_type_ids().to_vec();
-            let length = ids.len();
+            let tokenizer_error = |e: tokenizers::Error| InputError::Tokenizer {
+                index,
+                message: e.to_string(),
+            };
+            let encode = |prompt: &str| {
+                self.tokenizer
+                    .encode(self.config.template.input(prompt, response), true)
+                    .map_err(tokenizer_error)
+            };
+            let mut encoding = encode(prompt)?;
+            let length = encoding.get_ids().len();
             if length > limit {
                 if !truncate {
                     return Err(InputError::TooLong {
@@ -372,12 +374,48 @@ impl RewardModel {
                         limit,
                     });
                 }
-                ids.truncate(limit);
-                type_ids.truncate(limit);
+                encoding = self.trim_prompt(prompt, encoding, limit, &encode, tokenizer_error)?;
             }
+            let mut ids = encoding.get_ids().to_vec();
+            let mut type_ids = encoding.get_type_ids().to_vec();
+            // The response alone is over the limit: its tail goes.
+            ids.truncate(limit);
+            type_ids.truncate(limit);
             rows.push((Tokens { ids, type_ids }, length));
         }
         Ok(rows)
+    }
+
+    /// Truncation keeps the response, which is what is scored: the prompt loses tokens
+    /// from its start (the context nearest the response stays) until the input fits
+    /// `limit` or the prompt is gone. Returns the encoding of the shortened input.
+    fn trim_prompt<E>(
+        &self,
+        prompt: &str,
+        mut encoding: tokenizers::Encoding,
+        limit: usize,
+        encode: &impl Fn(&str) -> Result<tokenizers::Encoding, InputError>,
+        tokenizer_error: E,
+    ) -> Result<tokenizers::Encoding, InputError>
+    where
+        E: Fn(tokenizers::Error) -> InputError,
+    {
+        let pieces = self
+            .tokenizer
+            .encode(prompt, false)
+            .map_err(tokenizer_error)?;
+        let offsets = pieces.get_offsets();
+        let mut dropped = 0;
+        while encoding.get_ids().len() > limit && dropped < offsets.len() {
+            // Dropping k prompt tokens shortens the input by about k.
+            dropped = (dropped + encoding.get_ids().len() - limit).min(offsets.len());
+            let start = offsets.get(dropped).map_or(prompt.len(), |o| o.0);
+            let start = (start..=prompt.len())
+                .find(|&i| prompt.is_char_boundary(i))
+                .unwrap_or(prompt.len());
+            encoding = encode(&prompt[start..])?;
+        }
+        Ok(encoding)
     }
 
     /// Rows right-padded to the longest, with the attention mask.
