@@ -7,6 +7,10 @@
 # on seen users and on unseen users onboarded from their answers (eq. 11), overall, per
 # group, controversial versus common. Writes runs/mole-bench/*.json and prints the
 # markdown table of docs/benchmarks.md. About 1 h on 2 cores (settings in the table).
+# Also the report's grid (scripts/report.sh): SAMPLING all|avg, RATIO (seen users' group
+# sizes, e.g. 1:9, the paper's Fig. 4), UNSEEN (unseen users; 0 skips onboarding),
+# VARIANTS (a subset, or copl-lb / copl-inv / copl-focal: CoPL with the gate load-balancing
+# loss or minority re-weighting) and SEED.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/mole-bench}
@@ -19,6 +23,11 @@ STEPS=${STEPS:-200}
 TOKENS=${TOKENS:-128}
 LAYERS=${LAYERS:-2}
 TEST=${TEST:-512}
+SAMPLING=${SAMPLING:-all}
+RATIO=${RATIO:-}
+UNSEEN=${UNSEEN:-100}
+SEED=${SEED:-0}
+VARIANTS=${VARIANTS:-copl uniform user-token copl-mf}
 mkdir -p "$OUT"
 # The package set of every release build here (one feature resolution: no rebuilds).
 cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
@@ -26,35 +35,43 @@ BIN=./target/release/copl-train
 [ -d backbones/minilm ] || scripts/fetch-backbone.sh minilm
 
 [ -f "$OUT/data/synth.json" ] ||
-  $BIN synth --preset "$PRESET" --users "$USERS" --unseen-users 100 --common-share "$COMMON_SHARE" \
-    --seed 0 --out "$OUT/data" >/dev/null
+  $BIN synth --preset "$PRESET" --sampling "$SAMPLING" --users "$USERS" --unseen-users "$UNSEEN" \
+    --common-share "$COMMON_SHARE" ${RATIO:+--group-ratio "$RATIO"} --seed "$SEED" \
+    --out "$OUT/data" >/dev/null
 [ -f "$OUT/gcf.json" ] ||
   $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-gcf" --dim 64 --epochs 200 --lr 1e-2 \
-    --batch-size 1000000 --json >"$OUT/gcf.json"
+    --batch-size 1000000 --seed "$SEED" --json >"$OUT/gcf.json"
 
-[ -f "$OUT/mf.json" ] ||
+[[ " $VARIANTS " != *" copl-mf "* ]] || [ -f "$OUT/mf.json" ] ||
   $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-mf" --model mf --dim 64 --epochs 200 --lr 1e-2 \
-    --batch-size 1000000 --json >"$OUT/mf.json"
+    --batch-size 1000000 --seed "$SEED" --json >"$OUT/mf.json"
 
-for variant in copl uniform user-token copl-mf; do
+for variant in $VARIANTS; do
   [ -f "$OUT/$variant.eval.json" ] && continue
-  # copl-mf: CoPL's reward model over the MF checkpoint's user embeddings (w/o GNN).
-  if [ "$variant" = copl-mf ]; then embeddings=ckpt-mf model=copl; else embeddings=ckpt-gcf model=$variant; fi
+  # copl-mf: CoPL's reward model over the MF checkpoint's user embeddings (w/o GNN);
+  # copl-lb / copl-inv / copl-focal: CoPL with one of the options of the paper's §7.
+  embeddings=ckpt-gcf model=$variant extra=()
+  case $variant in
+    copl-mf) embeddings=ckpt-mf model=copl ;;
+    copl-lb) model=copl extra=(--load-balance 0.01) ;;
+    copl-inv) model=copl extra=(--reweight inverse-frequency) ;;
+    copl-focal) model=copl extra=(--reweight focal) ;;
+  esac
   $BIN mole --data "$OUT/data" --ckpt "$OUT/$embeddings" --out "$OUT/ckpt-$variant" \
-    --variant "$model" --adapt-layers "$LAYERS" --max-tokens "$TOKENS" \
-    --steps "$STEPS" --batch-pairs 16 --lr 5e-4 --eval-every 50 --val-pairs 128 \
+    --variant "$model" --adapt-layers "$LAYERS" --max-tokens "$TOKENS" "${extra[@]}" \
+    --steps "$STEPS" --batch-pairs 16 --lr 5e-4 --eval-every 50 --val-pairs 128 --seed "$SEED" \
     --test-pairs "$TEST" --json >"$OUT/$variant.json"
   $BIN eval --data "$OUT/data" --ckpt "$OUT/ckpt-$variant" --test-pairs "$TEST" \
     --json >"$OUT/$variant.eval.json"
 done
 
-python3 - "$OUT" <<'PY'
+python3 - "$OUT" $VARIANTS <<'PY'
 import json, sys, os
-out = sys.argv[1]
+out, variants = sys.argv[1], sys.argv[2:]
 def pct(s): return "–" if s is None else f"{100*s['accuracy']:.2f}"
 print("| variant | seen all | seen controversial | seen common | unseen all | unseen controversial | unseen common | mole test | pairs/s | cache hit rate |")
 print("|---|---|---|---|---|---|---|---|---|---|")
-for v in ["copl", "uniform", "user-token", "copl-mf"]:
+for v in variants:
     t = json.load(open(os.path.join(out, v + ".json")))
     e = json.load(open(os.path.join(out, v + ".eval.json")))
     s, u = e["seen"], e.get("unseen") or {}
@@ -64,7 +81,7 @@ for v in ["copl", "uniform", "user-token", "copl-mf"]:
 print()
 print("| variant | group | seen | unseen |")
 print("|---|---|---|---|")
-for v in ["copl", "uniform", "user-token", "copl-mf"]:
+for v in variants:
     e = json.load(open(os.path.join(out, v + ".eval.json")))
     for g, s in e["seen"]["by_group"].items():
         u = (e.get("unseen") or {}).get("by_group", {}).get(g)

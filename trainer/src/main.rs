@@ -318,10 +318,31 @@ struct MoleArgs {
     /// Memory for the cached frozen-layer states, MiB.
     #[arg(long, default_value_t = 4096)]
     frozen_cache_mib: usize,
+    /// Coefficient of a load-balancing loss on the gates (Switch Transformer; the paper's
+    /// §7 limitation; 0.01 is Switch's). 0 = off, as in the paper.
+    #[arg(long, default_value_t = 0.0)]
+    load_balance: f64,
+    /// Re-weight pairs against majority bias (the paper's §7): `inverse-frequency` of
+    /// the user's group (needs `group` in users.jsonl) or `focal`.
+    #[arg(long, value_enum, default_value = "none")]
+    reweight: ReweightArg,
+    /// γ of `--reweight focal`.
+    #[arg(long, default_value_t = 2.0)]
+    focal_gamma: f64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReweightArg {
+    /// Every pair weighs 1 (the paper).
+    None,
+    /// Each group weighs the same in total: N / (G · n_group).
+    InverseFrequency,
+    /// (1 − σ(margin))^γ: confidently ordered pairs count little.
+    Focal,
 }
 
 #[derive(Args)]
@@ -1131,6 +1152,7 @@ fn print_onboard_bench(b: &onboard::bench::OnboardBench) {
 fn run_mole(args: MoleArgs) -> Result<()> {
     use copl_core::model::reward::Variant;
     use copl_trainer::mole::{
+        objective::Reweight,
         run::{MoleRun, run_mole},
         train::MoleTrainConfig,
     };
@@ -1145,6 +1167,14 @@ fn run_mole(args: MoleArgs) -> Result<()> {
         val_pairs: args.val_pairs,
         seed: args.seed,
         frozen_cache_mib: args.frozen_cache_mib,
+        load_balance: args.load_balance,
+        reweight: match args.reweight {
+            ReweightArg::None => Reweight::None,
+            ReweightArg::InverseFrequency => Reweight::InverseFrequency,
+            ReweightArg::Focal => Reweight::Focal {
+                gamma: args.focal_gamma,
+            },
+        },
     };
     let bar = ProgressBar::new(args.steps as u64);
     bar.set_style(

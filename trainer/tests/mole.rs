@@ -3,6 +3,8 @@
 //! train (every trainable tensor must receive a gradient, or clipping fails naming it),
 //! write a whole checkpoint, and the reloaded model recomputes the reported accuracy.
 
+use std::path::{Path, PathBuf};
+
 use candle_core::Device;
 use copl_core::{
     adapt::Adapter,
@@ -14,27 +16,24 @@ use copl_trainer::{
     gcf::{GcfArch, TrainConfig, run_gcf},
     mole::{
         eval::eval_mole,
+        objective::Reweight,
         run::{MoleRun, run_mole, spread, text_pairs},
         train::{MoleTrainConfig, accuracy},
     },
     synth::{Preset, SynthConfig, generate},
 };
 
-#[test]
-fn copl_and_uniform_train_and_the_checkpoint_recomputes_the_reported_accuracy() {
-    let root = tempfile::tempdir().unwrap();
-    let (data, gcf, backbone) = (
-        root.path().join("data"),
-        root.path().join("gcf"),
-        root.path().join("bb"),
-    );
+/// A tiny BERT in `root/bb` and a small data set of `preset` in `root/data` with its GCF
+/// checkpoint in `root/gcf`.
+fn setup(root: &Path, preset: Preset) -> (PathBuf, PathBuf, PathBuf) {
+    let (data, gcf, backbone) = (root.join("data"), root.join("gcf"), root.join("bb"));
     std::fs::create_dir_all(&backbone).unwrap();
     copl_tests::tiny_bert(&backbone);
     let synthetic = generate(&SynthConfig {
         users: 80,
         unseen_users: 2,
         seed: 1,
-        ..SynthConfig::new(Preset::Ufp2)
+        ..SynthConfig::new(preset)
     })
     .unwrap();
     synthetic.dataset.save(&data).unwrap();
@@ -50,7 +49,13 @@ fn copl_and_uniform_train_and_the_checkpoint_recomputes_the_reported_accuracy() 
         ..TrainConfig::default()
     };
     run_gcf(&data, &gcf, &gcf_config, |_, _| {}).unwrap();
+    (data, gcf, backbone)
+}
 
+#[test]
+fn copl_and_uniform_train_and_the_checkpoint_recomputes_the_reported_accuracy() {
+    let root = tempfile::tempdir().unwrap();
+    let (data, gcf, backbone) = setup(root.path(), Preset::Ufp2);
     let config = MoleTrainConfig {
         steps: 6,
         batch_pairs: 4,
@@ -129,4 +134,100 @@ fn copl_and_uniform_train_and_the_checkpoint_recomputes_the_reported_accuracy() 
         );
         assert_eq!(eval.seen.by_group.len(), 2);
     }
+}
+
+/// The paper's §7 options: each changes the loss it should (same seed, same first batch),
+/// trains to a checkpoint that records it, and bad settings are refused by name.
+#[test]
+fn the_section_7_options_change_the_loss_as_they_should() {
+    let root = tempfile::tempdir().unwrap();
+    let (data, gcf, backbone) = setup(root.path(), Preset::Ufp2);
+    let base = MoleTrainConfig {
+        steps: 2,
+        batch_pairs: 4,
+        lr: 1e-3,
+        eval_every: 2,
+        val_pairs: 8,
+        ..MoleTrainConfig::default()
+    };
+    let losses = |name: &str, variant: Variant, config: &MoleTrainConfig| {
+        let out = root.path().join(name);
+        let run = MoleRun {
+            data: &data,
+            ckpt: &gcf,
+            out: &out,
+            backbone: &backbone,
+            variant,
+            max_tokens: 64,
+            adapt_layers: None,
+            test_pairs: 8,
+        };
+        let mut losses = Vec::new();
+        run_mole(&run, config, |_, l| losses.push(l)).map(|_| (losses, out))
+    };
+    let (plain, _) = losses("plain", Variant::Copl, &base).unwrap();
+    // Load balancing adds a positive term.
+    let balanced = MoleTrainConfig {
+        load_balance: 0.5,
+        ..base.clone()
+    };
+    let (with_balance, out) = losses("lb", Variant::Copl, &balanced).unwrap();
+    assert!(
+        with_balance[0] > plain[0] + 0.01,
+        "{with_balance:?} vs {plain:?}"
+    );
+    let manifest = Manifest::load(&out).unwrap();
+    let recorded = &manifest.model.unwrap().metrics["hyper_parameters"];
+    assert_eq!(recorded["load_balance"], 0.5);
+    // Focal weighting scales every pair's term by (1 − σ(m))^γ < 1.
+    let focal = MoleTrainConfig {
+        reweight: Reweight::Focal { gamma: 2.0 },
+        ..base.clone()
+    };
+    let (with_focal, _) = losses("focal", Variant::Copl, &focal).unwrap();
+    assert!(
+        with_focal[0] < plain[0] * 0.5,
+        "{with_focal:?} vs {plain:?}"
+    );
+    // Inverse frequency: balanced groups weigh about 1 each, so the loss stays near.
+    let inverse = MoleTrainConfig {
+        reweight: Reweight::InverseFrequency,
+        ..base.clone()
+    };
+    let (with_inverse, _) = losses("inv", Variant::Copl, &inverse).unwrap();
+    assert!(with_inverse.iter().all(|l| l.is_finite()));
+    assert!((with_inverse[0] - plain[0]).abs() < 0.5 * plain[0]);
+
+    // Refused by name: load balancing without gates, a negative γ.
+    let e = losses("bad-lb", Variant::Uniform, &balanced).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("--load-balance needs --variant copl"),
+        "{e:#}"
+    );
+    let bad_gamma = MoleTrainConfig {
+        reweight: Reweight::Focal { gamma: -1.0 },
+        ..base.clone()
+    };
+    let e = losses("bad-gamma", Variant::Copl, &bad_gamma).unwrap_err();
+    assert!(format!("{e:#}").contains("--focal-gamma must be"), "{e:#}");
+
+    // Inverse frequency needs each user's group: PersonalLLM-like users have weights.
+    let personal = tempfile::tempdir().unwrap();
+    let (data, gcf, backbone) = setup(personal.path(), Preset::Personal);
+    let run = MoleRun {
+        data: &data,
+        ckpt: &gcf,
+        out: &personal.path().join("out"),
+        backbone: &backbone,
+        variant: Variant::Copl,
+        max_tokens: 64,
+        adapt_layers: None,
+        test_pairs: 8,
+    };
+    let e = run_mole(&run, &inverse, |_, _| {}).unwrap_err();
+    let message = format!("{e:#}");
+    assert!(
+        message.contains("users.jsonl: user ") && message.contains("has no group"),
+        "{message}"
+    );
 }

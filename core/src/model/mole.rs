@@ -111,6 +111,10 @@ pub struct Routing {
     /// `[n, M]`: w_u at the chosen expert, 0 elsewhere. Differentiable in the gate's
     /// parameters when computed by [`route`] from a variable.
     pub weights: Tensor,
+    /// `[n, M]`: the gate's whole distribution softmax(logits / τ) when [`route`] made
+    /// it (a training-time load-balancing loss reads it); `None` for cached or
+    /// population routings.
+    pub probabilities: Option<Tensor>,
 }
 
 /// One user's routing in every MoLE projection of a model: the top-1 expert and its
@@ -151,6 +155,7 @@ impl UserRouting {
                 Ok(Routing {
                     experts: chosen,
                     weights: Tensor::from_vec(weights, (users.len(), experts), device)?,
+                    probabilities: None,
                 })
             })
             .collect()
@@ -175,7 +180,8 @@ pub fn route(logits: &Tensor, temperature: f64, noise: Option<f64>) -> Result<Ro
         .to_dtype(probabilities.dtype())?;
     Ok(Routing {
         experts,
-        weights: (probabilities * one_hot)?,
+        weights: (&probabilities * one_hot)?,
+        probabilities: Some(probabilities),
     })
 }
 
@@ -378,5 +384,6 @@ pub fn population_routing(rows: usize, experts: usize, device: &Device) -> Resul
     Ok(Routing {
         experts: vec![0; rows],
         weights: Tensor::zeros((rows, experts), DType::F32, device)?,
+        probabilities: None,
     })
 }

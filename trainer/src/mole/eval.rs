@@ -146,6 +146,7 @@ pub fn eval_mole(data: &Path, ckpt: &Path, backbone: &Path, test_pairs: usize) -
                 prompt: responses[c].prompt.clone(),
                 chosen: responses[c].response.clone(),
                 rejected: responses[r].response.clone(),
+                weight: 1.0,
             },
             group: groups.get(a.user.as_str()).map(|g| g.to_string()),
             controversial: a.controversial,

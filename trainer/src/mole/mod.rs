@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod eval;
+pub mod objective;
 pub mod run;
 pub mod serve_bench;
 pub mod train;

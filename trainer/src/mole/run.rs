@@ -1,7 +1,7 @@
 //! `copl-train mole`: train the reward model on a data set over a checkpoint's GCF
 //! embeddings and write `mole.safetensors` and the manifest's `model` section.
 
-use std::{fs, path::Path};
+use std::{collections::HashMap, fs, path::Path};
 
 use anyhow::{Context, Result, bail};
 use candle_nn::VarMap;
@@ -18,6 +18,7 @@ use copl_core::{
 };
 use serde::Serialize;
 
+use super::objective::{Reweight, inverse_frequency};
 use super::train::{MoleTrainConfig, MoleTraining, TextPair, accuracy, device, train};
 use crate::gcf::pair_rows;
 
@@ -87,6 +88,29 @@ pub fn text_pairs(
             prompt: responses[a as usize].prompt.clone(),
             chosen: responses[a as usize].response.clone(),
             rejected: responses[b as usize].response.clone(),
+            weight: 1.0,
+        })
+        .collect()
+}
+
+/// The groups (`users.jsonl`'s `group`) of a split's pairs' users, in
+/// [`text_pairs`]' order; an error names the first user without one.
+pub fn pair_groups<'d>(dataset: &'d Dataset, ids: &GraphIds, split: Split) -> Result<Vec<&'d str>> {
+    let groups: HashMap<&str, &str> = dataset
+        .users()
+        .iter()
+        .filter_map(|u| Some((u.user.as_str(), u.group.as_deref()?)))
+        .collect();
+    pair_rows(dataset, ids, split)
+        .into_iter()
+        .map(|(u, _, _)| {
+            let user = ids.users[u as usize].as_str();
+            groups.get(user).copied().with_context(|| {
+                format!(
+                    "users.jsonl: user {user} has no group; inverse-frequency re-weighting \
+                     needs one for every seen user (--reweight focal needs none)"
+                )
+            })
         })
         .collect()
 }
@@ -156,10 +180,30 @@ pub fn run_mole(
         adapt_layers,
         test_pairs: test_limit,
     } = *run;
+    if !(config.load_balance.is_finite() && config.load_balance >= 0.0) {
+        bail!(
+            "--load-balance must be a number >= 0, not {}",
+            config.load_balance
+        );
+    }
+    if config.load_balance > 0.0 && !variant.uses_gates() {
+        bail!("--load-balance needs --variant copl: the {variant:?} variant has no gates");
+    }
+    if let Reweight::Focal { gamma } = config.reweight
+        && !(gamma.is_finite() && gamma >= 0.0)
+    {
+        bail!("--focal-gamma must be a number >= 0, not {gamma}");
+    }
     let dataset = Dataset::load(data).map_err(anyhow::Error::new)?;
     let (adapter, ids) =
         Adapter::from_checkpoint(ckpt).with_context(|| format!("loading {}", ckpt.display()))?;
-    let train_pairs = text_pairs(&dataset, &ids, &adapter, Split::Train);
+    let mut train_pairs = text_pairs(&dataset, &ids, &adapter, Split::Train);
+    if config.reweight == Reweight::InverseFrequency {
+        let groups = pair_groups(&dataset, &ids, Split::Train)?;
+        for (pair, weight) in train_pairs.iter_mut().zip(inverse_frequency(&groups)) {
+            pair.weight = weight;
+        }
+    }
     let val_pairs = text_pairs(&dataset, &ids, &adapter, Split::Val);
     let test_pairs = spread(
         text_pairs(&dataset, &ids, &adapter, Split::Test),

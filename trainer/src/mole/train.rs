@@ -2,7 +2,9 @@
 //! gates and head trained with the BTL loss −log σ(r(u, a) − r(u, b)) on each seen
 //! user's training pairs, the user's fixed L2-normalised GCF embedding feeding the gates
 //! (with logit noise while training); AdamW, linear warm-up then cosine, global gradient
-//! clipping; validation accuracy every `eval_every` steps, best parameters kept.
+//! clipping; validation accuracy every `eval_every` steps, best parameters kept. The
+//! paper's §7 options (pair re-weighting, a gate load-balancing term) are in
+//! [`super::objective`], off by default.
 
 use std::{collections::HashMap, time::Instant};
 
@@ -17,7 +19,8 @@ use rand::{SeedableRng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::optim::{clip_grad_norm, neg_log_sigmoid, schedule};
+use super::objective::{Reweight, load_balance, pair_loss};
+use crate::optim::{clip_grad_norm, schedule};
 
 /// Training hyper-parameters; defaults are the authors' but for the batch (128 pairs is
 /// ~1 minute a step on this CPU: see docs/benchmarks.md).
@@ -39,6 +42,12 @@ pub struct MoleTrainConfig {
     /// Bytes of frozen-layer states kept per text (`mole.adapt_layers`), MiB.
     #[serde(default = "default_cache_mib")]
     pub frozen_cache_mib: usize,
+    /// Coefficient of the gates' load-balancing loss (0 = off, the paper).
+    #[serde(default)]
+    pub load_balance: f64,
+    /// How pairs' BTL terms are weighted (the paper: all 1).
+    #[serde(default)]
+    pub reweight: Reweight,
 }
 
 fn default_cache_mib() -> usize {
@@ -65,6 +74,8 @@ impl Default for MoleTrainConfig {
             val_pairs: 256,
             seed: 0,
             frozen_cache_mib: default_cache_mib(),
+            load_balance: 0.0,
+            reweight: Reweight::None,
         }
     }
 }
@@ -76,6 +87,8 @@ pub struct TextPair {
     pub prompt: String,
     pub chosen: String,
     pub rejected: String,
+    /// The pair's weight in the training loss (1 unless re-weighted).
+    pub weight: f32,
 }
 
 /// One validation point.
@@ -110,6 +123,16 @@ fn pair_rewards(
     noise: bool,
     cache: &mut FrozenCache,
 ) -> Result<Tensor> {
+    Ok(routed_pair_rewards(model, pairs, noise, cache)?.0)
+}
+
+/// [`pair_rewards`] with the rows' routings (for the load-balancing loss).
+fn routed_pair_rewards(
+    model: &RewardModel,
+    pairs: &[&TextPair],
+    noise: bool,
+    cache: &mut FrozenCache,
+) -> Result<(Tensor, Vec<copl_core::model::Routing>)> {
     let mut items: Vec<(&str, &str)> = pairs
         .iter()
         .map(|p| (p.prompt.as_str(), p.chosen.as_str()))
@@ -126,7 +149,10 @@ fn pair_rewards(
         .flat_map(|p| p.user.iter().copied())
         .collect();
     let users = Tensor::from_vec(users, (items.len(), dim), &model.device)?;
-    text_rewards(model, &items, &users, noise, cache)
+    let rows = model.tokenize(&items, true)?;
+    let conditioning = model.condition(&users, noise)?;
+    let rewards = model.score_cached(&rows.iter().collect::<Vec<_>>(), &conditioning, cache)?;
+    Ok((rewards, conditioning.routings))
 }
 
 /// Rewards `[n]` of `(prompt, response)` items for users `[n, d_user]` as training and
@@ -245,10 +271,17 @@ pub fn train(
             batch.push(&train[order[cursor]]);
             cursor += 1;
         }
-        let r = pair_rewards(model, &batch, true, cache)?;
+        let (r, routings) = routed_pair_rewards(model, &batch, true, cache)?;
         let n = batch.len();
         let margin = (r.narrow(0, 0, n)? - r.narrow(0, n, n)?)?;
-        let loss = neg_log_sigmoid(&margin)?.mean_all()?;
+        let weights: Vec<f32> = batch.iter().map(|p| p.weight).collect();
+        let weights = Tensor::from_vec(weights, n, &model.device)?.to_dtype(margin.dtype())?;
+        let mut loss = pair_loss(&margin, &weights, config.reweight)?;
+        if config.load_balance > 0.0
+            && let Some(balance) = load_balance(&routings)?
+        {
+            loss = (loss + (balance.to_dtype(margin.dtype())? * config.load_balance)?)?;
+        }
         let mut grads = loss.backward()?;
         clip_grad_norm(&mut grads, &vars, config.clip)?;
         optimiser.set_learning_rate(schedule(config.lr, step, warmup, config.steps));
