@@ -1,36 +1,84 @@
 #!/usr/bin/env bash
 # Issue #9's report, one command: each evaluation stage into $RUNS (a stage whose output
-# is already there is skipped, so the report can be rewritten without retraining), then
-# `copl-train report` writes docs/results.md and docs/results/*.png from the JSON.
+# is already there is skipped, so the report can be rewritten without retraining, and an
+# interrupted run goes on where it stopped), then `copl-train report` writes
+# docs/results.md and docs/results/*.png from the JSON. Scales (2 cores, MiniLM, MoLE in
+# the top 2 layers, 128 tokens, 16 pairs a step):
 #   - gcf/:      scripts/gcf-benchmarks.sh (ufp4 all/avg GCF vs MF, ufp2 ablation; 10 000
-#                users, d = 64, 200 full-batch epochs)
-#   - onboard/:  scripts/onboard-benchmarks.sh (eval-unseen on ufp4 all/avg)
-#   - mole/<preset>: scripts/mole-benchmarks.sh for each of $PRESETS (default ufp2; the
-#                paper's four: "ufp2 tldr ufp4 personal"): CoPL, Uniform, w/o MoLE, w/o GNN,
-#                2 000 users, MiniLM top 2 layers, 200 steps x 16 pairs; about 1 h each on
-#                2 cores), then eval-experts on each CoPL checkpoint
-# Stages still to add (docs/next.md): more data sets and the w/o-GNN row for Table 2,
-# imbalance (Fig. 4), seeds.
+#                users, d = 64, 200 full-batch epochs; minutes)
+#   - onboard/:  scripts/onboard-benchmarks.sh (eval-unseen on ufp4 all/avg; minutes)
+#   - mole/ufp2-all: CoPL, Uniform, w/o MoLE, w/o GNN at 2 000 users, 200 steps (issue
+#                #6's benchmark; about 1 h)
+#   - mole/<preset>-<all|avg>, the rest of Table 2 at 1 000 users, 100 steps: ufp4-all
+#                with the ablations (the paper's Table 4 is on UF-P ALL), the others CoPL
+#                and Uniform (about 7 min a model)
+#   - imbalance/<preset>-a-b: CoPL at group sizes 1:9 and 9:1 on ufp2 and tldr (AVG, as
+#                Fig. 4; 5:5 is mole/<preset>-avg), and the §7 options on ufp2 1:9
+#                (re-weighting, load balancing)
+# About 4 h in all on 2 cores; STAGES limits it (e.g. STAGES="gcf onboard").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/report}
-PRESETS=${PRESETS:-ufp2}
-mkdir -p "$RUNS/mole"
+STAGES=${STAGES:-gcf onboard mole imbalance options}
+BIN=./target/release/copl-train
+mkdir -p "$RUNS/mole" "$RUNS/imbalance"
 # The package set of every release build here (one feature resolution: no rebuilds).
 cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
-[ -f "$RUNS/gcf/ufp2-all-full.eval.json" ] || OUT="$RUNS/gcf" scripts/gcf-benchmarks.sh
-[ -f "$RUNS/onboard/ufp4-avg.eval.json" ] || GCF="$RUNS/gcf" OUT="$RUNS/onboard" scripts/onboard-benchmarks.sh
-for preset in $PRESETS; do
-  set_dir="$RUNS/mole/$preset"
-  [ -f "$set_dir/copl-mf.eval.json" ] || PRESET="$preset" OUT="$set_dir" scripts/mole-benchmarks.sh
-  [ -f "$set_dir/copl.experts.json" ] ||
-    ./target/release/copl-train eval-experts --data "$set_dir/data" --ckpt "$set_dir/ckpt-copl" \
-      >"$set_dir/copl.experts.json"
-done
-[ -f "$RUNS/onboard/ufp2.projection.json" ] ||
-  ./target/release/copl-train eval-projection --data "$RUNS/mole/ufp2/data" --ckpt "$RUNS/mole/ufp2/ckpt-gcf" \
-    >"$RUNS/onboard/ufp2.projection.json"
-[ -f "$RUNS/onboard/ufp4-avg.projection.json" ] ||
-  ./target/release/copl-train eval-projection --data "$RUNS/gcf/data-ufp4-avg" --ckpt "$RUNS/gcf/ckpt-ufp4-avg-gcf" \
-    >"$RUNS/onboard/ufp4-avg.projection.json"
-./target/release/copl-train report --runs "$RUNS" --out docs/results --markdown docs/results.md
+stage() { [[ " $STAGES " == *" $1 "* ]]; }
+GRID=(USERS=1000 STEPS=100 TEST=256)
+mole() { # mole <set dir> <env...>: scripts/mole-benchmarks.sh into $RUNS/<set dir>
+  local dir=$1
+  shift
+  env "$@" OUT="$RUNS/$dir" scripts/mole-benchmarks.sh
+}
+
+if stage gcf; then
+  [ -f "$RUNS/gcf/ufp2-all-full.eval.json" ] || OUT="$RUNS/gcf" scripts/gcf-benchmarks.sh
+fi
+if stage onboard; then
+  [ -f "$RUNS/onboard/ufp4-avg.eval.json" ] ||
+    GCF="$RUNS/gcf" OUT="$RUNS/onboard" scripts/onboard-benchmarks.sh
+fi
+if stage mole; then
+  mole mole/ufp2-all PRESET=ufp2 USERS=2000 STEPS=200
+  mole mole/tldr-all "${GRID[@]}" PRESET=tldr VARIANTS="copl uniform"
+  mole mole/ufp4-all "${GRID[@]}" PRESET=ufp4
+  mole mole/personal-all "${GRID[@]}" PRESET=personal VARIANTS="copl uniform"
+  for preset in ufp2 tldr ufp4 personal; do
+    mole "mole/$preset-avg" "${GRID[@]}" PRESET=$preset SAMPLING=avg VARIANTS="copl uniform"
+  done
+  for set_dir in "$RUNS"/mole/*/; do
+    [ -f "$set_dir/copl.experts.json" ] ||
+      $BIN eval-experts --data "$set_dir/data" --ckpt "$set_dir/ckpt-copl" >"$set_dir/copl.experts.json"
+  done
+fi
+if stage imbalance; then
+  for preset in ufp2 tldr; do
+    for ratio in 1:9 9:1; do
+      mole "imbalance/$preset-${ratio/:/-}" "${GRID[@]}" PRESET=$preset SAMPLING=avg RATIO=$ratio \
+        UNSEEN=0 VARIANTS=copl
+    done
+    # The balanced point is Table 2's AVG run.
+    [ -e "$RUNS/imbalance/$preset-5-5" ] || ln -s "../mole/$preset-avg" "$RUNS/imbalance/$preset-5-5"
+  done
+fi
+if stage options; then
+  set_dir="$RUNS/imbalance/ufp2-1-9"
+  mole imbalance/ufp2-1-9 "${GRID[@]}" PRESET=ufp2 SAMPLING=avg RATIO=1:9 UNSEEN=0 \
+    VARIANTS="copl copl-inv copl-focal copl-lb"
+  for variant in copl copl-lb; do
+    [ -f "$set_dir/$variant.experts.json" ] ||
+      $BIN eval-experts --data "$set_dir/data" --ckpt "$set_dir/ckpt-$variant" >"$set_dir/$variant.experts.json"
+  done
+fi
+if stage onboard && [ -d "$RUNS/mole/ufp2-all" ]; then
+  [ -f "$RUNS/onboard/ufp2.projection.json" ] ||
+    $BIN eval-projection --data "$RUNS/mole/ufp2-all/data" --ckpt "$RUNS/mole/ufp2-all/ckpt-gcf" \
+      >"$RUNS/onboard/ufp2.projection.json"
+fi
+if stage onboard; then
+  [ -f "$RUNS/onboard/ufp4-avg.projection.json" ] ||
+    $BIN eval-projection --data "$RUNS/gcf/data-ufp4-avg" --ckpt "$RUNS/gcf/ckpt-ufp4-avg-gcf" \
+      >"$RUNS/onboard/ufp4-avg.projection.json"
+fi
+$BIN report --runs "$RUNS" --out docs/results --markdown docs/results.md

@@ -186,6 +186,15 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
                            "unseen": split(0.61, 0.31, 0.99)}),
     );
     write(
+        "mole/ufp2/data/synth.json",
+        serde_json::json!({"config": {"preset": "ufp2", "sampling": "all", "users": 2000},
+                           "ground_truth_test_accuracy": 1.0, "population_test_accuracy": 0.7}),
+    );
+    write(
+        "mole/ufp2/copl.json",
+        serde_json::json!({"train_pairs": 16000, "history": [{"step": 100}, {"step": 200}]}),
+    );
+    write(
         "onboard/ufp4-avg.eval.json",
         serde_json::json!({
             "seen_accuracy": 0.6797,
@@ -204,11 +213,30 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
     let figures = out.path().join("results");
     let written = report(runs.path(), &figures, &markdown).unwrap();
     let md = std::fs::read_to_string(&markdown).unwrap();
+    // Table 2: variants by data set, the paper's numbers and the data's bounds beside.
+    assert!(md.contains("| users | model | ufp2 |"), "{md}");
+    assert!(md.contains("| seen | CoPL | 91.21 (63.81) |"), "{md}");
+    assert!(md.contains("| unseen | Uniform | 61.00 (62.82) |"), "{md}");
     assert!(
-        md.contains("| ufp2 | copl | 91.21 | 91.60 | 95.00 | 85.00 | 97.00 | 83.96 |"),
+        md.contains("| seen | G-Oracle (paper only) | (64.53) |"),
         "{md}"
     );
-    assert!(md.contains("| ufp2 | uniform | 60.00 | 61.00 | 30.00 | 100.00 | 31.00 | 99.00 |"));
+    assert!(md.contains("| all | ground-truth bound | 100.00 |"), "{md}");
+    assert!(md.contains("| all | best single reward | 70.00 |"), "{md}");
+    assert!(
+        md.contains("- ufp2: 2000 seen users (all sampling), 16000 training pairs, 200 steps"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- ufp2: CoPL +31.2 points over Uniform (seen); the paper +2.0; -8.8 points from the ground-truth bound; Uniform -10.0 points from the best single reward; onboarded unseen users +0.4 against seen."),
+        "{md}"
+    );
+    // Table 3: controversial and common.
+    assert!(
+        md.contains("| ufp2 | copl | 95.00 | 85.00 | 97.00 | 83.96 |"),
+        "{md}"
+    );
+    assert!(md.contains("| ufp2 | uniform | 30.00 | 100.00 | 31.00 | 99.00 |"));
     assert!(
         md.contains("| ufp4-avg | 67.97 | 70.06 | 70.14 | 60.48 | 67.96 | 54.90 |"),
         "{md}"
@@ -219,11 +247,14 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
     );
     assert_eq!(written.figures, vec![figures.join("fig5-ufp4-avg.png")]);
     assert!(coloured(&written.figures[0]).len() > 500);
-    // No expert allocation, projection or GCF run: said, with what makes them.
-    assert_eq!(written.missing.len(), 3, "{:?}", written.missing);
-    assert!(written.missing[0].contains("copl-train eval-experts"));
-    assert!(written.missing[1].contains("copl-train eval-projection"));
-    assert!(written.missing[2].contains("scripts/gcf-benchmarks.sh"));
+    // No imbalance, option, expert allocation, projection or GCF run: said, with what
+    // makes them.
+    assert_eq!(written.missing.len(), 5, "{:?}", written.missing);
+    assert!(written.missing[0].contains("RATIO=a:b"));
+    assert!(written.missing[1].contains("copl-lb"));
+    assert!(written.missing[2].contains("copl-train eval-experts"));
+    assert!(written.missing[3].contains("copl-train eval-projection"));
+    assert!(written.missing[4].contains("scripts/gcf-benchmarks.sh"));
     assert!(md.contains("## Not run yet"));
     // The paper's numbers beside ours where the setting matches, and its orderings
     // checked on our numbers (both hold in these files).
@@ -241,6 +272,11 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
         vec![
             (
                 "ufp2: CoPL over every baseline on controversial pairs (seen)",
+                true
+            ),
+            ("ufp2: CoPL over every baseline on all pairs (seen)", true),
+            (
+                "ufp2: CoPL over every baseline on all pairs (unseen, onboarded)",
                 true
             ),
             (
@@ -281,9 +317,73 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
             ]
         }),
     );
+    // Fig. 4: CoPL per group at 1:9 and 5:5; the options on the skewed set.
+    let by_group = |detail: f64, hedging: f64| {
+        serde_json::json!({"overall": {"accuracy": (detail + hedging) / 2.0},
+                           "by_group": {"detail": {"accuracy": detail},
+                                        "hedging": {"accuracy": hedging}}})
+    };
+    for (dir, detail, hedging) in [("ufp2-1-9", 100, 900), ("ufp2-5-5", 500, 500)] {
+        write(
+            &format!("imbalance/{dir}/data/synth.json"),
+            serde_json::json!({"config": {"preset": "ufp2", "sampling": "avg"},
+                               "group_sizes": {"detail": detail, "hedging": hedging}}),
+        );
+    }
+    write(
+        "imbalance/ufp2-5-5/copl.eval.json",
+        serde_json::json!({"seen": by_group(0.9, 0.8)}),
+    );
+    write(
+        "imbalance/ufp2-1-9/copl.eval.json",
+        serde_json::json!({"seen": by_group(0.7, 0.85)}),
+    );
+    write(
+        "imbalance/ufp2-1-9/copl-inv.eval.json",
+        serde_json::json!({"seen": by_group(0.8, 0.84)}),
+    );
+    write(
+        "imbalance/ufp2-1-9/copl-lb.eval.json",
+        serde_json::json!({"seen": by_group(0.6, 0.8)}),
+    );
+    write(
+        "imbalance/ufp2-1-9/copl.experts.json",
+        serde_json::json!({"experts_used": [2, 2]}),
+    );
+    write(
+        "imbalance/ufp2-1-9/copl-lb.experts.json",
+        serde_json::json!({"experts_used": [5, 6]}),
+    );
     let written = report(runs.path(), &figures, &markdown).unwrap();
     let md = std::fs::read_to_string(&markdown).unwrap();
     assert!(written.missing.is_empty(), "{:?}", written.missing);
+    assert!(
+        md.contains(
+            "| ufp2-1-9 | detail 100 : hedging 900 | 77.50 | detail 70.00, hedging 85.00 |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("Reading, ufp2: at detail 100 : hedging 900: minority detail 70.0 (-20.0 against 5:5), majority hedging 85.0 (+5.0 against 5:5)."),
+        "{md}"
+    );
+    assert!(
+        md.contains("![Fig. 4 analog, ufp2](results/fig4-ufp2.png)"),
+        "{md}"
+    );
+    assert!(coloured(&figures.join("fig4-ufp2.png")).len() > 200);
+    assert!(
+        md.contains("| ufp2-1-9 | copl-lb | 70.00 | detail 60.00 | hedging 80.00 | – | 5.5 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| ufp2-1-9: re-weighting (copl-inv) lifts the minority group (§7's hope) | yes | detail: copl 70.00, copl-inv 80.00 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| ufp2-1-9: the load-balancing loss spreads users over more experts (§7) | yes | experts used: copl 2.0, copl-lb 5.5 |"),
+        "{md}"
+    );
     assert!(
         md.contains("ufp2: 3 users (1 detail, seen, 1 detail, unseen (onboarded), 1 hedging, seen); the components explain 60 % and 20 %"),
         "{md}"

@@ -1,17 +1,19 @@
-//! Issue #9's report (paper tables and figures on our benchmarks), being built. What is
-//! here so far are its building blocks, each tested on its own:
+//! `copl-train report` (issue #9): the paper's tables and figures from our runs' JSON.
 //!
+//! - [`results`]: the report itself, its layout of inputs, and the sections on experts,
+//!   projections, adaptation and GCF;
+//! - [`reward_models`]: Tables 2 and 3 (seen/unseen, controversial/common, bounds);
+//! - [`imbalance`]: Fig. 4 (group imbalance) and the paper's §7 options measured;
 //! - [`projection`]: 2-D principal components of user embeddings (Fig. 1 / A2);
 //! - [`experts`]: which expert each group's users are routed to, per projection (Fig. 6);
 //! - [`figures`]: PNG line charts, scatter plots and grouped bars with an embedded font
 //!   (no system font library needed).
 //!
-//! - [`results`]: `copl-train report`, the tables and figures from the runs' JSON.
-//!
-//! What is left (the stages not run yet, the analyses without a JSON yet) is listed in
-//! docs/next.md.
+//! What is left is listed in docs/next.md.
 
 pub mod experts;
 pub mod figures;
+pub mod imbalance;
 pub mod projection;
 pub mod results;
+pub mod reward_models;

@@ -9,7 +9,12 @@
 //! - `onboard/<preset>-<sampling>.eval.json` (`copl-train eval-unseen --json`):
 //!   adaptation methods (Table 5) and accuracy against answers (Fig. 5);
 //! - `mole/<data set>/<variant>.eval.json` (`copl-train eval --json`): reward models,
-//!   seen and unseen, controversial and common (Tables 2 and 3).
+//!   seen and unseen, controversial and common (Tables 2 and 3), beside the data set's
+//!   `data/synth.json` (its preset, sampling and ground-truth bound) and the training
+//!   summaries `<variant>.json` (its scale);
+//! - `imbalance/<preset>-<a>-<b>/copl.eval.json`: CoPL under group sizes a:b (Fig. 4);
+//!   other `copl-*` variants there are the §7 options (re-weighting, load balancing),
+//!   with `<variant>.experts.json` (`copl-train eval-experts`) for the experts used.
 
 use std::{
     fmt::Write as _,
@@ -66,19 +71,19 @@ fn paper_pct(run: &str, column: &str) -> String {
     paper(run, column).map_or_else(|| "–".to_string(), |v| format!("{v:.2}"))
 }
 
-fn read(path: &Path) -> Result<Value> {
+pub(super) fn read(path: &Path) -> Result<Value> {
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))
 }
 
 /// `x` as a percentage with two decimals, `–` when absent.
-fn pct(x: &Value) -> String {
+pub(super) fn pct(x: &Value) -> String {
     x.as_f64()
         .map_or_else(|| "–".to_string(), |v| format!("{:.2}", 100.0 * v))
 }
 
 /// Files of `dir` ending in `suffix`, sorted, with the name before the suffix.
-fn files(dir: &Path, suffix: &str) -> Vec<(String, PathBuf)> {
+pub(super) fn files(dir: &Path, suffix: &str) -> Vec<(String, PathBuf)> {
     let mut found: Vec<(String, PathBuf)> = fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -96,7 +101,7 @@ fn files(dir: &Path, suffix: &str) -> Vec<(String, PathBuf)> {
 impl Written {
     /// `found` unless it is empty; then `dir` is listed as missing, with `makes` (the
     /// command that writes it), and the caller's section ends.
-    fn require<T>(&mut self, found: Vec<T>, dir: &Path, makes: &str) -> Option<Vec<T>> {
+    pub(super) fn require<T>(&mut self, found: Vec<T>, dir: &Path, makes: &str) -> Option<Vec<T>> {
         if found.is_empty() {
             self.missing.push(format!("{}: {makes}", dir.display()));
             return None;
@@ -106,7 +111,7 @@ impl Written {
 }
 
 /// The data-set directories under `runs/mole`, sorted.
-fn mole_sets(runs: &Path) -> Vec<PathBuf> {
+pub(super) fn mole_sets(runs: &Path) -> Vec<PathBuf> {
     let mut sets: Vec<PathBuf> = fs::read_dir(runs.join("mole"))
         .into_iter()
         .flatten()
@@ -119,7 +124,7 @@ fn mole_sets(runs: &Path) -> Vec<PathBuf> {
 }
 
 /// A directory's last component, as text.
-fn name_of(dir: &Path) -> String {
+pub(super) fn name_of(dir: &Path) -> String {
     dir.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
@@ -146,7 +151,9 @@ pub fn report(runs: &Path, figures_dir: &Path, markdown: &Path) -> Result<Writte
          levels.\n",
         runs.display()
     )?;
-    reward_models(runs, &mut md, &mut written)?;
+    super::reward_models::reward_models(runs, &mut md, &mut written)?;
+    super::imbalance::imbalance(runs, figures_dir, markdown, &mut md, &mut written)?;
+    super::imbalance::options(runs, &mut md, &mut written)?;
     expert_allocation(runs, figures_dir, markdown, &mut md, &mut written)?;
     projections(runs, figures_dir, markdown, &mut md, &mut written)?;
     adaptation(runs, figures_dir, markdown, &mut md, &mut written)?;
@@ -172,65 +179,6 @@ pub fn report(runs: &Path, figures_dir: &Path, markdown: &Path) -> Result<Writte
     }
     fs::write(markdown, &md).with_context(|| format!("writing {}", markdown.display()))?;
     Ok(written)
-}
-
-/// Tables 2 and 3 in kind: every variant of every data set under `mole/`.
-fn reward_models(runs: &Path, md: &mut String, written: &mut Written) -> Result<()> {
-    writeln!(
-        md,
-        "## Reward models: seen and unseen users (Table 2), controversial and common \
-         pairs (Table 3)\n"
-    )?;
-    let Some(sets) = written.require(
-        mole_sets(runs),
-        &runs.join("mole"),
-        "no data set (scripts/mole-benchmarks.sh with OUT=<runs>/mole/<set>)",
-    ) else {
-        return Ok(());
-    };
-    writeln!(
-        md,
-        "| data set | variant | seen | unseen | seen controversial | seen common | \
-         unseen controversial | unseen common |\n|---|---|---|---|---|---|---|---|"
-    )?;
-    for set in &sets {
-        let name = name_of(set);
-        let mut controversial = Vec::new();
-        for (variant, path) in files(set, ".eval.json") {
-            let e = read(&path)?;
-            if let Some(a) = e["seen"]["controversial"]["accuracy"].as_f64() {
-                controversial.push((variant.clone(), a));
-            }
-            writeln!(
-                md,
-                "| {name} | {variant} | {} | {} | {} | {} | {} | {} |",
-                pct(&e["seen"]["overall"]["accuracy"]),
-                pct(&e["unseen"]["overall"]["accuracy"]),
-                pct(&e["seen"]["controversial"]["accuracy"]),
-                pct(&e["seen"]["common"]["accuracy"]),
-                pct(&e["unseen"]["controversial"]["accuracy"]),
-                pct(&e["unseen"]["common"]["accuracy"]),
-            )?;
-        }
-        if let Some(&(_, copl)) = controversial.iter().find(|(v, _)| v == "copl") {
-            let others: Vec<&(String, f64)> =
-                controversial.iter().filter(|(v, _)| v != "copl").collect();
-            if !others.is_empty() {
-                written.orderings.push(Ordering {
-                    claim: format!(
-                        "{name}: CoPL over every baseline on controversial pairs (seen)"
-                    ),
-                    holds: others.iter().all(|(_, a)| copl > *a),
-                    evidence: std::iter::once(format!("copl {:.2}", 100.0 * copl))
-                        .chain(others.iter().map(|(v, a)| format!("{v} {:.2}", 100.0 * a)))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            }
-        }
-    }
-    writeln!(md)?;
-    Ok(())
 }
 
 /// Fig. 6: which experts each group's users are routed to, per projection
@@ -562,7 +510,7 @@ fn gcf(runs: &Path, md: &mut String, written: &mut Written) -> Result<()> {
 }
 
 /// `file` relative to the directory of `markdown` (for links), or as given.
-fn relative(markdown: &Path, file: &Path) -> String {
+pub(super) fn relative(markdown: &Path, file: &Path) -> String {
     let base = markdown.parent().unwrap_or(Path::new(""));
     file.strip_prefix(base)
         .unwrap_or(file)
