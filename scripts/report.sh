@@ -15,11 +15,13 @@
 #   - imbalance/<preset>-a-b: CoPL at group sizes 1:9 and 9:1 on ufp2 and tldr (AVG, as
 #                Fig. 4; 5:5 is mole/<preset>-avg), and the §7 options on ufp2 1:9
 #                (re-weighting, load balancing)
+#   - seeds/:    scripts/seed-benchmarks.sh: GCF vs MF, negative edges, adaptation over
+#                seeds 0-2 at 2 000 users (mean ± std; about 15 min)
 # About 4 h in all on 2 cores; STAGES limits it (e.g. STAGES="gcf onboard").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/report}
-STAGES=${STAGES:-gcf onboard mole imbalance options}
+STAGES=${STAGES:-gcf onboard mole imbalance options seeds}
 BIN=./target/release/copl-train
 mkdir -p "$RUNS/mole" "$RUNS/imbalance"
 # The package set of every release build here (one feature resolution: no rebuilds).
@@ -70,6 +72,9 @@ if stage options; then
     [ -f "$set_dir/$variant.experts.json" ] ||
       $BIN eval-experts --data "$set_dir/data" --ckpt "$set_dir/ckpt-$variant" >"$set_dir/$variant.experts.json"
   done
+fi
+if stage seeds; then
+  OUT="$RUNS/seeds" scripts/seed-benchmarks.sh
 fi
 if stage onboard && [ -d "$RUNS/mole/ufp2-all" ]; then
   [ -f "$RUNS/onboard/ufp2.projection.json" ] ||

@@ -247,9 +247,10 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
     );
     assert_eq!(written.figures, vec![figures.join("fig5-ufp4-avg.png")]);
     assert!(coloured(&written.figures[0]).len() > 500);
-    // No imbalance, option, expert allocation, projection or GCF run: said, with what
-    // makes them.
-    assert_eq!(written.missing.len(), 5, "{:?}", written.missing);
+    // No imbalance, option, expert allocation, projection, GCF or seed run: said, with
+    // what makes them.
+    assert_eq!(written.missing.len(), 6, "{:?}", written.missing);
+    assert!(written.missing[5].contains("scripts/seed-benchmarks.sh"));
     assert!(written.missing[0].contains("RATIO=a:b"));
     assert!(written.missing[1].contains("copl-lb"));
     assert!(written.missing[2].contains("copl-train eval-experts"));
@@ -354,9 +355,40 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
         "imbalance/ufp2-1-9/copl-lb.experts.json",
         serde_json::json!({"experts_used": [5, 6]}),
     );
+    // Seeds: GCF with and without negative edges, adaptation, per seed.
+    for (seed, full, no_neg, copl, naive) in
+        [(0, 0.80, 0.50, 0.70, 0.60), (1, 0.82, 0.84, 0.72, 0.61)]
+    {
+        write(
+            &format!("seeds/ufp2-all-gcf-s{seed}.eval.json"),
+            serde_json::json!({"overall": {"accuracy": full}}),
+        );
+        write(
+            &format!("seeds/ufp2-all-no-neg-s{seed}.eval.json"),
+            serde_json::json!({"overall": {"accuracy": no_neg}}),
+        );
+        write(
+            &format!("seeds/ufp4-all-s{seed}.unseen.json"),
+            serde_json::json!({"methods": {"copl_2hop": {"accuracy": copl},
+                               "naive_avg_2hop": {"accuracy": naive}}}),
+        );
+    }
     let written = report(runs.path(), &figures, &markdown).unwrap();
     let md = std::fs::read_to_string(&markdown).unwrap();
     assert!(written.missing.is_empty(), "{:?}", written.missing);
+    assert!(md.contains("| ufp2-all | gcf | 81.00 ± 1.41 | 2 |"), "{md}");
+    assert!(
+        md.contains("| ufp4-all | copl_2hop | 71.00 ± 1.41 | 2 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| ufp2 all, over seeds: negative edges help GCF (Table A4) | **no** | with 81.00 ± 1.41, without 67.00 ± 24.04; in 1 of 2 seeds |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| ufp4-all, over seeds: CoPL adaptation over naive average (Table 5) | yes | CoPL 2-hop 71.00 ± 1.41, naive average 60.50 ± 0.71; in 2 of 2 seeds |"),
+        "{md}"
+    );
     assert!(
         md.contains(
             "| ufp2-1-9 | detail 100 : hedging 900 | 77.50 | detail 70.00, hedging 85.00 |"

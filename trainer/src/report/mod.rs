@@ -4,6 +4,7 @@
 //!   projections, adaptation and GCF;
 //! - [`reward_models`]: Tables 2 and 3 (seen/unseen, controversial/common, bounds);
 //! - [`imbalance`]: Fig. 4 (group imbalance) and the paper's §7 options measured;
+//! - [`seeds`]: GCF and adaptation over several seeds, mean ± std;
 //! - [`projection`]: 2-D principal components of user embeddings (Fig. 1 / A2);
 //! - [`experts`]: which expert each group's users are routed to, per projection (Fig. 6);
 //! - [`figures`]: PNG line charts, scatter plots and grouped bars with an embedded font
@@ -17,3 +18,4 @@ pub mod imbalance;
 pub mod projection;
 pub mod results;
 pub mod reward_models;
+pub mod seeds;

@@ -14,7 +14,9 @@
 //!   summaries `<variant>.json` (its scale);
 //! - `imbalance/<preset>-<a>-<b>/copl.eval.json`: CoPL under group sizes a:b (Fig. 4);
 //!   other `copl-*` variants there are the §7 options (re-weighting, load balancing),
-//!   with `<variant>.experts.json` (`copl-train eval-experts`) for the experts used.
+//!   with `<variant>.experts.json` (`copl-train eval-experts`) for the experts used;
+//! - `seeds/<set>-<model>-s<seed>.eval.json` and `seeds/<set>-s<seed>.unseen.json`
+//!   (`scripts/seed-benchmarks.sh`): GCF and adaptation over seeds.
 
 use std::{
     fmt::Write as _,
@@ -158,6 +160,7 @@ pub fn report(runs: &Path, figures_dir: &Path, markdown: &Path) -> Result<Writte
     projections(runs, figures_dir, markdown, &mut md, &mut written)?;
     adaptation(runs, figures_dir, markdown, &mut md, &mut written)?;
     gcf(runs, &mut md, &mut written)?;
+    super::seeds::seeds(runs, &mut md, &mut written)?;
     if !written.orderings.is_empty() {
         writeln!(
             md,

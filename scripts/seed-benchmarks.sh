@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The cheap stages over several seeds (issue #9: mean ± std), at 2 000 seen users: each
+# seed generates its own data (synth --seed), trains GCF and its baselines (MF on ufp4,
+# GCF without negative edges on ufp2, the Table 6 / A4 comparisons) and onboards ufp4's
+# unseen users (Table 5). About 5 min a seed on 2 cores. Writes
+# $OUT/<set>-<model>-s<seed>.eval.json (eval-gcf) and $OUT/<set>-s<seed>.unseen.json
+# (eval-unseen).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-runs/report/seeds}
+SEEDS=${SEEDS:-0 1 2}
+USERS=${USERS:-2000}
+mkdir -p "$OUT"
+# The package set of every release build here (one feature resolution: no rebuilds).
+cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
+BIN=./target/release/copl-train
+COMMON=(--dim 64 --epochs 200 --lr 1e-2 --batch-size 1000000)
+
+for seed in $SEEDS; do
+  for set in ufp4-all ufp4-avg ufp2-all; do
+    data="$OUT/data-$set-s$seed"
+    [ -f "$data/synth.json" ] ||
+      $BIN synth --preset "${set%-*}" --sampling "${set#*-}" --users "$USERS" --seed "$seed" \
+        --out "$data" >/dev/null
+    case $set in
+      ufp2-*) models="gcf no-neg" ;;
+      *) models="gcf mf" ;;
+    esac
+    for model in $models; do
+      name="$set-$model-s$seed"
+      [ -f "$OUT/$name.eval.json" ] && continue
+      case $model in
+        gcf) flags=() ;;
+        mf) flags=(--model mf) ;;
+        no-neg) flags=(--no-negative-edges) ;;
+      esac
+      $BIN gcf --data "$data" --out "$OUT/ckpt-$name" "${COMMON[@]}" "${flags[@]}" --seed "$seed" \
+        --json >/dev/null
+      $BIN eval-gcf --data "$data" --ckpt "$OUT/ckpt-$name" --json >"$OUT/$name.tmp"
+      mv "$OUT/$name.tmp" "$OUT/$name.eval.json"
+    done
+    if [[ $set == ufp4-* ]] && [ ! -f "$OUT/$set-s$seed.unseen.json" ]; then
+      $BIN eval-unseen --data "$data" --ckpt "$OUT/ckpt-$set-gcf-s$seed" --json >"$OUT/$set-s$seed.tmp"
+      mv "$OUT/$set-s$seed.tmp" "$OUT/$set-s$seed.unseen.json"
+    fi
+  done
+done
