@@ -16,7 +16,7 @@
 #                Fig. 4; 5:5 is mole/<preset>-avg), and the §7 options on ufp2 1:9
 #                (re-weighting, load balancing)
 #   - seeds/:    scripts/seed-benchmarks.sh: GCF vs MF, negative edges, adaptation over
-#                seeds 0-2 at 2 000 users (mean ± std; about 15 min)
+#                seeds 0-2 at 1 000 users (mean ± std; about 10 min)
 # About 4 h in all on 2 cores; STAGES limits it (e.g. STAGES="gcf onboard").
 set -euo pipefail
 cd "$(dirname "$0")/.."

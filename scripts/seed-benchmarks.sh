@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# The cheap stages over several seeds (issue #9: mean ± std), at 2 000 seen users: each
+# The cheap stages over several seeds (issue #9: mean ± std), at 1 000 seen users: each
 # seed generates its own data (synth --seed), trains GCF and its baselines (MF on ufp4,
 # GCF without negative edges on ufp2, the Table 6 / A4 comparisons) and onboards ufp4's
-# unseen users (Table 5). About 5 min a seed on 2 cores. Writes
+# unseen users (Table 5). A few minutes a seed on 2 cores. Writes
 # $OUT/<set>-<model>-s<seed>.eval.json (eval-gcf) and $OUT/<set>-s<seed>.unseen.json
 # (eval-unseen).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/report/seeds}
 SEEDS=${SEEDS:-0 1 2}
-USERS=${USERS:-2000}
+USERS=${USERS:-1000}
 mkdir -p "$OUT"
 # The package set of every release build here (one feature resolution: no rebuilds).
 cargo build --release -q -p copl-server -p copl-cli -p copl-trainer

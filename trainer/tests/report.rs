@@ -233,10 +233,14 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
     );
     // Table 3: controversial and common.
     assert!(
-        md.contains("| ufp2 | copl | 95.00 | 85.00 | 97.00 | 83.96 |"),
+        md.contains("| ufp2 | copl | 95.00 (56.89) | 85.00 (71.23) | 97.00 | 83.96 |"),
         "{md}"
     );
-    assert!(md.contains("| ufp2 | uniform | 30.00 | 100.00 | 31.00 | 99.00 |"));
+    assert!(md.contains("| ufp2 | uniform | 30.00 (49.86) | 100.00 (74.52) | 31.00 | 99.00 |"));
+    assert!(
+        md.contains("Reading: ufp2: Uniform 30.0 on controversial and 100.0 on common pairs, CoPL 95.0 and 85.0."),
+        "{md}"
+    );
     assert!(
         md.contains("| ufp4-avg | 67.97 | 70.06 | 70.14 | 60.48 | 67.96 | 54.90 |"),
         "{md}"
@@ -426,6 +430,21 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
         "{md}"
     );
     assert!(figures.join("fig6-ufp2-copl-0.png").exists());
+    // hedging's top expert takes 75 % of it: not an expert of its own.
+    assert!(
+        md.contains(
+            "Reading, ufp2 copl: in 0 of 1 projections every group goes to an expert of its own"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("Reading, ufp2: 100 % of the onboarded unseen users lie nearest"),
+        "{md}"
+    );
+    assert!(
+        md.contains("Reading, ufp4-avg: from 1 to 8 answers, random pairs with 2 hops go from 59.0 to 69.0; at 8 answers suggested pairs give 72.0 (+3.0) and 4 hops 70.0 (+1.0)."),
+        "{md}"
+    );
     assert!(
         md.contains("| ufp2 all: negative edges help GCF (Table A4) | **no** | with 70.00, without negative edges 75.00 |"),
         "{md}"

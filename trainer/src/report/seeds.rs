@@ -106,9 +106,18 @@ pub fn seeds(runs: &Path, md: &mut String, written: &mut Written) -> Result<()> 
         }
     }
     let seed_count = gcf.values().map(BTreeMap::len).max().unwrap_or(0);
+    // The generator's settings, from any seed's data.
+    let users = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("synth.json"))
+        .find(|p| p.exists())
+        .and_then(|p| read(&p).ok()?["config"]["users"].as_u64())
+        .map_or_else(|| "?".to_string(), |u| u.to_string());
     writeln!(
         md,
-        "Each seed generates its own data set (2 000 seen users) and trains again \
+        "Each seed generates its own data set ({users} seen users) and trains again \
          (`scripts/seed-benchmarks.sh`); accuracy (%) as mean ± sample standard \
          deviation over {seed_count} seeds.\n\n| data set | model or method | held-out \
          accuracy | seeds |\n|---|---|---|---|"
