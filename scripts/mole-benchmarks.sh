@@ -10,7 +10,7 @@
 # Also the report's grid (scripts/report.sh): SAMPLING all|avg, RATIO (seen users' group
 # sizes, e.g. 1:9, the paper's Fig. 4), UNSEEN (unseen users; 0 skips onboarding),
 # VARIANTS (a subset, or copl-lb / copl-inv / copl-focal: CoPL with the gate load-balancing
-# loss or minority re-weighting) and SEED.
+# loss or minority re-weighting), SEED and EVAL_ARGS (copl-train eval's, e.g. --per-group).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/mole-bench}
@@ -28,6 +28,8 @@ RATIO=${RATIO:-}
 UNSEEN=${UNSEEN:-100}
 SEED=${SEED:-0}
 VARIANTS=${VARIANTS:-copl uniform user-token copl-mf}
+# E.g. --per-group (imbalanced data: each group measured on as many test pairs).
+EVAL_ARGS=${EVAL_ARGS:-}
 mkdir -p "$OUT"
 # The package set of every release build here (one feature resolution: no rebuilds).
 cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
@@ -61,7 +63,7 @@ for variant in $VARIANTS; do
     --variant "$model" --adapt-layers "$LAYERS" --max-tokens "$TOKENS" "${extra[@]}" \
     --steps "$STEPS" --batch-pairs 16 --lr 5e-4 --eval-every 50 --val-pairs 128 --seed "$SEED" \
     --test-pairs "$TEST" --json >"$OUT/$variant.json"
-  $BIN eval --data "$OUT/data" --ckpt "$OUT/ckpt-$variant" --test-pairs "$TEST" \
+  $BIN eval --data "$OUT/data" --ckpt "$OUT/ckpt-$variant" --test-pairs "$TEST" $EVAL_ARGS \
     --json >"$OUT/$variant.eval.json"
 done
 

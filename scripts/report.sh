@@ -58,7 +58,7 @@ if stage imbalance; then
   for preset in ufp2 tldr; do
     for ratio in 1:9 9:1; do
       mole "imbalance/$preset-${ratio/:/-}" "${GRID[@]}" PRESET=$preset SAMPLING=avg RATIO=$ratio \
-        UNSEEN=0 VARIANTS=copl
+        UNSEEN=0 EVAL_ARGS=--per-group VARIANTS=copl
     done
     # The balanced point is Table 2's AVG run.
     [ -e "$RUNS/imbalance/$preset-5-5" ] || ln -s "../mole/$preset-avg" "$RUNS/imbalance/$preset-5-5"
@@ -67,7 +67,7 @@ fi
 if stage options; then
   set_dir="$RUNS/imbalance/ufp2-1-9"
   mole imbalance/ufp2-1-9 "${GRID[@]}" PRESET=ufp2 SAMPLING=avg RATIO=1:9 UNSEEN=0 \
-    VARIANTS="copl copl-inv copl-focal copl-lb"
+    EVAL_ARGS=--per-group VARIANTS="copl copl-inv copl-focal copl-lb"
   for variant in copl copl-lb; do
     [ -f "$set_dir/$variant.experts.json" ] ||
       $BIN eval-experts --data "$set_dir/data" --ckpt "$set_dir/ckpt-$variant" >"$set_dir/$variant.experts.json"

@@ -120,6 +120,11 @@ enum Command {
         /// (0 = all).
         #[arg(long, default_value_t = 0)]
         test_pairs: usize,
+        /// Split --test-pairs evenly over the ground-truth groups (imbalanced data: the
+        /// minority measured as precisely as the majority; `overall` weighted back by the
+        /// groups' shares).
+        #[arg(long)]
+        per_group: bool,
         #[arg(long)]
         json: bool,
     },
@@ -542,10 +547,13 @@ fn main() -> Result<()> {
             ckpt,
             backbone,
             test_pairs,
+            per_group,
             json,
         } => {
             let backbone = backbone_of(&ckpt, backbone)?;
-            let eval = copl_trainer::mole::eval::eval_mole(&data, &ckpt, &backbone, test_pairs)?;
+            let eval = copl_trainer::mole::eval::eval_mole(
+                &data, &ckpt, &backbone, test_pairs, per_group,
+            )?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&eval)?);
             } else {

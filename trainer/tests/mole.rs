@@ -108,6 +108,12 @@ fn copl_and_uniform_train_and_the_checkpoint_recomputes_the_reported_accuracy() 
         // Reloaded, the model recomputes the reported validation accuracy.
         let model = RewardModel::load(&out, &backbone, &Device::Cpu).unwrap();
         let dataset = Dataset::load(&data).unwrap();
+        let unseen_ids = dataset.unseen_users();
+        let group_of: std::collections::HashMap<&str, &str> = dataset
+            .users()
+            .iter()
+            .filter_map(|u| Some((u.user.as_str(), u.group.as_deref()?)))
+            .collect();
         let (adapter, ids) = Adapter::from_checkpoint(&out).unwrap();
         let val = spread(text_pairs(&dataset, &ids, &adapter, Split::Val), 16);
         let mut cache = copl_core::model::frozen_cache::FrozenCache::new(usize::MAX);
@@ -118,10 +124,27 @@ fn copl_and_uniform_train_and_the_checkpoint_recomputes_the_reported_accuracy() 
         );
         // `copl-train eval` recomputes the reported test accuracy from the saved files,
         // and onboards the unseen users.
-        let eval = eval_mole(&data, &out, &backbone, 16).unwrap();
+        let eval = eval_mole(&data, &out, &backbone, 16, false).unwrap();
         assert_eq!(eval.variant, variant);
         assert_eq!(eval.seen.overall.accuracy, summary.test_accuracy);
         assert_eq!(eval.seen.overall.pairs, 16);
+        // Per group: 8 pairs from each of the two groups, `overall` their accuracies
+        // weighted by the groups' shares of the split.
+        let stratified = eval_mole(&data, &out, &backbone, 16, true).unwrap();
+        let groups = &stratified.seen.by_group;
+        assert_eq!(groups.values().map(|g| g.pairs).collect::<Vec<_>>(), [8, 8]);
+        let all: Vec<_> = dataset
+            .split(Split::Test)
+            .filter(|a| !unseen_ids.contains(a.user.as_str()))
+            .collect();
+        let share = |g: &str| {
+            all.iter()
+                .filter(|a| group_of[a.user.as_str()] == g)
+                .count() as f64
+                / all.len() as f64
+        };
+        let weighted: f64 = groups.iter().map(|(g, s)| share(g) * s.accuracy).sum();
+        assert!((stratified.seen.overall.accuracy - weighted).abs() < 1e-12);
         let unseen = dataset.unseen_users();
         let unseen_test = dataset
             .split(Split::Test)

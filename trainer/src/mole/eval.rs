@@ -50,10 +50,43 @@ struct Item {
     controversial: Option<bool>,
 }
 
-/// Scores every item once, then counts by slice.
+/// At most `limit` of `items` (0 = all), spread over them; with `per_group`, `limit /
+/// groups` from each ground-truth group, so a minority is measured on as many pairs as
+/// a majority, with each group's share of all `items` (to weigh `overall` back to the
+/// population).
+fn sample(
+    items: Vec<Item>,
+    limit: usize,
+    per_group: bool,
+) -> (Vec<Item>, Option<BTreeMap<String, f64>>) {
+    if !per_group || limit == 0 {
+        return (spread(items, limit), None);
+    }
+    let total = items.len() as f64;
+    let mut groups: BTreeMap<String, Vec<Item>> = BTreeMap::new();
+    for item in items {
+        groups
+            .entry(item.group.clone().unwrap_or_default())
+            .or_default()
+            .push(item);
+    }
+    let each = (limit / groups.len().max(1)).max(1);
+    let shares = groups
+        .iter()
+        .map(|(g, items)| (g.clone(), items.len() as f64 / total))
+        .collect();
+    let sampled = groups
+        .into_values()
+        .flat_map(|items| spread(items, each))
+        .collect();
+    (sampled, Some(shares))
+}
+
+/// Scores every item once, then counts by slice; with `shares` (a per-group sample),
+/// `overall` is the groups' accuracies weighted by their shares of the population.
 fn population(
     model: &RewardModel,
-    items: Vec<Item>,
+    (items, shares): (Vec<Item>, Option<BTreeMap<String, f64>>),
     cache: &mut FrozenCache,
 ) -> Result<Population> {
     let pairs: Vec<TextPair> = items.iter().map(|i| i.pair.clone()).collect();
@@ -78,12 +111,26 @@ fn population(
     let groups: std::collections::BTreeSet<&String> =
         items.iter().filter_map(|i| i.group.as_ref()).collect();
     let flagged = items.iter().any(|i| i.controversial.is_some());
+    let by_group: BTreeMap<String, Slice> = groups
+        .into_iter()
+        .map(|g| (g.clone(), slice(&|i| i.group.as_ref() == Some(g))))
+        .collect();
+    let mut overall = slice(&|_| true);
+    if let Some(shares) = shares {
+        let (sum, weight) = by_group
+            .iter()
+            .filter(|(_, s)| s.pairs > 0)
+            .filter_map(|(g, s)| Some((shares.get(g)?, s.accuracy)))
+            .fold((0.0, 0.0), |(sum, w), (share, a)| {
+                (sum + share * a, w + share)
+            });
+        if weight > 0.0 {
+            overall.accuracy = sum / weight;
+        }
+    }
     Ok(Population {
-        overall: slice(&|_| true),
-        by_group: groups
-            .into_iter()
-            .map(|g| (g.clone(), slice(&|i| i.group.as_ref() == Some(g))))
-            .collect(),
+        overall,
+        by_group,
         // A side of the split with no pair is absent, not NaN.
         controversial: flagged
             .then(|| slice(&|i| i.controversial == Some(true)))
@@ -125,8 +172,16 @@ pub fn onboarded_unseen(
 }
 
 /// Evaluates the checkpoint `ckpt` (GCF + model) on `data`; at most `test_pairs` seen
-/// pairs (spread as `copl-train mole` spreads them) and as many unseen ones (0 = all).
-pub fn eval_mole(data: &Path, ckpt: &Path, backbone: &Path, test_pairs: usize) -> Result<MoleEval> {
+/// pairs (spread as `copl-train mole` spreads them) and as many unseen ones (0 = all);
+/// with `per_group`, that many split evenly over the ground-truth groups (imbalanced
+/// data: the minority measured as precisely as the majority, `overall` weighted back).
+pub fn eval_mole(
+    data: &Path,
+    ckpt: &Path,
+    backbone: &Path,
+    test_pairs: usize,
+    per_group: bool,
+) -> Result<MoleEval> {
     let dataset = Dataset::load(data).map_err(anyhow::Error::new)?;
     let (adapter, ids) =
         Adapter::from_checkpoint(ckpt).with_context(|| format!("loading {}", ckpt.display()))?;
@@ -162,7 +217,7 @@ pub fn eval_mole(data: &Path, ckpt: &Path, backbone: &Path, test_pairs: usize) -
         })
         .collect();
     let mut cache = super::train::MoleTrainConfig::default().frozen_cache();
-    let seen = population(&model, spread(seen, test_pairs), &mut cache)?;
+    let seen = population(&model, sample(seen, test_pairs, per_group), &mut cache)?;
 
     // Unseen users: onboarded from their given answers, scored on their test pairs.
     let embeddings = onboarded_unseen(&dataset, &adapter)?;
@@ -173,7 +228,11 @@ pub fn eval_mole(data: &Path, ckpt: &Path, backbone: &Path, test_pairs: usize) -
     let unseen = if unseen.is_empty() {
         None
     } else {
-        Some(population(&model, spread(unseen, test_pairs), &mut cache)?)
+        Some(population(
+            &model,
+            sample(unseen, test_pairs, per_group),
+            &mut cache,
+        )?)
     };
     Ok(MoleEval {
         variant: model.config.variant,

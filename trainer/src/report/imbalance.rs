@@ -131,7 +131,9 @@ pub fn imbalance(
     writeln!(
         md,
         "CoPL trained on seen users split a:b between the two groups (AVG sampling, as \
-         the paper's Fig. 4); seen users' test accuracy (%) per group.\n\n\
+         the paper's Fig. 4); seen users' test accuracy (%) per group, each group scored \
+         on as many test pairs (`copl-train eval --per-group`) and `all` weighing the \
+         groups by their size. The 5:5 point is Table 2's AVG run.\n\n\
          | data set | seen users per group | all | per group |\n|---|---|---|---|"
     )?;
     let mut by_preset: BTreeMap<&str, Vec<&Skewed>> = BTreeMap::new();

@@ -145,9 +145,11 @@ pub fn report(runs: &Path, figures_dir: &Path, markdown: &Path) -> Result<Writte
     };
     writeln!(
         md,
-        "# Results\n\nWritten by `copl-train report --runs {}` from the evaluation JSON \
-         under that directory; nothing here is typed by hand. Scales and settings are \
-         those of the scripts that made each file (docs/benchmarks.md). Our data sets are \
+        "# Results\n\nMade by one command, `scripts/report.sh`: it runs each evaluation \
+         stage (its header states their scales on this 2-core machine) and ends with \
+         `copl-train report --runs {}`, which wrote this file from the evaluation JSON \
+         under that directory; nothing here is typed by hand. MoLE runs are one seed \
+         each; the cheap stages are repeated over seeds in the last section. Our data sets are \
          synthetic analogs of the paper's (docs/data.md) and our backbone is MiniLM, not \
          gemma-2b-it: where a paper number stands beside ours, compare orderings, not \
          levels.\n",
