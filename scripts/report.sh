@@ -10,8 +10,8 @@
 #   - mole/ufp2-all: CoPL, Uniform, w/o MoLE, w/o GNN at 2 000 users, 200 steps (issue
 #                #6's benchmark; about 1 h)
 #   - mole/<preset>-<all|avg>, the rest of Table 2 at 1 000 users, 100 steps: ufp4-all
-#                with the ablations (the paper's Table 4 is on UF-P ALL), the others CoPL
-#                and Uniform (about 7 min a model)
+#                with the ablations (the paper's Table 4 is on UF-P ALL), tldr-all and
+#                personal-all CoPL and Uniform, the AVG sets CoPL (about 7 min a model)
 #   - imbalance/<preset>-a-b: CoPL at group sizes 1:9 and 9:1 on ufp2 and tldr (AVG, as
 #                Fig. 4; 5:5 is mole/<preset>-avg), and the §7 options on ufp2 1:9
 #                (re-weighting, load balancing)
@@ -46,8 +46,11 @@ if stage mole; then
   mole mole/tldr-all "${GRID[@]}" PRESET=tldr VARIANTS="copl uniform"
   mole mole/ufp4-all "${GRID[@]}" PRESET=ufp4
   mole mole/personal-all "${GRID[@]}" PRESET=personal VARIANTS="copl uniform"
+  # AVG: CoPL only. Uniform ignores who answered, so AVG sampling (the same number of
+  # pairs, spread unevenly over users) changes nothing for it: the paper's Uniform rows
+  # are equal for ALL and AVG.
   for preset in ufp2 tldr ufp4 personal; do
-    mole "mole/$preset-avg" "${GRID[@]}" PRESET=$preset SAMPLING=avg VARIANTS="copl uniform"
+    mole "mole/$preset-avg" "${GRID[@]}" PRESET=$preset SAMPLING=avg VARIANTS=copl
   done
   for set_dir in "$RUNS"/mole/*/; do
     [ -f "$set_dir/copl.experts.json" ] ||

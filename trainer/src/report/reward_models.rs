@@ -228,7 +228,11 @@ pub fn reward_models(runs: &Path, md: &mut String, written: &mut Written) -> Res
     }
     writeln!(
         md,
-        "\nScales (this machine, MiniLM, MoLE in the top 2 layers):\n"
+        "\nA `–` is a run not made: the ablations run where the paper's Table 4 has them \
+         (UF-P ALL), and Uniform is not rerun on AVG sets (it ignores who answered, so AVG \
+         sampling, the same pairs spread unevenly over users, changes nothing for it; the \
+         paper's Uniform rows are equal for ALL and AVG).\n\nScales (this machine, MiniLM, \
+         MoLE in the top 2 layers):\n"
     )?;
     for s in &sets {
         writeln!(md, "- {}", s.scale())?;
