@@ -17,7 +17,8 @@
 #                (re-weighting, load balancing)
 #   - seeds/:    scripts/seed-benchmarks.sh: GCF vs MF, negative edges, adaptation over
 #                seeds 0-2 at 1 000 users (mean ± std; about 10 min)
-# About 4 h in all on 2 cores; STAGES limits it (e.g. STAGES="gcf onboard").
+# About 4 h in all on 2 cores; STAGES limits it (e.g. STAGES="gcf onboard"; STAGES=none
+# rewrites the report from the runs already there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/report}
@@ -52,10 +53,6 @@ if stage mole; then
   for preset in ufp2 tldr ufp4 personal; do
     mole "mole/$preset-avg" "${GRID[@]}" PRESET=$preset SAMPLING=avg VARIANTS=copl
   done
-  for set_dir in "$RUNS"/mole/*/; do
-    [ -f "$set_dir/copl.experts.json" ] ||
-      $BIN eval-experts --data "$set_dir/data" --ckpt "$set_dir/ckpt-copl" >"$set_dir/copl.experts.json"
-  done
 fi
 if stage imbalance; then
   for preset in ufp2 tldr; do
@@ -79,14 +76,18 @@ fi
 if stage seeds; then
   OUT="$RUNS/seeds" scripts/seed-benchmarks.sh
 fi
-if stage onboard && [ -d "$RUNS/mole/ufp2-all" ]; then
-  [ -f "$RUNS/onboard/ufp2.projection.json" ] ||
-    $BIN eval-projection --data "$RUNS/mole/ufp2-all/data" --ckpt "$RUNS/mole/ufp2-all/ckpt-gcf" \
-      >"$RUNS/onboard/ufp2.projection.json"
+# The cheap analyses of whatever checkpoints exist (seconds each), then the report.
+for set_dir in "$RUNS"/mole/*/; do
+  [ -d "$set_dir/ckpt-copl" ] && [ ! -f "$set_dir/copl.experts.json" ] &&
+    $BIN eval-experts --data "$set_dir/data" --ckpt "$set_dir/ckpt-copl" >"$set_dir/copl.experts.json"
+done
+mkdir -p "$RUNS/onboard"
+if [ -d "$RUNS/mole/ufp2-all/ckpt-gcf" ] && [ ! -f "$RUNS/onboard/ufp2.projection.json" ]; then
+  $BIN eval-projection --data "$RUNS/mole/ufp2-all/data" --ckpt "$RUNS/mole/ufp2-all/ckpt-gcf" \
+    >"$RUNS/onboard/ufp2.projection.json"
 fi
-if stage onboard; then
-  [ -f "$RUNS/onboard/ufp4-avg.projection.json" ] ||
-    $BIN eval-projection --data "$RUNS/gcf/data-ufp4-avg" --ckpt "$RUNS/gcf/ckpt-ufp4-avg-gcf" \
-      >"$RUNS/onboard/ufp4-avg.projection.json"
+if [ -d "$RUNS/gcf/ckpt-ufp4-avg-gcf" ] && [ ! -f "$RUNS/onboard/ufp4-avg.projection.json" ]; then
+  $BIN eval-projection --data "$RUNS/gcf/data-ufp4-avg" --ckpt "$RUNS/gcf/ckpt-ufp4-avg-gcf" \
+    >"$RUNS/onboard/ufp4-avg.projection.json"
 fi
 $BIN report --runs "$RUNS" --out docs/results --markdown docs/results.md
