@@ -2,13 +2,15 @@
 //! paper's §7 options measured on the same data: loss re-weighting for minority groups
 //! and a load-balancing loss for the gates.
 
-use std::{collections::BTreeMap, fmt::Write as _, fs, path::Path, path::PathBuf};
+use std::{collections::BTreeMap, fmt::Write as _, path::Path};
 
 use anyhow::Result;
 use serde_json::Value;
 
 use super::figures::{self, Series};
-use super::results::{Ordering, Written, files, name_of, pct, read, relative};
+use super::results::{
+    Ordering, Written, eval_of, evals_in, files, name_of, pct, read, relative, subdirs,
+};
 
 /// One imbalanced data set: its preset, seen users per group and each variant's
 /// evaluation (and expert allocation, where `eval-experts` ran).
@@ -35,10 +37,7 @@ impl Skewed {
                     .collect()
             })
             .unwrap_or_default();
-        let mut evals = Vec::new();
-        for (variant, path) in files(dir, ".eval.json") {
-            evals.push((variant, read(&path)?));
-        }
+        let evals = evals_in(dir)?;
         let mut experts = BTreeMap::new();
         for (variant, path) in files(dir, ".experts.json") {
             experts.insert(variant, read(&path)?);
@@ -56,10 +55,7 @@ impl Skewed {
     }
 
     fn eval(&self, variant: &str) -> Option<&Value> {
-        self.evals
-            .iter()
-            .find(|(v, _)| v == variant)
-            .map(|(_, e)| e)
+        eval_of(&self.evals, variant)
     }
 
     /// The first group's share of seen users (the x of Fig. 4), in %.
@@ -89,17 +85,10 @@ impl Skewed {
     }
 }
 
+/// The data sets under `runs/imbalance` with a generator summary.
 fn skewed_sets(runs: &Path) -> Result<Vec<Skewed>> {
-    let mut dirs: Vec<PathBuf> = fs::read_dir(runs.join("imbalance"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
     let mut sets = Vec::new();
-    for dir in dirs {
+    for dir in subdirs(&runs.join("imbalance")) {
         if let Some(s) = Skewed::load(&dir)? {
             sets.push(s);
         }

@@ -112,17 +112,35 @@ impl Written {
     }
 }
 
-/// The data-set directories under `runs/mole`, sorted.
-pub(super) fn mole_sets(runs: &Path) -> Vec<PathBuf> {
-    let mut sets: Vec<PathBuf> = fs::read_dir(runs.join("mole"))
+/// The directories in `dir` (through links), sorted; none when it does not exist.
+pub(super) fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.is_dir())
         .collect();
-    sets.sort();
-    sets
+    found.sort();
+    found
+}
+
+/// The data-set directories under `runs/mole`, sorted.
+pub(super) fn mole_sets(runs: &Path) -> Vec<PathBuf> {
+    subdirs(&runs.join("mole"))
+}
+
+/// Every `<variant>.eval.json` in `dir`, read, by variant.
+pub(super) fn evals_in(dir: &Path) -> Result<Vec<(String, Value)>> {
+    files(dir, ".eval.json")
+        .into_iter()
+        .map(|(variant, path)| Ok((variant, read(&path)?)))
+        .collect()
+}
+
+/// The evaluation of `variant` among `evals`.
+pub(super) fn eval_of<'a>(evals: &'a [(String, Value)], variant: &str) -> Option<&'a Value> {
+    evals.iter().find(|(v, _)| v == variant).map(|(_, e)| e)
 }
 
 /// A directory's last component, as text.

@@ -6,7 +6,7 @@ use std::{fmt::Write as _, path::Path};
 use anyhow::Result;
 use serde_json::Value;
 
-use super::results::{Ordering, Written, files, mole_sets, name_of, pct, read};
+use super::results::{Ordering, Written, eval_of, evals_in, files, mole_sets, name_of, pct, read};
 
 /// Variants in the order of the paper's rows (CoPL last among ours is the paper's
 /// order; here CoPL first so the table reads against it), with their display names.
@@ -87,10 +87,7 @@ impl SetRuns {
             (Some(p), Some(s)) => Some(format!("{p}-{s}")),
             _ => None,
         };
-        let mut evals = Vec::new();
-        for (variant, path) in files(dir, ".eval.json") {
-            evals.push((variant, read(&path)?));
-        }
+        let evals = evals_in(dir)?;
         let mut training = Vec::new();
         for (variant, path) in files(dir, ".json") {
             if !variant.contains('.') && evals.iter().any(|(v, _)| *v == variant) {
@@ -107,10 +104,7 @@ impl SetRuns {
     }
 
     fn eval(&self, variant: &str) -> Option<&Value> {
-        self.evals
-            .iter()
-            .find(|(v, _)| v == variant)
-            .map(|(_, e)| e)
+        eval_of(&self.evals, variant)
     }
 
     fn accuracy(&self, variant: &str, users: &str) -> Option<f64> {
