@@ -413,6 +413,10 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
         "{md}"
     );
     assert!(
+        md.contains("Reading, ufp2-1-9: copl-inv moves the minority +10.0 and the majority -1.0 points; copl-lb moves the minority -10.0 and the majority -5.0 points, experts used 2.0 → 5.5."),
+        "{md}"
+    );
+    assert!(
         md.contains("| ufp2-1-9: re-weighting (copl-inv) lifts the minority group (§7's hope) | yes | detail: copl 70.00, copl-inv 80.00 |"),
         "{md}"
     );

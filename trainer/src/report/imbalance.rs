@@ -205,7 +205,15 @@ pub fn imbalance(
             ));
         }
         if !parts.is_empty() {
-            writeln!(md, "Reading, {preset}: {}.\n", parts.join("; "))?;
+            let paper = match preset {
+                "tldr" => " The paper (Fig. 4, TL;DR): both groups' accuracy stays stable.",
+                "ufp2" => {
+                    " The paper (Fig. 4, UF-P-2): majority accuracy rises and minority \
+                     accuracy falls as the ratio skews."
+                }
+                _ => "",
+            };
+            writeln!(md, "Reading, {preset}: {}.{paper}\n", parts.join("; "))?;
         }
     }
     Ok(())
@@ -255,6 +263,7 @@ pub fn options(runs: &Path, md: &mut String, written: &mut Written) -> Result<()
          | data set | variant | seen all | minority group | majority group | unseen all | \
          experts used |\n|---|---|---|---|---|---|---|"
     )?;
+    let mut readings = Vec::new();
     for s in &sets {
         let (minority, majority) = s.minority_majority().unwrap_or(("–", "–"));
         for (variant, e) in s.evals.iter().filter(|(v, _)| v == "copl" || is_option(v)) {
@@ -275,6 +284,34 @@ pub fn options(runs: &Path, md: &mut String, written: &mut Written) -> Result<()
         let Some(base) = s.group_accuracy("copl", minority) else {
             continue;
         };
+        let majority_base = s.group_accuracy("copl", majority);
+        let mut reading = Vec::new();
+        for (variant, e) in s.evals.iter().filter(|(v, _)| is_option(v)) {
+            let (Some(min), Some(maj), Some(maj_base)) = (
+                e["seen"]["by_group"][minority]["accuracy"].as_f64(),
+                e["seen"]["by_group"][majority]["accuracy"].as_f64(),
+                majority_base,
+            ) else {
+                continue;
+            };
+            let experts = match (
+                s.experts.get(variant.as_str()).and_then(experts_used),
+                s.experts.get("copl").and_then(experts_used),
+            ) {
+                (Some(with), Some(without)) => {
+                    format!(", experts used {without:.1} → {with:.1}")
+                }
+                _ => String::new(),
+            };
+            reading.push(format!(
+                "{variant} moves the minority {:+.1} and the majority {:+.1} points{experts}",
+                100.0 * (min - base),
+                100.0 * (maj - maj_base),
+            ));
+        }
+        if !reading.is_empty() {
+            readings.push(format!("Reading, {}: {}.", s.name, reading.join("; ")));
+        }
         for variant in ["copl-inv", "copl-focal"] {
             if let Some(a) = s.group_accuracy(variant, minority) {
                 written.orderings.push(Ordering {
@@ -306,5 +343,8 @@ pub fn options(runs: &Path, md: &mut String, written: &mut Written) -> Result<()
         }
     }
     writeln!(md)?;
+    for r in &readings {
+        writeln!(md, "{r}\n")?;
+    }
     Ok(())
 }
