@@ -228,7 +228,7 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
         "{md}"
     );
     assert!(
-        md.contains("- ufp2: CoPL +31.2 points over Uniform (seen); the paper +2.0; -8.8 points from the ground-truth bound; Uniform -10.0 points from the best single reward; onboarded unseen users +0.4 against seen."),
+        md.contains("- ufp2: CoPL +31.2 points against Uniform (seen); the paper +2.0; -8.8 points from the ground-truth bound; Uniform -10.0 points from the best single reward; onboarded unseen users +0.4 against seen."),
         "{md}"
     );
     // Table 3: controversial and common.
@@ -455,6 +455,28 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
     );
     assert!(
         md.contains("| ufp2-all-full | gcf | 70.00 | 84.84 |"),
+        "{md}"
+    );
+
+    // A data set where CoPL does not beat Uniform: the reading says so, with the GCF
+    // evidence it has.
+    write(
+        "mole/ufp4-small/copl.eval.json",
+        serde_json::json!({"seen": split(0.60, 0.5, 0.9), "unseen": split(0.6, 0.5, 0.9)}),
+    );
+    write(
+        "mole/ufp4-small/uniform.eval.json",
+        serde_json::json!({"seen": split(0.65, 0.5, 0.9), "unseen": split(0.6, 0.5, 0.9)}),
+    );
+    write(
+        "mole/ufp4-small/gcf.json",
+        serde_json::json!({"val_accuracy": 0.746, "best_epoch": 2,
+                           "history": [{"epoch": 1, "val_accuracy": 0.74}]}),
+    );
+    report(runs.path(), &figures, &markdown).unwrap();
+    let md = std::fs::read_to_string(&markdown).unwrap();
+    assert!(
+        md.contains("- ufp4-small: CoPL -5.0 points against Uniform (seen); its GCF embeddings order 74.6 % of validation pairs (best epoch 2); onboarded unseen users +0.0 against seen; CoPL does not beat a shared reward: GCF's validation accuracy rose only +0.6 points after its first epoch (74.0 → 74.6 %)"),
         "{md}"
     );
 

@@ -68,6 +68,8 @@ struct SetRuns {
     /// `<preset>-<sampling>`, the paper's column, from `data/synth.json`.
     column: Option<String>,
     synth: Value,
+    /// `copl-train gcf --json` of the set's user embeddings (`gcf.json`), if there.
+    gcf: Value,
     evals: Vec<(String, Value)>,
     training: Vec<(String, Value)>,
 }
@@ -88,6 +90,12 @@ impl SetRuns {
             _ => None,
         };
         let evals = evals_in(dir)?;
+        let gcf_path = dir.join("gcf.json");
+        let gcf = if gcf_path.exists() {
+            read(&gcf_path)?
+        } else {
+            Value::Null
+        };
         let mut training = Vec::new();
         for (variant, path) in files(dir, ".json") {
             if !variant.contains('.') && evals.iter().any(|(v, _)| *v == variant) {
@@ -98,6 +106,7 @@ impl SetRuns {
             name: name_of(dir),
             column,
             synth,
+            gcf,
             evals,
             training,
         })
@@ -341,7 +350,7 @@ fn reading(sets: &[SetRuns], md: &mut String) -> Result<()> {
             continue;
         };
         let mut parts = vec![format!(
-            "CoPL {} points over Uniform (seen)",
+            "CoPL {} points against Uniform (seen)",
             gap(copl, uniform)
         )];
         let column = s.column.as_deref();
@@ -372,11 +381,38 @@ fn reading(sets: &[SetRuns], md: &mut String) -> Result<()> {
                 parts.push(format!("{label} {} against CoPL{in_paper}", gap(a, copl)));
             }
         }
+        if let (Some(val), Some(epoch)) =
+            (s.gcf["val_accuracy"].as_f64(), s.gcf["best_epoch"].as_u64())
+        {
+            parts.push(format!(
+                "its GCF embeddings order {:.1} % of validation pairs (best epoch {epoch})",
+                100.0 * val
+            ));
+        }
         if let Some(unseen) = s.accuracy("copl", "unseen") {
             parts.push(format!(
                 "onboarded unseen users {} against seen",
                 gap(unseen, copl)
             ));
+        }
+        if copl <= uniform {
+            // What GCF learned after its first epoch: little means the gates route by
+            // embeddings that barely separate users.
+            let first = s.gcf["history"]
+                .as_array()
+                .and_then(|h| h.first()?["val_accuracy"].as_f64());
+            let why = match (first, s.gcf["val_accuracy"].as_f64()) {
+                (Some(first), Some(best)) if best - first < 0.05 => format!(
+                    "GCF's validation accuracy rose only {} points after its first epoch \
+                     ({:.1} → {:.1} %), so the embeddings the gates route by learned little \
+                     here",
+                    gap(best, first),
+                    100.0 * first,
+                    100.0 * best
+                ),
+                _ => "this table does not show why".to_string(),
+            };
+            parts.push(format!("CoPL does not beat a shared reward: {why}"));
         }
         writeln!(md, "- {}: {}.", s.name, parts.join("; "))?;
     }
