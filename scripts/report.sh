@@ -10,8 +10,9 @@
 #   - mole/ufp2-all: CoPL, Uniform, w/o MoLE, w/o GNN at 2 000 users, 200 steps (issue
 #                #6's benchmark; about 1 h)
 #   - mole/<preset>-<all|avg>, the rest of Table 2 at 1 000 users, 100 steps: ufp4-all
-#                with the ablations (the paper's Table 4 is on UF-P ALL), tldr-all and
-#                personal-all CoPL and Uniform, the AVG sets CoPL (about 7 min a model)
+#                (on the gcf stage's 10 000 users) with the ablations (the paper's Table
+#                4 is on UF-P ALL), ufp4-all-1k, tldr-all and personal-all CoPL and
+#                Uniform, the AVG sets CoPL (about 7 min a model)
 #   - imbalance/<preset>-a-b: CoPL at group sizes 1:9 and 9:1 on ufp2 and tldr (AVG, as
 #                Fig. 4; 5:5 is mole/<preset>-avg), and the §7 options on ufp2 1:9
 #                (re-weighting, load balancing)
@@ -45,7 +46,20 @@ fi
 if stage mole; then
   mole mole/ufp2-all PRESET=ufp2 USERS=2000 STEPS=200
   mole mole/tldr-all "${GRID[@]}" PRESET=tldr VARIANTS="copl uniform"
+  # ufp4 ALL at the paper's 10 000 users: the gcf stage's data and embeddings. At 1 000
+  # users (ufp4-all-1k, kept as evidence) GCF learns little after its first epoch and
+  # CoPL does not beat Uniform.
+  set_dir="$RUNS/mole/ufp4-all"
+  if [ ! -e "$set_dir/data" ]; then
+    mkdir -p "$set_dir"
+    ln -s ../../gcf/data-ufp4-all "$set_dir/data"
+    ln -s ../../gcf/ckpt-ufp4-all-gcf "$set_dir/ckpt-gcf"
+    ln -s ../../gcf/ckpt-ufp4-all-mf "$set_dir/ckpt-mf"
+    cp "$RUNS/gcf/ufp4-all-gcf.json" "$set_dir/gcf.json"
+    cp "$RUNS/gcf/ufp4-all-mf.json" "$set_dir/mf.json"
+  fi
   mole mole/ufp4-all "${GRID[@]}" PRESET=ufp4
+  mole mole/ufp4-all-1k "${GRID[@]}" PRESET=ufp4 VARIANTS="copl uniform"
   mole mole/personal-all "${GRID[@]}" PRESET=personal VARIANTS="copl uniform"
   # AVG: CoPL only. Uniform ignores who answered, so AVG sampling (the same number of
   # pairs, spread unevenly over users) changes nothing for it: the paper's Uniform rows
