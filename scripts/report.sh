@@ -10,8 +10,8 @@
 #   - mole/ufp2-all: CoPL, Uniform, w/o MoLE, w/o GNN at 2 000 users, 200 steps (issue
 #                #6's benchmark; about 1 h)
 #   - mole/<preset>-<all|avg>, the rest of Table 2 at 1 000 users, 100 steps: ufp4-all
-#                (on the gcf stage's 10 000 users) with the ablations (the paper's Table
-#                4 is on UF-P ALL), ufp4-all-1k, tldr-all and personal-all CoPL and
+#                (on the gcf stage's 10 000 users) with w/o GNN (the paper's Table 4 is
+#                on UF-P ALL; w/o MoLE runs on ufp2-all), ufp4-all-1k, tldr-all and personal-all CoPL and
 #                Uniform, the AVG sets CoPL (about 7 min a model)
 #   - imbalance/<preset>-a-b: CoPL at group sizes 1:9 and 9:1 on ufp2 and tldr (AVG, as
 #                Fig. 4; 5:5 is mole/<preset>-avg), and the §7 options on ufp2 1:9
@@ -58,7 +58,7 @@ if stage mole; then
     cp "$RUNS/gcf/ufp4-all-gcf.json" "$set_dir/gcf.json"
     cp "$RUNS/gcf/ufp4-all-mf.json" "$set_dir/mf.json"
   fi
-  mole mole/ufp4-all "${GRID[@]}" PRESET=ufp4
+  mole mole/ufp4-all "${GRID[@]}" PRESET=ufp4 VARIANTS="copl uniform copl-mf"
   mole mole/ufp4-all-1k "${GRID[@]}" PRESET=ufp4 VARIANTS="copl uniform"
   mole mole/personal-all "${GRID[@]}" PRESET=personal VARIANTS="copl uniform"
   # AVG: CoPL only. Uniform ignores who answered, so AVG sampling (the same number of

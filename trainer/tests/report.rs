@@ -231,6 +231,10 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
         md.contains("- ufp2: CoPL +31.2 points against Uniform (seen); the paper +2.0; -8.8 points from the ground-truth bound; Uniform -10.0 points from the best single reward; onboarded unseen users +0.4 against seen."),
         "{md}"
     );
+    assert!(
+        md.contains("- Sampling error: a cell scores at least 10 test pairs, so its standard error is at most 15.8 points; a difference between two cells under 44.7 points"),
+        "{md}"
+    );
     // Table 3: controversial and common.
     assert!(
         md.contains("| ufp2 | copl | 95.00 (56.89) | 85.00 (71.23) | 97.00 | 83.96 |"),

@@ -343,6 +343,25 @@ fn gap(a: f64, b: f64) -> String {
 /// and the paper's), its distance to the bound, and what the ablations lose.
 fn reading(sets: &[SetRuns], md: &mut String) -> Result<()> {
     writeln!(md, "Reading (computed from the numbers above):\n")?;
+    // The binomial standard error of one cell, at its largest (p = ½).
+    let fewest = sets
+        .iter()
+        .flat_map(|s| s.evals.iter())
+        .flat_map(|(_, e)| ["seen", "unseen"].map(|u| e[u]["overall"]["pairs"].as_u64()))
+        .flatten()
+        .filter(|&n| n > 0)
+        .min();
+    if let Some(n) = fewest {
+        let se = 100.0 * (0.25 / n as f64).sqrt();
+        writeln!(
+            md,
+            "- Sampling error: a cell scores at least {n} test pairs, so its standard error \
+             is at most {se:.1} points; a difference between two cells under {:.1} points \
+             (two standard errors of the difference) is within noise. MoLE runs are one \
+             seed each.",
+            2.0 * std::f64::consts::SQRT_2 * se
+        )?;
+    }
     for s in sets {
         let (Some(copl), Some(uniform)) =
             (s.accuracy("copl", "seen"), s.accuracy("uniform", "seen"))
