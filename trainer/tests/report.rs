@@ -484,6 +484,11 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
         "{md}"
     );
 
+    assert!(
+        md.contains("| ufp4-small: CoPL over every baseline on all pairs (seen) | **no** | copl 60.00, uniform 65.00; the shortfall (5.0 points) is within sampling noise at 10 pairs (44.7) |"),
+        "{md}"
+    );
+
     write(
         "gcf/ufp4-all-gcf.eval.json",
         serde_json::json!({"model": "gcf"}),

@@ -311,25 +311,61 @@ fn orderings(s: &SetRuns, written: &mut Written) {
         ("unseen", "overall", "on all pairs (unseen, onboarded)"),
     ];
     for (users, part, what) in checks {
-        let found: Vec<(&str, f64)> = s
+        let found: Vec<(&str, f64, u64)> = s
             .evals
             .iter()
-            .filter_map(|(v, e)| Some((v.as_str(), e[users][part]["accuracy"].as_f64()?)))
+            .filter_map(|(v, e)| {
+                let slice = &e[users][part];
+                Some((
+                    v.as_str(),
+                    slice["accuracy"].as_f64()?,
+                    slice["pairs"].as_u64()?,
+                ))
+            })
             .collect();
-        let Some(&(_, copl)) = found.iter().find(|(v, _)| *v == "copl") else {
+        let Some(&(_, copl, copl_pairs)) = found.iter().find(|(v, _, _)| *v == "copl") else {
             continue;
         };
-        let others: Vec<&(&str, f64)> = found.iter().filter(|(v, _)| *v != "copl").collect();
+        let others: Vec<&(&str, f64, u64)> =
+            found.iter().filter(|(v, _, _)| *v != "copl").collect();
         if others.is_empty() {
             continue;
         }
+        let holds = others.iter().all(|(_, a, _)| copl > *a);
+        let mut evidence: String = std::iter::once(format!("copl {:.2}", 100.0 * copl))
+            .chain(
+                others
+                    .iter()
+                    .map(|(v, a, _)| format!("{v} {:.2}", 100.0 * a)),
+            )
+            .collect::<Vec<_>>()
+            .join(", ");
+        if !holds {
+            // Is the largest shortfall within two standard errors of a difference?
+            let (shortfall, pairs) = others.iter().fold((0f64, copl_pairs), |(d, n), (_, a, p)| {
+                (d.max(a - copl), n.min(*p))
+            });
+            let noise = 2.0 * (2.0 * 0.25 / pairs.max(1) as f64).sqrt();
+            evidence.push_str(&if shortfall < noise {
+                format!(
+                    "; the shortfall ({:.1} points) is within sampling noise at {pairs} pairs \
+                     ({:.1})",
+                    100.0 * shortfall,
+                    100.0 * noise
+                )
+            } else {
+                format!(
+                    "; the shortfall ({:.1} points) is beyond sampling noise at {pairs} pairs \
+                     ({:.1}): see the reading",
+                    100.0 * shortfall,
+                    100.0 * noise
+                )
+            });
+        }
         written.orderings.push(Ordering {
             claim: format!("{}: CoPL over every baseline {what}", s.name),
-            holds: others.iter().all(|(_, a)| copl > *a),
-            evidence: std::iter::once(format!("copl {:.2}", 100.0 * copl))
-                .chain(others.iter().map(|(v, a)| format!("{v} {:.2}", 100.0 * a)))
-                .collect::<Vec<_>>()
-                .join(", "),
+            holds,
+            evidence,
         });
     }
 }
