@@ -224,7 +224,7 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
     assert!(md.contains("| all | ground-truth bound | 100.00 |"), "{md}");
     assert!(md.contains("| all | best single reward | 70.00 |"), "{md}");
     assert!(
-        md.contains("- ufp2: 2000 seen users (all sampling), 16000 training pairs, 200 steps"),
+        md.contains("- ufp2: 2000 seen users (all sampling, 0 % of catalogue pairs common to all groups), 16000 training pairs, 200 steps"),
         "{md}"
     );
     assert!(

@@ -133,13 +133,14 @@ impl SetRuns {
             .and_then(|t| t["history"].as_array()?.last()?["step"].as_u64())
             .map_or_else(|| "?".to_string(), |s| s.to_string());
         format!(
-            "{}: {} seen users ({} sampling), {} training pairs, {steps} steps × 16 pairs, \
-             {} seen test pairs scored",
+            "{}: {} seen users ({} sampling, {:.0} % of catalogue pairs common to all \
+             groups), {} training pairs, {steps} steps × 16 pairs, {} seen test pairs scored",
             self.name,
             config["users"]
                 .as_u64()
                 .map_or("?".into(), |u| u.to_string()),
             config["sampling"].as_str().unwrap_or("?"),
+            100.0 * config["common_share"].as_f64().unwrap_or(0.0),
             training
                 .and_then(|t| t["train_pairs"].as_u64())
                 .map_or("?".into(), |n| n.to_string()),
