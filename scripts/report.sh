@@ -92,8 +92,11 @@ if stage seeds; then
 fi
 # The cheap analyses of whatever checkpoints exist (seconds each), then the report.
 for set_dir in "$RUNS"/mole/*/; do
-  [ -d "$set_dir/ckpt-copl" ] && [ ! -f "$set_dir/copl.experts.json" ] &&
-    $BIN eval-experts --data "$set_dir/data" --ckpt "$set_dir/ckpt-copl" >"$set_dir/copl.experts.json"
+  experts="$set_dir/copl.experts.json"
+  { [ -d "$set_dir/ckpt-copl" ] && [ ! -f "$experts" ]; } || continue
+  # Allocation is counted by ground-truth group: personal's users have weights instead.
+  grep -q '"group"' "$set_dir/data/users.jsonl" || continue
+  $BIN eval-experts --data "$set_dir/data" --ckpt "$set_dir/ckpt-copl" >"$experts"
 done
 mkdir -p "$RUNS/onboard"
 if [ -d "$RUNS/mole/ufp2-all/ckpt-gcf" ] && [ ! -f "$RUNS/onboard/ufp2.projection.json" ]; then
