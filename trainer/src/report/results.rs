@@ -299,8 +299,8 @@ fn expert_allocation(
             "Reading, {set} {variant}: in {own} of {total} projections every group goes to \
              an expert of its own (its top expert takes ≥ 90 % of its users, no two groups \
              share it); {:.1} of {} experts receive anyone on average. The paper's Fig. 6 \
-             shows the same grouping and, as its §7 says, inactive experts (the \
-             load-balancing option above measures what spreading them does).\n",
+             (UF-P-4 ALL) routes a group's users to the same expert and leaves experts \
+             inactive (its §7; the load-balancing option above measures spreading them).\n",
             used.iter().sum::<f64>() / used.len() as f64,
             e["allocation"]["experts"].as_u64().unwrap_or(0),
         )?;
