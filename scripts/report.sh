@@ -91,7 +91,7 @@ if stage seeds; then
   OUT="$RUNS/seeds" scripts/seed-benchmarks.sh
 fi
 # The cheap analyses of whatever checkpoints exist (seconds each), then the report.
-for set_dir in "$RUNS"/mole/*/; do
+for set_dir in "$RUNS"/mole/*/ "$RUNS"/imbalance/*/; do
   experts="$set_dir/copl.experts.json"
   { [ -d "$set_dir/ckpt-copl" ] && [ ! -f "$experts" ]; } || continue
   # Allocation is counted by ground-truth group: personal's users have weights instead.

@@ -357,7 +357,9 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
     );
     write(
         "imbalance/ufp2-1-9/copl.experts.json",
-        serde_json::json!({"experts_used": [2, 2]}),
+        serde_json::json!({"experts_used": [2, 2], "allocation": {"experts": 3, "shares": {
+            "detail": [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]],
+            "hedging": [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]}}}),
     );
     write(
         "imbalance/ufp2-1-9/copl-lb.experts.json",
@@ -404,7 +406,7 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
         "{md}"
     );
     assert!(
-        md.contains("Reading, ufp2: at detail 100 : hedging 900: minority detail 70.0 (-20.0 against 5:5), majority hedging 85.0 (+5.0 against 5:5)."),
+        md.contains("Reading, ufp2: at detail 100 : hedging 900: minority detail 70.0 (-20.0 against 5:5), majority hedging 85.0 (+5.0 against 5:5) (each group on an expert of its own in 1 of 2 projections)."),
         "{md}"
     );
     assert!(

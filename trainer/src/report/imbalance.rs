@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::figures::{self, Series};
 use super::results::{
-    Ordering, Written, eval_of, evals_in, files, name_of, pct, read, relative, subdirs,
+    Ordering, Written, eval_of, evals_in, files, name_of, own_experts, pct, read, relative, subdirs,
 };
 
 /// One imbalanced data set: its preset, seen users per group and each variant's
@@ -195,8 +195,15 @@ pub fn imbalance(
                         format!(" ({:+.1} against 5:5)", 100.0 * (acc - b))
                     })
             };
+            // Whether the gates still give the minority experts of its own.
+            let routing = match s.experts.get("copl").map(own_experts) {
+                Some((own, total)) if total > 0 => {
+                    format!(" (each group on an expert of its own in {own} of {total} projections)")
+                }
+                _ => String::new(),
+            };
             parts.push(format!(
-                "at {}: minority {minority} {:.1}{}, majority {majority} {:.1}{}",
+                "at {}: minority {minority} {:.1}{}, majority {majority} {:.1}{}{routing}",
                 s.ratio(),
                 100.0 * min_acc,
                 against(minority, min_acc),

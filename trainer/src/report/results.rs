@@ -314,7 +314,7 @@ fn expert_allocation(
 
 /// Projections (of an `eval-experts` file) in which every group's top expert takes
 /// ≥ 90 % of its users and no two groups share it; and the number of projections.
-fn own_experts(e: &Value) -> (usize, usize) {
+pub(super) fn own_experts(e: &Value) -> (usize, usize) {
     let Some(shares) = e["allocation"]["shares"].as_object() else {
         return (0, 0);
     };
