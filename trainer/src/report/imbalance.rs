@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use super::figures::{self, Series};
 use super::results::{
-    Ordering, Written, eval_of, evals_in, files, name_of, own_experts, pct, read, relative, subdirs,
+    Ordering, Written, eval_of, evals_in, experts_used, files, name_of, own_experts, pct, read,
+    relative, subdirs,
 };
 
 /// One imbalanced data set: its preset, seen users per group and each variant's
@@ -224,16 +225,6 @@ pub fn imbalance(
         }
     }
     Ok(())
-}
-
-/// Mean number of experts that receive any seen user, over projections.
-fn experts_used(e: &Value) -> Option<f64> {
-    let used: Vec<f64> = e["experts_used"]
-        .as_array()?
-        .iter()
-        .filter_map(Value::as_f64)
-        .collect();
-    (!used.is_empty()).then(|| used.iter().sum::<f64>() / used.len() as f64)
 }
 
 /// Whether `variant` is CoPL with a §7 option (`copl-inv`, `copl-focal`, `copl-lb`).

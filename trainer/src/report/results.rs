@@ -285,15 +285,9 @@ fn expert_allocation(
     writeln!(md)?;
     for (set, variant, e) in &found {
         let (own, total) = own_experts(e);
-        let used: Vec<f64> = e["experts_used"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_f64)
-            .collect();
-        if total == 0 || used.is_empty() {
+        let Some(used) = experts_used(e).filter(|_| total > 0) else {
             continue;
-        }
+        };
         writeln!(
             md,
             "Reading, {set} {variant}: in {own} of {total} projections every group goes to \
@@ -301,7 +295,7 @@ fn expert_allocation(
              share it); {:.1} of {} experts receive anyone on average. The paper's Fig. 6 \
              (UF-P-4 ALL) routes a group's users to the same expert and leaves experts \
              inactive (its §7; the load-balancing option above measures spreading them).\n",
-            used.iter().sum::<f64>() / used.len() as f64,
+            used,
             e["allocation"]["experts"].as_u64().unwrap_or(0),
         )?;
     }
@@ -310,6 +304,17 @@ fn expert_allocation(
     }
     written.figures.extend(drawn);
     Ok(())
+}
+
+/// Mean number of experts that receive any seen user, over projections (of an
+/// `eval-experts` file); `None` without projections.
+pub(super) fn experts_used(e: &Value) -> Option<f64> {
+    let used: Vec<f64> = e["experts_used"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    (!used.is_empty()).then(|| used.iter().sum::<f64>() / used.len() as f64)
 }
 
 /// Projections (of an `eval-experts` file) in which every group's top expert takes
