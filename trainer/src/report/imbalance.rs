@@ -86,6 +86,11 @@ impl Skewed {
     }
 }
 
+/// Fig. 4's points, `<preset>-<a>-<b>` as `scripts/report.sh` names them.
+const FIG4_POINTS: [&str; 6] = [
+    "tldr-1-9", "tldr-5-5", "tldr-9-1", "ufp2-1-9", "ufp2-5-5", "ufp2-9-1",
+];
+
 /// The data sets under `runs/imbalance` with a generator summary.
 fn skewed_sets(runs: &Path) -> Result<Vec<Skewed>> {
     let mut sets = Vec::new();
@@ -118,6 +123,13 @@ pub fn imbalance(
     ) else {
         return Ok(());
     };
+    let points: Vec<String> = sets.iter().map(|s| s.name.clone()).collect();
+    written.expect(
+        &FIG4_POINTS,
+        &points,
+        &runs.join("imbalance"),
+        "no CoPL run at this group ratio (scripts/report.sh, stage imbalance)",
+    );
     writeln!(
         md,
         "CoPL trained on seen users split a:b between the two groups (AVG sampling, as \

@@ -110,6 +110,23 @@ impl Written {
         }
         Some(found)
     }
+
+    /// Lists each of `expected` that is not among `present` as missing from `dir`, with
+    /// `makes`: a section that has some of its runs says which of the rest it lacks.
+    pub(super) fn expect(
+        &mut self,
+        expected: &[&str],
+        present: &[String],
+        dir: &Path,
+        makes: &str,
+    ) {
+        for name in expected {
+            if !present.iter().any(|p| p == name) {
+                self.missing
+                    .push(format!("{}: {makes}", dir.join(name).display()));
+            }
+        }
+    }
 }
 
 /// The directories in `dir` (through links), sorted; none when it does not exist.

@@ -61,6 +61,18 @@ fn paper_table3(column: Option<&str>, model: &str) -> Option<(f64, f64)> {
     }
 }
 
+/// Table 2's columns, `<preset>-<sampling>`: every data set, ALL and AVG.
+const TABLE2_COLUMNS: [&str; 8] = [
+    "tldr-all",
+    "tldr-avg",
+    "ufp2-all",
+    "ufp2-avg",
+    "ufp4-all",
+    "ufp4-avg",
+    "personal-all",
+    "personal-avg",
+];
+
 /// One data set's runs: its generator summary, each variant's evaluation and training
 /// summary.
 struct SetRuns {
@@ -179,6 +191,17 @@ pub fn reward_models(runs: &Path, md: &mut String, written: &mut Written) -> Res
         .iter()
         .map(|d| SetRuns::load(d))
         .collect::<Result<Vec<_>>>()?;
+    let columns: Vec<String> = sets
+        .iter()
+        .filter(|s| s.eval("copl").is_some())
+        .filter_map(|s| s.column.clone())
+        .collect();
+    written.expect(
+        &TABLE2_COLUMNS,
+        &columns,
+        &runs.join("mole"),
+        "no CoPL run for this Table 2 column (scripts/report.sh, stage mole)",
+    );
     writeln!(
         md,
         "Accuracy (%) on held-out test pairs; in brackets the paper's Table 2 (and Table 4 \
