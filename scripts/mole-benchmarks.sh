@@ -34,6 +34,7 @@ mkdir -p "$OUT"
 # The package set of every release build here (one feature resolution: no rebuilds).
 cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
 BIN=./target/release/copl-train
+source scripts/lib/into.sh
 [ -d backbones/minilm ] || scripts/fetch-backbone.sh minilm
 
 [ -f "$OUT/data/synth.json" ] ||
@@ -41,12 +42,12 @@ BIN=./target/release/copl-train
     --common-share "$COMMON_SHARE" ${RATIO:+--group-ratio "$RATIO"} --seed "$SEED" \
     --out "$OUT/data" >/dev/null
 [ -f "$OUT/gcf.json" ] ||
-  $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-gcf" --dim 64 --epochs 200 --lr 1e-2 \
-    --batch-size 1000000 --seed "$SEED" --json >"$OUT/gcf.json"
+  into "$OUT/gcf.json" $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-gcf" --dim 64 --epochs 200 --lr 1e-2 \
+    --batch-size 1000000 --seed "$SEED" --json
 
 [[ " $VARIANTS " != *" copl-mf "* ]] || [ -f "$OUT/mf.json" ] ||
-  $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-mf" --model mf --dim 64 --epochs 200 --lr 1e-2 \
-    --batch-size 1000000 --seed "$SEED" --json >"$OUT/mf.json"
+  into "$OUT/mf.json" $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-mf" --model mf --dim 64 --epochs 200 --lr 1e-2 \
+    --batch-size 1000000 --seed "$SEED" --json
 
 for variant in $VARIANTS; do
   [ -f "$OUT/$variant.eval.json" ] && continue
@@ -59,12 +60,12 @@ for variant in $VARIANTS; do
     copl-inv) model=copl extra=(--reweight inverse-frequency) ;;
     copl-focal) model=copl extra=(--reweight focal) ;;
   esac
-  $BIN mole --data "$OUT/data" --ckpt "$OUT/$embeddings" --out "$OUT/ckpt-$variant" \
+  into "$OUT/$variant.json" $BIN mole --data "$OUT/data" --ckpt "$OUT/$embeddings" --out "$OUT/ckpt-$variant" \
     --variant "$model" --adapt-layers "$LAYERS" --max-tokens "$TOKENS" "${extra[@]}" \
     --steps "$STEPS" --batch-pairs 16 --lr 5e-4 --eval-every 50 --val-pairs 128 --seed "$SEED" \
-    --test-pairs "$TEST" --json >"$OUT/$variant.json"
-  $BIN eval --data "$OUT/data" --ckpt "$OUT/ckpt-$variant" --test-pairs "$TEST" $EVAL_ARGS \
-    --json >"$OUT/$variant.eval.json"
+    --test-pairs "$TEST" --json
+  into "$OUT/$variant.eval.json" $BIN eval --data "$OUT/data" --ckpt "$OUT/ckpt-$variant" \
+    --test-pairs "$TEST" $EVAL_ARGS --json
 done
 
 python3 - "$OUT" $VARIANTS <<'PY'

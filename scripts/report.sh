@@ -25,6 +25,7 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/report}
 STAGES=${STAGES:-gcf onboard mole imbalance options seeds}
 BIN=./target/release/copl-train
+source scripts/lib/into.sh
 mkdir -p "$RUNS/mole" "$RUNS/imbalance"
 # The package set of every release build here (one feature resolution: no rebuilds).
 cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
@@ -84,7 +85,7 @@ if stage options; then
     EVAL_ARGS=--per-group VARIANTS="copl copl-inv copl-focal copl-lb"
   for variant in copl copl-lb; do
     [ -f "$set_dir/$variant.experts.json" ] ||
-      $BIN eval-experts --data "$set_dir/data" --ckpt "$set_dir/ckpt-$variant" >"$set_dir/$variant.experts.json"
+      into "$set_dir/$variant.experts.json" $BIN eval-experts --data "$set_dir/data" --ckpt "$set_dir/ckpt-$variant"
   done
 fi
 if stage seeds; then
@@ -96,15 +97,15 @@ for set_dir in "$RUNS"/mole/*/ "$RUNS"/imbalance/*/; do
   { [ -d "$set_dir/ckpt-copl" ] && [ ! -f "$experts" ]; } || continue
   # Allocation is counted by ground-truth group: personal's users have weights instead.
   grep -q '"group"' "$set_dir/data/users.jsonl" || continue
-  $BIN eval-experts --data "$set_dir/data" --ckpt "$set_dir/ckpt-copl" >"$experts"
+  into "$experts" $BIN eval-experts --data "$set_dir/data" --ckpt "$set_dir/ckpt-copl"
 done
 mkdir -p "$RUNS/onboard"
 if [ -d "$RUNS/mole/ufp2-all/ckpt-gcf" ] && [ ! -f "$RUNS/onboard/ufp2.projection.json" ]; then
-  $BIN eval-projection --data "$RUNS/mole/ufp2-all/data" --ckpt "$RUNS/mole/ufp2-all/ckpt-gcf" \
-    >"$RUNS/onboard/ufp2.projection.json"
+  into "$RUNS/onboard/ufp2.projection.json" \
+    $BIN eval-projection --data "$RUNS/mole/ufp2-all/data" --ckpt "$RUNS/mole/ufp2-all/ckpt-gcf"
 fi
 if [ -d "$RUNS/gcf/ckpt-ufp4-avg-gcf" ] && [ ! -f "$RUNS/onboard/ufp4-avg.projection.json" ]; then
-  $BIN eval-projection --data "$RUNS/gcf/data-ufp4-avg" --ckpt "$RUNS/gcf/ckpt-ufp4-avg-gcf" \
-    >"$RUNS/onboard/ufp4-avg.projection.json"
+  into "$RUNS/onboard/ufp4-avg.projection.json" \
+    $BIN eval-projection --data "$RUNS/gcf/data-ufp4-avg" --ckpt "$RUNS/gcf/ckpt-ufp4-avg-gcf"
 fi
 $BIN report --runs "$RUNS" --out docs/results --markdown docs/results.md
