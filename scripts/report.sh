@@ -15,15 +15,18 @@
 #                Uniform, the AVG sets CoPL (about 7 min a model)
 #   - imbalance/<preset>-a-b: CoPL at group sizes 1:9 and 9:1 on ufp2 and tldr (AVG, as
 #                Fig. 4; 5:5 is mole/<preset>-avg), and the §7 options on ufp2 1:9
-#                (re-weighting, load balancing)
+#                (re-weighting, load balancing; and re-weighting on tldr 1:9)
+#   - longer/<set>: where the grid falls short of the paper (personal-all: CoPL level with
+#                Uniform; tldr 1:9: the minority at 0 %), the same data and embeddings
+#                trained 300 steps instead of 100 (about 45 min)
 #   - seeds/:    scripts/seed-benchmarks.sh: GCF vs MF, negative edges, adaptation over
 #                seeds 0-2 at 1 000 users (mean ± std; about 10 min)
-# About 4 h in all on 2 cores; STAGES limits it (e.g. STAGES="gcf onboard"; STAGES=none
+# About 5 h in all on 2 cores; STAGES limits it (e.g. STAGES="gcf onboard"; STAGES=none
 # rewrites the report from the runs already there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/report}
-STAGES=${STAGES:-gcf onboard mole imbalance options seeds}
+STAGES=${STAGES:-gcf onboard mole imbalance options longer seeds}
 BIN=./target/release/copl-train
 source scripts/lib/into.sh
 mkdir -p "$RUNS/mole" "$RUNS/imbalance"
@@ -83,10 +86,29 @@ if stage options; then
   set_dir="$RUNS/imbalance/ufp2-1-9"
   mole imbalance/ufp2-1-9 "${GRID[@]}" PRESET=ufp2 SAMPLING=avg RATIO=1:9 UNSEEN=0 \
     EVAL_ARGS=--per-group VARIANTS="copl copl-inv copl-focal copl-lb"
+  # tldr 1:9, where the minority falls to 0 %: does re-weighting its pairs lift it?
+  mole imbalance/tldr-1-9 "${GRID[@]}" PRESET=tldr SAMPLING=avg RATIO=1:9 UNSEEN=0 \
+    EVAL_ARGS=--per-group VARIANTS="copl copl-inv"
   for variant in copl copl-lb; do
     [ -f "$set_dir/$variant.experts.json" ] ||
       into "$set_dir/$variant.experts.json" $BIN eval-experts --data "$set_dir/data" --ckpt "$set_dir/ckpt-$variant"
   done
+fi
+longer() { # longer <grid set> <env...>: the grid set's data and embeddings, 300 steps
+  local set=$1 set_dir="$RUNS/longer/${1#*/}"
+  shift
+  if [ ! -e "$set_dir/data" ]; then
+    mkdir -p "$set_dir"
+    ln -s "../../$set/data" "$set_dir/data"
+    ln -s "../../$set/ckpt-gcf" "$set_dir/ckpt-gcf"
+    cp "$RUNS/$set/gcf.json" "$set_dir/gcf.json"
+  fi
+  mole "longer/${set#*/}" "${GRID[@]}" STEPS=300 "$@"
+}
+if stage longer; then
+  longer mole/personal-all PRESET=personal VARIANTS="copl uniform"
+  longer imbalance/tldr-1-9 PRESET=tldr SAMPLING=avg RATIO=1:9 UNSEEN=0 EVAL_ARGS=--per-group \
+    VARIANTS=copl
 fi
 if stage seeds; then
   OUT="$RUNS/seeds" scripts/seed-benchmarks.sh

@@ -4,6 +4,7 @@
 //!   projections, adaptation and GCF;
 //! - [`reward_models`]: Tables 2 and 3 (seen/unseen, controversial/common, bounds);
 //! - [`imbalance`]: Fig. 4 (group imbalance) and the paper's §7 options measured;
+//! - [`longer`]: grid sets retrained with more steps, beside the grid's run;
 //! - [`seeds`]: GCF and adaptation over several seeds, mean ± std;
 //! - [`projection`]: 2-D principal components of user embeddings (Fig. 1 / A2);
 //! - [`experts`]: which expert each group's users are routed to, per projection (Fig. 6);
@@ -15,6 +16,7 @@
 pub mod experts;
 pub mod figures;
 pub mod imbalance;
+pub mod longer;
 pub mod projection;
 pub mod results;
 pub mod reward_models;

@@ -15,6 +15,8 @@
 //! - `imbalance/<preset>-<a>-<b>/copl.eval.json`: CoPL under group sizes a:b (Fig. 4);
 //!   other `copl-*` variants there are the §7 options (re-weighting, load balancing),
 //!   with `<variant>.experts.json` (`copl-train eval-experts`) for the experts used;
+//! - `longer/<set>/<variant>.eval.json` and `<variant>.json`: a `mole/` or `imbalance/`
+//!   set retrained with more steps (the same data and embeddings);
 //! - `seeds/<set>-<model>-s<seed>.eval.json` and `seeds/<set>-s<seed>.unseen.json`
 //!   (`scripts/seed-benchmarks.sh`): GCF and adaptation over seeds.
 
@@ -197,6 +199,7 @@ pub fn report(runs: &Path, figures_dir: &Path, markdown: &Path) -> Result<Writte
     projections(runs, figures_dir, markdown, &mut md, &mut written)?;
     adaptation(runs, figures_dir, markdown, &mut md, &mut written)?;
     gcf(runs, &mut md, &mut written)?;
+    super::longer::longer(runs, &mut md, &mut written)?;
     super::seeds::seeds(runs, &mut md, &mut written)?;
     if !written.orderings.is_empty() {
         writeln!(

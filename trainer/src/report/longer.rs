@@ -1,0 +1,166 @@
+//! Longer training (`longer/<set>`): a grid set whose result falls short of the paper,
+//! retrained on the same data and user embeddings with more steps, beside the grid's run
+//! (`mole/<set>` or `imbalance/<set>`). It tells undertraining (the gap closes with
+//! steps) from a real difference (it does not).
+
+use std::{fmt::Write as _, path::Path};
+
+use anyhow::Result;
+use serde_json::Value;
+
+use super::results::{Written, evals_in, files, name_of, pct, read, subdirs};
+
+/// One variant's run: its evaluation and the last point of its training history.
+struct Run {
+    eval: Value,
+    steps: Option<u64>,
+    train_loss: Option<f64>,
+}
+
+/// Every evaluated variant in `dir`, with its training summary `<variant>.json`.
+fn runs_in(dir: &Path) -> Result<Vec<(String, Run)>> {
+    let training: Vec<(String, std::path::PathBuf)> = files(dir, ".json")
+        .into_iter()
+        .filter(|(stem, _)| !stem.contains('.'))
+        .collect();
+    let mut runs = Vec::new();
+    for (variant, eval) in evals_in(dir)? {
+        let last = match training.iter().find(|(v, _)| *v == variant) {
+            Some((_, path)) => read(path)?["history"]
+                .as_array()
+                .and_then(|h| h.last().cloned())
+                .unwrap_or(Value::Null),
+            None => Value::Null,
+        };
+        runs.push((
+            variant,
+            Run {
+                eval,
+                steps: last["step"].as_u64(),
+                train_loss: last["train_loss"].as_f64(),
+            },
+        ));
+    }
+    Ok(runs)
+}
+
+/// `base → longer` for two optional numbers shown by `show`.
+fn moved<T>(base: Option<T>, longer: Option<T>, show: impl Fn(T) -> String) -> String {
+    let show = |x: Option<T>| x.map_or_else(|| "–".to_string(), &show);
+    format!("{} → {}", show(base), show(longer))
+}
+
+/// Seen accuracy of `variant` among `runs`, in [0, 1].
+fn seen(runs: &[(String, Run)], variant: &str) -> Option<f64> {
+    runs.iter().find(|(v, _)| v == variant)?.1.eval["seen"]["overall"]["accuracy"].as_f64()
+}
+
+pub fn longer(runs: &Path, md: &mut String, written: &mut Written) -> Result<()> {
+    writeln!(
+        md,
+        "## Longer training: undertraining or a real difference?\n"
+    )?;
+    let Some(dirs) = written.require(
+        subdirs(&runs.join("longer")),
+        &runs.join("longer"),
+        "no longer run (scripts/report.sh, stage longer)",
+    ) else {
+        return Ok(());
+    };
+    writeln!(
+        md,
+        "Grid sets whose result falls short of the paper, retrained on the same data and \
+         user embeddings with more steps (same batch, learning rate and seed). Each cell is \
+         grid → longer; per-group cells (imbalanced sets) score each group on as many test \
+         pairs.\n\n\
+         | data set | variant | steps | final training loss | seen all | seen per group | \
+         unseen all |\n|---|---|---|---|---|---|---|"
+    )?;
+    let mut readings = Vec::new();
+    for dir in &dirs {
+        let name = name_of(dir);
+        let base_dir = [
+            runs.join("mole").join(&name),
+            runs.join("imbalance").join(&name),
+        ]
+        .into_iter()
+        .find(|d| d.is_dir());
+        let base = match &base_dir {
+            Some(d) => runs_in(d)?,
+            None => Vec::new(),
+        };
+        let longer = runs_in(dir)?;
+        for (variant, run) in &longer {
+            let before = base.iter().find(|(v, _)| v == variant).map(|(_, r)| r);
+            let acc = |r: Option<&Run>, users: &str| r?.eval[users]["overall"]["accuracy"].as_f64();
+            let groups: Vec<String> = run.eval["seen"]["by_group"]
+                .as_object()
+                .map(|g| {
+                    g.iter()
+                        .map(|(group, e)| {
+                            let b = before.map_or(&Value::Null, |r| {
+                                &r.eval["seen"]["by_group"][group]["accuracy"]
+                            });
+                            format!("{group} {} → {}", pct(b), pct(&e["accuracy"]))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            writeln!(
+                md,
+                "| {name} | {variant} | {} | {} | {} | {} | {} |",
+                moved(before.and_then(|r| r.steps), run.steps, |s| s.to_string()),
+                moved(before.and_then(|r| r.train_loss), run.train_loss, |l| {
+                    format!("{l:.3}")
+                }),
+                moved(acc(before, "seen"), acc(Some(run), "seen"), |a| {
+                    format!("{:.2}", 100.0 * a)
+                }),
+                if groups.is_empty() {
+                    "–".to_string()
+                } else {
+                    groups.join(", ")
+                },
+                moved(acc(before, "unseen"), acc(Some(run), "unseen"), |a| {
+                    format!("{:.2}", 100.0 * a)
+                }),
+            )?;
+        }
+        // The reading: CoPL's margin over Uniform, grid against longer, where both ran.
+        let margin = |runs: &[(String, Run)]| Some(seen(runs, "copl")? - seen(runs, "uniform")?);
+        if let (Some(b), Some(l)) = (margin(&base), margin(&longer)) {
+            readings.push(format!(
+                "{name}: CoPL's margin over Uniform (seen) {:+.1} points with the grid's \
+                 steps, {:+.1} with more",
+                100.0 * b,
+                100.0 * l
+            ));
+        }
+        // And CoPL's groups, on an imbalanced set.
+        let copl = |runs: &[(String, Run)]| {
+            runs.iter()
+                .find(|(v, _)| v == "copl")
+                .map(|(_, r)| r.eval["seen"]["by_group"].clone())
+        };
+        if let (Some(b), Some(Value::Object(l))) = (copl(&base), copl(&longer)) {
+            let groups: Vec<String> = l
+                .iter()
+                .filter_map(|(group, e)| {
+                    Some(format!(
+                        "{group} {:.1} → {:.1}",
+                        100.0 * b[group]["accuracy"].as_f64()?,
+                        100.0 * e["accuracy"].as_f64()?
+                    ))
+                })
+                .collect();
+            if !groups.is_empty() {
+                readings.push(format!("{name}: CoPL's groups {}", groups.join(", ")));
+            }
+        }
+    }
+    writeln!(md)?;
+    if !readings.is_empty() {
+        writeln!(md, "Reading: {}.\n", readings.join("; "))?;
+    }
+    Ok(())
+}
