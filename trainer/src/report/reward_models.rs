@@ -493,11 +493,19 @@ fn reading(sets: &[SetRuns], md: &mut String) -> Result<()> {
         // An AVG set beside its ALL sibling: what spreading the pairs unevenly costs.
         if let Some(preset) = column.and_then(|c| c.strip_suffix("-avg")) {
             let all = format!("{preset}-all");
-            if let Some(sibling_copl) = sets
+            // The ALL set with as many users (ufp4-all-1k beside a 1 000-user ufp4-avg,
+            // not the 10 000-user ufp4-all), else the one named `<preset>-all`.
+            let users = |o: &SetRuns| o.synth["config"]["users"].as_u64();
+            let siblings: Vec<&SetRuns> = sets
                 .iter()
-                .find(|o| o.name == all)
-                .or_else(|| sets.iter().find(|o| o.column.as_deref() == Some(&all)))
-                .and_then(|o| o.accuracy("copl", "seen"))
+                .filter(|o| o.column.as_deref() == Some(&all) && o.eval("copl").is_some())
+                .collect();
+            let sibling = siblings
+                .iter()
+                .find(|o| users(o) == users(s))
+                .or_else(|| siblings.iter().find(|o| o.name == all));
+            if let Some((sibling, sibling_copl)) =
+                sibling.and_then(|o| Some((&o.name, o.accuracy("copl", "seen")?)))
             {
                 let in_paper = match (
                     paper(column, "copl", false),
@@ -507,7 +515,7 @@ fn reading(sets: &[SetRuns], md: &mut String) -> Result<()> {
                     _ => String::new(),
                 };
                 parts.push(format!(
-                    "{} against CoPL on {all}{in_paper}",
+                    "{} against CoPL on {sibling}{in_paper}",
                     gap(copl, sibling_copl)
                 ));
             }
