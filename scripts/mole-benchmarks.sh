@@ -10,7 +10,8 @@
 # Also the report's grid (scripts/report.sh): SAMPLING all|avg, RATIO (seen users' group
 # sizes, e.g. 1:9, the paper's Fig. 4), UNSEEN (unseen users; 0 skips onboarding),
 # VARIANTS (a subset, or copl-lb / copl-inv / copl-focal: CoPL with the gate load-balancing
-# loss or minority re-weighting), SEED and EVAL_ARGS (copl-train eval's, e.g. --per-group).
+# loss or minority re-weighting; g-oracle: the paper's G-Oracle, a Uniform model per
+# group), SEED and EVAL_ARGS (copl-train eval's, e.g. --per-group).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/mole-bench}
@@ -51,6 +52,24 @@ source scripts/lib/into.sh
 
 for variant in $VARIANTS; do
   [ -f "$OUT/$variant.eval.json" ] && continue
+  # g-oracle: the paper's G-Oracle, a Uniform model per ground-truth group trained on
+  # that group's users only, each user scored by their group's (eval-oracle).
+  if [ "$variant" = g-oracle ]; then
+    models=()
+    for group in $(python3 -c 'import json, sys
+print(" ".join(sorted({json.loads(l).get("group") or "" for l in open(sys.argv[1])} - {""})))' \
+      "$OUT/data/users.jsonl"); do
+      [ -f "$OUT/g-oracle-$group.json" ] ||
+        into "$OUT/g-oracle-$group.json" $BIN mole --data "$OUT/data" --ckpt "$OUT/ckpt-gcf" \
+          --out "$OUT/ckpt-oracle-$group" --variant uniform --group "$group" \
+          --adapt-layers "$LAYERS" --max-tokens "$TOKENS" --steps "$STEPS" --batch-pairs 16 \
+          --lr 5e-4 --eval-every 50 --val-pairs 128 --seed "$SEED" --test-pairs "$TEST" --json
+      models+=(--group-ckpt "$group=$OUT/ckpt-oracle-$group")
+    done
+    into "$OUT/g-oracle.eval.json" $BIN eval-oracle --data "$OUT/data" "${models[@]}" \
+      --test-pairs "$TEST" $EVAL_ARGS --json
+    continue
+  fi
   # copl-mf: CoPL's reward model over the MF checkpoint's user embeddings (w/o GNN);
   # copl-lb / copl-inv / copl-focal: CoPL with one of the options of the paper's §7.
   embeddings=ckpt-gcf model=$variant extra=()
@@ -75,12 +94,16 @@ def pct(s): return "–" if s is None else f"{100*s['accuracy']:.2f}"
 print("| variant | seen all | seen controversial | seen common | unseen all | unseen controversial | unseen common | mole test | pairs/s | cache hit rate |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for v in variants:
-    t = json.load(open(os.path.join(out, v + ".json")))
+    # g-oracle has one training summary per group (g-oracle-<group>.json), none of its own.
+    tp = os.path.join(out, v + ".json")
+    t = json.load(open(tp)) if os.path.exists(tp) else None
     e = json.load(open(os.path.join(out, v + ".eval.json")))
     s, u = e["seen"], e.get("unseen") or {}
+    train = (f"{100*t['test_accuracy']:.2f} | {t['pairs_per_second']:.2f} | {t['frozen_cache_hit_rate']:.2f}"
+             if t else "– | – | –")
     print(f"| {v} | {pct(s['overall'])} | {pct(s.get('controversial'))} | {pct(s.get('common'))} "
           f"| {pct(u.get('overall'))} | {pct(u.get('controversial'))} | {pct(u.get('common'))} "
-          f"| {100*t['test_accuracy']:.2f} | {t['pairs_per_second']:.2f} | {t['frozen_cache_hit_rate']:.2f} |")
+          f"| {train} |")
 print()
 print("| variant | group | seen | unseen |")
 print("|---|---|---|---|")

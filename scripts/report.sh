@@ -13,6 +13,8 @@
 #                (on the gcf stage's 10 000 users) with w/o GNN (the paper's Table 4 is
 #                on UF-P ALL; w/o MoLE runs on ufp2-all), ufp4-all-1k, tldr-all and personal-all CoPL and
 #                Uniform, the AVG sets CoPL (about 7 min a model)
+#   - oracle:    the paper's G-Oracle (a Uniform model per ground-truth group, `mole
+#                --group`, `eval-oracle`) on ufp4-all-1k, tldr-all and ufp2-all (about 45 min)
 #   - imbalance/<preset>-a-b: CoPL at group sizes 1:9 and 9:1 on ufp2 and tldr (AVG, as
 #                Fig. 4; 5:5 is mole/<preset>-avg), and the §7 options on ufp2 1:9
 #                (re-weighting, load balancing; and re-weighting on tldr 1:9)
@@ -21,12 +23,12 @@
 #                trained 300 steps instead of 100 (about 45 min)
 #   - seeds/:    scripts/seed-benchmarks.sh: GCF vs MF, negative edges, adaptation over
 #                seeds 0-2 at 1 000 users (mean ± std; about 10 min)
-# About 5 h in all on 2 cores; STAGES limits it (e.g. STAGES="gcf onboard"; STAGES=none
+# About 6 h in all on 2 cores; STAGES limits it (e.g. STAGES="gcf onboard"; STAGES=none
 # rewrites the report from the runs already there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/report}
-STAGES=${STAGES:-gcf onboard mole imbalance options longer seeds}
+STAGES=${STAGES:-gcf onboard mole oracle imbalance options longer seeds}
 BIN=./target/release/copl-train
 source scripts/lib/into.sh
 mkdir -p "$RUNS/mole" "$RUNS/imbalance"
@@ -71,6 +73,14 @@ if stage mole; then
   for preset in ufp2 tldr ufp4 personal; do
     mole "mole/$preset-avg" "${GRID[@]}" PRESET=$preset SAMPLING=avg VARIANTS=copl
   done
+fi
+if stage oracle; then
+  # The paper's G-Oracle (a Uniform model per ground-truth group) where it tells most:
+  # ufp4-all-1k (CoPL below Uniform: can this backbone and step count learn the groups
+  # apart at all?), tldr-all and ufp2-all. Personal's users have weights, not groups.
+  mole mole/ufp4-all-1k "${GRID[@]}" PRESET=ufp4 VARIANTS=g-oracle
+  mole mole/tldr-all "${GRID[@]}" PRESET=tldr VARIANTS=g-oracle
+  mole mole/ufp2-all PRESET=ufp2 USERS=2000 STEPS=200 VARIANTS=g-oracle
 fi
 if stage imbalance; then
   for preset in ufp2 tldr; do

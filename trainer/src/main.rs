@@ -128,6 +128,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The paper's G-Oracle (Table 2): each user (seen and unseen) scored by the Uniform
+    /// model of their ground-truth group, on the test pairs `eval` scores.
+    EvalOracle {
+        #[arg(long)]
+        data: PathBuf,
+        /// GROUP=CKPT, once per group: a model from `mole --variant uniform --group GROUP`.
+        #[arg(long = "group-ckpt", required = true, value_parser = parse_group_ckpt)]
+        models: Vec<(String, PathBuf)>,
+        /// Backbone directory [default: the one the first model's manifest names].
+        #[arg(long)]
+        backbone: Option<PathBuf>,
+        /// As `eval --test-pairs`.
+        #[arg(long, default_value_t = 0)]
+        test_pairs: usize,
+        /// As `eval --per-group`.
+        #[arg(long)]
+        per_group: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Rewards of responses to a prompt for a seen user, as `eval` computes them (to
     /// check a server's scores against).
     Score {
@@ -334,6 +354,11 @@ struct MoleArgs {
     /// γ of `--reweight focal`.
     #[arg(long, default_value_t = 2.0)]
     focal_gamma: f64,
+    /// Train on this ground-truth group's users only (`group` in users.jsonl): with
+    /// `--variant uniform`, one of the paper's G-Oracle models (`eval-oracle` scores
+    /// each user with their group's).
+    #[arg(long)]
+    group: Option<String>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     #[arg(long)]
@@ -554,30 +579,22 @@ fn main() -> Result<()> {
             let eval = copl_trainer::mole::eval::eval_mole(
                 &data, &ckpt, &backbone, test_pairs, per_group,
             )?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&eval)?);
-            } else {
-                for (name, p) in [("seen", Some(&eval.seen)), ("unseen", eval.unseen.as_ref())] {
-                    let Some(p) = p else { continue };
-                    println!(
-                        "{name}: {:.2} % over {} pairs{}",
-                        100.0 * p.overall.accuracy,
-                        p.overall.pairs,
-                        match (&p.controversial, &p.common) {
-                            (Some(c), Some(m)) => format!(
-                                "; controversial {:.2} %, common {:.2} %",
-                                100.0 * c.accuracy,
-                                100.0 * m.accuracy
-                            ),
-                            _ => String::new(),
-                        }
-                    );
-                    for (g, s) in &p.by_group {
-                        println!("  {g:<12} {:.2} % ({} pairs)", 100.0 * s.accuracy, s.pairs);
-                    }
-                }
-            }
-            Ok(())
+            print_mole_eval(&eval, json)
+        }
+        Command::EvalOracle {
+            data,
+            models,
+            backbone,
+            test_pairs,
+            per_group,
+            json,
+        } => {
+            let first = &models.first().context("no --group-ckpt")?.1;
+            let backbone = backbone_of(first, backbone)?;
+            let eval = copl_trainer::mole::eval::eval_oracle(
+                &data, &models, &backbone, test_pairs, per_group,
+            )?;
+            print_mole_eval(&eval, json)
         }
         Command::EvalUnseen {
             data,
@@ -803,6 +820,45 @@ fn main() -> Result<()> {
 }
 
 /// The backbone directory given, or the one the checkpoint's manifest names.
+fn print_mole_eval(eval: &copl_trainer::mole::eval::MoleEval, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(eval)?);
+        return Ok(());
+    }
+    for (name, p) in [("seen", Some(&eval.seen)), ("unseen", eval.unseen.as_ref())] {
+        let Some(p) = p else { continue };
+        println!(
+            "{name}: {:.2} % over {} pairs{}",
+            100.0 * p.overall.accuracy,
+            p.overall.pairs,
+            match (&p.controversial, &p.common) {
+                (Some(c), Some(m)) => format!(
+                    "; controversial {:.2} %, common {:.2} %",
+                    100.0 * c.accuracy,
+                    100.0 * m.accuracy
+                ),
+                _ => String::new(),
+            }
+        );
+        for (g, s) in &p.by_group {
+            println!("  {g:<12} {:.2} % ({} pairs)", 100.0 * s.accuracy, s.pairs);
+        }
+    }
+    Ok(())
+}
+
+/// `GROUP=CKPT` of `eval-oracle --group-ckpt`.
+fn parse_group_ckpt(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((group, ckpt)) if !group.is_empty() && !ckpt.is_empty() => {
+            Ok((group.to_string(), PathBuf::from(ckpt)))
+        }
+        _ => Err(format!(
+            "{s:?}: expected GROUP=CKPT, e.g. detail=runs/x/ckpt-oracle-detail"
+        )),
+    }
+}
+
 fn backbone_of(ckpt: &std::path::Path, given: Option<PathBuf>) -> Result<PathBuf> {
     if let Some(dir) = given {
         return Ok(dir);
@@ -1203,6 +1259,7 @@ fn run_mole(args: MoleArgs) -> Result<()> {
         max_tokens: args.max_tokens,
         adapt_layers: args.adapt_layers,
         test_pairs: args.test_pairs,
+        group: args.group.as_deref(),
     };
     let summary = run_mole(&run, &config, |step, loss| {
         bar.set_position(step as u64 + 1);

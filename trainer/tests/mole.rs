@@ -83,6 +83,7 @@ fn copl_and_uniform_train_and_the_checkpoint_recomputes_the_reported_accuracy() 
             max_tokens: 64,
             adapt_layers,
             test_pairs: 16,
+            group: None,
         };
         let mut losses = Vec::new();
         let summary = run_mole(&run, &config, |_, loss| losses.push(loss)).unwrap();
@@ -184,6 +185,7 @@ fn the_section_7_options_change_the_loss_as_they_should() {
             max_tokens: 64,
             adapt_layers: None,
             test_pairs: 8,
+            group: None,
         };
         let mut losses = Vec::new();
         run_mole(&run, config, |_, l| losses.push(l)).map(|_| (losses, out))
@@ -246,6 +248,7 @@ fn the_section_7_options_change_the_loss_as_they_should() {
         max_tokens: 64,
         adapt_layers: None,
         test_pairs: 8,
+        group: None,
     };
     let e = run_mole(&run, &inverse, |_, _| {}).unwrap_err();
     let message = format!("{e:#}");
@@ -253,4 +256,78 @@ fn the_section_7_options_change_the_loss_as_they_should() {
         message.contains("users.jsonl: user ") && message.contains("has no group"),
         "{message}"
     );
+}
+
+/// The paper's G-Oracle: `--group` trains on one group's users only, and `eval_oracle`
+/// scores every user, seen and unseen, with their group's model: each group's cells are
+/// exactly what that group's model scores on the group's users under `eval`.
+#[test]
+fn g_oracle_models_train_on_one_group_and_score_each_user_with_theirs() {
+    use copl_trainer::mole::eval::eval_oracle;
+    let root = tempfile::tempdir().unwrap();
+    let (data, gcf, backbone) = setup(root.path(), Preset::Ufp2);
+    let config = MoleTrainConfig {
+        steps: 2,
+        batch_pairs: 4,
+        lr: 1e-3,
+        eval_every: 2,
+        val_pairs: 8,
+        ..MoleTrainConfig::default()
+    };
+    let train = |group: Option<&str>, variant: Variant| {
+        let out = root.path().join(format!("{variant:?}-{group:?}"));
+        let run = MoleRun {
+            data: &data,
+            ckpt: &gcf,
+            out: &out,
+            backbone: &backbone,
+            variant,
+            max_tokens: 64,
+            adapt_layers: None,
+            test_pairs: 8,
+            group,
+        };
+        run_mole(&run, &config, |_, _| {}).map(|s| (s, out))
+    };
+    let dataset = Dataset::load(&data).unwrap();
+    let (adapter, ids) = Adapter::from_checkpoint(&gcf).unwrap();
+    let all_train = text_pairs(&dataset, &ids, &adapter, Split::Train).len();
+    let mut models = Vec::new();
+    let mut trained = 0;
+    for group in ["detail", "hedging"] {
+        let (summary, out) = train(Some(group), Variant::Uniform).unwrap();
+        assert!(summary.train_pairs > 0 && summary.train_pairs < all_train);
+        trained += summary.train_pairs;
+        models.push((group.to_string(), out));
+    }
+    // The two groups' training pairs are all the training pairs, each once.
+    assert_eq!(trained, all_train);
+
+    let oracle = eval_oracle(&data, &models, &backbone, 0, false).unwrap();
+    for (group, ckpt) in &models {
+        let alone = eval_mole(&data, ckpt, &backbone, 0, false).unwrap();
+        assert_eq!(oracle.seen.by_group[group], alone.seen.by_group[group]);
+        assert_eq!(
+            oracle.unseen.as_ref().unwrap().by_group[group],
+            alone.unseen.as_ref().unwrap().by_group[group]
+        );
+        assert_eq!(oracle.seen.overall.pairs, alone.seen.overall.pairs);
+    }
+
+    // Refused by name: an unknown group, a group without a model, a CoPL model.
+    let e = train(Some("nobody"), Variant::Uniform).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("--group nobody: no user of")
+            && format!("{e:#}").contains("detail, hedging"),
+        "{e:#}"
+    );
+    let e = eval_oracle(&data, &models[..1], &backbone, 0, false).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("no G-Oracle model for group hedging"),
+        "{e:#}"
+    );
+    let (_, copl) = train(None, Variant::Copl).unwrap();
+    let mixed = vec![models[0].clone(), ("hedging".to_string(), copl)];
+    let e = eval_oracle(&data, &mixed, &backbone, 0, false).unwrap_err();
+    assert!(format!("{e:#}").contains("a Copl model"), "{e:#}");
 }

@@ -218,7 +218,7 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
     assert!(md.contains("| seen | CoPL | 91.21 (63.81) |"), "{md}");
     assert!(md.contains("| unseen | Uniform | 61.00 (62.82) |"), "{md}");
     assert!(
-        md.contains("| seen | G-Oracle (paper only) | (64.53) |"),
+        md.contains("| seen | G-Oracle (a Uniform model per group) | – (64.53) |"),
         "{md}"
     );
     assert!(md.contains("| all | ground-truth bound | 100.00 |"), "{md}");
@@ -596,14 +596,20 @@ fn an_avg_set_is_read_against_the_best_single_reward_and_its_all_sibling() {
                                "population_test_accuracy": single}),
         );
     }
+    write("mole/ufp4-all/g-oracle.eval.json", seen(0.75));
     let markdown = out.path().join("results.md");
     report(runs.path(), &out.path().join("results"), &markdown).unwrap();
     let md = std::fs::read_to_string(&markdown).unwrap();
+    // Our G-Oracle where made, the paper's beside.
+    assert!(
+        md.contains("| seen | G-Oracle (a Uniform model per group) | 75.00 (61.52) | – (61.52) | – (61.52) |"),
+        "{md}"
+    );
     // No Uniform: CoPL against the best single reward; the AVG set also against CoPL on
     // the ALL set with as many users, with the paper's AVG − ALL beside (62.08 − 62.57); a
     // shortfall of 4 points on 256 pairs is within one cell's noise (6.25 points).
     assert!(
-        md.contains("- ufp4-all: CoPL +4.0 points against the best single reward (no Uniform here; no shared reward exceeds that); -30.0 points from the ground-truth bound."),
+        md.contains("- ufp4-all: CoPL +4.0 points against the best single reward (no Uniform here; no shared reward exceeds that); -30.0 points from the ground-truth bound; G-Oracle, a Uniform model per ground-truth group, 75.0: CoPL -5.0 against it (the paper +1.0)."),
         "{md}"
     );
     assert!(

@@ -4,10 +4,10 @@
 
 use std::{collections::BTreeMap, path::Path};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use copl_core::{
     adapt::{AdaptConfig, Adapter, Answer},
-    data::{Dataset, Split},
+    data::{Annotation, Dataset, Split},
     model::{
         frozen_cache::FrozenCache,
         reward::{RewardModel, Variant},
@@ -82,8 +82,7 @@ fn sample(
     (sampled, Some(shares))
 }
 
-/// Scores every item once, then counts by slice; with `shares` (a per-group sample),
-/// `overall` is the groups' accuracies weighted by their shares of the population.
+/// Scores every item once with `model`, then counts by slice ([`counted`]).
 fn population(
     model: &RewardModel,
     (items, shares): (Vec<Item>, Option<BTreeMap<String, f64>>),
@@ -91,10 +90,16 @@ fn population(
 ) -> Result<Population> {
     let pairs: Vec<TextPair> = items.iter().map(|i| i.pair.clone()).collect();
     let right = correct(model, &pairs, 32, cache)?;
+    Ok(counted(&items, &right, shares))
+}
+
+/// Counts `right` (one per item) by slice; with `shares` (a per-group sample),
+/// `overall` is the groups' accuracies weighted by their shares of the population.
+fn counted(items: &[Item], right: &[bool], shares: Option<BTreeMap<String, f64>>) -> Population {
     let slice = |keep: &dyn Fn(&Item) -> bool| -> Slice {
         let (pairs, hits) = items
             .iter()
-            .zip(&right)
+            .zip(right)
             .filter(|(i, _)| keep(i))
             .fold((0usize, 0usize), |(n, h), (_, &r)| {
                 (n + 1, h + usize::from(r))
@@ -128,7 +133,7 @@ fn population(
             overall.accuracy = sum / weight;
         }
     }
-    Ok(Population {
+    Population {
         overall,
         by_group,
         // A side of the split with no pair is absent, not NaN.
@@ -138,7 +143,7 @@ fn population(
         common: flagged
             .then(|| slice(&|i| i.controversial == Some(false)))
             .filter(|s| s.pairs > 0),
-    })
+    }
 }
 
 /// Every unseen user of `dataset` onboarded (eq. 11, default settings) from their
@@ -171,6 +176,39 @@ pub fn onboarded_unseen(
     Ok(embeddings)
 }
 
+/// Each user's ground-truth group (`users.jsonl`), where given.
+fn user_groups(dataset: &Dataset) -> BTreeMap<&str, &str> {
+    dataset
+        .users()
+        .iter()
+        .filter_map(|u| Some((u.user.as_str(), u.group.as_deref()?)))
+        .collect()
+}
+
+/// The test annotation `a` as a scored item for a user with gate input `user`; none when
+/// a response is not in the catalogue.
+fn test_item(
+    dataset: &Dataset,
+    groups: &BTreeMap<&str, &str>,
+    user: Vec<f32>,
+    a: &Annotation,
+) -> Option<Item> {
+    let responses = dataset.responses();
+    let c = dataset.response_row(&a.chosen)?;
+    let r = dataset.response_row(&a.rejected)?;
+    Some(Item {
+        pair: TextPair {
+            user,
+            prompt: responses[c].prompt.clone(),
+            chosen: responses[c].response.clone(),
+            rejected: responses[r].response.clone(),
+            weight: 1.0,
+        },
+        group: groups.get(a.user.as_str()).map(|g| g.to_string()),
+        controversial: a.controversial,
+    })
+}
+
 /// Evaluates the checkpoint `ckpt` (GCF + model) on `data`; at most `test_pairs` seen
 /// pairs (spread as `copl-train mole` spreads them) and as many unseen ones (0 = all);
 /// with `per_group`, that many split evenly over the ground-truth groups (imbalanced
@@ -186,27 +224,8 @@ pub fn eval_mole(
     let (adapter, ids) =
         Adapter::from_checkpoint(ckpt).with_context(|| format!("loading {}", ckpt.display()))?;
     let model = RewardModel::load(ckpt, backbone, &device())?;
-    let groups: BTreeMap<&str, &str> = dataset
-        .users()
-        .iter()
-        .filter_map(|u| Some((u.user.as_str(), u.group.as_deref()?)))
-        .collect();
-    let responses = dataset.responses();
-    let item = |user: Vec<f32>, a: &copl_core::data::Annotation| -> Option<Item> {
-        let c = dataset.response_row(&a.chosen)?;
-        let r = dataset.response_row(&a.rejected)?;
-        Some(Item {
-            pair: TextPair {
-                user,
-                prompt: responses[c].prompt.clone(),
-                chosen: responses[c].response.clone(),
-                rejected: responses[r].response.clone(),
-                weight: 1.0,
-            },
-            group: groups.get(a.user.as_str()).map(|g| g.to_string()),
-            controversial: a.controversial,
-        })
-    };
+    let groups = user_groups(&dataset);
+    let item = |user: Vec<f32>, a: &Annotation| test_item(&dataset, &groups, user, a);
     // Seen users: the order of `gcf::pair_rows`, so the spread sample is `mole`'s.
     let rows = ids.user_rows();
     let seen: Vec<Item> = dataset
@@ -239,6 +258,120 @@ pub fn eval_mole(
         seen,
         unseen,
     })
+}
+
+/// The paper's G-Oracle (Table 2): every user scored by the model of their ground-truth
+/// group. `models` maps each group to the checkpoint of a Uniform model trained on that
+/// group's users only (`copl-train mole --variant uniform --group G`); seen and unseen
+/// users are scored on the same test pairs [`eval_mole`] samples (unseen users need no
+/// onboarding: the oracle knows their group).
+pub fn eval_oracle(
+    data: &Path,
+    models: &[(String, std::path::PathBuf)],
+    backbone: &Path,
+    test_pairs: usize,
+    per_group: bool,
+) -> Result<MoleEval> {
+    let dataset = Dataset::load(data).map_err(anyhow::Error::new)?;
+    let Some((_, first)) = models.first() else {
+        bail!("no group's model given (--group-ckpt GROUP=CKPT, one per group)");
+    };
+    let (adapter, ids) =
+        Adapter::from_checkpoint(first).with_context(|| format!("loading {}", first.display()))?;
+    let mut loaded = BTreeMap::new();
+    for (group, ckpt) in models {
+        let model = RewardModel::load(ckpt, backbone, &device())?;
+        if model.config.variant != Variant::Uniform {
+            bail!(
+                "{}: a {:?} model; a G-Oracle model is a Uniform model of one group \
+                 (copl-train mole --variant uniform --group {group})",
+                ckpt.display(),
+                model.config.variant
+            );
+        }
+        if loaded.insert(group.clone(), model).is_some() {
+            bail!("group {group} given twice");
+        }
+    }
+    let groups = user_groups(&dataset);
+    // Uniform models read no gate input: every user gets the same zeros.
+    let item = |a: &Annotation| test_item(&dataset, &groups, vec![0.0; adapter.dim()], a);
+    let rows = ids.user_rows();
+    let seen: Vec<Item> = dataset
+        .split(Split::Test)
+        .filter(|a| rows.contains_key(a.user.as_str()))
+        .filter_map(item)
+        .collect();
+    // The unseen users `eval` scores: those with answers outside the test split.
+    let unseen_ids = dataset.unseen_users();
+    let answered: std::collections::BTreeSet<&str> = dataset
+        .annotations()
+        .iter()
+        .filter(|a| a.split != Split::Test && unseen_ids.contains(a.user.as_str()))
+        .filter(|a| {
+            dataset.response_row(&a.chosen).is_some() && dataset.response_row(&a.rejected).is_some()
+        })
+        .map(|a| a.user.as_str())
+        .collect();
+    let unseen: Vec<Item> = dataset
+        .split(Split::Test)
+        .filter(|a| answered.contains(a.user.as_str()))
+        .filter_map(item)
+        .collect();
+    let seen = oracle_population(&loaded, sample(seen, test_pairs, per_group))?;
+    let unseen = if unseen.is_empty() {
+        None
+    } else {
+        Some(oracle_population(
+            &loaded,
+            sample(unseen, test_pairs, per_group),
+        )?)
+    };
+    Ok(MoleEval {
+        variant: Variant::Uniform,
+        seen,
+        unseen,
+    })
+}
+
+/// Scores each item with its group's model in `models`; an item of a group without one
+/// is an error naming the group.
+fn oracle_population(
+    models: &BTreeMap<String, RewardModel>,
+    (items, shares): (Vec<Item>, Option<BTreeMap<String, f64>>),
+) -> Result<Population> {
+    if let Some(orphan) = items
+        .iter()
+        .find(|i| i.group.as_ref().is_none_or(|g| !models.contains_key(g)))
+    {
+        bail!(
+            "no G-Oracle model for group {} (give --group-ckpt GROUP=CKPT for each of: {})",
+            orphan
+                .group
+                .as_deref()
+                .unwrap_or("(a user without a group)"),
+            items
+                .iter()
+                .filter_map(|i| i.group.as_deref())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let mut right = vec![false; items.len()];
+    for (group, model) in models {
+        let mine: Vec<usize> = (0..items.len())
+            .filter(|&k| items[k].group.as_deref() == Some(group.as_str()))
+            .collect();
+        let pairs: Vec<TextPair> = mine.iter().map(|&k| items[k].pair.clone()).collect();
+        // Each item is scored by one model: a cache per model loses nothing.
+        let mut cache = super::train::MoleTrainConfig::default().frozen_cache();
+        for (&k, r) in mine.iter().zip(correct(model, &pairs, 32, &mut cache)?) {
+            right[k] = r;
+        }
+    }
+    Ok(counted(&items, &right, shares))
 }
 
 /// `copl-train score`: rewards of `responses` to `prompt` for a seen `user` of the

@@ -94,8 +94,14 @@ pub fn text_pairs(
 }
 
 /// The groups (`users.jsonl`'s `group`) of a split's pairs' users, in
-/// [`text_pairs`]' order; an error names the first user without one.
-pub fn pair_groups<'d>(dataset: &'d Dataset, ids: &GraphIds, split: Split) -> Result<Vec<&'d str>> {
+/// [`text_pairs`]' order; an error names the first user without one and what (`needs`)
+/// wanted it.
+pub fn pair_groups<'d>(
+    dataset: &'d Dataset,
+    ids: &GraphIds,
+    split: Split,
+    needs: &str,
+) -> Result<Vec<&'d str>> {
     let groups: HashMap<&str, &str> = dataset
         .users()
         .iter()
@@ -105,12 +111,10 @@ pub fn pair_groups<'d>(dataset: &'d Dataset, ids: &GraphIds, split: Split) -> Re
         .into_iter()
         .map(|(u, _, _)| {
             let user = ids.users[u as usize].as_str();
-            groups.get(user).copied().with_context(|| {
-                format!(
-                    "users.jsonl: user {user} has no group; inverse-frequency re-weighting \
-                     needs one for every seen user (--reweight focal needs none)"
-                )
-            })
+            groups
+                .get(user)
+                .copied()
+                .with_context(|| format!("users.jsonl: user {user} has no group; {needs}"))
         })
         .collect()
 }
@@ -161,6 +165,9 @@ pub struct MoleRun<'a> {
     /// Seen users' test pairs scored for the summary, spread evenly over the split
     /// (0 = all; `copl-train eval` scores them all).
     pub test_pairs: usize,
+    /// Train (and validate, and test) on this ground-truth group's users only: one of
+    /// the paper's G-Oracle models (Table 2), with the Uniform variant.
+    pub group: Option<&'a str>,
 }
 
 /// Trains on `data` over the GCF part of `ckpt` with the backbone in `backbone`; writes
@@ -179,6 +186,7 @@ pub fn run_mole(
         max_tokens,
         adapt_layers,
         test_pairs: test_limit,
+        group,
     } = *run;
     if !(config.load_balance.is_finite() && config.load_balance >= 0.0) {
         bail!(
@@ -197,18 +205,57 @@ pub fn run_mole(
     let dataset = Dataset::load(data).map_err(anyhow::Error::new)?;
     let (adapter, ids) =
         Adapter::from_checkpoint(ckpt).with_context(|| format!("loading {}", ckpt.display()))?;
-    let mut train_pairs = text_pairs(&dataset, &ids, &adapter, Split::Train);
+    // A split's pairs, only the `group`'s users' with `--group`.
+    let split_pairs = |split: Split| -> Result<Vec<TextPair>> {
+        let pairs = text_pairs(&dataset, &ids, &adapter, split);
+        let Some(group) = group else {
+            return Ok(pairs);
+        };
+        let groups = pair_groups(
+            &dataset,
+            &ids,
+            split,
+            "--group trains on one group's users and needs every seen user's",
+        )?;
+        Ok(pairs
+            .into_iter()
+            .zip(groups)
+            .filter(|(_, g)| *g == group)
+            .map(|(p, _)| p)
+            .collect())
+    };
+    if let Some(group) = group {
+        let known: std::collections::BTreeSet<&str> = dataset
+            .users()
+            .iter()
+            .filter_map(|u| u.group.as_deref())
+            .collect();
+        if !known.contains(group) {
+            bail!(
+                "--group {group}: no user of {} is in that group (groups: {})",
+                data.display(),
+                known.into_iter().collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    let mut train_pairs = split_pairs(Split::Train)?;
     if config.reweight == Reweight::InverseFrequency {
-        let groups = pair_groups(&dataset, &ids, Split::Train)?;
+        let groups = pair_groups(
+            &dataset,
+            &ids,
+            Split::Train,
+            "inverse-frequency re-weighting needs one for every seen user (--reweight focal \
+             needs none)",
+        )?;
+        if group.is_some() {
+            bail!("--reweight inverse-frequency with --group: one group has nothing to re-weight");
+        }
         for (pair, weight) in train_pairs.iter_mut().zip(inverse_frequency(&groups)) {
             pair.weight = weight;
         }
     }
-    let val_pairs = text_pairs(&dataset, &ids, &adapter, Split::Val);
-    let test_pairs = spread(
-        text_pairs(&dataset, &ids, &adapter, Split::Test),
-        test_limit,
-    );
+    let val_pairs = split_pairs(Split::Val)?;
+    let test_pairs = spread(split_pairs(Split::Test)?, test_limit);
     let model_config = model_config(
         backbone_dir,
         variant,
