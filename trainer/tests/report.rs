@@ -158,16 +158,19 @@ fn figures_are_pngs_that_draw_the_data() {
     );
 }
 
+/// `value` into `root/path`, creating its directories.
+fn write_json(root: &std::path::Path, path: &str, value: serde_json::Value) {
+    let p = root.join(path);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, value.to_string()).unwrap();
+}
+
 #[test]
 fn the_report_tables_every_run_found_and_names_what_is_missing() {
     use copl_trainer::report::results::report;
     let runs = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let write = |path: &str, value: serde_json::Value| {
-        let p = runs.path().join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, value.to_string()).unwrap();
-    };
+    let write = |path: &str, value: serde_json::Value| write_json(runs.path(), path, value);
     let split = |all: f64, contro: f64, common: f64| {
         serde_json::json!({
             "overall": {"pairs": 10, "accuracy": all},
@@ -574,11 +577,7 @@ fn an_avg_set_is_read_against_the_best_single_reward_and_its_all_sibling() {
     use copl_trainer::report::results::report;
     let runs = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let write = |path: &str, value: serde_json::Value| {
-        let p = runs.path().join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, value.to_string()).unwrap();
-    };
+    let write = |path: &str, value: serde_json::Value| write_json(runs.path(), path, value);
     let seen = |accuracy: f64| {
         serde_json::json!({"variant": "copl",
                            "seen": {"overall": {"pairs": 256, "accuracy": accuracy}}})
