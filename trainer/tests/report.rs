@@ -416,7 +416,7 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
     );
     write(
         "longer/ufp2/copl.json",
-        serde_json::json!({"history": [{"step": 600, "train_loss": 0.25}]}),
+        serde_json::json!({"best_step": 450, "history": [{"step": 600, "train_loss": 0.25}]}),
     );
     write(
         "imbalance/ufp2-1-9/copl.json",
@@ -426,18 +426,24 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
         "longer/ufp2-1-9/copl.eval.json",
         serde_json::json!({"seen": by_group(0.75, 0.9)}),
     );
+    write(
+        "longer/ufp2-1-9/copl.json",
+        serde_json::json!({"best_step": 300, "history": [{"step": 300, "train_loss": 0.38}]}),
+    );
     let written = report(runs.path(), &figures, &markdown).unwrap();
     let md = std::fs::read_to_string(&markdown).unwrap();
     assert!(
-        md.contains("| ufp2 | copl | 200 → 600 | – → 0.250 | 91.21 → 95.00 | – | 91.60 → 93.00 |"),
+        md.contains(
+            "| ufp2 | copl | 200 → 600 (kept 450) | – → 0.250 | 91.21 → 95.00 | – | 91.60 → 93.00 |"
+        ),
         "{md}"
     );
     assert!(
-        md.contains("| ufp2-1-9 | copl | 100 → – | 0.400 → – | 77.50 → 82.50 | detail 70.00 → 75.00, hedging 85.00 → 90.00 | – → – |"),
+        md.contains("| ufp2-1-9 | copl | 100 → 300 (kept 300) | 0.400 → 0.380 | 77.50 → 82.50 | detail 70.00 → 75.00, hedging 85.00 → 90.00 | – → – |"),
         "{md}"
     );
     assert!(
-        md.contains("Reading: ufp2: CoPL's margin over Uniform (seen) +31.2 points with the grid's steps, +33.0 with more; ufp2-1-9: CoPL's groups detail 70.0 → 75.0, hedging 85.0 → 90.0."),
+        md.contains("Reading: ufp2: CoPL's margin over Uniform (seen) +31.2 points with the grid's steps, +33.0 with more; ufp2-1-9: CoPL's training loss plateaued (0.400 → 0.380): more steps do not fit the training pairs better; ufp2-1-9: CoPL's groups detail 70.0 → 75.0, hedging 85.0 → 90.0."),
         "{md}"
     );
     // Every section now has runs: what is missing is Table 2's seven columns and Fig.

@@ -13,7 +13,8 @@ use super::results::{Written, evals_in, files, name_of, pct, read, subdirs};
 /// One variant's run: its evaluation and the last point of its training history.
 struct Run {
     eval: Value,
-    steps: Option<u64>,
+    /// Steps trained, and the step whose parameters were kept (best validation).
+    steps: Option<(u64, Option<u64>)>,
     train_loss: Option<f64>,
 }
 
@@ -25,18 +26,21 @@ fn runs_in(dir: &Path) -> Result<Vec<(String, Run)>> {
         .collect();
     let mut runs = Vec::new();
     for (variant, eval) in evals_in(dir)? {
-        let last = match training.iter().find(|(v, _)| *v == variant) {
-            Some((_, path)) => read(path)?["history"]
-                .as_array()
-                .and_then(|h| h.last().cloned())
-                .unwrap_or(Value::Null),
+        let summary = match training.iter().find(|(v, _)| *v == variant) {
+            Some((_, path)) => read(path)?,
             None => Value::Null,
         };
+        let last = summary["history"]
+            .as_array()
+            .and_then(|h| h.last().cloned())
+            .unwrap_or(Value::Null);
         runs.push((
             variant,
             Run {
                 eval,
-                steps: last["step"].as_u64(),
+                steps: last["step"]
+                    .as_u64()
+                    .map(|s| (s, summary["best_step"].as_u64())),
                 train_loss: last["train_loss"].as_f64(),
             },
         ));
@@ -73,7 +77,8 @@ pub fn longer(runs: &Path, md: &mut String, written: &mut Written) -> Result<()>
          user embeddings with more steps (same batch, learning rate and seed). Each cell is \
          grid → longer; per-group cells (imbalanced sets) score each group on as many test \
          pairs.\n\n\
-         | data set | variant | steps | final training loss | seen all | seen per group | \
+         | data set | variant | steps (kept: the best validation step, whose parameters \
+         are evaluated) | final training loss | seen all | seen per group | \
          unseen all |\n|---|---|---|---|---|---|---|"
     )?;
     let mut readings = Vec::new();
@@ -109,7 +114,14 @@ pub fn longer(runs: &Path, md: &mut String, written: &mut Written) -> Result<()>
             writeln!(
                 md,
                 "| {name} | {variant} | {} | {} | {} | {} | {} |",
-                moved(before.and_then(|r| r.steps), run.steps, |s| s.to_string()),
+                moved(
+                    before.and_then(|r| r.steps),
+                    run.steps,
+                    |(s, best)| match best {
+                        Some(b) => format!("{s} (kept {b})"),
+                        None => s.to_string(),
+                    }
+                ),
                 moved(before.and_then(|r| r.train_loss), run.train_loss, |l| {
                     format!("{l:.3}")
                 }),
@@ -135,6 +147,22 @@ pub fn longer(runs: &Path, md: &mut String, written: &mut Written) -> Result<()>
                 100.0 * b,
                 100.0 * l
             ));
+        }
+        // Whether CoPL's training loss still fell with the extra steps.
+        let loss = |runs: &[(String, Run)]| {
+            runs.iter()
+                .find(|(v, _)| v == "copl")
+                .and_then(|(_, r)| r.train_loss)
+        };
+        if let (Some(b), Some(l)) = (loss(&base), loss(&longer)) {
+            readings.push(if b - l < 0.05 {
+                format!(
+                    "{name}: CoPL's training loss plateaued ({b:.3} → {l:.3}): more steps do \
+                     not fit the training pairs better"
+                )
+            } else {
+                format!("{name}: CoPL's training loss fell {b:.3} → {l:.3}")
+            });
         }
         // And CoPL's groups, on an imbalanced set.
         let copl = |runs: &[(String, Run)]| {
