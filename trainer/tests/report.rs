@@ -481,7 +481,7 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
         "{md}"
     );
     assert!(
-        md.contains("Reading, ufp2: at detail 100 : hedging 900: minority detail 70.0 (-20.0 against 5:5), majority hedging 85.0 (+5.0 against 5:5) (each group on an expert of its own in 1 of 2 projections)."),
+        md.contains("Reading, ufp2: at detail 100 : hedging 900: minority detail 70.0 (-20.0 against 5:5), majority hedging 85.0 (+5.0 against 5:5) (each group on an expert of its own in 1 of 2 projections); trained longer (see below) minority 75.0, majority 90.0."),
         "{md}"
     );
     assert!(

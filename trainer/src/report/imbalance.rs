@@ -215,8 +215,26 @@ pub fn imbalance(
                 }
                 _ => String::new(),
             };
+            // The same point trained longer (`longer/<set>`), where it was.
+            let longer_path = runs.join("longer").join(&s.name).join("copl.eval.json");
+            let longer = if longer_path.exists() {
+                let e = read(&longer_path)?;
+                match (
+                    e["seen"]["by_group"][minority]["accuracy"].as_f64(),
+                    e["seen"]["by_group"][majority]["accuracy"].as_f64(),
+                ) {
+                    (Some(min), Some(maj)) => format!(
+                        "; trained longer (see below) minority {:.1}, majority {:.1}",
+                        100.0 * min,
+                        100.0 * maj
+                    ),
+                    _ => String::new(),
+                }
+            } else {
+                String::new()
+            };
             parts.push(format!(
-                "at {}: minority {minority} {:.1}{}, majority {majority} {:.1}{}{routing}",
+                "at {}: minority {minority} {:.1}{}, majority {majority} {:.1}{}{routing}{longer}",
                 s.ratio(),
                 100.0 * min_acc,
                 against(minority, min_acc),
