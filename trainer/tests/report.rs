@@ -443,7 +443,7 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
         "{md}"
     );
     assert!(
-        md.contains("Reading: ufp2: CoPL's margin over Uniform (seen) +31.2 points with the grid's steps, +33.0 with more; ufp2-1-9: CoPL's training loss plateaued (0.400 → 0.380): more steps do not fit the training pairs better; ufp2-1-9: CoPL's groups detail 70.0 → 75.0, hedging 85.0 → 90.0."),
+        md.contains("Reading: ufp2: CoPL's margin over Uniform (seen) +31.2 points with the grid's steps, +33.0 with more; ufp2-1-9: CoPL's training loss plateaued (0.400 → 0.380): more steps barely lower it; ufp2-1-9: CoPL's groups detail 70.0 → 75.0, hedging 85.0 → 90.0."),
         "{md}"
     );
     // Every section now has runs: what is missing is Table 2's seven columns and Fig.

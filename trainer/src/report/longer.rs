@@ -157,8 +157,8 @@ pub fn longer(runs: &Path, md: &mut String, written: &mut Written) -> Result<()>
         if let (Some(b), Some(l)) = (loss(&base), loss(&longer)) {
             readings.push(if b - l < 0.05 {
                 format!(
-                    "{name}: CoPL's training loss plateaued ({b:.3} → {l:.3}): more steps do \
-                     not fit the training pairs better"
+                    "{name}: CoPL's training loss plateaued ({b:.3} → {l:.3}): more steps barely \
+                     lower it"
                 )
             } else {
                 format!("{name}: CoPL's training loss fell {b:.3} → {l:.3}")
