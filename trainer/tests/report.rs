@@ -602,12 +602,31 @@ fn an_avg_set_is_read_against_the_best_single_reward_and_its_all_sibling() {
         );
     }
     write("mole/ufp4-all/g-oracle.eval.json", seen(0.75));
+    // An AVG set whose ALL sibling was trained at another scale says so.
+    for (set, sampling, users, steps, copl) in [
+        ("ufp2-all", "all", 2000, 200, 0.9),
+        ("ufp2-avg", "avg", 1000, 100, 0.7),
+    ] {
+        write(&format!("mole/{set}/copl.eval.json"), seen(copl));
+        write(
+            &format!("mole/{set}/copl.json"),
+            serde_json::json!({"history": [{"step": steps}]}),
+        );
+        write(
+            &format!("mole/{set}/data/synth.json"),
+            serde_json::json!({"config": {"preset": "ufp2", "sampling": sampling, "users": users}}),
+        );
+    }
     let markdown = out.path().join("results.md");
     report(runs.path(), &out.path().join("results"), &markdown).unwrap();
     let md = std::fs::read_to_string(&markdown).unwrap();
     // Our G-Oracle where made, the paper's beside.
     assert!(
-        md.contains("| seen | G-Oracle (a Uniform model per group) | 75.00 (61.52) | – (61.52) | – (61.52) |"),
+        md.contains("| seen | G-Oracle (a Uniform model per group) | – (64.53) | – (64.53) | 75.00 (61.52) | – (61.52) | – (61.52) |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- ufp2-avg: -20.0 against CoPL on ufp2-all (the paper -0.4), trained at 2000 users × 200 steps against 1000 × 100 here."),
         "{md}"
     );
     // No Uniform: CoPL against the best single reward; the AVG set also against CoPL on

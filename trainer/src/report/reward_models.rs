@@ -133,17 +133,31 @@ impl SetRuns {
         self.eval(variant)?[users]["overall"]["accuracy"].as_f64()
     }
 
-    /// The scale it was trained at, from the generator and CoPL's training summary.
-    fn scale(&self) -> String {
-        let config = &self.synth["config"];
-        let training = self
-            .training
+    /// CoPL's training summary (else the first variant's).
+    fn training(&self) -> Option<&Value> {
+        self.training
             .iter()
             .find(|(v, _)| v == "copl")
             .or(self.training.first())
-            .map(|(_, t)| t);
-        let steps = training
-            .and_then(|t| t["history"].as_array()?.last()?["step"].as_u64())
+            .map(|(_, t)| t)
+    }
+
+    /// Seen users and training steps.
+    fn users_steps(&self) -> (Option<u64>, Option<u64>) {
+        (
+            self.synth["config"]["users"].as_u64(),
+            self.training()
+                .and_then(|t| t["history"].as_array()?.last()?["step"].as_u64()),
+        )
+    }
+
+    /// The scale it was trained at, from the generator and CoPL's training summary.
+    fn scale(&self) -> String {
+        let config = &self.synth["config"];
+        let training = self.training();
+        let steps = self
+            .users_steps()
+            .1
             .map_or_else(|| "?".to_string(), |s| s.to_string());
         format!(
             "{}: {} seen users ({} sampling, {:.0} % of catalogue pairs common to all \
@@ -499,7 +513,7 @@ fn reading(sets: &[SetRuns], md: &mut String) -> Result<()> {
                 .find(|o| users(o) == users(s))
                 .or_else(|| siblings.iter().find(|o| o.name == all));
             if let Some((sibling, sibling_copl)) =
-                sibling.and_then(|o| Some((&o.name, o.accuracy("copl", "seen")?)))
+                sibling.and_then(|o| Some((*o, o.accuracy("copl", "seen")?)))
             {
                 let in_paper = match (
                     paper(column, "copl", false),
@@ -508,9 +522,16 @@ fn reading(sets: &[SetRuns], md: &mut String) -> Result<()> {
                     (Some(avg), Some(all)) => format!(" (the paper {:+.1})", avg - all),
                     _ => String::new(),
                 };
+                let scale = match (sibling.users_steps(), s.users_steps()) {
+                    ((Some(tu), Some(ts)), (Some(u), Some(st))) if (tu, ts) != (u, st) => {
+                        format!(", trained at {tu} users × {ts} steps against {u} × {st} here")
+                    }
+                    _ => String::new(),
+                };
                 parts.push(format!(
-                    "{} against CoPL on {sibling}{in_paper}",
-                    gap(copl, sibling_copl)
+                    "{} against CoPL on {}{in_paper}{scale}",
+                    gap(copl, sibling_copl),
+                    sibling.name
                 ));
             }
         }
