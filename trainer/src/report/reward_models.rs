@@ -358,8 +358,11 @@ fn orderings(s: &SetRuns, written: &mut Written) {
         let Some(&(_, copl, copl_pairs)) = found.iter().find(|(v, _, _)| *v == "copl") else {
             continue;
         };
-        let others: Vec<&(&str, f64, u64)> =
-            found.iter().filter(|(v, _, _)| *v != "copl").collect();
+        // The baselines: not the G-Oracle, which knows every user's group.
+        let others: Vec<&(&str, f64, u64)> = found
+            .iter()
+            .filter(|(v, _, _)| *v != "copl" && *v != "g-oracle")
+            .collect();
         if others.is_empty() {
             continue;
         }
@@ -441,6 +444,26 @@ fn shortfall(s: &SetRuns, short: f64, other: Option<&str>) -> String {
             100.0 * first,
             100.0 * best
         ));
+    }
+    // The G-Oracle tells a backbone that cannot learn the groups' preferences at this
+    // scale from a model that cannot tell the users apart.
+    if let (Some(oracle), Some(copl)) = (s.accuracy("g-oracle", "seen"), s.accuracy("copl", "seen"))
+    {
+        let level = copl + short;
+        why.push(if oracle - level > noise {
+            format!(
+                "a Uniform model per group reaches {:.1} %: the backbone learns each group's \
+                 preference at this scale, so what falls short is telling the users apart \
+                 (routing by their embeddings)",
+                100.0 * oracle
+            )
+        } else {
+            format!(
+                "even a Uniform model per group reaches only {:.1} %: the backbone does not \
+                 learn the groups' preferences at this scale",
+                100.0 * oracle
+            )
+        });
     }
     why.join("; ")
 }
