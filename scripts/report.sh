@@ -14,7 +14,8 @@
 #                on UF-P ALL; w/o MoLE runs on ufp2-all), ufp4-all-1k, tldr-all and personal-all CoPL and
 #                Uniform, the AVG sets CoPL (about 7 min a model)
 #   - oracle:    the paper's G-Oracle (a Uniform model per ground-truth group, `mole
-#                --group`, `eval-oracle`) on ufp4-all-1k, tldr-all and ufp2-all (about 45 min)
+#                --group`, `eval-oracle`) on ufp4-all-1k, ufp4-all, tldr-all and ufp2-all
+#                (about 75 min)
 #   - imbalance/<preset>-a-b: CoPL at group sizes 1:9 and 9:1 on ufp2 and tldr (AVG, as
 #                Fig. 4; 5:5 is mole/<preset>-avg), and the §7 options on ufp2 1:9
 #                (re-weighting, load balancing; and re-weighting on tldr 1:9)
@@ -77,8 +78,9 @@ fi
 if stage oracle; then
   # The paper's G-Oracle (a Uniform model per ground-truth group) where it tells most:
   # ufp4-all-1k (CoPL below Uniform: can this backbone and step count learn the groups
-  # apart at all?), tldr-all and ufp2-all. Personal's users have weights, not groups.
+  # apart at all?), ufp4-all, tldr-all and ufp2-all. Personal's users have weights, not groups.
   mole mole/ufp4-all-1k "${GRID[@]}" PRESET=ufp4 VARIANTS=g-oracle
+  mole mole/ufp4-all "${GRID[@]}" PRESET=ufp4 VARIANTS=g-oracle
   mole mole/tldr-all "${GRID[@]}" PRESET=tldr VARIANTS=g-oracle
   mole mole/ufp2-all PRESET=ufp2 USERS=2000 STEPS=200 VARIANTS=g-oracle
 fi
