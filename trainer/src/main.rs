@@ -134,7 +134,7 @@ enum Command {
         #[arg(long)]
         data: PathBuf,
         /// GROUP=CKPT, once per group: a model from `mole --variant uniform --group GROUP`.
-        #[arg(long = "group-ckpt", required = true, value_parser = parse_group_ckpt)]
+        #[arg(long = "group-ckpt", value_name = "GROUP=CKPT", required = true, value_parser = parse_group_ckpt)]
         models: Vec<(String, PathBuf)>,
         /// Backbone directory [default: the one the first model's manifest names].
         #[arg(long)]
