@@ -14,6 +14,7 @@ mkdir -p "$OUT"
 # The package set of every release build here (one feature resolution: no rebuilds).
 cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
 BIN=./target/release/copl-train
+source scripts/lib/into.sh
 
 for set in "ufp4 all" "ufp4 avg" "ufp2 all"; do
   read -r preset sampling <<<"$set"
@@ -25,9 +26,10 @@ done
 run() { # name data-dir flags...
   local name=$1 data=$2; shift 2
   [ -f "$OUT/$name.json" ] && return 0
-  $BIN gcf --data "$OUT/$data" --out "$OUT/ckpt-$name" "${COMMON[@]}" "$@" >"$OUT/$name.tmp"
-  $BIN eval-gcf --data "$OUT/$data" --ckpt "$OUT/ckpt-$name" --json >"$OUT/$name.eval.json"
-  mv "$OUT/$name.tmp" "$OUT/$name.json"
+  # The training summary last: it marks the run done.
+  $BIN gcf --data "$OUT/$data" --out "$OUT/ckpt-$name" "${COMMON[@]}" "$@" >"$OUT/$name.json.partial"
+  into "$OUT/$name.eval.json" $BIN eval-gcf --data "$OUT/$data" --ckpt "$OUT/ckpt-$name" --json
+  mv "$OUT/$name.json.partial" "$OUT/$name.json"
 }
 
 # Two lanes, one per core.

@@ -14,6 +14,7 @@ mkdir -p "$OUT"
 # The package set of every release build here (one feature resolution: no rebuilds).
 cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
 BIN=./target/release/copl-train
+source scripts/lib/into.sh
 COMMON=(--dim 64 --epochs 200 --lr 1e-2 --batch-size 1000000)
 
 for seed in $SEEDS; do
@@ -36,12 +37,11 @@ for seed in $SEEDS; do
       esac
       $BIN gcf --data "$data" --out "$OUT/ckpt-$name" "${COMMON[@]}" "${flags[@]}" --seed "$seed" \
         --json >/dev/null
-      $BIN eval-gcf --data "$data" --ckpt "$OUT/ckpt-$name" --json >"$OUT/$name.tmp"
-      mv "$OUT/$name.tmp" "$OUT/$name.eval.json"
+      into "$OUT/$name.eval.json" $BIN eval-gcf --data "$data" --ckpt "$OUT/ckpt-$name" --json
     done
     if [[ $set == ufp4-* ]] && [ ! -f "$OUT/$set-s$seed.unseen.json" ]; then
-      $BIN eval-unseen --data "$data" --ckpt "$OUT/ckpt-$set-gcf-s$seed" --json >"$OUT/$set-s$seed.tmp"
-      mv "$OUT/$set-s$seed.tmp" "$OUT/$set-s$seed.unseen.json"
+      into "$OUT/$set-s$seed.unseen.json" \
+        $BIN eval-unseen --data "$data" --ckpt "$OUT/ckpt-$set-gcf-s$seed" --json
     fi
   done
 done

@@ -819,7 +819,7 @@ fn main() -> Result<()> {
     }
 }
 
-/// The backbone directory given, or the one the checkpoint's manifest names.
+/// `eval`'s and `eval-oracle`'s report: JSON, or a line per population and group.
 fn print_mole_eval(eval: &copl_trainer::mole::eval::MoleEval, json: bool) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(eval)?);
@@ -859,6 +859,7 @@ fn parse_group_ckpt(s: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
+/// The backbone directory given, or the one the checkpoint's manifest names.
 fn backbone_of(ckpt: &std::path::Path, given: Option<PathBuf>) -> Result<PathBuf> {
     if let Some(dir) = given {
         return Ok(dir);

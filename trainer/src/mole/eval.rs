@@ -16,7 +16,7 @@ use copl_core::{
 use serde::Serialize;
 
 use super::{
-    run::spread,
+    run::{spread, user_groups},
     train::{TextPair, correct, device},
 };
 
@@ -152,6 +152,17 @@ pub fn onboarded_unseen(
     dataset: &Dataset,
     adapter: &Adapter,
 ) -> Result<BTreeMap<String, Vec<f32>>> {
+    let mut embeddings = BTreeMap::new();
+    for (user, given) in &unseen_answers(dataset) {
+        let adapted = adapter.adapt(given, &AdaptConfig::default())?;
+        embeddings.insert(user.to_string(), adapted.embedding);
+    }
+    Ok(embeddings)
+}
+
+/// Each unseen user's answers outside the test split (the ones they onboard from): the
+/// unseen users `eval` and `eval-oracle` score are its keys.
+fn unseen_answers(dataset: &Dataset) -> BTreeMap<&str, Vec<Answer>> {
     let unseen_ids = dataset.unseen_users();
     let mut answers: BTreeMap<&str, Vec<Answer>> = BTreeMap::new();
     for a in dataset.annotations() {
@@ -168,21 +179,7 @@ pub fn onboarded_unseen(
             });
         }
     }
-    let mut embeddings = BTreeMap::new();
-    for (user, given) in &answers {
-        let adapted = adapter.adapt(given, &AdaptConfig::default())?;
-        embeddings.insert(user.to_string(), adapted.embedding);
-    }
-    Ok(embeddings)
-}
-
-/// Each user's ground-truth group (`users.jsonl`), where given.
-fn user_groups(dataset: &Dataset) -> BTreeMap<&str, &str> {
-    dataset
-        .users()
-        .iter()
-        .filter_map(|u| Some((u.user.as_str(), u.group.as_deref()?)))
-        .collect()
+    answers
 }
 
 /// The test annotation `a` as a scored item for a user with gate input `user`; none when
@@ -302,20 +299,11 @@ pub fn eval_oracle(
         .filter(|a| rows.contains_key(a.user.as_str()))
         .filter_map(item)
         .collect();
-    // The unseen users `eval` scores: those with answers outside the test split.
-    let unseen_ids = dataset.unseen_users();
-    let answered: std::collections::BTreeSet<&str> = dataset
-        .annotations()
-        .iter()
-        .filter(|a| a.split != Split::Test && unseen_ids.contains(a.user.as_str()))
-        .filter(|a| {
-            dataset.response_row(&a.chosen).is_some() && dataset.response_row(&a.rejected).is_some()
-        })
-        .map(|a| a.user.as_str())
-        .collect();
+    // The unseen users `eval` scores: those with answers to onboard from.
+    let answered = unseen_answers(&dataset);
     let unseen: Vec<Item> = dataset
         .split(Split::Test)
-        .filter(|a| answered.contains(a.user.as_str()))
+        .filter(|a| answered.contains_key(a.user.as_str()))
         .filter_map(item)
         .collect();
     let seen = oracle_population(&loaded, sample(seen, test_pairs, per_group))?;

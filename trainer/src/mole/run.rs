@@ -1,7 +1,11 @@
 //! `copl-train mole`: train the reward model on a data set over a checkpoint's GCF
 //! embeddings and write `mole.safetensors` and the manifest's `model` section.
 
-use std::{collections::HashMap, fs, path::Path};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs,
+    path::Path,
+};
 
 use anyhow::{Context, Result, bail};
 use candle_nn::VarMap;
@@ -93,6 +97,15 @@ pub fn text_pairs(
         .collect()
 }
 
+/// Each user's ground-truth group (`users.jsonl`'s `group`), where given.
+pub fn user_groups(dataset: &Dataset) -> BTreeMap<&str, &str> {
+    dataset
+        .users()
+        .iter()
+        .filter_map(|u| Some((u.user.as_str(), u.group.as_deref()?)))
+        .collect()
+}
+
 /// The groups (`users.jsonl`'s `group`) of a split's pairs' users, in
 /// [`text_pairs`]' order; an error names the first user without one and what (`needs`)
 /// wanted it.
@@ -102,11 +115,7 @@ pub fn pair_groups<'d>(
     split: Split,
     needs: &str,
 ) -> Result<Vec<&'d str>> {
-    let groups: HashMap<&str, &str> = dataset
-        .users()
-        .iter()
-        .filter_map(|u| Some((u.user.as_str(), u.group.as_deref()?)))
-        .collect();
+    let groups = user_groups(dataset);
     pair_rows(dataset, ids, split)
         .into_iter()
         .map(|(u, _, _)| {
@@ -202,6 +211,9 @@ pub fn run_mole(
     {
         bail!("--focal-gamma must be a number >= 0, not {gamma}");
     }
+    if group.is_some() && config.reweight == Reweight::InverseFrequency {
+        bail!("--reweight inverse-frequency with --group: one group has nothing to re-weight");
+    }
     let dataset = Dataset::load(data).map_err(anyhow::Error::new)?;
     let (adapter, ids) =
         Adapter::from_checkpoint(ckpt).with_context(|| format!("loading {}", ckpt.display()))?;
@@ -225,11 +237,7 @@ pub fn run_mole(
             .collect())
     };
     if let Some(group) = group {
-        let known: std::collections::BTreeSet<&str> = dataset
-            .users()
-            .iter()
-            .filter_map(|u| u.group.as_deref())
-            .collect();
+        let known: BTreeSet<&str> = user_groups(&dataset).into_values().collect();
         if !known.contains(group) {
             bail!(
                 "--group {group}: no user of {} is in that group (groups: {})",
@@ -247,9 +255,6 @@ pub fn run_mole(
             "inverse-frequency re-weighting needs one for every seen user (--reweight focal \
              needs none)",
         )?;
-        if group.is_some() {
-            bail!("--reweight inverse-frequency with --group: one group has nothing to re-weight");
-        }
         for (pair, weight) in train_pairs.iter_mut().zip(inverse_frequency(&groups)) {
             pair.weight = weight;
         }

@@ -8,7 +8,7 @@ use std::{fmt::Write as _, path::Path};
 use anyhow::Result;
 use serde_json::Value;
 
-use super::results::{Written, evals_in, files, name_of, pct, read, subdirs};
+use super::results::{Written, evals_in, name_of, pct, subdirs, training_summary};
 
 /// One variant's run: its evaluation and the last point of its training history.
 struct Run {
@@ -20,16 +20,9 @@ struct Run {
 
 /// Every evaluated variant in `dir`, with its training summary `<variant>.json`.
 fn runs_in(dir: &Path) -> Result<Vec<(String, Run)>> {
-    let training: Vec<(String, std::path::PathBuf)> = files(dir, ".json")
-        .into_iter()
-        .filter(|(stem, _)| !stem.contains('.'))
-        .collect();
     let mut runs = Vec::new();
     for (variant, eval) in evals_in(dir)? {
-        let summary = match training.iter().find(|(v, _)| *v == variant) {
-            Some((_, path)) => read(path)?,
-            None => Value::Null,
-        };
+        let summary = training_summary(dir, &variant)?.unwrap_or(Value::Null);
         let last = summary["history"]
             .as_array()
             .and_then(|h| h.last().cloned())

@@ -157,6 +157,17 @@ pub(super) fn evals_in(dir: &Path) -> Result<Vec<(String, Value)>> {
         .collect()
 }
 
+/// `<dir>/<variant>.json`, the training summary `copl-train mole --json` wrote for an
+/// evaluated variant, if there.
+pub(super) fn training_summary(dir: &Path, variant: &str) -> Result<Option<Value>> {
+    let path = dir.join(format!("{variant}.json"));
+    if path.exists() {
+        read(&path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 /// The evaluation of `variant` among `evals`.
 pub(super) fn eval_of<'a>(evals: &'a [(String, Value)], variant: &str) -> Option<&'a Value> {
     evals.iter().find(|(v, _)| v == variant).map(|(_, e)| e)

@@ -6,7 +6,9 @@ use std::{fmt::Write as _, path::Path};
 use anyhow::Result;
 use serde_json::Value;
 
-use super::results::{Ordering, Written, eval_of, evals_in, files, mole_sets, name_of, pct, read};
+use super::results::{
+    Ordering, Written, eval_of, evals_in, mole_sets, name_of, pct, read, training_summary,
+};
 
 /// Variants in the order of the paper's rows (CoPL last among ours is the paper's
 /// order; here CoPL first so the table reads against it), with their display names.
@@ -110,9 +112,9 @@ impl SetRuns {
             Value::Null
         };
         let mut training = Vec::new();
-        for (variant, path) in files(dir, ".json") {
-            if !variant.contains('.') && evals.iter().any(|(v, _)| *v == variant) {
-                training.push((variant, read(&path)?));
+        for (variant, _) in &evals {
+            if let Some(t) = training_summary(dir, variant)? {
+                training.push((variant.clone(), t));
             }
         }
         Ok(Self {
@@ -410,13 +412,13 @@ fn gap(a: f64, b: f64) -> String {
     format!("{:+.1}", 100.0 * (a - b))
 }
 
-/// The computed reading of Table 2 against the paper: CoPL's margin over Uniform (ours
-/// and the paper's), its distance to the bound, and what the ablations lose.
-/// Why CoPL falls `short` (in [0, 1]) of a shared reward on `s`: whether that is within
-/// sampling noise (two standard errors of the difference with `other`'s cell, or of
-/// CoPL's cell alone against a level computed on every test annotation), and whether
-/// the GCF embeddings the gates route by learned anything after their first epoch.
-fn shortfall(s: &SetRuns, short: f64, other: Option<&str>) -> String {
+/// Why CoPL (`copl`) falls short of a shared reward's `level` on `s` (both in [0, 1]):
+/// whether that is within sampling noise (two standard errors of the difference with
+/// `other`'s cell, or of CoPL's cell alone against a level computed on every test
+/// annotation), whether the GCF embeddings the gates route by learned anything after
+/// their first epoch, and whether the G-Oracle shows the groups learnable here.
+fn shortfall(s: &SetRuns, copl: f64, level: f64, other: Option<&str>) -> String {
+    let short = level - copl;
     let pairs = ["copl"]
         .into_iter()
         .chain(other)
@@ -447,9 +449,7 @@ fn shortfall(s: &SetRuns, short: f64, other: Option<&str>) -> String {
     }
     // The G-Oracle tells a backbone that cannot learn the groups' preferences at this
     // scale from a model that cannot tell the users apart.
-    if let (Some(oracle), Some(copl)) = (s.accuracy("g-oracle", "seen"), s.accuracy("copl", "seen"))
-    {
-        let level = copl + short;
+    if let Some(oracle) = s.accuracy("g-oracle", "seen") {
         why.push(if oracle - level > noise {
             format!(
                 "a Uniform model per group reaches {:.1} %: the backbone learns each group's \
@@ -468,6 +468,8 @@ fn shortfall(s: &SetRuns, short: f64, other: Option<&str>) -> String {
     why.join("; ")
 }
 
+/// The computed reading of Table 2 against the paper: CoPL's margin over Uniform (ours
+/// and the paper's), its distance to the bound, and what the ablations lose.
 fn reading(sets: &[SetRuns], md: &mut String) -> Result<()> {
     writeln!(md, "Reading (computed from the numbers above):\n")?;
     // The binomial standard error of one cell, at its largest (p = ½).
@@ -526,7 +528,7 @@ fn reading(sets: &[SetRuns], md: &mut String) -> Result<()> {
             let all = format!("{preset}-all");
             // The ALL set with as many users (ufp4-all-1k beside a 1 000-user ufp4-avg,
             // not the 10 000-user ufp4-all), else the one named `<preset>-all`.
-            let users = |o: &SetRuns| o.synth["config"]["users"].as_u64();
+            let users = |o: &SetRuns| o.users_steps().0;
             let siblings: Vec<&SetRuns> = sets
                 .iter()
                 .filter(|o| o.column.as_deref() == Some(&all) && o.eval("copl").is_some())
@@ -613,7 +615,7 @@ fn reading(sets: &[SetRuns], md: &mut String) -> Result<()> {
         {
             parts.push(format!(
                 "CoPL does not beat {label}: {}",
-                shortfall(s, level - copl, variant)
+                shortfall(s, copl, level, variant)
             ));
         }
         if !parts.is_empty() {
