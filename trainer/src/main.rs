@@ -1062,6 +1062,32 @@ fn print_eval(eval: &gcf::GcfEval) {
             100.0 * bound
         );
     }
+    if let Some(id) = &eval.identification {
+        let line = |who: &str, i: &gcf::Identification| {
+            let mut parts = Vec::new();
+            if let Some(a) = i.probe_accuracy {
+                parts.push(format!("linear probe {:.1}%", 100.0 * a));
+            }
+            if let Some(n) = i.kmeans_nmi {
+                parts.push(format!("k-means NMI {n:.3}"));
+            }
+            if let Some(r2) = i.weights_r2 {
+                parts.push(format!("weights R² {r2:.3}"));
+            }
+            println!("  {who} ({} users): {}", i.users, parts.join(", "));
+        };
+        println!("identification of the user's preference from the embedding:");
+        line("seen, held out", &id.seen);
+        if let Some(unseen) = &id.unseen {
+            line("unseen, onboarded", unseen);
+        }
+        if let Some(b) = id.bayes_bound {
+            println!(
+                "  Bayes bound of the group from a user's own training answers: {:.1}%",
+                100.0 * b
+            );
+        }
+    }
 }
 
 /// Peak resident memory of this process so far (Linux), in MiB.

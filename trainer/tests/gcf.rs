@@ -137,6 +137,18 @@ fn tiny_training_beats_chance_and_checkpoint_reproduces_accuracy() {
         eval.ground_truth_bound, None,
         "no synth.json was written here"
     );
+    // Two groups the embeddings order pairs by must be told apart by them, and the
+    // noiseless answers identify every tldr user's group.
+    let id = eval.identification.expect("users.jsonl has groups");
+    assert_eq!(id.groups, 2);
+    assert_eq!(
+        id.seen.users, 60,
+        "the probe scores the held-out 20 % of 300"
+    );
+    assert!(id.seen.probe_accuracy.unwrap() > 0.8, "{id:?}");
+    assert!(id.seen.kmeans_nmi.unwrap() > 0.2, "{id:?}");
+    assert_eq!(id.unseen.as_ref().unwrap().users, 4);
+    assert_eq!(id.bayes_bound, Some(1.0));
     let manifest = copl_core::checkpoint::Manifest::load(ckpt.path()).unwrap();
     let gcf = manifest.gcf.unwrap();
     assert_eq!((gcf.dim, gcf.users, gcf.model.as_str()), (16, 300, "gcf"));

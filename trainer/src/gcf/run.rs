@@ -10,12 +10,15 @@ use copl_core::{
     data::{Dataset, Split, data_hash},
     graph::{GraphIds, graph_of},
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
-    accuracy, pair_rows,
+    accuracy,
+    identify::{self, GroupIdentification, Identification},
+    pair_rows,
     train::{EpochRecord, TrainConfig, train},
 };
+use crate::{onboard::unseen_users, synth};
 
 /// What `copl-train gcf` reports.
 #[derive(Clone, Debug, Serialize)]
@@ -142,14 +145,14 @@ fn survey_pairs(train_pairs: &[(u32, u32, u32)]) -> Vec<(u32, u32)> {
 }
 
 /// Accuracy of one slice of test pairs.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Slice {
     pub pairs: usize,
     pub accuracy: f64,
 }
 
-/// What `copl-train eval-gcf` reports.
-#[derive(Clone, Debug, Serialize)]
+/// What `copl-train eval-gcf` reports (written with `--json`, read by the report).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GcfEval {
     pub model: String,
     /// Seen users' test pairs.
@@ -163,6 +166,10 @@ pub struct GcfEval {
     /// where the data set was generated.
     pub ground_truth_bound: Option<f64>,
     pub shared_preference_bound: Option<f64>,
+    /// How well the embeddings identify each user's group or mixture weights (what the
+    /// gates need); `None` when users.jsonl has neither.
+    #[serde(default)]
+    pub identification: Option<GroupIdentification>,
 }
 
 /// Refuses a data set whose responses are not the checkpoint's (same ids, same order).
@@ -230,10 +237,11 @@ pub fn eval_gcf(data: &Path, ckpt: &Path) -> Result<GcfEval> {
             accuracy: accuracy(&users, &responses, pairs)?,
         })
     };
-    let synth: Option<serde_json::Value> = fs::read_to_string(data.join("synth.json"))
+    let synth: Option<synth::Summary> = fs::read_to_string(data.join("synth.json"))
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok());
-    let bound = |key: &str| synth.as_ref().and_then(|s| s[key].as_f64());
+    let label_noise = synth.as_ref().map_or(0.0, |s| s.config.label_noise);
+    let identification = identification(&dataset, ckpt, &ids, &users, label_noise)?;
     Ok(GcfEval {
         model: gcf.model,
         overall: slice(&all)?,
@@ -251,9 +259,144 @@ pub fn eval_gcf(data: &Path, ckpt: &Path) -> Result<GcfEval> {
         } else {
             None
         },
-        ground_truth_bound: bound("ground_truth_test_accuracy"),
-        shared_preference_bound: bound("population_test_accuracy"),
+        ground_truth_bound: synth.as_ref().map(|s| s.ground_truth_test_accuracy),
+        shared_preference_bound: synth.as_ref().map(|s| s.population_test_accuracy),
+        identification,
     })
+}
+
+/// Seed of the probes' user split and of k-means.
+const IDENTIFY_SEED: u64 = 0;
+
+/// The embeddings' group (or weight) identification for seen users and for unseen users
+/// onboarded from their answers (eq. 11, 2 hops, the server's defaults), and the Bayes
+/// bound of identifying a group from a user's own training answers.
+fn identification(
+    dataset: &Dataset,
+    ckpt: &Path,
+    ids: &GraphIds,
+    users: &candle_core::Tensor,
+    label_noise: f64,
+) -> Result<Option<GroupIdentification>> {
+    let rows: Vec<Vec<f32>> = users.to_vec2()?;
+    let user_rows = ids.user_rows();
+    let group_names: Vec<&str> = {
+        let mut names: Vec<&str> = dataset
+            .users()
+            .iter()
+            .filter_map(|u| u.group.as_deref())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    };
+    let has_weights = dataset.users().iter().any(|u| u.weights.is_some());
+    if group_names.is_empty() && !has_weights {
+        return Ok(None);
+    }
+    let group_of = |u: &copl_core::data::UserTruth| {
+        u.group
+            .as_deref()
+            .and_then(|g| group_names.iter().position(|n| *n == g))
+    };
+    let unseen = unseen_users(dataset);
+    let onboarded: Vec<(Vec<f32>, &copl_core::data::UserTruth)> = if unseen.is_empty() {
+        Vec::new()
+    } else {
+        let (adapter, _) = copl_core::adapt::Adapter::from_checkpoint(ckpt)
+            .with_context(|| format!("loading {}", ckpt.display()))?;
+        let config = copl_core::adapt::AdaptConfig::default();
+        unseen
+            .iter()
+            .filter_map(|u| Some((u, u.truth?)))
+            .map(|(u, truth)| Ok((adapter.adapt(&u.given, &config)?.embedding, truth)))
+            .collect::<Result<_>>()?
+    };
+    let seen_truths = dataset
+        .users()
+        .iter()
+        .filter_map(|u| Some((rows.get(*user_rows.get(u.user.as_str())? as usize)?, u)));
+    if !group_names.is_empty() {
+        let seen: Vec<(Vec<f32>, usize)> = seen_truths
+            .filter_map(|(e, u)| Some((e.clone(), group_of(u)?)))
+            .collect();
+        let unseen: Vec<(Vec<f32>, usize)> = onboarded
+            .iter()
+            .filter_map(|(e, u)| Some((e.clone(), group_of(u)?)))
+            .collect();
+        let (seen_id, unseen_id) =
+            identify::identify_groups(&seen, &unseen, group_names.len(), IDENTIFY_SEED);
+        return Ok(Some(GroupIdentification {
+            groups: group_names.len(),
+            seen: seen_id,
+            unseen: unseen_id,
+            bayes_bound: Some(group_bayes_bound(dataset, &group_names, label_noise)),
+        }));
+    }
+    let seen: Vec<(Vec<f32>, Vec<f64>)> = seen_truths
+        .filter_map(|(e, u)| Some((e.clone(), u.weights.clone()?)))
+        .collect();
+    let unseen: Vec<(Vec<f32>, Vec<f64>)> = onboarded
+        .iter()
+        .filter_map(|(e, u)| Some((e.clone(), u.weights.clone()?)))
+        .collect();
+    let (seen_id, unseen_id): (Identification, Option<Identification>) =
+        identify::identify_weights(&seen, &unseen, IDENTIFY_SEED);
+    Ok(Some(GroupIdentification {
+        groups: 0,
+        seen: seen_id,
+        unseen: unseen_id,
+        bayes_bound: None,
+    }))
+}
+
+/// [`identify::bayes_bound`] over the seen users with a group: each training answer is
+/// checked against every group's noiseless rule (`synth::truth::prefers`).
+fn group_bayes_bound(dataset: &Dataset, group_names: &[&str], label_noise: f64) -> f64 {
+    let candidates: Vec<copl_core::data::UserTruth> = group_names
+        .iter()
+        .map(|g| copl_core::data::UserTruth {
+            user: String::new(),
+            group: Some(g.to_string()),
+            weights: None,
+            unseen: false,
+        })
+        .collect();
+    let truth_of: std::collections::HashMap<&str, usize> = dataset
+        .users()
+        .iter()
+        .filter(|u| !u.unseen)
+        .filter_map(|u| {
+            let g = u.group.as_deref()?;
+            Some((u.user.as_str(), group_names.iter().position(|n| *n == g)?))
+        })
+        .collect();
+    let mut counts: std::collections::HashMap<&str, (Vec<usize>, usize)> =
+        std::collections::HashMap::new();
+    for a in dataset.split(Split::Train) {
+        if !truth_of.contains_key(a.user.as_str()) {
+            continue;
+        }
+        let (Some(chosen), Some(rejected)) =
+            (dataset.response(&a.chosen), dataset.response(&a.rejected))
+        else {
+            continue;
+        };
+        let entry = counts
+            .entry(a.user.as_str())
+            .or_insert_with(|| (vec![0; group_names.len()], 0));
+        entry.1 += 1;
+        for (h, candidate) in candidates.iter().enumerate() {
+            if synth::truth::prefers(candidate, chosen, rejected) == Some(true) {
+                entry.0[h] += 1;
+            }
+        }
+    }
+    let users: Vec<(usize, Vec<usize>, usize)> = counts
+        .into_iter()
+        .map(|(user, (consistent, answers))| (truth_of[user], consistent, answers))
+        .collect();
+    identify::bayes_bound(&users, label_noise)
 }
 
 /// The response rows' texts, in row order, for `catalogue.jsonl`.

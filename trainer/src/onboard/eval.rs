@@ -100,10 +100,10 @@ pub struct UnseenEval {
     pub suggest_mean_us: f64,
 }
 
-struct UnseenUser<'a> {
-    truth: Option<&'a UserTruth>,
-    given: Vec<Answer>,
-    test: Vec<Answer>,
+pub(crate) struct UnseenUser<'a> {
+    pub(crate) truth: Option<&'a UserTruth>,
+    pub(crate) given: Vec<Answer>,
+    pub(crate) test: Vec<Answer>,
 }
 
 /// Evaluates onboarding of `data`'s unseen users on the checkpoint `ckpt`.
@@ -302,7 +302,7 @@ fn correct(adapter: &Adapter, embedding: &[f32], pairs: &[Answer]) -> (usize, us
     (right, pairs.len())
 }
 
-fn unseen_users(dataset: &Dataset) -> Vec<UnseenUser<'_>> {
+pub(crate) fn unseen_users(dataset: &Dataset) -> Vec<UnseenUser<'_>> {
     let truths: HashMap<&str, &UserTruth> = dataset
         .users()
         .iter()

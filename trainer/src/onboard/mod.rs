@@ -6,4 +6,5 @@ pub mod bench;
 mod eval;
 pub mod user_opt;
 
+pub(crate) use eval::unseen_users;
 pub use eval::{AnswersPoint, EvalUnseenConfig, MethodResult, UnseenEval, eval_unseen};

@@ -31,12 +31,12 @@ use copl_core::data::{Annotation, DataErrors, Dataset, Response, Split, UserTrut
 use rand::{Rng, SeedableRng, seq::IndexedRandom, seq::SliceRandom, seq::index};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Gamma};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use text::{AdviceLevels, SUMMARY_LEVELS};
 
 /// One of the paper's four settings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
     Tldr,
@@ -93,7 +93,7 @@ impl Preset {
 }
 
 /// How many training annotations each seen user gets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sampling {
     /// Exactly n.
@@ -103,7 +103,7 @@ pub enum Sampling {
 }
 
 /// Everything that determines a synthetic benchmark.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SynthConfig {
     pub preset: Preset,
     pub sampling: Sampling,
@@ -187,7 +187,7 @@ pub struct Synthetic {
 }
 
 /// What a generated benchmark holds.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary {
     pub config: SynthConfig,
     pub prompts: usize,
