@@ -319,14 +319,8 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
     assert!(md.contains("| ufp2: CoPL over every baseline on controversial pairs (seen) | yes | copl 95.00, uniform 30.00 |"), "{md}");
 
     // An ordering that fails is reported as failing, with its numbers.
-    write(
-        "gcf/ufp2-all-full.eval.json",
-        serde_json::json!({"model": "gcf", "overall": {"accuracy": 0.70}}),
-    );
-    write(
-        "gcf/ufp2-all-no-neg.eval.json",
-        serde_json::json!({"model": "gcf", "overall": {"accuracy": 0.75}}),
-    );
+    write("gcf/ufp2-all-full.eval.json", gcf_eval(0.70, true));
+    write("gcf/ufp2-all-no-neg.eval.json", gcf_eval(0.75, false));
     write(
         "mole/ufp2/copl.experts.json",
         serde_json::json!({
@@ -570,16 +564,52 @@ fn the_report_tables_every_run_found_and_names_what_is_missing() {
         "{md}"
     );
 
-    write(
-        "gcf/ufp4-all-gcf.eval.json",
-        serde_json::json!({"model": "gcf"}),
+    assert!(
+        md.contains("| ufp2-all-full | 91.0 | 95.0 | 0.800 | 0.850 | – | – | 100.0 |"),
+        "{md}"
     );
+    write("gcf/ufp4-all-gcf.eval.json", gcf_eval(0.6, false));
     std::fs::write(runs.path().join("gcf/ufp4-all-mf.eval.json"), "{ not json").unwrap();
     let e = report(runs.path(), &figures, &markdown).unwrap_err();
     assert!(
         format!("{e:#}").contains("ufp4-all-mf.eval.json: not JSON"),
         "{e:#}"
     );
+}
+
+/// An `eval-gcf` output as the command writes it (the report reads this very type), with
+/// an identification section when `identified`.
+fn gcf_eval(accuracy: f64, identified: bool) -> serde_json::Value {
+    use copl_trainer::gcf::{GcfEval, GroupIdentification, Identification, Slice};
+    serde_json::to_value(GcfEval {
+        model: "gcf".into(),
+        overall: Slice {
+            pairs: 100,
+            accuracy,
+        },
+        by_group: Default::default(),
+        controversial: None,
+        common: None,
+        ground_truth_bound: Some(1.0),
+        shared_preference_bound: Some(0.6),
+        identification: identified.then_some(GroupIdentification {
+            groups: 2,
+            seen: Identification {
+                users: 20,
+                probe_accuracy: Some(0.91),
+                kmeans_nmi: Some(0.8),
+                weights_r2: None,
+            },
+            unseen: Some(Identification {
+                users: 4,
+                probe_accuracy: Some(0.95),
+                kmeans_nmi: Some(0.85),
+                weights_r2: None,
+            }),
+            bayes_bound: Some(1.0),
+        }),
+    })
+    .unwrap()
 }
 
 #[test]

@@ -30,6 +30,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use super::figures::{self, Series};
+use crate::gcf::GcfEval;
 
 /// What `report` wrote.
 #[derive(Debug)]
@@ -76,8 +77,14 @@ fn paper_pct(run: &str, column: &str) -> String {
 }
 
 pub(super) fn read(path: &Path) -> Result<Value> {
+    read_typed(path)
+}
+
+/// `path` read as the type its writer used.
+pub(super) fn read_typed<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))
+    serde_json::from_str(&text)
+        .with_context(|| format!("{}: not JSON of the expected shape", path.display()))
 }
 
 /// `x` as a percentage with two decimals, `–` when absent.
@@ -634,7 +641,8 @@ fn adaptation(
     Ok(())
 }
 
-/// Table 6 and Table A4: GCF's held-out accuracy and the message-passing ablation.
+/// Table 6 and Table A4: GCF's accuracy and the message-passing ablation, and how well
+/// each run's embeddings identify the users' groups (what the gates need).
 fn gcf(runs: &Path, md: &mut String, written: &mut Written) -> Result<()> {
     writeln!(md, "## User embeddings (Table 6, Table A4)\n")?;
     let dir = runs.join("gcf");
@@ -645,28 +653,33 @@ fn gcf(runs: &Path, md: &mut String, written: &mut Written) -> Result<()> {
     ) else {
         return Ok(());
     };
+    let evals: Vec<(String, GcfEval)> = evals
+        .into_iter()
+        .map(|(run, path)| Ok((run, read_typed::<GcfEval>(&path)?)))
+        .collect::<Result<_>>()?;
     writeln!(
         md,
-        "| run | model | held-out accuracy | paper (gemma-2b-it) | shared-preference \
+        "Test pairs are pairs nobody trained on; the paper reports GCF on held-out survey \
+         pairs (its column), which `copl-train gcf` reports as validation accuracy.\n\n\
+         | run | model | test accuracy | paper held-out (gemma-2b-it) | shared-preference \
          bound | ground-truth bound |\n|---|---|---|---|---|---|"
     )?;
     let mut accuracy = std::collections::BTreeMap::new();
-    for (run, path) in evals {
-        let e = read(&path)?;
-        let model = e["model"].as_str().unwrap_or("?").to_string();
+    for (run, e) in &evals {
+        let f = |x: Option<f64>| x.map_or_else(|| "–".to_string(), |v| format!("{:.2}", 100.0 * v));
         writeln!(
             md,
-            "| {run} | {model} | {} | {} | {} | {} |",
-            pct(&e["overall"]["accuracy"]),
-            paper_pct(&run, &model),
-            pct(&e["shared_preference_bound"]),
-            pct(&e["ground_truth_bound"]),
+            "| {run} | {} | {} | {} | {} | {} |",
+            e.model,
+            f(Some(e.overall.accuracy)),
+            paper_pct(run, &e.model),
+            f(e.shared_preference_bound),
+            f(e.ground_truth_bound),
         )?;
-        if let Some(a) = e["overall"]["accuracy"].as_f64() {
-            accuracy.insert(run, a);
-        }
+        accuracy.insert(run.clone(), e.overall.accuracy);
     }
     writeln!(md)?;
+    identification(md, &evals)?;
     if let (Some(full), Some(no_neg)) = (
         accuracy.get("ufp2-all-full"),
         accuracy.get("ufp2-all-no-neg"),
@@ -693,6 +706,45 @@ fn gcf(runs: &Path, md: &mut String, written: &mut Written) -> Result<()> {
             });
         }
     }
+    Ok(())
+}
+
+/// How well each run's user embeddings identify the users' groups or weights.
+fn identification(md: &mut String, evals: &[(String, GcfEval)]) -> Result<()> {
+    let rows: Vec<(&String, &crate::gcf::GroupIdentification)> = evals
+        .iter()
+        .filter_map(|(run, e)| Some((run, e.identification.as_ref()?)))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        md,
+        "How well the embeddings identify each user's preference (`copl-train eval-gcf`): a \
+         linear probe's accuracy on held-out seen users and on unseen users onboarded from \
+         their answers (2 hops), the NMI of k-means with the groups, for mixtures the R² \
+         of a ridge regression onto the weights; the Bayes bound is the share of users whose \
+         group their own training answers identify.\n\n\
+         | run | probe, seen | probe, unseen | NMI, seen | NMI, unseen | weights R², seen \
+         | weights R², unseen | Bayes bound |\n|---|---|---|---|---|---|---|---|"
+    )?;
+    let p = |x: Option<f64>| x.map_or_else(|| "–".to_string(), |v| format!("{:.1}", 100.0 * v));
+    let n = |x: Option<f64>| x.map_or_else(|| "–".to_string(), |v| format!("{v:.3}"));
+    for (run, id) in rows {
+        let unseen = id.unseen.clone().unwrap_or_default();
+        writeln!(
+            md,
+            "| {run} | {} | {} | {} | {} | {} | {} | {} |",
+            p(id.seen.probe_accuracy),
+            p(unseen.probe_accuracy),
+            n(id.seen.kmeans_nmi),
+            n(unseen.kmeans_nmi),
+            n(id.seen.weights_r2),
+            n(unseen.weights_r2),
+            p(id.bayes_bound),
+        )?;
+    }
+    writeln!(md)?;
     Ok(())
 }
 
