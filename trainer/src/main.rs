@@ -446,6 +446,10 @@ struct GcfArgs {
     l2: f64,
     #[arg(long, default_value_t = 0.1)]
     edge_dropout: f32,
+    /// Leave each step's own pairs' edges out of its propagation, so they are predicted
+    /// from other users' edges (needs --batch-size below the training pairs).
+    #[arg(long)]
+    mask_batch_edges: bool,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Print the summary as JSON.
@@ -475,6 +479,7 @@ impl GcfArgs {
             l2: self.l2,
             edge_dropout: self.edge_dropout,
             seed: self.seed,
+            mask_batch_edges: self.mask_batch_edges,
             max_steps_per_epoch: None,
         }
     }

@@ -158,3 +158,29 @@ fn tiny_training_beats_chance_and_checkpoint_reproduces_accuracy() {
         copl_core::graph::graph_of(&copl_core::data::Dataset::load(data.path()).unwrap());
     assert_eq!(graph, rebuilt, "graph.safetensors round-trips");
 }
+
+#[test]
+fn masking_a_users_pairs_leaves_only_the_other_users_messages() {
+    // Without transforms, one layer gives e_u' = e_u + Z⁺ + Z⁺⊙e_u − Z⁻ − Z⁻⊙e_u: a
+    // user whose every edge is masked keeps their initial embedding, and the others'
+    // embeddings are those of the unmasked propagation.
+    let graph = tiny_graph();
+    let ops = GraphOps::new(&graph);
+    let arch = GcfArch {
+        dim: 3,
+        layers: 1,
+        transform: false,
+        ..GcfArch::default()
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let model = GcfModel::new(arch, 3, 4, &mut rng, DType::F64, &Device::Cpu).unwrap();
+    let initial: Vec<Vec<f64>> = model.named_vars()[0].1.as_tensor().to_vec2().unwrap();
+    let (full, _) = model.propagate(&ops, None).unwrap();
+    let full: Vec<Vec<f64>> = full.to_vec2().unwrap();
+    let mask = ops.mask_of(&[(0, 0, 1), (0, 2, 3)]);
+    let (masked, _) = model.propagate_masked(&ops, None, &mask).unwrap();
+    let masked: Vec<Vec<f64>> = masked.to_vec2().unwrap();
+    assert_eq!(masked[0], initial[0], "user 0 lost every edge");
+    assert_ne!(full[0], initial[0]);
+    assert_eq!(masked[1..], full[1..], "users 1 and 2 read responses only");
+}

@@ -70,6 +70,33 @@ impl GraphOps {
     }
 }
 
+/// Entries of the four adjacency matrices left out of one step's propagation: the
+/// edges of the pairs that step is trained on (see [`GraphOps::mask_of`]).
+#[derive(Clone, Debug, Default)]
+pub struct EdgeMask {
+    pos_user: Vec<u32>,
+    pos_response: Vec<u32>,
+    neg_user: Vec<u32>,
+    neg_response: Vec<u32>,
+}
+
+impl GraphOps {
+    /// The edges of `pairs` (user, chosen, rejected): u–chosen positive, u–rejected
+    /// negative, in both directions. Propagating without them, a step must predict its
+    /// pairs through other users' edges (collaboratively) instead of reading each pair's
+    /// answer back from its own edge, the target leakage of link prediction.
+    pub fn mask_of(&self, pairs: &[(u32, u32, u32)]) -> EdgeMask {
+        let mut mask = EdgeMask::default();
+        for &(u, a, b) in pairs {
+            mask.pos_user.extend(self.pos_user.entry(u, a));
+            mask.pos_response.extend(self.pos_response.entry(a, u));
+            mask.neg_user.extend(self.neg_user.entry(u, b));
+            mask.neg_response.extend(self.neg_response.entry(b, u));
+        }
+        mask
+    }
+}
+
 /// One message-passing layer's transforms: `W` is `d × k·d` for users and responses.
 struct Layer {
     user_w: Var,
@@ -173,21 +200,33 @@ impl GcfModel {
     pub fn propagate(
         &self,
         ops: &GraphOps,
+        dropout: Option<(f32, &mut dyn rand::RngCore)>,
+    ) -> Result<(Tensor, Tensor)> {
+        self.propagate_masked(ops, dropout, &EdgeMask::default())
+    }
+
+    /// [`Self::propagate`] without the edges of `mask`.
+    pub fn propagate_masked(
+        &self,
+        ops: &GraphOps,
         mut dropout: Option<(f32, &mut dyn rand::RngCore)>,
+        mask: &EdgeMask,
     ) -> Result<(Tensor, Tensor)> {
         let mut users = self.user0.as_tensor().clone();
         let mut responses = self.response0.as_tensor().clone();
         for l in 0..self.arch.layers {
-            let mut product = |pair: &SparsePair, x: &Tensor| match dropout.as_mut() {
-                Some((p, rng)) => pair.matmul_dropout(x, *p, rng),
-                None => pair.matmul(x),
-            };
-            let zu_pos = product(&ops.pos_user, &responses)?;
-            let zr_pos = product(&ops.pos_response, &users)?;
+            let mut product =
+                |pair: &SparsePair, removed: &[u32], x: &Tensor| match dropout.as_mut() {
+                    Some((p, rng)) => pair.matmul_masked(x, removed, *p, rng),
+                    None if removed.is_empty() => pair.matmul(x),
+                    None => pair.matmul_masked(x, removed, 0.0, &mut rand::rng()),
+                };
+            let zu_pos = product(&ops.pos_user, &mask.pos_user, &responses)?;
+            let zr_pos = product(&ops.pos_response, &mask.pos_response, &users)?;
             let negatives = if self.arch.negative_edges {
                 Some((
-                    product(&ops.neg_user, &responses)?,
-                    product(&ops.neg_response, &users)?,
+                    product(&ops.neg_user, &mask.neg_user, &responses)?,
+                    product(&ops.neg_response, &mask.neg_response, &users)?,
                 ))
             } else {
                 None

@@ -38,21 +38,46 @@ impl SparsePair {
         })
     }
 
+    /// The position in `matrix` of entry (`row`, `col`), if stored.
+    pub fn entry(&self, row: u32, col: u32) -> Option<u32> {
+        let start = *self.matrix.indptr.get(row as usize)? as usize;
+        let end = *self.matrix.indptr.get(row as usize + 1)? as usize;
+        let at = self.matrix.indices[start..end].binary_search(&col).ok()?;
+        Some((start + at) as u32)
+    }
+
     /// `(A ⊙ M) · x` with a fresh edge-dropout mask M: each entry is dropped with
     /// probability `p` and the kept ones scaled by 1/(1−p); the backward pass uses the
     /// same mask.
     pub fn matmul_dropout(&self, x: &Tensor, p: f32, rng: &mut impl Rng) -> Result<Tensor> {
-        if p <= 0.0 {
+        self.matmul_masked(x, &[], p, rng)
+    }
+
+    /// As [`Self::matmul_dropout`], with the entries at positions `removed` (of `matrix`)
+    /// left out as well (set to 0, not rescaled).
+    pub fn matmul_masked(
+        &self,
+        x: &Tensor,
+        removed: &[u32],
+        p: f32,
+        rng: &mut impl Rng,
+    ) -> Result<Tensor> {
+        if p <= 0.0 && removed.is_empty() {
             return self.matmul(x);
         }
-        let scale = 1.0 / (1.0 - p);
         let mut a = Csr::clone(&self.matrix);
-        for v in &mut a.values {
-            *v = if rng.random::<f32>() < p {
-                0.0
-            } else {
-                *v * scale
-            };
+        if p > 0.0 {
+            let scale = 1.0 / (1.0 - p);
+            for v in &mut a.values {
+                *v = if rng.random::<f32>() < p {
+                    0.0
+                } else {
+                    *v * scale
+                };
+            }
+        }
+        for &k in removed {
+            a.values[k as usize] = 0.0;
         }
         let mut at = Csr::clone(&self.transpose);
         for (v, &src) in at.values.iter_mut().zip(&self.transpose_source) {

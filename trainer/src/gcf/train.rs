@@ -14,7 +14,7 @@ use rand::{SeedableRng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::model::{GcfArch, GcfModel, GraphOps, scores};
+use super::model::{EdgeMask, GcfArch, GcfModel, GraphOps, scores};
 use crate::optim::{neg_log_sigmoid, schedule};
 
 /// Training hyper-parameters; defaults are the authors' (reference-notes.md).
@@ -32,6 +32,11 @@ pub struct TrainConfig {
     /// Edge-dropout probability on the normalised adjacency values.
     pub edge_dropout: f32,
     pub seed: u64,
+    /// Leave each step's own pairs' edges out of that step's propagation
+    /// ([`super::model::GraphOps::mask_of`]): the pairs are then predicted from other
+    /// users' edges only. Needs batches smaller than the training set.
+    #[serde(default)]
+    pub mask_batch_edges: bool,
     /// Stop each epoch after this many steps (for benchmarks); `None` for full epochs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_steps_per_epoch: Option<usize>,
@@ -49,6 +54,7 @@ impl Default for TrainConfig {
             l2: 1e-6,
             edge_dropout: 0.1,
             seed: 0,
+            mask_batch_edges: false,
             max_steps_per_epoch: None,
         }
     }
@@ -182,8 +188,13 @@ pub fn train(
             optimizer.set_learning_rate(lr);
             let pairs: Vec<(u32, u32, u32)> = chunk.iter().map(|&i| train_pairs[i]).collect();
             let (u, a, b) = columns(&pairs, device)?;
+            let mask = if config.mask_batch_edges {
+                ops.mask_of(&pairs)
+            } else {
+                EdgeMask::default()
+            };
             let (users, responses) =
-                model.propagate(&ops, Some((config.edge_dropout, &mut rng)))?;
+                model.propagate_masked(&ops, Some((config.edge_dropout, &mut rng)), &mask)?;
             let eu = users.index_select(&u, 0)?;
             let ea = responses.index_select(&a, 0)?;
             let eb = responses.index_select(&b, 0)?;
