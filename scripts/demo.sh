@@ -24,6 +24,7 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "Building (release; about 10 minutes the first time)"
 source scripts/lib/serve.sh
+source scripts/lib/gcf.sh
 
 say "1. A synthetic preference benchmark (UF-P-2 analogue)"
 echo "$USERS users in two groups answer pairwise questions about advice answers: the"
@@ -44,8 +45,7 @@ $BIN/copl-train check --data "$DIR/data"
 
 say "2. User and response embeddings from the preference graph (GCF, paper §4.1)"
 if [ ! -f "$DIR/gcf.done" ]; then
-  $BIN/copl-train gcf --data "$DIR/data" --out "$DIR/ckpt" --dim 64 --epochs "$EPOCHS" --lr 1e-2 \
-    --batch-size 1000000
+  $BIN/copl-train gcf --data "$DIR/data" --out "$DIR/ckpt" "${GCF_CPU[@]}" --epochs "$EPOCHS"
   touch "$DIR/gcf.done"
 fi
 

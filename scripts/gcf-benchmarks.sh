@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/gcf-bench}
 EPOCHS=${EPOCHS:-200}
-DIM=${DIM:-64}
-COMMON=(--dim "$DIM" --epochs "$EPOCHS" --lr 1e-2 --batch-size 1000000 --json)
+source scripts/lib/gcf.sh
+COMMON=("${GCF_CPU[@]}" --epochs "$EPOCHS" --json)
 mkdir -p "$OUT"
 # The package set of every release build here (one feature resolution: no rebuilds).
 cargo build --release -q -p copl-server -p copl-cli -p copl-trainer

@@ -20,7 +20,7 @@ cargo build --release -q -p copl-trainer
 source scripts/lib/into.sh
 mkdir -p "$OUT"
 
-for set in "ufp4 all" "ufp4 avg"; do
+for set in "ufp4 all" "ufp4 avg" "ufp2 all" "tldr all" "personal all"; do
   read -r preset sampling <<<"$set"
   [ -f "$OUT/data-$preset-$sampling/synth.json" ] ||
     $BIN synth --preset "$preset" --sampling "$sampling" --users "$USERS" --seed 0 \
@@ -56,6 +56,13 @@ EXPERIMENTS=(
   "reg-dim-128|ufp4-all|--dim 128 --epochs 200 --lr 1e-2 --batch-size 1000000 --l2 1e-2"
   "reg-e400|ufp4-all|--dim 64 --epochs 400 --lr 1e-2 --batch-size 1000000 --l2 1e-2"
 )
+# Does λ = 1e-2 make the other presets worse? Base against reg over three seeds.
+for preset in ufp4 ufp2 tldr personal; do
+  for seed in 0 1 2; do
+    EXPERIMENTS+=("seeds-$preset-base-s$seed|$preset-all|$BASE --seed $seed")
+    EXPERIMENTS+=("seeds-$preset-reg-s$seed|$preset-all|$REG --seed $seed")
+  done
+done
 
 run() { # name data flags
   local name=$1 data=$2 flags=$3

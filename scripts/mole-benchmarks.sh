@@ -36,6 +36,7 @@ mkdir -p "$OUT"
 cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
 BIN=./target/release/copl-train
 source scripts/lib/into.sh
+source scripts/lib/gcf.sh
 [ -d backbones/minilm ] || scripts/fetch-backbone.sh minilm
 
 [ -f "$OUT/data/synth.json" ] ||
@@ -43,12 +44,12 @@ source scripts/lib/into.sh
     --common-share "$COMMON_SHARE" ${RATIO:+--group-ratio "$RATIO"} --seed "$SEED" \
     --out "$OUT/data" >/dev/null
 [ -f "$OUT/gcf.json" ] ||
-  into "$OUT/gcf.json" $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-gcf" --dim 64 --epochs 200 --lr 1e-2 \
-    --batch-size 1000000 --seed "$SEED" --json
+  into "$OUT/gcf.json" $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-gcf" "${GCF_CPU[@]}" --epochs 200 \
+    --seed "$SEED" --json
 
 [[ " $VARIANTS " != *" copl-mf "* ]] || [ -f "$OUT/mf.json" ] ||
-  into "$OUT/mf.json" $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-mf" --model mf --dim 64 --epochs 200 --lr 1e-2 \
-    --batch-size 1000000 --seed "$SEED" --json
+  into "$OUT/mf.json" $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-mf" --model mf "${GCF_CPU[@]}" --epochs 200 \
+    --seed "$SEED" --json
 
 for variant in $VARIANTS; do
   [ -f "$OUT/$variant.eval.json" ] && continue

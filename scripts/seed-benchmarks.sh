@@ -15,7 +15,8 @@ mkdir -p "$OUT"
 cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
 BIN=./target/release/copl-train
 source scripts/lib/into.sh
-COMMON=(--dim 64 --epochs 200 --lr 1e-2 --batch-size 1000000)
+source scripts/lib/gcf.sh
+COMMON=("${GCF_CPU[@]}" --epochs 200)
 
 for seed in $SEEDS; do
   for set in ufp4-all ufp4-avg ufp2-all; do
