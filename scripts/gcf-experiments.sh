@@ -15,8 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/gcf-exp}
 USERS=${USERS:-2500}
-BIN=./target/release/copl-train
-cargo build --release -q -p copl-trainer
+# BIN: a pinned binary, so a rebuild during a long run does not change its later runs.
+BIN=${BIN:-./target/release/copl-train}
+[ -n "${PINNED:-}" ] || cargo build --release -q -p copl-trainer
 source scripts/lib/into.sh
 mkdir -p "$OUT"
 
@@ -30,16 +31,17 @@ done
 # name | data | flags. The base is the compromise of docs/benchmarks.md (d = 64,
 # full-batch steps, lr 1e-2, 200 epochs, the paper's λ = 1e-6); "reg" is the base with
 # λ = 1e-2, what docs/gcf.md found.
-BASE="--dim 64 --epochs 200 --lr 1e-2 --batch-size 1000000"
-REG="$BASE --l2 1e-2"
+SCHEDULE="--dim 64 --epochs 200 --lr 1e-2 --batch-size 1000000"
+BASE="$SCHEDULE --l2 1e-6"
+REG="$SCHEDULE --l2 1e-2"
 EXPERIMENTS=(
   "base|ufp4-all|$BASE"
   "base-avg|ufp4-avg|$BASE"
-  "l2-1e-4|ufp4-all|$BASE --l2 1e-4"
-  "l2-1e-3|ufp4-all|$BASE --l2 1e-3"
+  "l2-1e-4|ufp4-all|$SCHEDULE --l2 1e-4"
+  "l2-1e-3|ufp4-all|$SCHEDULE --l2 1e-3"
   "l2-1e-2|ufp4-all|$REG"
-  "l2-3e-2|ufp4-all|$BASE --l2 3e-2"
-  "l2-1e-1|ufp4-all|$BASE --l2 1e-1"
+  "l2-3e-2|ufp4-all|$SCHEDULE --l2 3e-2"
+  "l2-1e-1|ufp4-all|$SCHEDULE --l2 1e-1"
   "l2-1e-2-avg|ufp4-avg|$REG"
   "mf|ufp4-all|$BASE --model mf"
   "mf-l2-1e-2|ufp4-all|$REG --model mf"
@@ -48,9 +50,9 @@ EXPERIMENTS=(
   "wd-0.5|ufp4-all|$BASE --weight-decay 0.5"
   # The batch's own edges out of its propagation; 10 steps an epoch at 2 500 users, so
   # 20 epochs are the base's 200 steps.
-  "mask-b4k|ufp4-all|--dim 64 --epochs 20 --lr 1e-2 --batch-size 4000 --mask-batch-edges"
+  "mask-b4k|ufp4-all|--dim 64 --epochs 20 --lr 1e-2 --batch-size 4000 --mask-batch-edges --l2 1e-6"
   "mask-b4k-l2-1e-3|ufp4-all|--dim 64 --epochs 20 --lr 1e-2 --batch-size 4000 --mask-batch-edges --l2 1e-3"
-  "nomask-b4k|ufp4-all|--dim 64 --epochs 20 --lr 1e-2 --batch-size 4000"
+  "nomask-b4k|ufp4-all|--dim 64 --epochs 20 --lr 1e-2 --batch-size 4000 --l2 1e-6"
   "reg-layers-2|ufp4-all|$REG --layers 2"
   "reg-no-transform|ufp4-all|$REG --no-transform"
   "reg-dim-128|ufp4-all|--dim 128 --epochs 200 --lr 1e-2 --batch-size 1000000 --l2 1e-2"

@@ -2,6 +2,7 @@
 //! training, evaluation and reports as they land (see `docs/architecture.md`).
 
 pub mod gcf;
+pub mod memory;
 pub mod mole;
 pub mod onboard;
 pub mod optim;

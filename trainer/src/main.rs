@@ -200,16 +200,25 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchCommand {
-    /// Seconds per GCF step and epoch and peak memory, on a data set.
+    /// Seconds per GCF training step (full-graph propagation, backward, AdamW; batch
+    /// 1 024) and peak memory, for one step engine, on a data set or generated pairs.
     Gcf {
-        #[arg(long)]
-        data: PathBuf,
-        /// Embedding sizes to measure.
-        #[arg(long, value_delimiter = ',', default_value = "64,512")]
-        dims: Vec<usize>,
-        /// Training steps to time per size (one more is run; the mean covers all).
+        /// Data set directory; without it, ufp4-shaped pairs for --users users.
+        #[arg(long, required_unless_present = "users")]
+        data: Option<PathBuf>,
+        /// Generated users (16 answers each unless --answers).
+        #[arg(long, conflicts_with = "data")]
+        users: Option<usize>,
+        #[arg(long, default_value_t = 16)]
+        answers: usize,
+        /// Embedding size d.
+        #[arg(long, default_value_t = 64)]
+        dim: usize,
+        /// Steps to time (one more, untimed, warms up).
         #[arg(long, default_value_t = 3)]
         steps: usize,
+        #[arg(long, value_enum, default_value = "fused")]
+        engine: gcf::StepEngine,
         #[arg(long)]
         json: bool,
     },
@@ -451,6 +460,9 @@ struct GcfArgs {
     /// from other users' edges (needs --batch-size below the training pairs).
     #[arg(long)]
     mask_batch_edges: bool,
+    /// How a step computes its gradients (autograd: candle's, the reference).
+    #[arg(long, value_enum, default_value = "fused")]
+    engine: gcf::StepEngine,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Print the summary as JSON.
@@ -481,6 +493,7 @@ impl GcfArgs {
             edge_dropout: self.edge_dropout,
             seed: self.seed,
             mask_batch_edges: self.mask_batch_edges,
+            engine: self.engine,
             max_steps_per_epoch: None,
         }
     }
@@ -568,10 +581,45 @@ fn main() -> Result<()> {
         }
         Command::Bench(BenchCommand::Gcf {
             data,
-            dims,
+            users,
+            answers,
+            dim,
             steps,
+            engine,
             json,
-        }) => bench_gcf(&data, &dims, steps, json),
+        }) => {
+            let graph = match (&data, users) {
+                (Some(data), _) => gcf::bench::BenchGraph::Data(data),
+                (None, users) => gcf::bench::BenchGraph::Generated {
+                    users: users.unwrap_or(0),
+                    answers,
+                    seed: 0,
+                },
+            };
+            let b = gcf::bench::bench_gcf(graph, dim, steps, engine)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&b)?);
+            } else {
+                println!(
+                    "{:?}, d = {}, {} users, {} responses, {} + {} edges: {:.3} s a step \
+                     ({} timed, {} threads; eq. 2's GEMMs {:.1} GFLOP), peak RSS {:.0} MiB; \
+                     graph built in {:.2} s",
+                    b.engine,
+                    b.dim,
+                    b.users,
+                    b.responses,
+                    b.positive_edges,
+                    b.negative_edges,
+                    b.seconds_per_step,
+                    b.steps,
+                    b.threads,
+                    b.gemm_gflop_per_step,
+                    b.peak_rss_mib.unwrap_or(f64::NAN),
+                    b.graph_seconds
+                );
+            }
+            Ok(())
+        }
         Command::Mole(args) => run_mole(args),
         Command::Eval {
             data,
@@ -1094,82 +1142,6 @@ fn print_eval(eval: &gcf::GcfEval) {
             );
         }
     }
-}
-
-/// Peak resident memory of this process so far (Linux), in MiB.
-fn peak_rss_mib() -> Option<f64> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-fn bench_gcf(data: &std::path::Path, dims: &[usize], steps: usize, json: bool) -> Result<()> {
-    use copl_core::{data::Split, graph::graph_of};
-    let dataset = Dataset::load(data).map_err(anyhow::Error::new)?;
-    let started = Instant::now();
-    let (graph, ids) = graph_of(&dataset);
-    let graph_seconds = started.elapsed().as_secs_f64();
-    let train_pairs = gcf::pair_rows(&dataset, &ids, Split::Train);
-    let val_pairs = gcf::pair_rows(&dataset, &ids, Split::Val);
-    let mut rows = Vec::new();
-    for &dim in dims {
-        let config = TrainConfig {
-            arch: GcfArch {
-                dim,
-                ..GcfArch::default()
-            },
-            epochs: 1,
-            max_steps_per_epoch: Some(steps + 1),
-            ..TrainConfig::default()
-        };
-        let trained = gcf::train(
-            &graph,
-            &train_pairs,
-            &val_pairs,
-            &config,
-            &candle_core::Device::Cpu,
-            |_, _| {},
-        )?;
-        let record = &trained.history[0];
-        let per_step = record.seconds_per_step;
-        let steps_per_epoch = train_pairs.len().div_ceil(config.batch_size);
-        let validation = record.seconds - record.seconds_per_step * record.steps as f64;
-        let row = serde_json::json!({
-            "dim": dim,
-            "layers": config.arch.layers,
-            "batch_size": config.batch_size,
-            "users": graph.users,
-            "responses": graph.responses,
-            "train_pairs": train_pairs.len(),
-            "steps_measured": record.steps,
-            "seconds_per_step": per_step,
-            "steps_per_epoch": steps_per_epoch,
-            "seconds_per_epoch": per_step * steps_per_epoch as f64 + validation,
-            "peak_rss_mib": peak_rss_mib(),
-        });
-        if !json {
-            println!(
-                "d = {dim}: {:.3} s/step × {steps_per_epoch} steps + {validation:.2} s validation = {:.1} s/epoch; peak RSS {:.0} MiB",
-                per_step,
-                per_step * steps_per_epoch as f64 + validation,
-                peak_rss_mib().unwrap_or(f64::NAN)
-            );
-        }
-        rows.push(row);
-    }
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "graph_seconds": graph_seconds,
-                "runs": rows,
-            }))?
-        );
-    } else {
-        println!("graph built in {graph_seconds:.3} s");
-    }
-    Ok(())
 }
 
 fn print_unseen(e: &onboard::UnseenEval) {

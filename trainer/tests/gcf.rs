@@ -184,3 +184,112 @@ fn masking_a_users_pairs_leaves_only_the_other_users_messages() {
     assert_ne!(full[0], initial[0]);
     assert_eq!(masked[1..], full[1..], "users 1 and 2 read responses only");
 }
+
+/// A random graph: `users` users with `per` pairs each among `responses` responses.
+fn random_pairs(users: u32, responses: u32, per: usize, seed: u64) -> Vec<(u32, u32, u32)> {
+    use rand::Rng;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut pairs = Vec::new();
+    for u in 0..users {
+        for _ in 0..per {
+            let a = rng.random_range(0..responses);
+            let b = (a + rng.random_range(1..responses)) % responses;
+            pairs.push((u, a, b));
+        }
+    }
+    pairs
+}
+
+#[test]
+fn fused_step_equals_autograd_loss_and_gradients() {
+    use copl_trainer::{gcf::fused, optim::neg_log_sigmoid};
+    let pairs = random_pairs(30, 40, 5, 3);
+    let graph = PreferenceGraph::from_pairs(30, 40, &pairs);
+    let ops = GraphOps::new(&graph);
+    let batch: Vec<(u32, u32, u32)> = pairs.iter().step_by(3).copied().collect();
+    let l2 = 1e-2;
+    for (negative_edges, dropout, mask) in
+        [(true, 0.0, false), (false, 0.0, false), (true, 0.3, true)]
+    {
+        let arch = GcfArch {
+            dim: 8,
+            layers: 3,
+            negative_edges,
+            ..GcfArch::default()
+        };
+        let model = GcfModel::new(
+            arch,
+            30,
+            40,
+            &mut ChaCha8Rng::seed_from_u64(1),
+            DType::F32,
+            &Device::Cpu,
+        )
+        .unwrap();
+        let edge_mask = if mask {
+            ops.mask_of(&batch)
+        } else {
+            Default::default()
+        };
+        // The autograd step, as `train` computes it.
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let noise: Option<(f32, &mut dyn rand::RngCore)> = Some((dropout, &mut rng));
+        let (users, responses) = model.propagate_masked(&ops, noise, &edge_mask).unwrap();
+        let column = |k: usize| {
+            Tensor::new(
+                batch
+                    .iter()
+                    .map(|p| [p.0, p.1, p.2][k])
+                    .collect::<Vec<u32>>(),
+                &Device::Cpu,
+            )
+            .unwrap()
+        };
+        let eu = users.index_select(&column(0), 0).unwrap();
+        let ea = responses.index_select(&column(1), 0).unwrap();
+        let eb = responses.index_select(&column(2), 0).unwrap();
+        let margin = (scores(&eu, &ea).unwrap() - scores(&eu, &eb).unwrap()).unwrap();
+        let btl = neg_log_sigmoid(&margin).unwrap().mean_all().unwrap();
+        let norms = ((eu.sqr().unwrap().sum_all().unwrap() + ea.sqr().unwrap().sum_all().unwrap())
+            .unwrap()
+            + eb.sqr().unwrap().sum_all().unwrap())
+        .unwrap();
+        let loss = (btl + (norms * (l2 / batch.len() as f64)).unwrap()).unwrap();
+        let grads = loss.backward().unwrap();
+
+        let params = model.params().unwrap().unwrap();
+        let mut grad = params.zeros_like();
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let noise = fused::StepNoise {
+            dropout,
+            rng: &mut rng,
+            mask: &edge_mask,
+        };
+        let fused_loss =
+            fused::loss_and_gradients(&params, &ops, &batch, l2, Some(noise), &mut grad);
+        let expected = f64::from(loss.to_scalar::<f32>().unwrap());
+        assert!(
+            (fused_loss - expected).abs() < 1e-5 * (1.0 + expected.abs()),
+            "loss {fused_loss} against autograd {expected}"
+        );
+        for ((name, var), got) in model.named_vars().into_iter().zip(grad.buffers()) {
+            let want: Vec<f32> = grads
+                .get(var.as_tensor())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let scale = want.iter().fold(0f32, |m, x| m.max(x.abs()));
+            assert!(scale > 0.0, "{name}: no gradient to compare");
+            let worst = want
+                .iter()
+                .zip(got)
+                .fold(0f32, |m, (w, g)| m.max((w - g).abs()));
+            assert!(
+                worst <= 1e-4 * scale,
+                "{name} (negatives {negative_edges}, dropout {dropout}): gradient off by {worst} of {scale}"
+            );
+        }
+    }
+}

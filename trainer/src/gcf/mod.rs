@@ -1,6 +1,8 @@
 //! GCF training (paper §4.1): learn user and response embeddings on the signed
 //! preference graph with the BTL loss (eq. 5).
 
+pub mod bench;
+pub mod fused;
 pub mod identify;
 pub mod model;
 mod run;
@@ -11,4 +13,4 @@ pub use identify::{GroupIdentification, Identification};
 pub use model::{GcfArch, GcfModel, GraphOps, scores};
 pub use run::{GcfEval, GcfSummary, Slice, eval_gcf, run_gcf, same_responses, write_catalogue};
 pub use train::EpochRecord;
-pub use train::{GcfTraining, PairRows, TrainConfig, accuracy, pair_rows, train};
+pub use train::{GcfTraining, PairRows, StepEngine, TrainConfig, accuracy, pair_rows, train};

@@ -53,10 +53,10 @@ impl Default for GcfArch {
 
 /// The four sparse products of a layer.
 pub struct GraphOps {
-    pos_user: SparsePair,
-    pos_response: SparsePair,
-    neg_user: SparsePair,
-    neg_response: SparsePair,
+    pub(super) pos_user: SparsePair,
+    pub(super) pos_response: SparsePair,
+    pub(super) neg_user: SparsePair,
+    pub(super) neg_response: SparsePair,
 }
 
 impl GraphOps {
@@ -78,6 +78,19 @@ pub struct EdgeMask {
     pos_response: Vec<u32>,
     neg_user: Vec<u32>,
     neg_response: Vec<u32>,
+}
+
+impl EdgeMask {
+    /// The masked entries of (users ← responses positive, negative; responses ← users
+    /// positive, negative).
+    pub(super) fn parts(&self) -> (&[u32], &[u32], &[u32], &[u32]) {
+        (
+            &self.pos_user,
+            &self.neg_user,
+            &self.pos_response,
+            &self.neg_response,
+        )
+    }
 }
 
 impl GraphOps {
@@ -160,6 +173,11 @@ impl GcfModel {
         })
     }
 
+    /// The device the parameters live on.
+    pub fn device(&self) -> Device {
+        self.user0.device().clone()
+    }
+
     /// Every trainable variable with its name (the names of `gcf.safetensors`).
     pub fn named_vars(&self) -> Vec<(String, &Var)> {
         let mut vars = vec![
@@ -173,6 +191,49 @@ impl GcfModel {
             vars.push((format!("layers.{l}.response.bias"), &layer.response_b));
         }
         vars
+    }
+
+    /// Every parameter as row-major buffers (the fused step's layout); `None` for the
+    /// ablations without transforms, which only the autograd path runs.
+    pub fn params(&self) -> Result<Option<super::fused::Params>> {
+        if !self.arch.transform {
+            return Ok(None);
+        }
+        let flat = |v: &Var| -> Result<Vec<f32>> {
+            v.as_tensor().to_dtype(DType::F32)?.flatten_all()?.to_vec1()
+        };
+        Ok(Some(super::fused::Params {
+            dim: self.arch.dim,
+            blocks: if self.arch.negative_edges { 5 } else { 3 },
+            leaky_slope: self.arch.leaky_slope as f32,
+            user0: flat(&self.user0)?,
+            response0: flat(&self.response0)?,
+            layers: self
+                .layers
+                .iter()
+                .map(|l| {
+                    Ok((
+                        super::fused::SideParams {
+                            w: flat(&l.user_w)?,
+                            b: flat(&l.user_b)?,
+                        },
+                        super::fused::SideParams {
+                            w: flat(&l.response_w)?,
+                            b: flat(&l.response_b)?,
+                        },
+                    ))
+                })
+                .collect::<Result<_>>()?,
+        }))
+    }
+
+    /// Sets every variable from fused-step buffers (shapes as [`Self::params`] gave).
+    pub fn set_params(&self, params: &super::fused::Params) -> Result<()> {
+        for ((_, var), buffer) in self.named_vars().into_iter().zip(params.buffers()) {
+            let t = Tensor::from_slice(buffer, var.shape(), var.device())?.to_dtype(var.dtype())?;
+            var.set(&t)?;
+        }
+        Ok(())
     }
 
     /// Current values of every variable, by name.

@@ -14,8 +14,23 @@ use rand::{SeedableRng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::model::{EdgeMask, GcfArch, GcfModel, GraphOps, scores};
+use super::{
+    fused,
+    model::{EdgeMask, GcfArch, GcfModel, GraphOps, scores},
+};
 use crate::optim::{neg_log_sigmoid, schedule};
+
+/// How a training step computes its gradients.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StepEngine {
+    /// The hand-written forward and backward (`gcf::fused`); the ablations without
+    /// transforms fall back to autograd.
+    #[default]
+    Fused,
+    /// Candle's autograd: the reference.
+    Autograd,
+}
 
 /// Training hyper-parameters; defaults are the authors' (reference-notes.md).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -43,6 +58,8 @@ pub struct TrainConfig {
     /// users' edges only. Needs batches smaller than the training set.
     #[serde(default)]
     pub mask_batch_edges: bool,
+    #[serde(default)]
+    pub engine: StepEngine,
     /// Stop each epoch after this many steps (for benchmarks); `None` for full epochs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_steps_per_epoch: Option<usize>,
@@ -61,6 +78,7 @@ impl Default for TrainConfig {
             edge_dropout: 0.1,
             seed: 0,
             mask_batch_edges: false,
+            engine: StepEngine::Fused,
             max_steps_per_epoch: None,
         }
     }
@@ -113,7 +131,7 @@ pub fn accuracy(users: &Tensor, responses: &Tensor, pairs: &[(u32, u32, u32)]) -
 }
 
 /// One epoch's figures.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EpochRecord {
     pub epoch: usize,
     pub train_loss: f64,
@@ -121,6 +139,9 @@ pub struct EpochRecord {
     pub seconds: f64,
     pub steps: usize,
     pub seconds_per_step: f64,
+    /// Each step's seconds (for benchmarks; not written).
+    #[serde(skip)]
+    pub step_seconds: Vec<f64>,
 }
 
 /// A trained model (at its best epoch) and how training went.
@@ -156,19 +177,7 @@ pub fn train(
         device,
     )?;
     let ops = GraphOps::new(graph);
-    let vars = model
-        .named_vars()
-        .into_iter()
-        .map(|(_, v)| v.clone())
-        .collect();
-    let mut optimizer = AdamW::new(
-        vars,
-        ParamsAdamW {
-            lr: config.lr,
-            weight_decay: config.weight_decay,
-            ..ParamsAdamW::default()
-        },
-    )?;
+    let mut engine = Engine::new(&model, config, device)?;
     let batch = config.batch_size.max(1);
     let steps_per_epoch = train_pairs.len().div_ceil(batch).max(1);
     let total_steps = steps_per_epoch * config.epochs.max(1);
@@ -184,38 +193,27 @@ pub fn train(
         let mut loss_sum = 0.0;
         let mut seen_pairs = 0usize;
         let mut steps = 0usize;
-        let mut step_seconds = 0.0;
+        let mut step_seconds = Vec::new();
         for chunk in order.chunks(batch) {
             if config.max_steps_per_epoch.is_some_and(|max| steps >= max) {
                 break;
             }
             let step_started = Instant::now();
             let lr = schedule(config.lr, step, warmup_steps, total_steps);
-            optimizer.set_learning_rate(lr);
             let pairs: Vec<(u32, u32, u32)> = chunk.iter().map(|&i| train_pairs[i]).collect();
-            let (u, a, b) = columns(&pairs, device)?;
             let mask = if config.mask_batch_edges {
                 ops.mask_of(&pairs)
             } else {
                 EdgeMask::default()
             };
-            let (users, responses) =
-                model.propagate_masked(&ops, Some((config.edge_dropout, &mut rng)), &mask)?;
-            let eu = users.index_select(&u, 0)?;
-            let ea = responses.index_select(&a, 0)?;
-            let eb = responses.index_select(&b, 0)?;
-            let margin = (scores(&eu, &ea)? - scores(&eu, &eb)?)?;
-            let btl = neg_log_sigmoid(&margin)?.mean_all()?;
-            let norms = ((eu.sqr()?.sum_all()? + ea.sqr()?.sum_all()?)? + eb.sqr()?.sum_all()?)?;
-            let loss = (btl + (norms * (config.l2 / pairs.len() as f64))?)?;
-            optimizer.backward_step(&loss)?;
-            loss_sum += loss.to_scalar::<f32>()? as f64 * pairs.len() as f64;
+            let loss = engine.step(&model, &ops, &pairs, &mask, lr, config, &mut rng)?;
+            loss_sum += loss * pairs.len() as f64;
             seen_pairs += pairs.len();
             step += 1;
             steps += 1;
-            step_seconds += step_started.elapsed().as_secs_f64();
+            step_seconds.push(step_started.elapsed().as_secs_f64());
         }
-        let (users, responses) = model.propagate(&ops, None)?;
+        let (users, responses) = engine.embeddings(&model, &ops)?;
         let val_accuracy = accuracy(&users, &responses, val_pairs)?;
         let record = EpochRecord {
             epoch,
@@ -223,7 +221,8 @@ pub fn train(
             val_accuracy,
             seconds: epoch_started.elapsed().as_secs_f64(),
             steps,
-            seconds_per_step: step_seconds / steps.max(1) as f64,
+            seconds_per_step: step_seconds.iter().sum::<f64>() / steps.max(1) as f64,
+            step_seconds,
         };
         on_epoch(&record, config.epochs);
         history.push(record);
@@ -238,7 +237,7 @@ pub fn train(
     let (best_epoch, best_val_accuracy, snapshot, users, responses) = match best {
         Some(best) => best,
         None => {
-            let (users, responses) = model.propagate(&ops, None)?;
+            let (users, responses) = engine.embeddings(&model, &ops)?;
             (0, f64::NAN, model.snapshot()?, users, responses)
         }
     };
@@ -256,3 +255,123 @@ pub fn train(
 
 /// The best epoch so far: epoch, validation accuracy, parameters, final embeddings.
 type Best = (usize, f64, HashMap<String, Tensor>, Tensor, Tensor);
+
+/// How a step is computed: the fused step with its hand-written backward (every model
+/// with transforms), or candle's autograd (the ablations without, and the reference).
+enum Engine {
+    Fused(Box<FusedState>),
+    Autograd(AdamW),
+}
+
+/// The fused engine's parameters, gradient buffer (kept across steps) and optimiser.
+struct FusedState {
+    params: fused::Params,
+    grad: fused::Params,
+    optimizer: fused::AdamW,
+}
+
+impl Engine {
+    fn new(model: &GcfModel, config: &TrainConfig, device: &Device) -> Result<Self> {
+        if config.engine == StepEngine::Fused
+            && device.is_cpu()
+            && let Some(params) = model.params()?
+        {
+            return Ok(Engine::Fused(Box::new(FusedState {
+                grad: params.zeros_like(),
+                optimizer: fused::AdamW::new(&params, config.lr, config.weight_decay),
+                params,
+            })));
+        }
+        let vars = model
+            .named_vars()
+            .into_iter()
+            .map(|(_, v)| v.clone())
+            .collect();
+        Ok(Engine::Autograd(AdamW::new(
+            vars,
+            ParamsAdamW {
+                lr: config.lr,
+                weight_decay: config.weight_decay,
+                ..ParamsAdamW::default()
+            },
+        )?))
+    }
+
+    /// One optimiser step on `pairs` at learning rate `lr`; returns the batch's loss.
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &mut self,
+        model: &GcfModel,
+        ops: &GraphOps,
+        pairs: &[(u32, u32, u32)],
+        mask: &EdgeMask,
+        lr: f64,
+        config: &TrainConfig,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<f64> {
+        match self {
+            Engine::Fused(state) => {
+                let FusedState {
+                    params,
+                    grad,
+                    optimizer,
+                } = state.as_mut();
+                fused::clear(grad);
+                let noise = fused::StepNoise {
+                    dropout: config.edge_dropout,
+                    rng,
+                    mask,
+                };
+                let loss =
+                    fused::loss_and_gradients(params, ops, pairs, config.l2, Some(noise), grad);
+                optimizer.lr = lr;
+                optimizer.step(params, grad);
+                Ok(loss)
+            }
+            Engine::Autograd(optimizer) => {
+                optimizer.set_learning_rate(lr);
+                let device = model.device();
+                let (u, a, b) = columns(pairs, &device)?;
+                let (users, responses) =
+                    model.propagate_masked(ops, Some((config.edge_dropout, rng)), mask)?;
+                let eu = users.index_select(&u, 0)?;
+                let ea = responses.index_select(&a, 0)?;
+                let eb = responses.index_select(&b, 0)?;
+                let margin = (scores(&eu, &ea)? - scores(&eu, &eb)?)?;
+                let btl = neg_log_sigmoid(&margin)?.mean_all()?;
+                let norms =
+                    ((eu.sqr()?.sum_all()? + ea.sqr()?.sum_all()?)? + eb.sqr()?.sum_all()?)?;
+                let loss = (btl + (norms * (config.l2 / pairs.len() as f64))?)?;
+                optimizer.backward_step(&loss)?;
+                Ok(f64::from(loss.to_scalar::<f32>()?))
+            }
+        }
+    }
+
+    /// The final embeddings without dropout (eq. 2–3), and the model's variables brought
+    /// up to date with the engine's parameters.
+    fn embeddings(&self, model: &GcfModel, ops: &GraphOps) -> Result<(Tensor, Tensor)> {
+        match self {
+            Engine::Fused(state) => {
+                let params = &state.params;
+                model.set_params(params)?;
+                let (users, responses) = fused::propagate(params, ops);
+                let device = model.device();
+                let d = params.dim;
+                Ok((
+                    Tensor::from_vec(users, (graph_rows(params.user0.len(), d), d), &device)?,
+                    Tensor::from_vec(
+                        responses,
+                        (graph_rows(params.response0.len(), d), d),
+                        &device,
+                    )?,
+                ))
+            }
+            Engine::Autograd(_) => model.propagate(ops, None),
+        }
+    }
+}
+
+fn graph_rows(len: usize, d: usize) -> usize {
+    len / d.max(1)
+}

@@ -10,7 +10,6 @@ use copl_core::{
     data::{Dataset, Split},
     graph::PreferenceGraph,
 };
-use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::Serialize;
@@ -73,12 +72,12 @@ pub struct OnboardBench {
 
 /// Benchmarks onboarding on a checkpoint with the unseen users of `data`.
 pub fn bench_checkpoint(ckpt: &Path, data: &Path, calls: usize) -> Result<OnboardBench> {
-    let rss_before = rss_mib("VmRSS");
+    let rss_before = crate::memory::status_mib("VmRSS");
     let started = Instant::now();
     let (adapter, ids) =
         Adapter::from_checkpoint(ckpt).with_context(|| format!("loading {}", ckpt.display()))?;
     let setup_seconds = started.elapsed().as_secs_f64();
-    let rss_after = rss_mib("VmRSS");
+    let rss_after = crate::memory::status_mib("VmRSS");
     let dataset = Dataset::load(data).map_err(anyhow::Error::new)?;
     let rows = ids.response_rows();
     let unseen = dataset.unseen_users();
@@ -126,32 +125,16 @@ pub fn bench_generated(
     if users == 0 || answers == 0 || dim == 0 {
         bail!("--users, --answers and --dim must be positive");
     }
-    let rss_before = rss_mib("VmRSS");
+    let rss_before = crate::memory::status_mib("VmRSS");
     let started = Instant::now();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let responses = ((users as f64 * 4.58).round() as usize).max(2);
-    let pool_size = ((users as f64 * 2.6).round() as usize).max(1);
-    let pool: Vec<(u32, u32)> = (0..pool_size)
-        .map(|_| {
-            let a = rng.random_range(0..responses as u32);
-            let mut b = rng.random_range(0..responses as u32 - 1);
-            if b >= a {
-                b += 1;
-            }
-            (a, b)
-        })
-        .collect();
-    let draw_answer = |rng: &mut ChaCha8Rng| {
-        let (a, b) = pool[rng.random_range(0..pool.len())];
-        if rng.random_bool(0.5) { (a, b) } else { (b, a) }
-    };
-    let mut pairs = Vec::with_capacity(users * answers);
-    for u in 0..users as u32 {
-        for _ in 0..answers {
-            let (a, b) = draw_answer(&mut rng);
-            pairs.push((u, a, b));
-        }
-    }
+    let generated = crate::synth::shape::ufp4_shaped_pairs(users, answers, seed);
+    let (responses, pool, pairs, mut rng) = (
+        generated.responses,
+        generated.pool,
+        generated.pairs,
+        generated.rng,
+    );
+    let draw_answer = |rng: &mut ChaCha8Rng| crate::synth::shape::draw(rng, &pool);
     let graph = PreferenceGraph::from_pairs(users, responses, &pairs);
     drop(pairs);
     let mut normal =
@@ -160,7 +143,7 @@ pub fn bench_generated(
     let response_embeddings = normal(responses * dim);
     let adapter = Adapter::new(graph, user_embeddings, response_embeddings, dim)?;
     let setup_seconds = started.elapsed().as_secs_f64();
-    let rss_after = rss_mib("VmRSS");
+    let rss_after = crate::memory::status_mib("VmRSS");
     let surveys: Vec<Vec<Answer>> = (0..calls.clamp(1, 1000))
         .map(|_| {
             (0..answers)
@@ -242,7 +225,7 @@ fn measure(
             / surveys.len() as f64,
         setup_seconds,
         adapter_rss_mib,
-        peak_rss_mib: rss_mib("VmHWM"),
+        peak_rss_mib: crate::memory::peak_rss_mib(),
         copl_2hop,
         copl_4hop,
         mean_neighbourhood_2hop,
@@ -250,12 +233,4 @@ fn measure(
         user_opt,
         user_opt_autograd: Latency::of(autograd),
     })
-}
-
-/// A memory figure of this process from /proc/self/status, MiB (None off Linux).
-fn rss_mib(field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }

@@ -21,6 +21,7 @@
 //! no training annotation uses. The catalogue's survey pool has Table 1's size scaled by
 //! `users / 10 000`. Generation is deterministic for a seed (ChaCha8).
 
+pub mod shape;
 pub mod text;
 pub mod truth;
 mod words;
