@@ -113,7 +113,23 @@ impl Csr {
             + std::ops::Mul<Output = T>
             + From<f32>,
     {
+        self.matmul_dense_values(&self.values, x, d, out);
+    }
+
+    /// [`Self::matmul_dense`] with `values` in place of the stored ones (same positions:
+    /// an edge-dropout mask applied without copying the structure).
+    pub fn matmul_dense_values<T>(&self, values: &[f32], x: &[T], d: usize, out: &mut [T])
+    where
+        T: Copy
+            + Default
+            + Send
+            + Sync
+            + std::ops::AddAssign
+            + std::ops::Mul<Output = T>
+            + From<f32>,
+    {
         use rayon::prelude::*;
+        assert_eq!(values.len(), self.nnz(), "one value per stored entry");
         debug_assert_eq!(x.len(), self.cols * d);
         debug_assert_eq!(out.len(), self.rows() * d);
         if d == 0 {
@@ -121,8 +137,8 @@ impl Csr {
         }
         out.par_chunks_mut(d).enumerate().for_each(|(r, out_row)| {
             out_row.fill(T::default());
-            let (cols, vals) = self.row(r);
-            for (&c, &v) in cols.iter().zip(vals) {
+            let range = self.indptr[r] as usize..self.indptr[r + 1] as usize;
+            for (&c, &v) in self.indices[range.clone()].iter().zip(&values[range]) {
                 let v = T::from(v);
                 let x_row = &x[c as usize * d..(c as usize + 1) * d];
                 for (o, &xi) in out_row.iter_mut().zip(x_row) {

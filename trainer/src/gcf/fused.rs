@@ -19,10 +19,7 @@
 //!   aggregates' inputs get Âᵀ ∂Z through the transposed sparse matrices (same edge
 //!   dropout mask as the forward).
 
-use copl_core::{
-    graph::Csr,
-    model::packed::gemm::{View, matmul},
-};
+use copl_core::model::packed::gemm::{View, matmul};
 use rand::Rng;
 use rayon::prelude::*;
 
@@ -104,18 +101,23 @@ impl Params {
     }
 }
 
-/// A sparse matrix as one product uses it (edge dropout applied), with its transpose.
-struct Masked {
-    a: Csr,
-    at: Csr,
+/// A sparse matrix as one product uses it: its values after edge dropout (and the
+/// step's removed edges), for the matrix and for its transpose; the structure stays the
+/// shared [`SparsePair`]'s.
+struct Masked<'a> {
+    pair: &'a SparsePair,
+    values: Option<(Vec<f32>, Vec<f32>)>,
 }
 
-impl Masked {
-    fn new(pair: &SparsePair, dropout: f32, removed: &[u32], rng: &mut impl Rng) -> Self {
-        let mut a = Csr::clone(&pair.matrix);
+impl<'a> Masked<'a> {
+    fn new(pair: &'a SparsePair, dropout: f32, removed: &[u32], rng: &mut impl Rng) -> Self {
+        if dropout <= 0.0 && removed.is_empty() {
+            return Self::plain(pair);
+        }
+        let mut a = pair.matrix.values.clone();
         if dropout > 0.0 {
             let scale = 1.0 / (1.0 - dropout);
-            for v in &mut a.values {
+            for v in &mut a {
                 *v = if rng.random::<f32>() < dropout {
                     0.0
                 } else {
@@ -124,53 +126,59 @@ impl Masked {
             }
         }
         for &k in removed {
-            a.values[k as usize] = 0.0;
+            a[k as usize] = 0.0;
         }
-        let mut at = Csr::clone(&pair.transpose);
-        for (v, &src) in at.values.iter_mut().zip(&pair.transpose_source) {
-            *v = a.values[src as usize];
-        }
-        Self { a, at }
-    }
-
-    fn plain(pair: &SparsePair) -> Self {
+        let at = pair
+            .transpose_source
+            .iter()
+            .map(|&src| a[src as usize])
+            .collect();
         Self {
-            a: Csr::clone(&pair.matrix),
-            at: Csr::clone(&pair.transpose),
+            pair,
+            values: Some((a, at)),
         }
+    }
+
+    fn plain(pair: &'a SparsePair) -> Self {
+        Self { pair, values: None }
+    }
+
+    /// `A · x`.
+    fn product(&self, x: &[f32], d: usize) -> Vec<f32> {
+        let a = &self.pair.matrix;
+        let mut out = vec![0.0; a.rows() * d];
+        match &self.values {
+            Some((values, _)) => a.matmul_dense_values(values, x, d, &mut out),
+            None => a.matmul_dense(x, d, &mut out),
+        }
+        out
+    }
+
+    /// `acc += Aᵀ · y`.
+    fn add_transposed(&self, y: &[f32], d: usize, acc: &mut [f32]) {
+        let at = &self.pair.transpose;
+        let mut out = vec![0.0; at.rows() * d];
+        match &self.values {
+            Some((_, values)) => at.matmul_dense_values(values, y, d, &mut out),
+            None => at.matmul_dense(y, d, &mut out),
+        }
+        acc.par_iter_mut().zip(&out).for_each(|(a, o)| *a += o);
     }
 }
 
-/// `out = a · x` (`x`: `a.cols × d`).
-fn spmm(a: &Csr, x: &[f32], d: usize) -> Vec<f32> {
-    let mut out = vec![0.0; a.rows() * d];
-    a.matmul_dense(x, d, &mut out);
-    out
-}
-
-/// `acc += a · x`.
-fn spmm_add(a: &Csr, x: &[f32], d: usize, acc: &mut [f32]) {
-    let y = spmm(a, x, d);
-    acc.par_iter_mut().zip(&y).for_each(|(a, y)| *a += y);
-}
-
-/// What one side's layer keeps for its backward.
-struct SideCache {
-    e: Vec<f32>,
-    z_pos: Vec<f32>,
-    z_neg: Vec<f32>,
-    m: Vec<f32>,
-}
-
-/// One layer: the two sides' caches and the four products' matrices.
-struct LayerCache {
-    users: SideCache,
-    responses: SideCache,
+/// What a layer keeps for its backward: its inputs (none for the first layer, whose
+/// inputs are the parameters) and the four products' matrices as the forward used them.
+/// Z± are recomputed in the backward (two sparse products a side, cheap next to the
+/// GEMMs) and ψ′(m) is read from the sign of the layer's output (ψ keeps the sign), so a
+/// layer holds one `n × d` buffer a side instead of four.
+struct LayerCache<'a> {
+    users: Option<Vec<f32>>,
+    responses: Option<Vec<f32>>,
     /// users ← responses (A⁺, A⁻) and responses ← users (B⁺, B⁻).
-    pos_user: Masked,
-    neg_user: Option<Masked>,
-    pos_response: Masked,
-    neg_response: Option<Masked>,
+    pos_user: Masked<'a>,
+    neg_user: Option<Masked<'a>>,
+    pos_response: Masked<'a>,
+    neg_response: Option<Masked<'a>>,
 }
 
 fn threads() -> usize {
@@ -225,10 +233,10 @@ fn leaky(m: &[f32], slope: f32) -> Vec<f32> {
 }
 
 /// The network's forward pass, optionally keeping what the backward needs.
-struct Forward {
+struct Forward<'a> {
     users: Vec<f32>,
     responses: Vec<f32>,
-    layers: Vec<LayerCache>,
+    layers: Vec<LayerCache<'a>>,
 }
 
 /// Edge dropout and masking for one training step.
@@ -238,24 +246,24 @@ pub struct StepNoise<'a, R: Rng> {
     pub mask: &'a super::model::EdgeMask,
 }
 
-fn forward<R: Rng>(
+fn forward<'a, R: Rng>(
     params: &Params,
-    ops: &GraphOps,
+    ops: &'a GraphOps,
     mut noise: Option<StepNoise<'_, R>>,
     keep: bool,
-) -> Forward {
+) -> Forward<'a> {
     let d = params.dim;
     let negatives = params.blocks == 5;
     let (nu, nr) = (params.users(), params.responses());
     let mut users = params.user0.clone();
     let mut responses = params.response0.clone();
-    let mut layers = Vec::new();
+    let mut layers: Vec<LayerCache<'a>> = Vec::new();
     for (pu, pr) in &params.layers {
         let (mu, mnu, mr, mnr) = match noise.as_ref().map(|n| n.mask) {
             Some(mask) => mask.parts(),
             None => (&[][..], &[][..], &[][..], &[][..]),
         };
-        let mut masked = |pair: &SparsePair, removed: &[u32]| match noise.as_mut() {
+        let mut masked = |pair: &'a SparsePair, removed: &[u32]| match noise.as_mut() {
             Some(n) => Masked::new(pair, n.dropout, removed, n.rng),
             None => Masked::plain(pair),
         };
@@ -264,36 +272,28 @@ fn forward<R: Rng>(
         let pos_response = masked(&ops.pos_response, mr);
         let neg_user = negatives.then(|| masked(&ops.neg_user, mnu));
         let neg_response = negatives.then(|| masked(&ops.neg_response, mnr));
-        let zu_pos = spmm(&pos_user.a, &responses, d);
+        let zu_pos = pos_user.product(&responses, d);
         let zu_neg = neg_user
             .as_ref()
-            .map_or_else(Vec::new, |m| spmm(&m.a, &responses, d));
-        let zr_pos = spmm(&pos_response.a, &users, d);
+            .map_or_else(Vec::new, |m| m.product(&responses, d));
+        let zr_pos = pos_response.product(&users, d);
         let zr_neg = neg_response
             .as_ref()
-            .map_or_else(Vec::new, |m| spmm(&m.a, &users, d));
+            .map_or_else(Vec::new, |m| m.product(&users, d));
         let mu_ = transform(&blocks(&users, &zu_pos, &zu_neg, negatives), pu, nu, d);
         let mr_ = transform(&blocks(&responses, &zr_pos, &zr_neg, negatives), pr, nr, d);
         let next_users = leaky(&mu_, params.leaky_slope);
         let next_responses = leaky(&mr_, params.leaky_slope);
+        drop((zu_pos, zu_neg, zr_pos, zr_neg, mu_, mr_));
         let (e_users, e_responses) = (
             std::mem::replace(&mut users, next_users),
             std::mem::replace(&mut responses, next_responses),
         );
         if keep {
+            let first = layers.is_empty();
             layers.push(LayerCache {
-                users: SideCache {
-                    e: e_users,
-                    z_pos: zu_pos,
-                    z_neg: zu_neg,
-                    m: mu_,
-                },
-                responses: SideCache {
-                    e: e_responses,
-                    z_pos: zr_pos,
-                    z_neg: zr_neg,
-                    m: mr_,
-                },
+                users: (!first).then_some(e_users),
+                responses: (!first).then_some(e_responses),
                 pos_user,
                 neg_user,
                 pos_response,
@@ -314,10 +314,18 @@ pub fn propagate(params: &Params, ops: &GraphOps) -> (Vec<f32>, Vec<f32>) {
     (f.users, f.responses)
 }
 
+/// One side's layer in the backward: its input e, the aggregates Z±, its output ψ(m).
+struct SideInputs<'a> {
+    e: &'a [f32],
+    z_pos: &'a [f32],
+    z_neg: &'a [f32],
+    out: &'a [f32],
+}
+
 /// One side's backward through ψ and the transform: accumulates ∂W, ∂b into `grad` and
 /// returns (∂Z⁺, ∂Z⁻, ∂e through the blocks).
 fn side_backward(
-    cache: &SideCache,
+    cache: &SideInputs<'_>,
     p: &SideParams,
     grad: &mut SideParams,
     g_out: &[f32],
@@ -326,15 +334,16 @@ fn side_backward(
     d: usize,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let n = cache.e.len() / d.max(1);
+    // ψ′(m) from ψ(m): LeakyReLU with a positive slope keeps the sign.
     let gm: Vec<f32> = g_out
         .par_iter()
-        .zip(&cache.m)
-        .map(|(g, &m)| if m > 0.0 { *g } else { slope * g })
+        .zip(cache.out)
+        .map(|(g, &o)| if o > 0.0 { *g } else { slope * g })
         .collect();
     for row in gm.chunks(d.max(1)) {
         grad.b.iter_mut().zip(row).for_each(|(b, g)| *b += g);
     }
-    let x = blocks(&cache.e, &cache.z_pos, &cache.z_neg, negatives);
+    let x = blocks(cache.e, cache.z_pos, cache.z_neg, negatives);
     let k = x.len();
     let w = View::dense(d, k * d);
     let mut gx = Vec::with_capacity(k);
@@ -373,11 +382,11 @@ fn side_backward(
             .map(|((a, b), c)| a + b * c)
             .collect()
     };
-    let g_z_pos = combine(&gx[0], &gx[1], &cache.e);
-    let mut g_e = combine(&gx[k - 1], &gx[1], &cache.z_pos);
+    let g_z_pos = combine(&gx[0], &gx[1], cache.e);
+    let mut g_e = combine(&gx[k - 1], &gx[1], cache.z_pos);
     let g_z_neg = if negatives {
-        g_e = combine(&g_e, &gx[3], &cache.z_neg);
-        combine(&gx[2], &gx[3], &cache.e)
+        g_e = combine(&g_e, &gx[3], cache.z_neg);
+        combine(&gx[2], &gx[3], cache.e)
     } else {
         Vec::new()
     };
@@ -428,23 +437,52 @@ pub fn loss_and_gradients<R: Rng>(
     }
     loss /= batch;
     let slope = params.leaky_slope;
+    // The output of the layer being differentiated: the final embeddings first.
+    let (mut out_users, mut out_responses) = (f.users, f.responses);
     while let Some(layer) = f.layers.pop() {
         let l = f.layers.len();
         let (pu, pr) = &params.layers[l];
         let (gu, gr) = &mut grad.layers[l];
+        let e_users = layer.users.as_deref().unwrap_or(&params.user0);
+        let e_responses = layer.responses.as_deref().unwrap_or(&params.response0);
+        let zu_pos = layer.pos_user.product(e_responses, d);
+        let zr_pos = layer.pos_response.product(e_users, d);
+        let (zu_neg, zr_neg) = match (&layer.neg_user, &layer.neg_response) {
+            (Some(nu), Some(nr)) => (nu.product(e_responses, d), nr.product(e_users, d)),
+            _ => (Vec::new(), Vec::new()),
+        };
+        let users_side = SideInputs {
+            e: e_users,
+            z_pos: &zu_pos,
+            z_neg: &zu_neg,
+            out: &out_users,
+        };
         let (gzu_pos, gzu_neg, mut g_e_users) =
-            side_backward(&layer.users, pu, gu, &g_users, slope, negatives, d);
+            side_backward(&users_side, pu, gu, &g_users, slope, negatives, d);
+        let responses_side = SideInputs {
+            e: e_responses,
+            z_pos: &zr_pos,
+            z_neg: &zr_neg,
+            out: &out_responses,
+        };
         let (gzr_pos, gzr_neg, mut g_e_responses) =
-            side_backward(&layer.responses, pr, gr, &g_responses, slope, negatives, d);
+            side_backward(&responses_side, pr, gr, &g_responses, slope, negatives, d);
         // Z_u = A e_r → ∂e_r += Aᵀ ∂Z_u;  Z_r = B e_u → ∂e_u += Bᵀ ∂Z_r.
-        spmm_add(&layer.pos_user.at, &gzu_pos, d, &mut g_e_responses);
-        spmm_add(&layer.pos_response.at, &gzr_pos, d, &mut g_e_users);
+        layer
+            .pos_user
+            .add_transposed(&gzu_pos, d, &mut g_e_responses);
+        layer
+            .pos_response
+            .add_transposed(&gzr_pos, d, &mut g_e_users);
         if let (Some(nu), Some(nr)) = (&layer.neg_user, &layer.neg_response) {
-            spmm_add(&nu.at, &gzu_neg, d, &mut g_e_responses);
-            spmm_add(&nr.at, &gzr_neg, d, &mut g_e_users);
+            nu.add_transposed(&gzu_neg, d, &mut g_e_responses);
+            nr.add_transposed(&gzr_neg, d, &mut g_e_users);
         }
         g_users = g_e_users;
         g_responses = g_e_responses;
+        if let (Some(u), Some(r)) = (layer.users, layer.responses) {
+            (out_users, out_responses) = (u, r);
+        }
     }
     grad.user0
         .iter_mut()
