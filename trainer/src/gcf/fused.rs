@@ -92,11 +92,13 @@ impl Params {
         all
     }
 
-    fn users(&self) -> usize {
+    /// Users (rows of the initial user embeddings).
+    pub fn users(&self) -> usize {
         self.user0.len() / self.dim.max(1)
     }
 
-    fn responses(&self) -> usize {
+    /// Responses (rows of the initial response embeddings).
+    pub fn responses(&self) -> usize {
         self.response0.len() / self.dim.max(1)
     }
 }
@@ -185,30 +187,47 @@ fn threads() -> usize {
     rayon::current_num_threads().max(1)
 }
 
-/// The blocks Xⱼ of eq. 2 for one side, materialised where they are products.
-fn blocks<'a>(
-    e: &'a [f32],
-    z_pos: &'a [f32],
-    z_neg: &'a [f32],
-    negatives: bool,
-) -> Vec<std::borrow::Cow<'a, [f32]>> {
-    use std::borrow::Cow;
-    let product = |z: &[f32]| -> Vec<f32> { z.par_iter().zip(e).map(|(z, e)| z * e).collect() };
-    let mut x: Vec<Cow<'_, [f32]>> = vec![Cow::Borrowed(z_pos), Cow::Owned(product(z_pos))];
-    if negatives {
-        x.push(Cow::Borrowed(z_neg));
-        x.push(Cow::Owned(product(z_neg)));
+/// Block j of eq. 2's input X = [Z⁺, Z⁺⊙e, Z⁻, Z⁻⊙e, e] (without negative edges
+/// [Z⁺, Z⁺⊙e, e]): the buffer it reads, and whether that is multiplied by e.
+fn block<'a>(j: usize, side: &SideInputs<'a>, negatives: bool) -> (&'a [f32], bool) {
+    match (j, negatives) {
+        (0, _) => (side.z_pos, false),
+        (1, _) => (side.z_pos, true),
+        (2, true) => (side.z_neg, false),
+        (3, true) => (side.z_neg, true),
+        _ => (side.e, false),
     }
-    x.push(Cow::Borrowed(e));
-    x
 }
 
-/// m = Σⱼ Xⱼ Wⱼᵀ + b for `n` rows.
-fn transform(x: &[std::borrow::Cow<'_, [f32]>], p: &SideParams, n: usize, d: usize) -> Vec<f32> {
-    let k = x.len();
+/// Block j as a slice: borrowed, or the product with e computed into `scratch`.
+fn block_values<'a>(
+    j: usize,
+    side: &SideInputs<'a>,
+    negatives: bool,
+    scratch: &'a mut Vec<f32>,
+) -> &'a [f32] {
+    let (z, times_e) = block(j, side, negatives);
+    if !times_e {
+        return z;
+    }
+    scratch.clear();
+    scratch.par_extend(z.par_iter().zip(side.e).map(|(z, e)| z * e));
+    scratch
+}
+
+fn blocks_of(negatives: bool) -> usize {
+    if negatives { 5 } else { 3 }
+}
+
+/// m = Σⱼ Xⱼ Wⱼᵀ + b for one side (one block materialised at a time).
+fn transform(side: &SideInputs<'_>, negatives: bool, p: &SideParams, d: usize) -> Vec<f32> {
+    let n = side.e.len() / d.max(1);
+    let k = blocks_of(negatives);
     let w = View::dense(d, k * d);
     let mut m = vec![0.0; n * d];
-    for (j, xj) in x.iter().enumerate() {
+    for j in 0..k {
+        let mut scratch = Vec::new();
+        let xj = block_values(j, side, negatives, &mut scratch);
         matmul(
             &mut m,
             View::dense(n, d),
@@ -254,7 +273,6 @@ fn forward<'a, R: Rng>(
 ) -> Forward<'a> {
     let d = params.dim;
     let negatives = params.blocks == 5;
-    let (nu, nr) = (params.users(), params.responses());
     let mut users = params.user0.clone();
     let mut responses = params.response0.clone();
     let mut layers: Vec<LayerCache<'a>> = Vec::new();
@@ -280,8 +298,9 @@ fn forward<'a, R: Rng>(
         let zr_neg = neg_response
             .as_ref()
             .map_or_else(Vec::new, |m| m.product(&users, d));
-        let mu_ = transform(&blocks(&users, &zu_pos, &zu_neg, negatives), pu, nu, d);
-        let mr_ = transform(&blocks(&responses, &zr_pos, &zr_neg, negatives), pr, nr, d);
+        let side = |e, z_pos, z_neg| SideInputs { e, z_pos, z_neg };
+        let mu_ = transform(&side(&users, &zu_pos, &zu_neg), negatives, pu, d);
+        let mr_ = transform(&side(&responses, &zr_pos, &zr_neg), negatives, pr, d);
         let next_users = leaky(&mu_, params.leaky_slope);
         let next_responses = leaky(&mr_, params.leaky_slope);
         drop((zu_pos, zu_neg, zr_pos, zr_neg, mu_, mr_));
@@ -314,18 +333,19 @@ pub fn propagate(params: &Params, ops: &GraphOps) -> (Vec<f32>, Vec<f32>) {
     (f.users, f.responses)
 }
 
-/// One side's layer in the backward: its input e, the aggregates Z±, its output ψ(m).
+/// One side's layer: its input e and the aggregates Z± (empty without negative edges).
 struct SideInputs<'a> {
     e: &'a [f32],
     z_pos: &'a [f32],
     z_neg: &'a [f32],
-    out: &'a [f32],
 }
 
 /// One side's backward through ψ and the transform: accumulates ∂W, ∂b into `grad` and
 /// returns (∂Z⁺, ∂Z⁻, ∂e through the blocks).
+#[allow(clippy::too_many_arguments)]
 fn side_backward(
     cache: &SideInputs<'_>,
+    out: &[f32],
     p: &SideParams,
     grad: &mut SideParams,
     g_out: &[f32],
@@ -337,17 +357,24 @@ fn side_backward(
     // ψ′(m) from ψ(m): LeakyReLU with a positive slope keeps the sign.
     let gm: Vec<f32> = g_out
         .par_iter()
-        .zip(cache.out)
+        .zip(out)
         .map(|(g, &o)| if o > 0.0 { *g } else { slope * g })
         .collect();
     for row in gm.chunks(d.max(1)) {
         grad.b.iter_mut().zip(row).for_each(|(b, g)| *b += g);
     }
-    let x = blocks(cache.e, cache.z_pos, cache.z_neg, negatives);
-    let k = x.len();
+    // One block at a time: Xⱼ (a product materialised only while it is used), ∂Wⱼ, ∂Xⱼ,
+    // folded at once into ∂Z⁺, ∂Z⁻ and ∂e, so at most two n × d temporaries live.
+    let k = blocks_of(negatives);
     let w = View::dense(d, k * d);
-    let mut gx = Vec::with_capacity(k);
-    for (j, xj) in x.iter().enumerate() {
+    let zeros = || vec![0.0f32; n * d];
+    let (mut g_z_pos, mut g_e) = (zeros(), zeros());
+    let mut g_z_neg = if negatives { zeros() } else { Vec::new() };
+    let mut gx = zeros();
+    for j in 0..k {
+        let (z, times_e) = block(j, cache, negatives);
+        let mut scratch = Vec::new();
+        let xj = block_values(j, cache, negatives, &mut scratch);
         // ∂Wⱼ += ∂mᵀ Xⱼ
         matmul(
             &mut grad.w,
@@ -361,9 +388,8 @@ fn side_backward(
             threads(),
         );
         // ∂Xⱼ = ∂m Wⱼ
-        let mut g = vec![0.0; n * d];
         matmul(
-            &mut g,
+            &mut gx,
             View::dense(n, d),
             false,
             &gm,
@@ -373,23 +399,23 @@ fn side_backward(
             1.0,
             threads(),
         );
-        gx.push(g);
+        let g_z: &mut Vec<f32> = if j < 2 { &mut g_z_pos } else { &mut g_z_neg };
+        match (times_e, j == k - 1) {
+            // ∂Z += ∂Xⱼ ⊙ e, ∂e += ∂Xⱼ ⊙ Z
+            (true, _) => g_z
+                .par_iter_mut()
+                .zip(g_e.par_iter_mut())
+                .zip(gx.par_iter().zip(cache.e).zip(z))
+                .for_each(|((gz, ge), ((g, e), z))| {
+                    *gz += g * e;
+                    *ge += g * z;
+                }),
+            // ∂e += ∂X_k
+            (false, true) => g_e.par_iter_mut().zip(&gx).for_each(|(a, g)| *a += g),
+            // ∂Z += ∂Xⱼ
+            (false, false) => g_z.par_iter_mut().zip(&gx).for_each(|(a, g)| *a += g),
+        }
     }
-    let combine = |a: &[f32], b: &[f32], c: &[f32]| -> Vec<f32> {
-        a.par_iter()
-            .zip(b)
-            .zip(c)
-            .map(|((a, b), c)| a + b * c)
-            .collect()
-    };
-    let g_z_pos = combine(&gx[0], &gx[1], cache.e);
-    let mut g_e = combine(&gx[k - 1], &gx[1], cache.z_pos);
-    let g_z_neg = if negatives {
-        g_e = combine(&g_e, &gx[3], cache.z_neg);
-        combine(&gx[2], &gx[3], cache.e)
-    } else {
-        Vec::new()
-    };
     (g_z_pos, g_z_neg, g_e)
 }
 
@@ -455,18 +481,32 @@ pub fn loss_and_gradients<R: Rng>(
             e: e_users,
             z_pos: &zu_pos,
             z_neg: &zu_neg,
-            out: &out_users,
         };
-        let (gzu_pos, gzu_neg, mut g_e_users) =
-            side_backward(&users_side, pu, gu, &g_users, slope, negatives, d);
+        let (gzu_pos, gzu_neg, mut g_e_users) = side_backward(
+            &users_side,
+            &out_users,
+            pu,
+            gu,
+            &g_users,
+            slope,
+            negatives,
+            d,
+        );
         let responses_side = SideInputs {
             e: e_responses,
             z_pos: &zr_pos,
             z_neg: &zr_neg,
-            out: &out_responses,
         };
-        let (gzr_pos, gzr_neg, mut g_e_responses) =
-            side_backward(&responses_side, pr, gr, &g_responses, slope, negatives, d);
+        let (gzr_pos, gzr_neg, mut g_e_responses) = side_backward(
+            &responses_side,
+            &out_responses,
+            pr,
+            gr,
+            &g_responses,
+            slope,
+            negatives,
+            d,
+        );
         // Z_u = A e_r → ∂e_r += Aᵀ ∂Z_u;  Z_r = B e_u → ∂e_u += Bᵀ ∂Z_r.
         layer
             .pos_user

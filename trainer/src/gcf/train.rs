@@ -359,19 +359,11 @@ impl Engine {
                 let device = model.device();
                 let d = params.dim;
                 Ok((
-                    Tensor::from_vec(users, (graph_rows(params.user0.len(), d), d), &device)?,
-                    Tensor::from_vec(
-                        responses,
-                        (graph_rows(params.response0.len(), d), d),
-                        &device,
-                    )?,
+                    Tensor::from_vec(users, (params.users(), d), &device)?,
+                    Tensor::from_vec(responses, (params.responses(), d), &device)?,
                 ))
             }
             Engine::Autograd(_) => model.propagate(ops, None),
         }
     }
-}
-
-fn graph_rows(len: usize, d: usize) -> usize {
-    len / d.max(1)
 }
