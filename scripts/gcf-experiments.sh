@@ -105,3 +105,33 @@ for f in sorted(os.listdir(out)):
     n = lambda x: "–" if x is None else f"{x:.3f}"
     print(f"| {name} | {p(s['val_accuracy'])} | {p(s['test_accuracy'])} | {s['best_epoch']} | {s['history'][-1]['train_loss']:.3f} | {p(seen.get('probe_accuracy'))} | {n(seen.get('kmeans_nmi'))} | {p(unseen.get('probe_accuracy'))} | {n(unseen.get('kmeans_nmi'))} | {s['seconds_per_epoch']:.2f} |")
 PY
+
+# Over seeds: mean ± sample std of base and reg per preset (the seeds-* experiments).
+python3 - "$OUT" <<'PY'
+import json, os, re, statistics, sys
+out = sys.argv[1]
+runs = {}
+for f in sorted(os.listdir(out)):
+    m = re.fullmatch(r"seeds-(\w+)-(base|reg)-s(\d+)\.eval\.json", f)
+    if not m or not os.path.exists(os.path.join(out, f[:-len(".eval.json")] + ".json")):
+        continue
+    s = json.load(open(os.path.join(out, f[:-len(".eval.json")] + ".json")))
+    e = json.load(open(os.path.join(out, f)))
+    i = (e.get("identification") or {}).get("seen") or {}
+    ident = i.get("probe_accuracy", i.get("weights_r2"))
+    runs.setdefault((m[1], m[2]), []).append((s["val_accuracy"], s["test_accuracy"], ident, i.get("kmeans_nmi")))
+if runs:
+    print()
+    print("| preset | λ | seeds | held-out (val) | test | probe (groups) or weights R² (personal), seen | k-means NMI, seen |")
+    print("|---|---|---|---|---|---|---|")
+    def ms(xs, scale):
+        xs = [x for x in xs if x is not None]
+        if not xs: return "–"
+        sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
+        return f"{scale*statistics.mean(xs):.1f} ± {scale*sd:.1f}" if scale == 100 else f"{statistics.mean(xs):.3f} ± {sd:.3f}"
+    for (preset, kind), rs in sorted(runs.items()):
+        lam = "1e-6" if kind == "base" else "1e-2"
+        cols = list(zip(*rs))
+        ident_scale = 1 if preset == "personal" else 100
+        print(f"| {preset} | {lam} | {len(rs)} | {ms(cols[0], 100)} | {ms(cols[1], 100)} | {ms(cols[2], ident_scale)} | {ms(cols[3], 1)} |")
+PY

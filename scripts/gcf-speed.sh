@@ -3,8 +3,10 @@
 # one training step (full-graph propagation at batch 1 024, backward, AdamW) on ufp4-avg
 # at 10 000 users, d = 64 and 512, by our fused step, candle's autograd (the reference)
 # and PyTorch (scripts/bench_gcf_torch.py, same network, graph and threads) in turn,
-# ROUNDS times; then the fused step on a generated 1 000 000-user graph (16 answers a
-# user) at d = 64. Each measurement is its own process (its own peak RSS). PyTorch comes
+# ROUNDS times; then the fused step on a generated graph of GENERATED users (16 answers a
+# user, ufp4's shape) at d = 64. GENERATED defaults to 250 000: the step's memory grows
+# linearly with the nodes and 1 000 000 users would need ≈ 4× the measured peak, over
+# this machine's 24 GiB today (docs/gcf.md, "What is left"). Each measurement is its own process (its own peak RSS). PyTorch comes
 # from PyPI into $VENV unless SKIP_TORCH=1. Writes runs/gcf-speed/*.json, prints the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +15,7 @@ VENV=${VENV:-.venv-bench}
 ROUNDS=${ROUNDS:-2}
 DIMS=${DIMS:-64 512}
 STEPS=${STEPS:-3}
-MILLION=${MILLION:-1000000}
+GENERATED=${GENERATED:-250000}
 mkdir -p "$OUT"
 cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
 BIN=./target/release/copl-train
@@ -36,8 +38,8 @@ for round in $(seq 1 "$ROUNDS"); do
     fi
   done
 done
-[ "$MILLION" -gt 0 ] &&
-  into "$OUT/fused-1m-d64.json" $BIN bench gcf --users "$MILLION" --answers 16 --dim 64 --steps 1 --engine fused --json
+[ "$GENERATED" -gt 0 ] &&
+  into "$OUT/fused-generated-d64.json" $BIN bench gcf --users "$GENERATED" --answers 16 --dim 64 --steps 1 --engine fused --json
 
 python3 - "$OUT" <<'PY'
 import glob, json, os, sys
@@ -52,8 +54,8 @@ print("|---|---|---|---|---|")
 for name, rs in rows.items():
     g = rs[0].get("gemm_gflop_per_step")
     print(f"| {rs[0]['dim']} | {rs[0]['engine']} | {' / '.join(f'{r['seconds_per_step']:.3f}' for r in rs)} | {'–' if g is None else f'{g:.1f}'} | {max(r['peak_rss_mib'] or 0 for r in rs):.0f} |")
-m = f"{out}/fused-1m-d64.json"
+m = f"{out}/fused-generated-d64.json"
 if os.path.exists(m):
     r = json.load(open(m))
-    print(f"\n1 000 000 users (generated, {r['responses']} responses, {r['positive_edges']} + {r['negative_edges']} edges), d = 64, fused: {r['seconds_per_step']:.2f} s a step, peak RSS {r['peak_rss_mib']:.0f} MiB, graph built in {r['graph_seconds']:.1f} s")
+    print(f"\n{r['users']} users (generated, {r['responses']} responses, {r['positive_edges']} + {r['negative_edges']} edges), d = 64, fused: {r['seconds_per_step']:.2f} s a step, peak RSS {r['peak_rss_mib']:.0f} MiB, graph built in {r['graph_seconds']:.1f} s")
 PY
