@@ -34,7 +34,7 @@ for round in $(seq 1 "$ROUNDS"); do
     [ "$dim" -ge 256 ] && steps=1
     into "$OUT/autograd-d$dim-r$round.json" $BIN bench gcf --data "$DATA" --dim "$dim" --steps "$steps" --engine autograd --json
     if [ "${SKIP_TORCH:-0}" != 1 ]; then
-      into "$OUT/torch-d$dim-r$round.json" "$VENV/bin/python" scripts/bench_gcf_torch.py --data "$DATA" --dim "$dim" --steps "$STEPS" --threads "$(nproc)"
+      into "$OUT/torch-d$dim-r$round.json" "$VENV/bin/python" -W ignore scripts/bench_gcf_torch.py --data "$DATA" --dim "$dim" --steps "$STEPS" --threads "$(nproc)"
     fi
   done
 done
@@ -53,7 +53,10 @@ print("| d | engine | s/step (each round) | eq. 2 GEMMs, GFLOP | peak RSS MiB |"
 print("|---|---|---|---|---|")
 for name, rs in rows.items():
     g = rs[0].get("gemm_gflop_per_step")
-    print(f"| {rs[0]['dim']} | {rs[0]['engine']} | {' / '.join(f'{r['seconds_per_step']:.3f}' for r in rs)} | {'–' if g is None else f'{g:.1f}'} | {max(r['peak_rss_mib'] or 0 for r in rs):.0f} |")
+    times = " / ".join("%.3f" % r["seconds_per_step"] for r in rs)
+    gemm = "–" if g is None else "%.1f" % g
+    peak = max(r["peak_rss_mib"] or 0 for r in rs)
+    print(f"| {rs[0]['dim']} | {rs[0]['engine']} | {times} | {gemm} | {peak:.0f} |")
 m = f"{out}/fused-generated-d64.json"
 if os.path.exists(m):
     r = json.load(open(m))
