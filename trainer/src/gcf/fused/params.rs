@@ -1,0 +1,144 @@
+//! The fused step's parameters as row-major buffers, and AdamW over them.
+
+use rayon::prelude::*;
+
+/// One layer's transforms for one side, as row-major buffers: `w` is `d × k·d`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SideParams {
+    pub w: Vec<f32>,
+    pub b: Vec<f32>,
+}
+
+/// Every parameter of a GCF network with transforms, as buffers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Params {
+    pub dim: usize,
+    /// Blocks of eq. 2: 5 with negative edges, 3 without.
+    pub blocks: usize,
+    pub leaky_slope: f32,
+    pub user0: Vec<f32>,
+    pub response0: Vec<f32>,
+    /// Per layer: (users, responses).
+    pub layers: Vec<(SideParams, SideParams)>,
+}
+
+impl Params {
+    /// Zeros shaped like `self` (a gradient buffer).
+    pub fn zeros_like(&self) -> Self {
+        let zero = |v: &[f32]| vec![0.0; v.len()];
+        Self {
+            dim: self.dim,
+            blocks: self.blocks,
+            leaky_slope: self.leaky_slope,
+            user0: zero(&self.user0),
+            response0: zero(&self.response0),
+            layers: self
+                .layers
+                .iter()
+                .map(|(u, r)| {
+                    (
+                        SideParams {
+                            w: zero(&u.w),
+                            b: zero(&u.b),
+                        },
+                        SideParams {
+                            w: zero(&r.w),
+                            b: zero(&r.b),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Every buffer, in `GcfModel::named_vars` order.
+    pub fn buffers(&self) -> Vec<&Vec<f32>> {
+        let mut all = vec![&self.user0, &self.response0];
+        for (u, r) in &self.layers {
+            all.extend([&u.w, &u.b, &r.w, &r.b]);
+        }
+        all
+    }
+
+    /// Every buffer, mutably, in `GcfModel::named_vars` order.
+    pub fn buffers_mut(&mut self) -> Vec<&mut Vec<f32>> {
+        let mut all = vec![&mut self.user0, &mut self.response0];
+        for (u, r) in &mut self.layers {
+            all.extend([&mut u.w, &mut u.b, &mut r.w, &mut r.b]);
+        }
+        all
+    }
+
+    /// Users (rows of the initial user embeddings).
+    pub fn users(&self) -> usize {
+        self.user0.len() / self.dim.max(1)
+    }
+
+    /// Responses (rows of the initial response embeddings).
+    pub fn responses(&self) -> usize {
+        self.response0.len() / self.dim.max(1)
+    }
+}
+
+/// AdamW over [`Params`] buffers, the update of `candle_nn::AdamW` (decoupled weight
+/// decay θ ← θ(1 − lr·λ) − lr·m̂/(√v̂ + ε)) in one pass per buffer, its moments kept.
+pub struct AdamW {
+    pub lr: f64,
+    pub weight_decay: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    step: i32,
+    first: Params,
+    second: Params,
+}
+
+impl AdamW {
+    pub fn new(params: &Params, lr: f64, weight_decay: f64) -> Self {
+        Self {
+            lr,
+            weight_decay,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            step: 0,
+            first: params.zeros_like(),
+            second: params.zeros_like(),
+        }
+    }
+
+    pub fn step(&mut self, params: &mut Params, grad: &Params) {
+        self.step += 1;
+        let (b1, b2) = (self.beta1 as f32, self.beta2 as f32);
+        let scale_m = (1.0 / (1.0 - self.beta1.powi(self.step))) as f32;
+        let scale_v = (1.0 / (1.0 - self.beta2.powi(self.step))) as f32;
+        let decay = (1.0 - self.lr * self.weight_decay) as f32;
+        let (lr, eps) = (self.lr as f32, self.eps as f32);
+        for (((theta, g), m), v) in params
+            .buffers_mut()
+            .into_iter()
+            .zip(grad.buffers())
+            .zip(self.first.buffers_mut())
+            .zip(self.second.buffers_mut())
+        {
+            theta
+                .par_iter_mut()
+                .zip(g.par_iter())
+                .zip(m.par_iter_mut())
+                .zip(v.par_iter_mut())
+                .for_each(|(((t, g), m), v)| {
+                    *m = b1 * *m + (1.0 - b1) * g;
+                    *v = b2 * *v + (1.0 - b2) * g * g;
+                    let update = (*m * scale_m) / ((*v * scale_v).sqrt() + eps);
+                    *t = *t * decay - lr * update;
+                });
+        }
+    }
+}
+
+/// Sets every buffer of `grad` to zero (kept allocated across steps).
+pub fn clear(grad: &mut Params) {
+    for b in grad.buffers_mut() {
+        b.par_iter_mut().for_each(|x| *x = 0.0);
+    }
+}
