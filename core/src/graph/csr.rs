@@ -1,5 +1,16 @@
 //! Compressed sparse rows: the storage of one polarity's adjacency in one direction.
 
+/// What the dense operand of [`Csr::matmul_dense`] may hold (`f32`, `f64`).
+pub trait DenseValue:
+    Copy + Default + Send + Sync + std::ops::AddAssign + std::ops::Mul<Output = Self> + From<f32>
+{
+}
+
+impl<T> DenseValue for T where
+    T: Copy + Default + Send + Sync + std::ops::AddAssign + std::ops::Mul<Output = T> + From<f32>
+{
+}
+
 /// A sparse `rows × cols` matrix in CSR form.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Csr {
@@ -105,13 +116,7 @@ impl Csr {
     /// Rows are computed in parallel (rayon's pool).
     pub fn matmul_dense<T>(&self, x: &[T], d: usize, out: &mut [T])
     where
-        T: Copy
-            + Default
-            + Send
-            + Sync
-            + std::ops::AddAssign
-            + std::ops::Mul<Output = T>
-            + From<f32>,
+        T: DenseValue,
     {
         self.matmul_dense_values(&self.values, x, d, out);
     }
@@ -120,13 +125,7 @@ impl Csr {
     /// an edge-dropout mask applied without copying the structure).
     pub fn matmul_dense_values<T>(&self, values: &[f32], x: &[T], d: usize, out: &mut [T])
     where
-        T: Copy
-            + Default
-            + Send
-            + Sync
-            + std::ops::AddAssign
-            + std::ops::Mul<Output = T>
-            + From<f32>,
+        T: DenseValue,
     {
         use rayon::prelude::*;
         assert_eq!(values.len(), self.nnz(), "one value per stored entry");

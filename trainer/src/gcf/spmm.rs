@@ -53,6 +53,42 @@ impl SparsePair {
         self.matmul_masked(x, &[], p, rng)
     }
 
+    /// The values of `A ⊙ M` and of its transpose for one product: each entry dropped with
+    /// probability `p` (one draw per entry, in order) and the kept ones scaled by
+    /// 1/(1−p), then the entries at positions `removed` (of `matrix`) set to 0. `None`
+    /// when nothing is masked. The one rule of edge dropout, for the autograd op and the
+    /// fused step alike.
+    pub fn masked_values(
+        &self,
+        p: f32,
+        removed: &[u32],
+        rng: &mut impl Rng,
+    ) -> Option<(Vec<f32>, Vec<f32>)> {
+        if p <= 0.0 && removed.is_empty() {
+            return None;
+        }
+        let mut a = self.matrix.values.clone();
+        if p > 0.0 {
+            let scale = 1.0 / (1.0 - p);
+            for v in &mut a {
+                *v = if rng.random::<f32>() < p {
+                    0.0
+                } else {
+                    *v * scale
+                };
+            }
+        }
+        for &k in removed {
+            a[k as usize] = 0.0;
+        }
+        let at = self
+            .transpose_source
+            .iter()
+            .map(|&src| a[src as usize])
+            .collect();
+        Some((a, at))
+    }
+
     /// As [`Self::matmul_dropout`], with the entries at positions `removed` (of `matrix`)
     /// left out as well (set to 0, not rescaled).
     pub fn matmul_masked(
@@ -62,27 +98,17 @@ impl SparsePair {
         p: f32,
         rng: &mut impl Rng,
     ) -> Result<Tensor> {
-        if p <= 0.0 && removed.is_empty() {
+        let Some((values, transposed)) = self.masked_values(p, removed, rng) else {
             return self.matmul(x);
-        }
-        let mut a = Csr::clone(&self.matrix);
-        if p > 0.0 {
-            let scale = 1.0 / (1.0 - p);
-            for v in &mut a.values {
-                *v = if rng.random::<f32>() < p {
-                    0.0
-                } else {
-                    *v * scale
-                };
-            }
-        }
-        for &k in removed {
-            a.values[k as usize] = 0.0;
-        }
-        let mut at = Csr::clone(&self.transpose);
-        for (v, &src) in at.values.iter_mut().zip(&self.transpose_source) {
-            *v = a.values[src as usize];
-        }
+        };
+        let a = Csr {
+            values,
+            ..Csr::clone(&self.matrix)
+        };
+        let at = Csr {
+            values: transposed,
+            ..Csr::clone(&self.transpose)
+        };
         x.contiguous()?.apply_op1(SpMM {
             a: Arc::new(a),
             at: Arc::new(at),

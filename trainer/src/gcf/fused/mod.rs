@@ -41,31 +41,9 @@ struct Masked<'a> {
 
 impl<'a> Masked<'a> {
     fn new(pair: &'a SparsePair, dropout: f32, removed: &[u32], rng: &mut impl Rng) -> Self {
-        if dropout <= 0.0 && removed.is_empty() {
-            return Self::plain(pair);
-        }
-        let mut a = pair.matrix.values.clone();
-        if dropout > 0.0 {
-            let scale = 1.0 / (1.0 - dropout);
-            for v in &mut a {
-                *v = if rng.random::<f32>() < dropout {
-                    0.0
-                } else {
-                    *v * scale
-                };
-            }
-        }
-        for &k in removed {
-            a[k as usize] = 0.0;
-        }
-        let at = pair
-            .transpose_source
-            .iter()
-            .map(|&src| a[src as usize])
-            .collect();
         Self {
             pair,
-            values: Some((a, at)),
+            values: pair.masked_values(dropout, removed, rng),
         }
     }
 
