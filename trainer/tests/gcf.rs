@@ -257,7 +257,7 @@ fn fused_step_equals_autograd_loss_and_gradients() {
         let loss = (btl + (norms * (l2 / batch.len() as f64)).unwrap()).unwrap();
         let grads = loss.backward().unwrap();
 
-        let params = model.params().unwrap().unwrap();
+        let params = fused::Params::from_model(&model).unwrap().unwrap();
         let mut grad = params.zeros_like();
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let noise = fused::StepNoise {

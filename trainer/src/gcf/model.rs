@@ -193,49 +193,6 @@ impl GcfModel {
         vars
     }
 
-    /// Every parameter as row-major buffers (the fused step's layout); `None` for the
-    /// ablations without transforms, which only the autograd path runs.
-    pub fn params(&self) -> Result<Option<super::fused::Params>> {
-        if !self.arch.transform {
-            return Ok(None);
-        }
-        let flat = |v: &Var| -> Result<Vec<f32>> {
-            v.as_tensor().to_dtype(DType::F32)?.flatten_all()?.to_vec1()
-        };
-        Ok(Some(super::fused::Params {
-            dim: self.arch.dim,
-            blocks: if self.arch.negative_edges { 5 } else { 3 },
-            leaky_slope: self.arch.leaky_slope as f32,
-            user0: flat(&self.user0)?,
-            response0: flat(&self.response0)?,
-            layers: self
-                .layers
-                .iter()
-                .map(|l| {
-                    Ok((
-                        super::fused::SideParams {
-                            w: flat(&l.user_w)?,
-                            b: flat(&l.user_b)?,
-                        },
-                        super::fused::SideParams {
-                            w: flat(&l.response_w)?,
-                            b: flat(&l.response_b)?,
-                        },
-                    ))
-                })
-                .collect::<Result<_>>()?,
-        }))
-    }
-
-    /// Sets every variable from fused-step buffers (shapes as [`Self::params`] gave).
-    pub fn set_params(&self, params: &super::fused::Params) -> Result<()> {
-        for ((_, var), buffer) in self.named_vars().into_iter().zip(params.buffers()) {
-            let t = Tensor::from_slice(buffer, var.shape(), var.device())?.to_dtype(var.dtype())?;
-            var.set(&t)?;
-        }
-        Ok(())
-    }
-
     /// Current values of every variable, by name.
     pub fn snapshot(&self) -> Result<HashMap<String, Tensor>> {
         self.named_vars()

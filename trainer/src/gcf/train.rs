@@ -274,7 +274,7 @@ impl Engine {
     fn new(model: &GcfModel, config: &TrainConfig, device: &Device) -> Result<Self> {
         if config.engine == StepEngine::Fused
             && device.is_cpu()
-            && let Some(params) = model.params()?
+            && let Some(params) = fused::Params::from_model(model)?
         {
             return Ok(Engine::Fused(Box::new(FusedState {
                 grad: params.zeros_like(),
@@ -354,7 +354,7 @@ impl Engine {
         match self {
             Engine::Fused(state) => {
                 let params = &state.params;
-                model.set_params(params)?;
+                params.write_to(model)?;
                 let (users, responses) = fused::propagate(params, ops);
                 let device = model.device();
                 let d = params.dim;

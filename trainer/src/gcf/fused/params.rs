@@ -1,6 +1,9 @@
 //! The fused step's parameters as row-major buffers, and AdamW over them.
 
+use candle_core::{DType, Result, Tensor};
 use rayon::prelude::*;
+
+use crate::gcf::GcfModel;
 
 /// One layer's transforms for one side, as row-major buffers: `w` is `d × k·d`.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,6 +26,46 @@ pub struct Params {
 }
 
 impl Params {
+    /// A model's variables as buffers (in `GcfModel::named_vars` order); `None` for the
+    /// ablations without transforms, which only the autograd path runs.
+    pub fn from_model(model: &GcfModel) -> Result<Option<Self>> {
+        let arch = &model.arch;
+        if !arch.transform {
+            return Ok(None);
+        }
+        let mut values = model
+            .named_vars()
+            .into_iter()
+            .map(|(_, v)| v.as_tensor().to_dtype(DType::F32)?.flatten_all()?.to_vec1())
+            .collect::<Result<Vec<Vec<f32>>>>()?
+            .into_iter();
+        let mut next = || values.next().unwrap_or_default();
+        let (user0, response0) = (next(), next());
+        let layers = (0..arch.layers)
+            .map(|_| {
+                let (uw, ub, rw, rb) = (next(), next(), next(), next());
+                (SideParams { w: uw, b: ub }, SideParams { w: rw, b: rb })
+            })
+            .collect();
+        Ok(Some(Self {
+            dim: arch.dim,
+            blocks: if arch.negative_edges { 5 } else { 3 },
+            leaky_slope: arch.leaky_slope as f32,
+            user0,
+            response0,
+            layers,
+        }))
+    }
+
+    /// Sets the model's variables from these buffers (shapes as [`Self::from_model`] gave).
+    pub fn write_to(&self, model: &GcfModel) -> Result<()> {
+        for ((_, var), buffer) in model.named_vars().into_iter().zip(self.buffers()) {
+            let t = Tensor::from_slice(buffer, var.shape(), var.device())?.to_dtype(var.dtype())?;
+            var.set(&t)?;
+        }
+        Ok(())
+    }
+
     /// Zeros shaped like `self` (a gradient buffer).
     pub fn zeros_like(&self) -> Self {
         let zero = |v: &[f32]| vec![0.0; v.len()];
