@@ -8,7 +8,7 @@ use copl_core::data::Dataset;
 use copl_trainer::{
     gcf::{self, EpochRecord, GcfArch, TrainConfig},
     onboard,
-    synth::{self, Preset, Sampling, SynthConfig},
+    synth::{self, Catalogue, Preset, Sampling, SynthConfig},
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -219,6 +219,9 @@ enum BenchCommand {
         steps: usize,
         #[arg(long, value_enum, default_value = "fused")]
         engine: gcf::StepEngine,
+        /// Layer inputs the fused step keeps (every-other: less memory, ≈ 17 % slower).
+        #[arg(long, value_enum, default_value = "all")]
+        layer_inputs: gcf::fused::LayerInputs,
         #[arg(long)]
         json: bool,
     },
@@ -463,6 +466,9 @@ struct GcfArgs {
     /// How a step computes its gradients (autograd: candle's, the reference).
     #[arg(long, value_enum, default_value = "fused")]
     engine: gcf::StepEngine,
+    /// Layer inputs the fused step keeps (every-other: less memory, ≈ 17 % slower).
+    #[arg(long, value_enum, default_value = "all")]
+    layer_inputs: gcf::fused::LayerInputs,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Print the summary as JSON.
@@ -494,6 +500,7 @@ impl GcfArgs {
             seed: self.seed,
             mask_batch_edges: self.mask_batch_edges,
             engine: self.engine,
+            layer_inputs: self.layer_inputs,
             max_steps_per_epoch: None,
         }
     }
@@ -505,6 +512,12 @@ enum PresetArg {
     Ufp2,
     Ufp4,
     Personal,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CatalogueArg {
+    Sparse,
+    Dense,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -548,6 +561,10 @@ struct SynthArgs {
     /// Share of catalogue pairs on which all groups agree (0 = the paper's filter).
     #[arg(long, default_value_t = 0.0)]
     common_share: f64,
+    /// How densely the catalogue compares its responses [default: dense for ufp4, sparse
+    /// for the others]; `--preset ufp4 --catalogue sparse` is ufp4 before 2026-11-30.
+    #[arg(long, value_enum)]
+    catalogue: Option<CatalogueArg>,
     /// Random seed; the output is identical for the same seed and flags.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -586,6 +603,7 @@ fn main() -> Result<()> {
             dim,
             steps,
             engine,
+            layer_inputs,
             json,
         }) => {
             let graph = match (&data, users) {
@@ -596,15 +614,16 @@ fn main() -> Result<()> {
                     seed: 0,
                 },
             };
-            let b = gcf::bench::bench_gcf(graph, dim, steps, engine)?;
+            let b = gcf::bench::bench_gcf(graph, dim, steps, engine, layer_inputs)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&b)?);
             } else {
                 println!(
-                    "{:?}, d = {}, {} users, {} responses, {} + {} edges: {:.3} s a step \
+                    "{:?} ({:?} layer inputs), d = {}, {} users, {} responses, {} + {} edges: {:.3} s a step \
                      ({} timed, {} threads; eq. 2's GEMMs {:.1} GFLOP), peak RSS {:.0} MiB; \
                      graph built in {:.2} s",
                     b.engine,
+                    b.layer_inputs,
                     b.dim,
                     b.users,
                     b.responses,
@@ -952,6 +971,11 @@ fn run_synth(args: SynthArgs) -> Result<()> {
         unseen_test_pairs: args.unseen_test_pairs,
         label_noise: args.label_noise,
         group_ratio,
+        catalogue: match args.catalogue {
+            None => preset.default_catalogue(),
+            Some(CatalogueArg::Sparse) => Catalogue::Sparse,
+            Some(CatalogueArg::Dense) => Catalogue::Dense,
+        },
         common_share: args.common_share,
         seed: args.seed,
     };
@@ -994,9 +1018,10 @@ fn parse_ratio(text: &str) -> Result<Vec<f64>> {
 fn print_summary(s: &synth::Summary, out: &std::path::Path, seconds: f64) {
     let c = &s.config;
     println!(
-        "Synthetic benchmark {} ({:?} sampling, seed {}) written to {} in {seconds:.1} s",
+        "Synthetic benchmark {} ({:?} sampling, {} catalogue, seed {}) written to {} in {seconds:.1} s",
         c.preset.name(),
         c.sampling,
+        c.catalogue.name(),
         c.seed,
         out.display()
     );

@@ -202,14 +202,40 @@ fn random_pairs(users: u32, responses: u32, per: usize, seed: u64) -> Vec<(u32, 
 
 #[test]
 fn fused_step_equals_autograd_loss_and_gradients() {
+    use copl_trainer::gcf::fused::LayerInputs;
+    for layer_inputs in [LayerInputs::All, LayerInputs::EveryOther] {
+        for (negative_edges, dropout, mask) in
+            [(true, 0.0, false), (false, 0.0, false), (true, 0.3, true)]
+        {
+            fused_equals_autograd(30, 40, 5, negative_edges, dropout, mask, layer_inputs);
+        }
+    }
+}
+
+/// More responses than one chunk of the fused step's rows (16 384): the chunks' seams.
+#[test]
+fn fused_step_equals_autograd_across_row_chunks() {
+    use copl_trainer::gcf::fused::LayerInputs;
+    fused_equals_autograd(300, 17_000, 20, true, 0.3, true, LayerInputs::EveryOther);
+}
+
+/// The fused step's loss and every gradient against autograd's, on `users` × `responses`
+/// random pairs (`answers` a user), L = 3, d = 8.
+fn fused_equals_autograd(
+    users: usize,
+    responses: usize,
+    answers: usize,
+    negative_edges: bool,
+    dropout: f32,
+    mask: bool,
+    layer_inputs: copl_trainer::gcf::fused::LayerInputs,
+) {
     use copl_trainer::{gcf::fused, optim::neg_log_sigmoid};
-    let pairs = random_pairs(30, 40, 5, 3);
-    let graph = PreferenceGraph::from_pairs(30, 40, &pairs);
+    let pairs = random_pairs(users as u32, responses as u32, answers, 3);
+    let graph = PreferenceGraph::from_pairs(users, responses, &pairs);
     let ops = GraphOps::new(&graph);
     let batch: Vec<(u32, u32, u32)> = pairs.iter().step_by(3).copied().collect();
     let l2 = 1e-2;
-    for (negative_edges, dropout, mask) in
-        [(true, 0.0, false), (false, 0.0, false), (true, 0.3, true)]
     {
         let arch = GcfArch {
             dim: 8,
@@ -219,8 +245,8 @@ fn fused_step_equals_autograd_loss_and_gradients() {
         };
         let model = GcfModel::new(
             arch,
-            30,
-            40,
+            users,
+            responses,
             &mut ChaCha8Rng::seed_from_u64(1),
             DType::F32,
             &Device::Cpu,
@@ -265,8 +291,15 @@ fn fused_step_equals_autograd_loss_and_gradients() {
             rng: &mut rng,
             mask: &edge_mask,
         };
-        let fused_loss =
-            fused::loss_and_gradients(&params, &ops, &batch, l2, Some(noise), &mut grad);
+        let fused_loss = fused::loss_and_gradients(
+            &params,
+            &ops,
+            &batch,
+            l2,
+            Some(noise),
+            layer_inputs,
+            &mut grad,
+        );
         let expected = f64::from(loss.to_scalar::<f32>().unwrap());
         assert!(
             (fused_loss - expected).abs() < 1e-5 * (1.0 + expected.abs()),
@@ -288,7 +321,7 @@ fn fused_step_equals_autograd_loss_and_gradients() {
                 .fold(0f32, |m, (w, g)| m.max((w - g).abs()));
             assert!(
                 worst <= 1e-4 * scale,
-                "{name} (negatives {negative_edges}, dropout {dropout}): gradient off by {worst} of {scale}"
+                "{name} (negatives {negative_edges}, dropout {dropout}, {layer_inputs:?}): gradient off by {worst} of {scale}"
             );
         }
     }

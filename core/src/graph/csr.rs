@@ -127,19 +127,49 @@ impl Csr {
     where
         T: DenseValue,
     {
-        use rayon::prelude::*;
         assert_eq!(values.len(), self.nnz(), "one value per stored entry");
+        self.matmul_rows_by(0..self.rows(), |k| values[k], x, d, out, false);
+    }
+
+    /// Rows `rows` of `self · x` with entry `k` valued `value(k)` (its position in
+    /// `indices`), into `out` (`rows.len() × d`): overwritten, or added to when
+    /// `accumulate`. The one sparse × dense product: whole matrices, masked values
+    /// computed on the fly, and the row chunks of the fused GCF step all run it. Rows
+    /// are computed in parallel (rayon's pool).
+    pub fn matmul_rows_by<T, F>(
+        &self,
+        rows: std::ops::Range<usize>,
+        value: F,
+        x: &[T],
+        d: usize,
+        out: &mut [T],
+        accumulate: bool,
+    ) where
+        T: DenseValue,
+        F: Fn(usize) -> f32 + Sync,
+    {
+        use rayon::prelude::*;
+        assert!(rows.end <= self.rows(), "rows beyond the matrix");
+        assert_eq!(out.len(), rows.len() * d, "out holds the rows asked for");
         debug_assert_eq!(x.len(), self.cols * d);
-        debug_assert_eq!(out.len(), self.rows() * d);
         if d == 0 {
             return;
         }
-        out.par_chunks_mut(d).enumerate().for_each(|(r, out_row)| {
-            out_row.fill(T::default());
+        let first = rows.start;
+        out.par_chunks_mut(d).enumerate().for_each(|(i, out_row)| {
+            if !accumulate {
+                out_row.fill(T::default());
+            }
+            let r = first + i;
             let range = self.indptr[r] as usize..self.indptr[r + 1] as usize;
-            for (&c, &v) in self.indices[range.clone()].iter().zip(&values[range]) {
+            for k in range {
+                let v = value(k);
+                if v == 0.0 {
+                    continue;
+                }
                 let v = T::from(v);
-                let x_row = &x[c as usize * d..(c as usize + 1) * d];
+                let c = self.indices[k] as usize;
+                let x_row = &x[c * d..(c + 1) * d];
                 for (o, &xi) in out_row.iter_mut().zip(x_row) {
                     *o += v * xi;
                 }

@@ -14,6 +14,7 @@ use copl_core::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::fused::LayerInputs;
 use super::{
     GcfArch, pair_rows,
     train::{StepEngine, TrainConfig, train},
@@ -35,6 +36,8 @@ pub enum BenchGraph<'a> {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GcfBench {
     pub engine: StepEngine,
+    #[serde(default)]
+    pub layer_inputs: LayerInputs,
     pub dim: usize,
     pub layers: usize,
     pub users: usize,
@@ -59,6 +62,7 @@ pub fn bench_gcf(
     dim: usize,
     steps: usize,
     engine: StepEngine,
+    layer_inputs: LayerInputs,
 ) -> Result<GcfBench> {
     if steps == 0 || dim == 0 {
         bail!("--steps and the dimensions must be positive");
@@ -95,6 +99,7 @@ pub fn bench_gcf(
         epochs: 1,
         max_steps_per_epoch: Some(steps + 1),
         engine,
+        layer_inputs,
         ..TrainConfig::default()
     };
     // No validation pairs: the epoch's one evaluation forward is not part of a step.
@@ -108,6 +113,7 @@ pub fn bench_gcf(
         3.0 * 2.0 * nodes * (dim * k * dim) as f64 * config.arch.layers as f64 / 1e9;
     Ok(GcfBench {
         engine,
+        layer_inputs,
         dim,
         layers: config.arch.layers,
         users: graph.users,

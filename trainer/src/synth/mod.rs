@@ -21,6 +21,7 @@
 //! no training annotation uses. The catalogue's survey pool has Table 1's size scaled by
 //! `users / 10 000`. Generation is deterministic for a seed (ChaCha8).
 
+pub mod catalogue;
 pub mod shape;
 pub mod text;
 pub mod truth;
@@ -34,7 +35,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Gamma};
 use serde::{Deserialize, Serialize};
 
-use text::{AdviceLevels, SUMMARY_LEVELS};
+pub use catalogue::Catalogue;
+use catalogue::{Node, Pair, build_catalogue, split_pools};
+use text::AdviceLevels;
 
 /// One of the paper's four settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,11 +77,13 @@ impl Preset {
         }
     }
 
-    fn responses_per_prompt(self) -> usize {
+    /// The catalogue a benchmark gets unless told otherwise: `dense` for ufp4, whose test
+    /// pairs a sparse catalogue leaves below the paper's reach (docs/gcf.md), `sparse`
+    /// (the generator every earlier result used) for the others.
+    pub fn default_catalogue(self) -> Catalogue {
         match self {
-            Preset::Tldr => usize::from(SUMMARY_LEVELS),
-            Preset::Ufp2 | Preset::Ufp4 => 4,
-            Preset::Personal => 3,
+            Preset::Ufp4 => Catalogue::Dense,
+            _ => Catalogue::Sparse,
         }
     }
 
@@ -123,6 +128,10 @@ pub struct SynthConfig {
     pub label_noise: f64,
     /// Relative group sizes of seen users (e.g. `[1, 9]`); `None` for even groups.
     pub group_ratio: Option<Vec<f64>>,
+    /// How densely the catalogue compares its responses; files written before the field
+    /// existed were `sparse`.
+    #[serde(default)]
+    pub catalogue: Catalogue,
     /// Share of catalogue pairs on which every group agrees (common pairs), added to the
     /// preset's controversial pairs; 0 reproduces the paper's filtering. Not for `tldr`.
     pub common_share: f64,
@@ -143,6 +152,7 @@ impl SynthConfig {
             unseen_test_pairs: 50,
             label_noise: 0.0,
             group_ratio: None,
+            catalogue: preset.default_catalogue(),
             common_share: 0.0,
             seed: 0,
         }
@@ -223,21 +233,6 @@ enum Taste {
     Weights([f64; 4]),
 }
 
-/// A catalogue response in the making.
-struct Node {
-    prompt: usize,
-    text: String,
-    /// Attribute values: `[chars]` for tldr, the four levels otherwise.
-    attributes: Vec<f64>,
-}
-
-#[derive(Clone, Copy)]
-struct Pair {
-    a: usize,
-    b: usize,
-    controversial: bool,
-}
-
 /// Generates the benchmark described by `config`.
 pub fn generate(config: &SynthConfig) -> Result<Synthetic, SynthError> {
     check(config)?;
@@ -256,8 +251,11 @@ pub fn generate(config: &SynthConfig) -> Result<Synthetic, SynthError> {
 
     // Over-generate: a test pair must join two responses that also occur in survey
     // pairs (so they are graph nodes with edges), which a small share of the spare pairs do.
-    let (prompts, nodes, mut candidates) =
-        build_catalogue(&mut rng, config, survey_target + 8 * test_target);
+    let (prompts, nodes, mut candidates) = build_catalogue(
+        &mut rng,
+        config,
+        survey_target + config.catalogue.over_generation() * test_target,
+    );
     candidates.shuffle(&mut rng);
     let (survey_pool, pairs, nodes) = split_pools(candidates, nodes, survey_target, test_target);
     let survey_pool = &survey_pool[..];
@@ -429,174 +427,6 @@ fn check(config: &SynthConfig) -> Result<(), SynthError> {
         ));
     }
     Ok(())
-}
-
-/// Generates prompts and their responses until `target` catalogue pairs are kept.
-fn build_catalogue(
-    rng: &mut ChaCha8Rng,
-    config: &SynthConfig,
-    target: usize,
-) -> (Vec<String>, Vec<Node>, Vec<Pair>) {
-    let common_target = (config.common_share * target as f64).round() as usize;
-    let controversial_target = target - common_target;
-    let (mut controversial, mut common) = (0usize, 0usize);
-    let mut prompts = Vec::new();
-    let mut nodes = Vec::new();
-    let mut pairs = Vec::new();
-    while controversial < controversial_target || common < common_target {
-        let (prompt, local) = prompt_with_responses(rng, config.preset);
-        let mut keep: Vec<(usize, usize, bool)> = Vec::new();
-        for a in 0..local.len() {
-            for b in a + 1..local.len() {
-                let Some(is_controversial) = classify(config.preset, &local[a].1, &local[b].1)
-                else {
-                    continue;
-                };
-                if is_controversial && controversial < controversial_target {
-                    controversial += 1;
-                } else if !is_controversial && common < common_target {
-                    common += 1;
-                } else {
-                    continue;
-                }
-                keep.push((a, b, is_controversial));
-            }
-        }
-        if keep.is_empty() {
-            continue;
-        }
-        let prompt_row = prompts.len();
-        prompts.push(prompt);
-        let mut global = vec![usize::MAX; local.len()];
-        for &(a, b, _) in &keep {
-            for i in [a, b] {
-                if global[i] == usize::MAX {
-                    global[i] = nodes.len();
-                    nodes.push(Node {
-                        prompt: prompt_row,
-                        text: local[i].0.clone(),
-                        attributes: local[i].1.clone(),
-                    });
-                }
-            }
-        }
-        for (a, b, is_controversial) in keep {
-            pairs.push(Pair {
-                a: global[a],
-                b: global[b],
-                controversial: is_controversial,
-            });
-        }
-    }
-    (prompts, nodes, pairs)
-}
-
-/// Splits shuffled candidate pairs into a survey pool (the first `survey`) and a test
-/// pool of up to `test` other pairs whose responses both occur in the survey pool; drops
-/// the responses neither pool uses. Returns the survey pool, all kept pairs (survey
-/// pool first) and the kept responses, renumbered.
-fn split_pools(
-    candidates: Vec<Pair>,
-    nodes: Vec<Node>,
-    survey: usize,
-    test: usize,
-) -> (Vec<Pair>, Vec<Pair>, Vec<Node>) {
-    let survey = survey.min(candidates.len());
-    let mut in_survey = vec![false; nodes.len()];
-    for p in &candidates[..survey] {
-        in_survey[p.a] = true;
-        in_survey[p.b] = true;
-    }
-    let mut kept: Vec<Pair> = candidates[..survey].to_vec();
-    kept.extend(
-        candidates[survey..]
-            .iter()
-            .filter(|p| in_survey[p.a] && in_survey[p.b])
-            .take(test),
-    );
-    let mut new_row = vec![usize::MAX; nodes.len()];
-    let mut used = Vec::new();
-    for p in &kept {
-        for i in [p.a, p.b] {
-            if new_row[i] == usize::MAX {
-                new_row[i] = used.len();
-                used.push(i);
-            }
-        }
-    }
-    // Keep the responses in their original order (grouped by prompt).
-    used.sort_unstable();
-    for (row, &i) in used.iter().enumerate() {
-        new_row[i] = row;
-    }
-    let mut slots: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
-    let kept_nodes: Vec<Node> = used.iter().filter_map(|&i| slots[i].take()).collect();
-    for p in &mut kept {
-        p.a = new_row[p.a];
-        p.b = new_row[p.b];
-    }
-    (kept[..survey].to_vec(), kept, kept_nodes)
-}
-
-/// One prompt and its candidate responses with their attributes.
-fn prompt_with_responses(
-    rng: &mut ChaCha8Rng,
-    preset: Preset,
-) -> (String, Vec<(String, Vec<f64>)>) {
-    match preset {
-        Preset::Tldr => {
-            let post = text::tldr_post(rng);
-            let mut levels: Vec<u8> = (0..SUMMARY_LEVELS).collect();
-            levels.shuffle(rng);
-            let responses = levels
-                .into_iter()
-                .map(|level| {
-                    let summary = text::tldr_summary(rng, &post, level);
-                    let chars = summary.chars().count() as f64;
-                    (summary, vec![chars])
-                })
-                .collect();
-            (post.text, responses)
-        }
-        _ => {
-            let topic = words::TOPICS.choose(rng).unwrap_or(&words::TOPICS[0]);
-            let prompt = text::advice_prompt(rng, topic);
-            let responses = (0..preset.responses_per_prompt())
-                .map(|_| {
-                    let levels = AdviceLevels::random(rng);
-                    let response = text::advice_response(rng, topic, levels);
-                    (response, levels.as_array().map(f64::from).to_vec())
-                })
-                .collect();
-            (prompt, responses)
-        }
-    }
-}
-
-/// Whether a pair belongs in the catalogue, and if so whether it is controversial
-/// (`Some(true)`) or common (`Some(false)`), by the preset's filter.
-fn classify(preset: Preset, a: &[f64], b: &[f64]) -> Option<bool> {
-    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
-    match preset {
-        // Both groups always disagree on summaries of clearly different lengths.
-        Preset::Tldr => (d[0].abs() >= 10.0_f64.max(0.05 * a[0].min(b[0]))).then_some(true),
-        Preset::Ufp2 => {
-            let p = d[0] * d[1];
-            (p != 0.0).then_some(p < 0.0)
-        }
-        Preset::Ufp4 => {
-            if d.contains(&0.0) {
-                return None;
-            }
-            let positive = d.iter().filter(|x| **x > 0.0).count();
-            Some(positive != 0 && positive != d.len())
-        }
-        Preset::Personal => {
-            let up = d.iter().any(|x| *x > 0.0);
-            let down = d.iter().any(|x| *x < 0.0);
-            (up || down).then_some(up && down)
-        }
-    }
 }
 
 fn assign_tastes(
