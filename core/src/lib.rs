@@ -14,3 +14,4 @@ pub mod checkpoint;
 pub mod data;
 pub mod graph;
 pub mod model;
+mod simd;

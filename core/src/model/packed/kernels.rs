@@ -3,35 +3,13 @@
 //! Each kernel makes one pass over its rows where candle's op-by-op forward makes
 //! several (and allocates a tensor for each): bias + activation, bias + residual + layer
 //! norm, row softmax. Rows are split across rayon's threads; inside a job the loop runs
-//! under [`pulp::Arch::dispatch`], which compiles it for the best instruction set the CPU
-//! has (AVX2 + FMA, AVX-512) and picks one at run time: a portable binary that still uses
-//! the wide registers. `exp` and `erf` are written out branch-free so that those loops
+//! under [`crate::simd::dispatch`] (the best instruction set the CPU has, picked at run
+//! time). `exp` and `erf` are written out branch-free so that those loops
 //! vectorise.
 
-use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
 
-/// A kernel's loop over its rows, compiled for the best instruction set the CPU has:
-/// [`Arch::dispatch`] calls `with_simd` inside a target-feature function, and every
-/// function it reaches is `#[inline(always)]`, so the whole loop is compiled there (a
-/// closure would be compiled once, for baseline x86-64 — measured: SSE only).
-trait RowLoop: Sized {
-    fn run(self);
-}
-
-struct Dispatched<K>(K);
-
-impl<K: RowLoop> WithSimd for Dispatched<K> {
-    type Output = ();
-    #[inline(always)]
-    fn with_simd<S: Simd>(self, _simd: S) {
-        self.0.run()
-    }
-}
-
-fn dispatch<K: RowLoop>(kernel: K) {
-    Arch::new().dispatch(Dispatched(kernel));
-}
+use crate::simd::{RowLoop, dispatch};
 
 /// Rows per rayon job: big enough to amortise the job, small enough to balance.
 const ROWS_PER_JOB: usize = 16;
