@@ -326,3 +326,24 @@ fn fused_equals_autograd(
         }
     }
 }
+
+/// The two products of a polarity share the graph's matrices, and each is exactly what a
+/// transpose computed afresh would be (entries, values, and the entry correspondence).
+#[test]
+fn both_directions_equal_transposes_computed_afresh() {
+    use copl_trainer::gcf::spmm::SparsePair;
+    let pairs = random_pairs(40, 60, 6, 5);
+    let graph = PreferenceGraph::from_pairs(40, 60, &pairs);
+    for adjacency in [&graph.positive, &graph.negative] {
+        let (users, responses) = SparsePair::both_directions(adjacency);
+        for (shared, matrix) in [
+            (users, &adjacency.user_to_response),
+            (responses, &adjacency.response_to_user),
+        ] {
+            let fresh = SparsePair::new(matrix.clone());
+            assert_eq!(*shared.matrix, *fresh.matrix);
+            assert_eq!(*shared.transpose, *fresh.transpose);
+            assert_eq!(shared.transpose_source, fresh.transpose_source);
+        }
+    }
+}

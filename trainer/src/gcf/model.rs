@@ -61,11 +61,13 @@ pub struct GraphOps {
 
 impl GraphOps {
     pub fn new(graph: &PreferenceGraph) -> Self {
+        let (pos_user, pos_response) = SparsePair::both_directions(&graph.positive);
+        let (neg_user, neg_response) = SparsePair::both_directions(&graph.negative);
         Self {
-            pos_user: SparsePair::new(graph.positive.user_to_response.clone()),
-            pos_response: SparsePair::new(graph.positive.response_to_user.clone()),
-            neg_user: SparsePair::new(graph.negative.user_to_response.clone()),
-            neg_response: SparsePair::new(graph.negative.response_to_user.clone()),
+            pos_user,
+            pos_response,
+            neg_user,
+            neg_response,
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
-use copl_core::graph::Csr;
+use copl_core::graph::{Csr, SignedAdjacency};
 use rand::Rng;
 
 /// A sparse matrix and its transpose, with the entry correspondence between them.
@@ -28,6 +28,31 @@ impl SparsePair {
             transpose: Arc::new(transpose),
             transpose_source,
         }
+    }
+
+    /// One polarity's two products, users ← responses (A) and responses ← users (Aᵀ),
+    /// sharing the graph's two matrices: each is the other's transpose, so no transpose
+    /// is computed or stored twice (at 1 000 000 users that was 0.5 GB).
+    pub fn both_directions(adjacency: &SignedAdjacency) -> (Self, Self) {
+        let a = Arc::new(adjacency.user_to_response.clone());
+        let at = Arc::new(adjacency.response_to_user.clone());
+        let at_to_a = adjacency.transpose_source.clone();
+        let mut a_to_at = vec![0u32; at_to_a.len()];
+        for (k_at, &k_a) in at_to_a.iter().enumerate() {
+            a_to_at[k_a as usize] = k_at as u32;
+        }
+        (
+            Self {
+                matrix: a.clone(),
+                transpose: at.clone(),
+                transpose_source: at_to_a,
+            },
+            Self {
+                matrix: at,
+                transpose: a,
+                transpose_source: a_to_at,
+            },
+        )
     }
 
     /// `A · x` (x: `cols × d`), differentiable in x.
