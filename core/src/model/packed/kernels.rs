@@ -131,6 +131,19 @@ fn max(xs: &[f32]) -> f32 {
 /// One row normalised in place.
 #[inline(always)]
 fn normalise(row: &mut [f32], norm: &Norm) {
+    normalise_with(row, norm, |_, _| {});
+}
+
+/// One row normalised in place, x̂ (before γ and β) written to `kept`; returns 1/σ. The
+/// training forward's layer norm ([`super::backward`]).
+#[inline(always)]
+pub(super) fn normalise_keeping(row: &mut [f32], norm: &Norm, kept: &mut [f32]) -> f32 {
+    normalise_with(row, norm, |i, x| kept[i] = x)
+}
+
+/// The one layer norm: `row ← x̂ ⊙ γ + β`, `keep(i, x̂ᵢ)` for each entry; returns 1/σ.
+#[inline(always)]
+fn normalise_with(row: &mut [f32], norm: &Norm, mut keep: impl FnMut(usize, f32)) -> f32 {
     let n = row.len() as f32;
     let mean = sum(row) / n;
     let mut lanes = [0f32; 8];
@@ -147,9 +160,12 @@ fn normalise(row: &mut [f32], norm: &Norm) {
     }
     let variance = (lanes.iter().sum::<f32>() + tail) / n;
     let inv = 1.0 / (variance + norm.eps).sqrt();
-    for ((v, &g), &b) in row.iter_mut().zip(&norm.weight).zip(&norm.bias) {
-        *v = (*v - mean) * inv * g + b;
+    for (i, ((v, &g), &b)) in row.iter_mut().zip(&norm.weight).zip(&norm.bias).enumerate() {
+        let normalised = (*v - mean) * inv;
+        keep(i, normalised);
+        *v = normalised * g + b;
     }
+    inv
 }
 
 struct ResidualNorm<'a>(&'a mut [f32], &'a [f32], &'a [f32], &'a Norm);

@@ -18,6 +18,7 @@
 //!   AVX-512 and chosen at run time (`pulp`), as `gemm` does for its kernels.
 
 pub mod attention;
+pub mod backward;
 pub mod bert;
 pub mod gemm;
 pub mod kernels;
