@@ -188,3 +188,116 @@ fn attention_backward_equals_autograd() {
     attention_backward(&qkv, &upstream, hidden, heads, &spans, &mut got);
     assert_close(&got, &want, "attention backward");
 }
+
+#[test]
+fn low_rank_backward_equals_autograd() {
+    use copl_core::model::packed::{
+        attention::Span,
+        backward::{LowRankGrads, LowRankTerms, SpanRouting, low_rank_backward},
+        gemm::View,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let (hidden, out, rank, experts, scale) = (10, 6, 2, 3, 1.5f32);
+    let blocks = (experts + 1) * rank;
+    let spans = [
+        Span { start: 0, len: 4 },
+        Span { start: 4, len: 3 },
+        Span { start: 7, len: 5 },
+    ];
+    let routings = [
+        SpanRouting {
+            expert: 2,
+            weight: 0.7,
+        },
+        SpanRouting {
+            expert: 0,
+            weight: 0.4,
+        },
+        SpanRouting {
+            expert: 2,
+            weight: 0.9,
+        },
+    ];
+    let tokens = 12;
+    let x = random(&mut rng, tokens * hidden, 1.0);
+    let a = random(&mut rng, blocks * hidden, 1.0);
+    let b = random(&mut rng, out * blocks, 1.0);
+    let upstream = random(&mut rng, tokens * out, 1.0);
+
+    // The reference: ((x Aᵀ) ⊙ m) Bᵀ with m built from the weights, in candle ops.
+    let var = |v: &[f32], w: usize| Var::from_tensor(&tensor(v, w)).unwrap();
+    let (xv, av, bv) = (var(&x, hidden), var(&a, hidden), var(&b, blocks));
+    let wv = Var::from_tensor(
+        &Tensor::new(routings.map(|r| r.weight).as_slice(), &Device::Cpu).unwrap(),
+    )
+    .unwrap();
+    let (mut shared, mut routed, mut owner) = (Vec::new(), Vec::new(), Vec::new());
+    for (s, (span, routing)) in spans.iter().zip(&routings).enumerate() {
+        for _ in 0..span.len {
+            owner.push(s as u32);
+            for c in 0..blocks {
+                shared.push(if c < rank { scale } else { 0.0 });
+                let on = (c >= rank && (c - rank) / rank == routing.expert) as u8;
+                routed.push(f32::from(on) * scale);
+            }
+        }
+    }
+    let per_token = wv
+        .as_tensor()
+        .index_select(&Tensor::new(owner.as_slice(), &Device::Cpu).unwrap(), 0)
+        .unwrap()
+        .unsqueeze(1)
+        .unwrap();
+    let mask =
+        (tensor(&shared, blocks) + tensor(&routed, blocks).broadcast_mul(&per_token)).unwrap();
+    let low = xv.as_tensor().matmul(&av.as_tensor().t().unwrap()).unwrap();
+    let y = (low * mask)
+        .unwrap()
+        .matmul(&bv.as_tensor().t().unwrap())
+        .unwrap();
+    let loss = (y * tensor(&upstream, out)).unwrap().sum_all().unwrap();
+    let grads = loss.backward().unwrap();
+    let want = |v: &Var| flat(grads.get(v.as_tensor()).unwrap());
+
+    // Ours, with ∂out a column block of a wider buffer (as in the fused Q/K/V gradient).
+    let width = 3 * out;
+    let mut d_qkv = vec![0f32; tokens * width];
+    for (row, up) in d_qkv
+        .chunks_exact_mut(width)
+        .zip(upstream.chunks_exact(out))
+    {
+        row[out..2 * out].copy_from_slice(up);
+    }
+    let (mut da, mut db, mut dw, mut dx) = (
+        vec![0f32; a.len()],
+        vec![0f32; b.len()],
+        vec![0f32; spans.len()],
+        vec![0f32; x.len()],
+    );
+    low_rank_backward(
+        &LowRankTerms {
+            a: &a,
+            b: &b,
+            rank,
+            experts,
+            scale,
+        },
+        &x,
+        hidden,
+        &spans,
+        &routings,
+        &d_qkv,
+        View::dense(tokens, width).columns(out, out),
+        LowRankGrads {
+            a: &mut da,
+            b: &mut db,
+            weights: &mut dw,
+            x: &mut dx,
+        },
+        2,
+    );
+    assert_close(&da, &want(&av), "∂A");
+    assert_close(&db, &want(&bv), "∂B");
+    assert_close(&dw, &want(&wv), "∂w");
+    assert_close(&dx, &want(&xv), "∂x");
+}

@@ -218,3 +218,153 @@ pub fn softmax_backward_rows(grad: &mut [f32], p: &[f32], width: usize) {
     assert_eq!(grad.len(), p.len(), "softmax_backward_rows: shapes differ");
     dispatch(SoftmaxBackward(grad, p, width));
 }
+
+/// A MoLE projection's low-rank terms (eq. 10) as the packed training step holds them:
+/// the stacked experts `a` `[(M+1)·r × h]` (shared first) and `b` `[out × (M+1)·r]`.
+pub struct LowRankTerms<'a> {
+    pub a: &'a [f32],
+    pub b: &'a [f32],
+    pub rank: usize,
+    pub experts: usize,
+    /// s = α / r.
+    pub scale: f32,
+}
+
+/// One sequence's routing in one projection: its expert and weight w_u (eq. 9).
+#[derive(Clone, Copy, Debug)]
+pub struct SpanRouting {
+    pub expert: usize,
+    pub weight: f32,
+}
+
+/// Where [`low_rank_backward`] adds its gradients: ∂A and ∂B (shapes of the terms'),
+/// ∂w_u per sequence, and ∂x `[T × h]`.
+pub struct LowRankGrads<'a> {
+    pub a: &'a mut [f32],
+    pub b: &'a mut [f32],
+    pub weights: &'a mut [f32],
+    pub x: &'a mut [f32],
+}
+
+/// The backward of `out += s·((x·Aᵀ) ⊙ m)·Bᵀ` (m per token: 1 on the shared block, w_u
+/// on the routed expert's, 0 elsewhere), `out` being `d_out`'s view (a column block of
+/// the fused Q/K/V gradient). With L = x·Aᵀ recomputed and L̃ = s·L ⊙ m:
+/// ∂B += ∂outᵀ·L̃, ∂L̃ = ∂out·B, ∂w_u += s·Σ_{tokens, routed block} ∂L̃ ⊙ L,
+/// ∂L = s·∂L̃ ⊙ m, ∂A += ∂Lᵀ·x, ∂x += ∂L·A.
+#[allow(clippy::too_many_arguments)]
+pub fn low_rank_backward(
+    terms: &LowRankTerms<'_>,
+    x: &[f32],
+    hidden: usize,
+    spans: &[super::attention::Span],
+    routings: &[SpanRouting],
+    d_out: &[f32],
+    d_out_view: super::gemm::View,
+    grads: LowRankGrads<'_>,
+    threads: usize,
+) {
+    use super::gemm::{View, matmul};
+    let blocks = (terms.experts + 1) * terms.rank;
+    let out = terms.b.len() / blocks.max(1);
+    let tokens: usize = spans.iter().map(|s| s.len).sum();
+    let low_view = View::dense(tokens, blocks);
+    let mut low = vec![0f32; tokens * blocks];
+    matmul(
+        &mut low,
+        low_view,
+        false,
+        x,
+        View::dense(tokens, hidden),
+        terms.a,
+        View::dense(blocks, hidden).t(),
+        1.0,
+        threads,
+    );
+    // The mask's value on block column c of a token routed to `expert` with `weight`.
+    let r = terms.rank;
+    let mask = |c: usize, routing: &SpanRouting| {
+        if c < r {
+            terms.scale
+        } else if (c - r) / r == routing.expert {
+            terms.scale * routing.weight
+        } else {
+            0.0
+        }
+    };
+    let mut masked = low.clone();
+    for (span, routing) in spans.iter().zip(routings) {
+        for row in
+            masked[span.start * blocks..(span.start + span.len) * blocks].chunks_exact_mut(blocks)
+        {
+            for (c, v) in row.iter_mut().enumerate() {
+                *v *= mask(c, routing);
+            }
+        }
+    }
+    // ∂B += ∂outᵀ · L̃
+    matmul(
+        grads.b,
+        View::dense(out, blocks),
+        true,
+        d_out,
+        d_out_view.t(),
+        &masked,
+        low_view,
+        1.0,
+        threads,
+    );
+    // ∂L̃ = ∂out · B, then ∂w_u and ∂L in place.
+    let mut d_low = masked;
+    matmul(
+        &mut d_low,
+        low_view,
+        false,
+        d_out,
+        d_out_view,
+        terms.b,
+        View::dense(out, blocks),
+        1.0,
+        threads,
+    );
+    for ((span, routing), d_weight) in spans.iter().zip(routings).zip(grads.weights.iter_mut()) {
+        let range = span.start * blocks..(span.start + span.len) * blocks;
+        let routed = r * (1 + routing.expert)..r * (2 + routing.expert);
+        for (d_row, row) in d_low[range.clone()]
+            .chunks_exact_mut(blocks)
+            .zip(low[range].chunks_exact(blocks))
+        {
+            *d_weight += terms.scale
+                * d_row[routed.clone()]
+                    .iter()
+                    .zip(&row[routed.clone()])
+                    .map(|(d, l)| d * l)
+                    .sum::<f32>();
+            for (c, v) in d_row.iter_mut().enumerate() {
+                *v *= mask(c, routing);
+            }
+        }
+    }
+    // ∂A += ∂Lᵀ · x, ∂x += ∂L · A
+    matmul(
+        grads.a,
+        View::dense(blocks, hidden),
+        true,
+        &d_low,
+        low_view.t(),
+        x,
+        View::dense(tokens, hidden),
+        1.0,
+        threads,
+    );
+    matmul(
+        grads.x,
+        View::dense(tokens, hidden),
+        true,
+        &d_low,
+        low_view,
+        terms.a,
+        View::dense(blocks, hidden),
+        1.0,
+        threads,
+    );
+}
