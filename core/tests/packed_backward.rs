@@ -301,3 +301,165 @@ fn low_rank_backward_equals_autograd() {
     assert_close(&dw, &want(&wv), "∂w");
     assert_close(&dx, &want(&xv), "∂x");
 }
+
+/// A small random BERT (3 layers, hidden 16, 4 heads) with MoLE (rank 2, 3 experts) in
+/// the top `adapt` layers and random LoRA B factors (fresh ones are 0, which would leave
+/// ∂A untested).
+fn small_bert_mole(adapt: usize) -> copl_core::model::bert::BertMole {
+    use candle_nn::{VarBuilder, VarMap};
+    use candle_transformers::models::bert::Config;
+    use copl_core::model::{MoleConfig, bert::BertMole};
+    let config: Config = serde_json::from_value(serde_json::json!({
+        "vocab_size": 50, "hidden_size": 16, "num_hidden_layers": 3,
+        "num_attention_heads": 4, "intermediate_size": 24, "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.0, "max_position_embeddings": 32, "type_vocab_size": 2,
+        "initializer_range": 0.5, "layer_norm_eps": 1e-12, "pad_token_id": 0,
+        "model_type": "bert"
+    }))
+    .unwrap();
+    let mole = MoleConfig {
+        rank: 2,
+        experts: 3,
+        user_dim: 4,
+        gate_hidden: 8,
+        adapt_layers: Some(adapt),
+        ..MoleConfig::default()
+    };
+    let (backbone, adapters) = (VarMap::new(), VarMap::new());
+    let vb = |m: &VarMap| VarBuilder::from_varmap(m, candle_core::DType::F32, &Device::Cpu);
+    let mut model =
+        BertMole::load_with_fresh_moles(vb(&backbone), vb(&adapters), &config, &mole).unwrap();
+    model.differentiable = true;
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    for (name, var) in adapters.data().lock().unwrap().iter() {
+        if name.contains("lora_b") {
+            let values = random(&mut rng, var.elem_count(), 0.5);
+            var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu).unwrap())
+                .unwrap();
+        }
+    }
+    model
+}
+
+#[test]
+fn adapted_layers_backward_equals_autograd() {
+    use copl_core::model::{
+        mole::{Routing, UserRouting},
+        packed::{
+            attention::Span,
+            bert::{Packed, PackedBert},
+        },
+    };
+    let model = small_bert_mole(2);
+    let packed = PackedBert::new(&model).unwrap();
+    let moles = &model.adapters().moles;
+    let (h, experts) = (16, 3);
+    let lengths = [5usize, 2, 7];
+    let (n, t) = (lengths.len(), 7);
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let hidden = random(&mut rng, n * t * h, 1.0);
+    let upstream = random(&mut rng, n * t * h, 1.0);
+    // Each row's routing in each projection: a random expert and weight.
+    let routings: Vec<UserRouting> = (0..n)
+        .map(|_| UserRouting {
+            experts: (0..moles.len())
+                .map(|_| rng.random_range(0..experts as u32))
+                .collect(),
+            weights: (0..moles.len())
+                .map(|_| rng.random_range(0.3..1.0))
+                .collect(),
+        })
+        .collect();
+
+    // The reference: candle's adapted layers on padded rows, weights as variables.
+    let hidden_var =
+        Var::from_tensor(&Tensor::from_slice(&hidden, (n, t, h), &Device::Cpu).unwrap()).unwrap();
+    let mut weight_vars = Vec::new();
+    let mut masks = Vec::new();
+    for (p, mole) in moles.iter().enumerate() {
+        let mut w = vec![0f32; n * experts];
+        for (row, r) in routings.iter().enumerate() {
+            w[row * experts + r.experts[p] as usize] = r.weights[p];
+        }
+        let var = Var::from_tensor(&tensor(&w, experts)).unwrap();
+        let routing = Routing {
+            experts: routings.iter().map(|r| r.experts[p]).collect(),
+            weights: var.as_tensor().clone(),
+            probabilities: None,
+        };
+        masks.push(mole.mask(&routing).unwrap());
+        weight_vars.push(var);
+    }
+    let valid: Vec<f32> = lengths
+        .iter()
+        .flat_map(|&len| (0..t).map(move |i| f32::from(u8::from(i < len))))
+        .collect();
+    let attention_mask = Tensor::from_slice(&valid, (n, t), &Device::Cpu).unwrap();
+    let out = model
+        .adapted_forward(hidden_var.as_tensor(), &attention_mask, &masks)
+        .unwrap();
+    let weight = (Tensor::from_slice(&upstream, (n, t, h), &Device::Cpu).unwrap()
+        * attention_mask
+            .unsqueeze(2)
+            .unwrap()
+            .broadcast_as((n, t, h))
+            .unwrap())
+    .unwrap();
+    let loss = (&out * weight).unwrap().sum_all().unwrap();
+    let grads = loss.backward().unwrap();
+
+    // Ours: the same rows packed.
+    let (mut states, mut d, mut spans) = (Vec::new(), Vec::new(), Vec::new());
+    for (row, &len) in lengths.iter().enumerate() {
+        spans.push(Span {
+            start: states.len() / h,
+            len,
+        });
+        states.extend_from_slice(&hidden[row * t * h..(row * t + len) * h]);
+        d.extend_from_slice(&upstream[row * t * h..(row * t + len) * h]);
+    }
+    let mut x = Packed {
+        states,
+        spans: spans.clone(),
+        width: h,
+    };
+    let refs: Vec<&UserRouting> = routings.iter().collect();
+    let saved = packed.adapted_forward_saving(&mut x, &refs).unwrap();
+    let reference_out = flat(&out);
+    let padded_rows = |values: &[f32]| -> Vec<f32> {
+        lengths
+            .iter()
+            .enumerate()
+            .flat_map(|(row, &len)| values[row * t * h..(row * t + len) * h].to_vec())
+            .collect()
+    };
+    assert_close(&x.states, &padded_rows(&reference_out), "adapted forward");
+    let low_rank = packed.adapted_backward(&mut d, &spans, &refs, &saved);
+
+    assert_close(
+        &d,
+        &padded_rows(&flat(grads.get(hidden_var.as_tensor()).unwrap())),
+        "∂hidden",
+    );
+    assert_eq!(low_rank.len(), moles.len());
+    for (p, (mole, grad)) in moles.iter().zip(&low_rank).enumerate() {
+        let (a, b) = mole.lora();
+        assert_close(
+            &grad.a,
+            &flat(grads.get(a).unwrap()),
+            &format!("∂A of projection {p}"),
+        );
+        assert_close(
+            &grad.b,
+            &flat(grads.get(b).unwrap()),
+            &format!("∂B of projection {p}"),
+        );
+        let dw = flat(grads.get(weight_vars[p].as_tensor()).unwrap());
+        let want: Vec<f32> = routings
+            .iter()
+            .enumerate()
+            .map(|(row, r)| dw[row * experts + r.experts[p] as usize])
+            .collect();
+        assert_close(&grad.weights, &want, &format!("∂w of projection {p}"));
+    }
+}

@@ -223,6 +223,11 @@ impl MoleLinear {
         &self.gate
     }
 
+    /// The stacked LoRA factors (A `[(M + 1)·r, in]`, B `[out, (M + 1)·r]`).
+    pub fn lora(&self) -> (&Tensor, &Tensor) {
+        (&self.a, &self.b)
+    }
+
     pub fn base(&self) -> &Linear {
         self.base.linear()
     }

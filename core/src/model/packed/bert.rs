@@ -12,162 +12,16 @@
 use candle_core::{DType, Result, Tensor};
 use candle_transformers::models::bert::HiddenAct;
 
-use super::attention::{Span, attention};
-use super::gemm::{View, matmul};
+use super::attention::Span;
 use super::kernels::{self, Activation, Norm};
+use super::layer::{Dense, LayerSaved, LowRank, LowRankGrad, PackedLayer, Scratch};
 use crate::model::bert::{BertMole, LayerNorm};
-use crate::model::frozen::FrozenLinear;
-use crate::model::mole::{MoleLinear, Projection, UserRouting};
+use crate::model::mole::{Projection, UserRouting};
 use crate::model::reward::Tokens;
 
 /// The values of a tensor, row-major, as f32.
 pub(crate) fn values(t: &Tensor) -> Result<Vec<f32>> {
     t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()
-}
-
-/// A linear map `y = x·Wᵀ + b`, W `[out × in]` row-major as Hugging Face stores it.
-#[derive(Clone, Debug)]
-pub(crate) struct Dense {
-    pub(crate) weight: Vec<f32>,
-    pub(crate) bias: Vec<f32>,
-    pub(crate) out: usize,
-    pub(crate) input: usize,
-}
-
-impl Dense {
-    pub(crate) fn new(weight: &Tensor, bias: Option<&Tensor>) -> Result<Self> {
-        let (out, input) = weight.dims2()?;
-        let bias = match bias {
-            Some(b) => values(b)?,
-            None => vec![0.0; out],
-        };
-        Ok(Self {
-            weight: values(weight)?,
-            bias,
-            out,
-            input,
-        })
-    }
-
-    fn frozen(linear: &FrozenLinear) -> Result<Self> {
-        Self::new(linear.weight(), linear.bias())
-    }
-
-    /// Maps stacked on their outputs (Q, K, V → one `[3h × h]` map).
-    fn stacked(parts: &[Dense]) -> Self {
-        Self {
-            weight: parts
-                .iter()
-                .flat_map(|p| p.weight.iter().copied())
-                .collect(),
-            bias: parts.iter().flat_map(|p| p.bias.iter().copied()).collect(),
-            out: parts.iter().map(|p| p.out).sum(),
-            input: parts.first().map_or(0, |p| p.input),
-        }
-    }
-
-    /// `y ← x·Wᵀ` for `rows` rows of `x` (no bias: the fused pass after adds it).
-    fn product(&self, x: &[f32], rows: usize, y: &mut [f32], threads: usize) {
-        matmul(
-            y,
-            View::dense(rows, self.out),
-            false,
-            x,
-            View::dense(rows, self.input),
-            &self.weight,
-            View::dense(self.out, self.input).t(),
-            1.0,
-            threads,
-        );
-    }
-}
-
-/// The low-rank terms of one MoLE projection (eq. 10), writing into its columns of the
-/// fused Q/K/V output.
-#[derive(Clone, Debug)]
-struct LowRank {
-    /// `[(M + 1)·r × in]`: A_s, A_1 … A_M.
-    a: Vec<f32>,
-    /// `[out × (M + 1)·r]`: B_s, B_1 … B_M.
-    b: Vec<f32>,
-    rank: usize,
-    experts: usize,
-    scale: f32,
-    /// The projection's index in a [`UserRouting`].
-    index: usize,
-    /// Its first column in the fused Q/K/V output.
-    column: usize,
-}
-
-impl LowRank {
-    fn new(mole: &MoleLinear, index: usize, column: usize) -> Result<Self> {
-        Ok(Self {
-            a: values(&mole.a)?,
-            b: values(&mole.b)?,
-            rank: mole.rank,
-            experts: mole.experts,
-            scale: mole.scale as f32,
-            index,
-            column,
-        })
-    }
-
-    /// `qkv[:, column..column + out] += s·(m ⊙ x·Aᵀ)·Bᵀ`, m per token from its row's
-    /// routing: 1 on the shared block, w_u on the chosen expert's, 0 elsewhere.
-    fn add(
-        &self,
-        x: &[f32],
-        hidden: usize,
-        spans: &[Span],
-        routings: &[&UserRouting],
-        qkv: &mut [f32],
-        threads: usize,
-    ) {
-        let blocks = (self.experts + 1) * self.rank;
-        let tokens: usize = spans.iter().map(|s| s.len).sum();
-        let mut low = vec![0f32; tokens * blocks];
-        matmul(
-            &mut low,
-            View::dense(tokens, blocks),
-            false,
-            x,
-            View::dense(tokens, hidden),
-            &self.a,
-            View::dense(blocks, hidden).t(),
-            1.0,
-            threads,
-        );
-        for (span, routing) in spans.iter().zip(routings) {
-            let expert = routing.experts[self.index] as usize;
-            let weight = routing.weights[self.index];
-            let chosen = self.rank * (1 + expert)..self.rank * (2 + expert);
-            for row in
-                low[span.start * blocks..(span.start + span.len) * blocks].chunks_exact_mut(blocks)
-            {
-                for (c, v) in row.iter_mut().enumerate() {
-                    *v *= if c < self.rank {
-                        self.scale
-                    } else if chosen.contains(&c) {
-                        self.scale * weight
-                    } else {
-                        0.0
-                    };
-                }
-            }
-        }
-        let out = self.b.len() / blocks;
-        matmul(
-            qkv,
-            View::dense(tokens, 3 * hidden).columns(self.column, out),
-            true,
-            &low,
-            View::dense(tokens, blocks),
-            &self.b,
-            View::dense(out, blocks).t(),
-            1.0,
-            threads,
-        );
-    }
 }
 
 fn norm(n: &LayerNorm) -> Result<Norm> {
@@ -176,58 +30,6 @@ fn norm(n: &LayerNorm) -> Result<Norm> {
         bias: values(&n.bias)?,
         eps: n.eps as f32,
     })
-}
-
-#[derive(Clone, Debug)]
-struct PackedLayer {
-    /// Q, K, V stacked: `[3h × h]`.
-    qkv: Dense,
-    low_rank: Vec<LowRank>,
-    attention_output: Dense,
-    attention_norm: Norm,
-    intermediate: Dense,
-    output: Dense,
-    output_norm: Norm,
-    activation: Activation,
-    heads: usize,
-}
-
-/// Buffers one forward reuses across its layers.
-struct Scratch {
-    qkv: Vec<f32>,
-    context: Vec<f32>,
-    out: Vec<f32>,
-    intermediate: Vec<f32>,
-}
-
-impl PackedLayer {
-    fn forward(
-        &self,
-        x: &mut [f32],
-        spans: &[Span],
-        routings: &[&UserRouting],
-        scratch: &mut Scratch,
-        threads: usize,
-    ) {
-        let h = self.qkv.input;
-        let tokens = x.len() / h;
-        let qkv = &mut scratch.qkv[..tokens * 3 * h];
-        self.qkv.product(x, tokens, qkv, threads);
-        kernels::add_bias(qkv, &self.qkv.bias);
-        for low_rank in &self.low_rank {
-            low_rank.add(x, h, spans, routings, qkv, threads);
-        }
-        let context = &mut scratch.context[..tokens * h];
-        attention(qkv, h, self.heads, spans, context);
-        let out = &mut scratch.out[..tokens * h];
-        self.attention_output.product(context, tokens, out, threads);
-        kernels::residual_norm(x, out, &self.attention_output.bias, &self.attention_norm);
-        let inner = &mut scratch.intermediate[..tokens * self.intermediate.out];
-        self.intermediate.product(x, tokens, inner, threads);
-        kernels::bias_activation(inner, &self.intermediate.bias, self.activation);
-        self.output.product(inner, tokens, out, threads);
-        kernels::residual_norm(x, out, &self.output.bias, &self.output_norm);
-    }
 }
 
 /// Packed hidden states: row `i`'s tokens are `spans[i]` of `states` (`[T × width]`).
@@ -437,5 +239,68 @@ impl PackedBert {
 
     pub fn layers(&self) -> usize {
         self.layers.len()
+    }
+
+    /// The first layer with MoLE projections (the training step's first layer).
+    pub fn first_adapted(&self) -> usize {
+        self.first_adapted
+    }
+
+    /// The training forward of the adapted layers over `hidden` (the frozen layers'
+    /// output, packed; the user-token variant's tokens already in), row `i` routed by
+    /// `routings[i]`: `hidden` becomes the last layer's output, and what
+    /// [`Self::adapted_backward`] reads is returned, one entry an adapted layer.
+    pub fn adapted_forward_saving(
+        &self,
+        hidden: &mut Packed,
+        routings: &[&UserRouting],
+    ) -> Result<Vec<LayerSaved>> {
+        if routings.len() != hidden.spans.len() {
+            candle_core::bail!(
+                "{} routings for {} rows",
+                routings.len(),
+                hidden.spans.len()
+            );
+        }
+        let threads = rayon::current_num_threads();
+        let mut saved = Vec::new();
+        for layer in &self.layers[self.first_adapted..] {
+            let mut keep = LayerSaved::default();
+            layer.forward_saving(
+                &mut hidden.states,
+                &hidden.spans,
+                routings,
+                &mut keep,
+                threads,
+            );
+            saved.push(keep);
+        }
+        Ok(saved)
+    }
+
+    /// The backward of [`Self::adapted_forward_saving`]: `d` holds ∂ of the last
+    /// layer's output and is left holding ∂ of `hidden`. Returns each MoLE projection's
+    /// gradients in routing order (∂A, ∂B, ∂w_u per row).
+    pub fn adapted_backward(
+        &self,
+        d: &mut [f32],
+        spans: &[Span],
+        routings: &[&UserRouting],
+        saved: &[LayerSaved],
+    ) -> Vec<LowRankGrad> {
+        let threads = rayon::current_num_threads();
+        let mut grads: Vec<Option<LowRankGrad>> = vec![None; self.projections];
+        for (layer, keep) in self.layers[self.first_adapted..].iter().zip(saved).rev() {
+            let mut layer_grads: Vec<LowRankGrad> = layer
+                .low_rank
+                .iter()
+                .map(|l| l.zero_grad(spans.len()))
+                .collect();
+            layer.backward(d, spans, routings, keep, &mut layer_grads, threads);
+            for (low_rank, grad) in layer.low_rank.iter().zip(layer_grads) {
+                grads[low_rank.index()] = Some(grad);
+            }
+        }
+        grads.into_iter().flatten().collect()
     }
 }

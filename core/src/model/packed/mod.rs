@@ -22,10 +22,12 @@ pub mod backward;
 pub mod bert;
 pub mod gemm;
 pub mod kernels;
+pub mod layer;
 
 use candle_core::Result;
 
-use self::bert::{Dense, PackedBert};
+use self::bert::PackedBert;
+use self::layer::Dense;
 use super::head::Pooling;
 use super::reward::{Backbone, RewardModel, ServedRow, Variant};
 
