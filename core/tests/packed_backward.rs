@@ -463,3 +463,78 @@ fn adapted_layers_backward_equals_autograd() {
         assert_close(&grad.weights, &want, &format!("∂w of projection {p}"));
     }
 }
+
+#[test]
+fn head_backward_equals_autograd() {
+    use candle_nn::{VarBuilder, VarMap};
+    use copl_core::model::{
+        head::{Pooling, RewardHead},
+        packed::{attention::Span, bert::Packed, head::PackedHead},
+    };
+    let (h, lengths, t) = (6, [3usize, 1, 4], 4);
+    let n = lengths.len();
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let hidden = random(&mut rng, n * t * h, 1.0);
+    let d_rewards = random(&mut rng, n, 1.0);
+    let valid: Vec<f32> = lengths
+        .iter()
+        .flat_map(|&len| (0..t).map(move |i| f32::from(u8::from(i < len))))
+        .collect();
+    let mask = Tensor::from_slice(&valid, (n, t), &Device::Cpu).unwrap();
+    let (mut states, mut spans) = (Vec::new(), Vec::new());
+    for (row, &len) in lengths.iter().enumerate() {
+        spans.push(Span {
+            start: states.len() / h,
+            len,
+        });
+        states.extend_from_slice(&hidden[row * t * h..(row * t + len) * h]);
+    }
+    let x = Packed {
+        states,
+        spans,
+        width: h,
+    };
+    for pooling in [Pooling::Mean, Pooling::LastToken] {
+        let vars = VarMap::new();
+        let head = RewardHead::new(
+            h,
+            pooling,
+            VarBuilder::from_varmap(&vars, candle_core::DType::F32, &Device::Cpu),
+        )
+        .unwrap();
+        let hidden_var =
+            Var::from_tensor(&Tensor::from_slice(&hidden, (n, t, h), &Device::Cpu).unwrap())
+                .unwrap();
+        let rewards = head.forward(hidden_var.as_tensor(), &mask).unwrap();
+        let loss = (&rewards * Tensor::new(d_rewards.as_slice(), &Device::Cpu).unwrap())
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        let grads = loss.backward().unwrap();
+
+        let packed = PackedHead::new(head.linear(), pooling).unwrap();
+        assert_close(
+            &packed.rewards(&x),
+            &flat(&rewards),
+            &format!("{pooling:?} rewards"),
+        );
+        let mut grad = packed.zero_grad();
+        let mut d_states = vec![1.0; x.states.len()];
+        packed.backward(&x, &d_rewards, &mut grad, &mut d_states);
+        let want = flat(grads.get(hidden_var.as_tensor()).unwrap());
+        let want: Vec<f32> = lengths
+            .iter()
+            .enumerate()
+            .flat_map(|(row, &len)| want[row * t * h..(row * t + len) * h].to_vec())
+            .collect();
+        assert_close(&d_states, &want, &format!("{pooling:?} ∂states"));
+        let linear = head.linear();
+        assert_close(
+            &grad.weight,
+            &flat(grads.get(linear.weight()).unwrap()),
+            "∂w",
+        );
+        let db = flat(grads.get(linear.bias().unwrap()).unwrap());
+        assert_close(&[grad.bias], &db, "∂b");
+    }
+}

@@ -21,14 +21,15 @@ pub mod attention;
 pub mod backward;
 pub mod bert;
 pub mod gemm;
+pub mod head;
 pub mod kernels;
 pub mod layer;
 
 use candle_core::Result;
 
 use self::bert::PackedBert;
+use self::head::PackedHead;
 use self::layer::Dense;
-use super::head::Pooling;
 use super::reward::{Backbone, RewardModel, ServedRow, Variant};
 
 /// A reward model's served forward: packed BERT, pooling, head (and, for the
@@ -36,8 +37,7 @@ use super::reward::{Backbone, RewardModel, ServedRow, Variant};
 #[derive(Clone)]
 pub struct PackedRewardModel {
     bert: PackedBert,
-    head: Dense,
-    pooling: Pooling,
+    head: PackedHead,
     /// The user-token variant's projection of the user embedding into a token.
     user_token: Option<Dense>,
 }
@@ -62,8 +62,7 @@ impl PackedRewardModel {
         };
         Ok(Some(Self {
             bert: PackedBert::new(bert)?,
-            head: Dense::new(model.head.linear().weight(), model.head.linear().bias())?,
-            pooling: model.config.pooling,
+            head: PackedHead::new(model.head.linear(), model.config.pooling)?,
             user_token,
         }))
     }
@@ -102,22 +101,7 @@ impl PackedRewardModel {
         let x = self
             .bert
             .forward(&tokens, &routings, user_tokens.as_deref())?;
-        let h = self.bert.hidden();
-        Ok((0..rows.len())
-            .map(|i| {
-                let states = x.row(i);
-                let pooled: Vec<f32> = match self.pooling {
-                    Pooling::Mean => {
-                        let n = (states.len() / h) as f32;
-                        (0..h)
-                            .map(|c| states.iter().skip(c).step_by(h).sum::<f32>() / n)
-                            .collect()
-                    }
-                    Pooling::LastToken => states[states.len() - h..].to_vec(),
-                };
-                dot(&self.head.weight, &pooled) + self.head.bias[0]
-            })
-            .collect())
+        Ok(self.head.rewards(&x))
     }
 }
 
@@ -127,7 +111,7 @@ impl std::fmt::Debug for PackedRewardModel {
         f.debug_struct("PackedRewardModel")
             .field("hidden", &self.bert.hidden())
             .field("layers", &self.bert.layers())
-            .field("pooling", &self.pooling)
+            .field("pooling", &self.head.pooling)
             .field("user_token", &self.user_token.is_some())
             .finish()
     }
