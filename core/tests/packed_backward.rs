@@ -538,3 +538,57 @@ fn head_backward_equals_autograd() {
         assert_close(&[grad.bias], &db, "∂b");
     }
 }
+
+#[test]
+fn gate_backward_equals_autograd() {
+    use candle_nn::{VarBuilder, VarMap};
+    use copl_core::model::{
+        MoleConfig,
+        mole::{Gate, route},
+        packed::gate::PackedGate,
+    };
+    let config = MoleConfig {
+        user_dim: 5,
+        gate_hidden: 7,
+        experts: 4,
+        temperature: 0.7,
+        ..MoleConfig::default()
+    };
+    let vars = VarMap::new();
+    let gate = Gate::new(
+        &config,
+        VarBuilder::from_varmap(&vars, candle_core::DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let n = 23;
+    let users = random(&mut rng, n * 5, 1.0);
+    let noise = random(&mut rng, n * 4, 0.3);
+    let upstream = random(&mut rng, n, 1.0);
+
+    // The reference: candle's routing of the noised logits; ∂ of Σ w_u · upstream.
+    let logits = (gate.logits(&tensor(&users, 5)).unwrap() + tensor(&noise, 4)).unwrap();
+    let routing = route(&logits, config.temperature, None).unwrap();
+    let w = routing.weights.sum(1).unwrap();
+    let loss = (&w * Tensor::new(upstream.as_slice(), &Device::Cpu).unwrap())
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    let grads = loss.backward().unwrap();
+
+    let packed = PackedGate::new(&gate).unwrap();
+    let temperature = config.temperature as f32;
+    let (routes, saved) = packed.route(&users, temperature, Some(&noise));
+    let experts: Vec<u32> = routes.iter().map(|r| r.0).collect();
+    assert_eq!(experts, routing.experts, "the chosen experts");
+    let weights: Vec<f32> = routes.iter().map(|r| r.1).collect();
+    assert_close(&weights, &flat(&w), "w_u");
+    let mut grad = packed.zero_grad();
+    packed.backward(&users, &saved, &upstream, temperature, &mut grad);
+    let (hidden, out) = gate.layers();
+    let want = |t: &Tensor| flat(grads.get(t).unwrap());
+    assert_close(&grad.w1, &want(hidden.weight()), "∂W₁");
+    assert_close(&grad.b1, &want(hidden.bias().unwrap()), "∂b₁");
+    assert_close(&grad.w2, &want(out.weight()), "∂W₂");
+    assert_close(&grad.b2, &want(out.bias().unwrap()), "∂b₂");
+}

@@ -97,6 +97,11 @@ impl Gate {
         })
     }
 
+    /// Its two maps: `Linear(d_user → hidden)` and `Linear(hidden → M)`.
+    pub fn layers(&self) -> (&Linear, &Linear) {
+        (&self.hidden, &self.out)
+    }
+
     /// Gate logits for users `[n, d_user]` → `[n, M]`.
     pub fn logits(&self, users: &Tensor) -> Result<Tensor> {
         self.out.forward(&self.hidden.forward(users)?.relu()?)

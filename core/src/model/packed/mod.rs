@@ -20,6 +20,7 @@
 pub mod attention;
 pub mod backward;
 pub mod bert;
+pub mod gate;
 pub mod gemm;
 pub mod head;
 pub mod kernels;
