@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod eval;
 pub mod objective;
+pub mod packed;
 pub mod run;
 pub mod serve_bench;
 pub mod train;

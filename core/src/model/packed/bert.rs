@@ -213,18 +213,7 @@ impl PackedBert {
         }
         let mut x = self.embed(rows)?;
         let tokens = x.states.len() / self.hidden + user_tokens.map_or(0, <[_]>::len);
-        let widest = self
-            .layers
-            .iter()
-            .map(|l| l.intermediate.out)
-            .max()
-            .unwrap_or(0);
-        let mut scratch = Scratch {
-            qkv: vec![0.0; tokens * 3 * self.hidden],
-            context: vec![0.0; tokens * self.hidden],
-            out: vec![0.0; tokens * self.hidden],
-            intermediate: vec![0.0; tokens * widest],
-        };
+        let mut scratch = self.scratch(tokens);
         let threads = rayon::current_num_threads();
         for (i, layer) in self.layers.iter().enumerate() {
             if i == self.first_adapted
@@ -239,6 +228,58 @@ impl PackedBert {
 
     pub fn layers(&self) -> usize {
         self.layers.len()
+    }
+
+    /// Buffers for a forward of `tokens` tokens.
+    fn scratch(&self, tokens: usize) -> Scratch {
+        let widest = self
+            .layers
+            .iter()
+            .map(|l| l.intermediate.out)
+            .max()
+            .unwrap_or(0);
+        Scratch {
+            qkv: vec![0.0; tokens * 3 * self.hidden],
+            context: vec![0.0; tokens * self.hidden],
+            out: vec![0.0; tokens * self.hidden],
+            intermediate: vec![0.0; tokens * widest],
+        }
+    }
+
+    /// The embeddings and the layers below [`Self::first_adapted`] (no MoLE: the same for
+    /// every user), packed: what training caches per text.
+    pub fn frozen_forward(&self, rows: &[&Tokens]) -> Result<Packed> {
+        let mut x = self.embed(rows)?;
+        let mut scratch = self.scratch(x.states.len() / self.hidden);
+        let threads = rayon::current_num_threads();
+        for layer in &self.layers[..self.first_adapted] {
+            layer.forward(&mut x.states, &x.spans, &[], &mut scratch, threads);
+        }
+        Ok(x)
+    }
+
+    /// MoLE projection `index`'s stacked LoRA factors (A, B), as the training step
+    /// updates them.
+    pub fn lora_mut(&mut self, index: usize) -> Option<(&mut Vec<f32>, &mut Vec<f32>)> {
+        self.layers
+            .iter_mut()
+            .flat_map(|l| l.low_rank.iter_mut())
+            .find(|l| l.index() == index)
+            .map(LowRank::parameters_mut)
+    }
+
+    /// MoLE projection `index`'s stacked LoRA factors (A, B).
+    pub fn lora(&self, index: usize) -> Option<(&[f32], &[f32])> {
+        self.layers
+            .iter()
+            .flat_map(|l| l.low_rank.iter())
+            .find(|l| l.index() == index)
+            .map(LowRank::parameters)
+    }
+
+    /// MoLE projections.
+    pub fn projections(&self) -> usize {
+        self.projections
     }
 
     /// The first layer with MoLE projections (the training step's first layer).

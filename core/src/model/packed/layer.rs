@@ -263,6 +263,15 @@ impl LowRank {
         self.index
     }
 
+    /// The trainable terms: A then B.
+    pub(super) fn parameters_mut(&mut self) -> (&mut Vec<f32>, &mut Vec<f32>) {
+        (&mut self.a, &mut self.b)
+    }
+
+    pub(super) fn parameters(&self) -> (&[f32], &[f32]) {
+        (&self.a, &self.b)
+    }
+
     pub(super) fn zero_grad(&self, rows: usize) -> LowRankGrad {
         LowRankGrad {
             a: vec![0.0; self.a.len()],
