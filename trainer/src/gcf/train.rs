@@ -295,7 +295,7 @@ impl Engine {
             drop(model);
             return Ok(Engine::Fused(Box::new(FusedState {
                 grad: params.zeros_like(),
-                optimizer: fused::AdamW::new(&params, config.lr, config.weight_decay),
+                optimizer: fused::AdamW::new(config.lr, config.weight_decay),
                 params,
                 arch,
                 device: device.clone(),
@@ -391,7 +391,7 @@ impl Engine {
                     config.layer_inputs,
                     grad,
                 );
-                optimizer.lr = lr;
+                optimizer.set_lr(lr);
                 optimizer.step(params, grad);
                 Ok(loss)
             }

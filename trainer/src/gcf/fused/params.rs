@@ -123,59 +123,30 @@ impl Params {
     }
 }
 
-/// AdamW over [`Params`] buffers, the update of `candle_nn::AdamW` (decoupled weight
-/// decay θ ← θ(1 − lr·λ) − lr·m̂/(√v̂ + ε)) in one pass per buffer, its moments kept.
+/// AdamW over [`Params`] buffers: [`crate::optim::BufferAdamW`].
 pub struct AdamW {
-    pub lr: f64,
-    pub weight_decay: f64,
-    beta1: f64,
-    beta2: f64,
-    eps: f64,
-    step: i32,
-    first: Params,
-    second: Params,
+    inner: crate::optim::BufferAdamW,
 }
 
 impl AdamW {
-    pub fn new(params: &Params, lr: f64, weight_decay: f64) -> Self {
+    pub fn new(lr: f64, weight_decay: f64) -> Self {
         Self {
-            lr,
-            weight_decay,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            step: 0,
-            first: params.zeros_like(),
-            second: params.zeros_like(),
+            inner: crate::optim::BufferAdamW::new(lr, weight_decay),
         }
     }
 
+    pub fn set_lr(&mut self, lr: f64) {
+        self.inner.lr = lr;
+    }
+
     pub fn step(&mut self, params: &mut Params, grad: &Params) {
-        self.step += 1;
-        let (b1, b2) = (self.beta1 as f32, self.beta2 as f32);
-        let scale_m = (1.0 / (1.0 - self.beta1.powi(self.step))) as f32;
-        let scale_v = (1.0 / (1.0 - self.beta2.powi(self.step))) as f32;
-        let decay = (1.0 - self.lr * self.weight_decay) as f32;
-        let (lr, eps) = (self.lr as f32, self.eps as f32);
-        for (((theta, g), m), v) in params
+        let params = params
             .buffers_mut()
             .into_iter()
-            .zip(grad.buffers())
-            .zip(self.first.buffers_mut())
-            .zip(self.second.buffers_mut())
-        {
-            theta
-                .par_iter_mut()
-                .zip(g.par_iter())
-                .zip(m.par_iter_mut())
-                .zip(v.par_iter_mut())
-                .for_each(|(((t, g), m), v)| {
-                    *m = b1 * *m + (1.0 - b1) * g;
-                    *v = b2 * *v + (1.0 - b2) * g * g;
-                    let update = (*m * scale_m) / ((*v * scale_v).sqrt() + eps);
-                    *t = *t * decay - lr * update;
-                });
-        }
+            .map(|b| b.as_mut_slice())
+            .collect();
+        let grads = grad.buffers().into_iter().map(|b| b.as_slice()).collect();
+        self.inner.step(params, grads);
     }
 }
 
