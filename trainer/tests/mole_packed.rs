@@ -12,10 +12,13 @@ use copl_core::model::{
     head::Pooling,
     reward::{Backbone, RewardModel, RewardModelConfig, Template, Variant},
 };
-use copl_trainer::mole::{
-    objective::{Reweight, pair_loss},
-    packed::PackedStep,
-    train::{TextPair, text_rewards},
+use copl_trainer::{
+    mole::{
+        objective::{Reweight, pair_loss},
+        packed::{PackedFrozenCache, PackedStep},
+        train::{TextPair, text_rewards},
+    },
+    optim::BufferAdamW,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -122,9 +125,16 @@ fn step_equals_autograd(variant: Variant, adapt_layers: Option<usize>) {
 
     // The packed step.
     let step = PackedStep::new(&model).unwrap();
+    let mut frozen = PackedFrozenCache::new(usize::MAX);
     let (got_loss, got) = step
-        .loss_and_gradients(&model, &refs, None, Reweight::None)
+        .loss_and_gradients(&model, &refs, None, Reweight::None, &mut frozen)
         .unwrap();
+    // Again, every text's frozen states from the cache: the same step.
+    let (again, _) = step
+        .loss_and_gradients(&model, &refs, None, Reweight::None, &mut frozen)
+        .unwrap();
+    assert_eq!(again, got_loss, "the cached frozen states change the step");
+    assert!(frozen.hit_rate() >= 0.5 && !frozen.is_empty());
     assert!(
         (got_loss - want_loss).abs() < 1e-5 * (1.0 + want_loss.abs()),
         "{variant:?}: loss {got_loss} against {want_loss}"
@@ -172,6 +182,26 @@ fn step_equals_autograd(variant: Variant, adapt_layers: Option<usize>) {
     }
     let expected = names.len() * if variant == Variant::Copl { 6 } else { 2 } + 2;
     assert_eq!(compared, expected, "{variant:?}: tensors compared");
+
+    // An update of the buffers, written back to the model, is what a fresh packed copy
+    // of the model reads: the buffer order and the tensor names agree.
+    let mut step = step;
+    let mut got = got;
+    let mut adam = BufferAdamW::new(1e-2, 0.0);
+    let before: Vec<Vec<f32>> = step.parameters_mut().iter().map(|b| b.to_vec()).collect();
+    adam.step(
+        step.parameters_mut(),
+        got.buffers_mut().into_iter().map(|g| &*g).collect(),
+    );
+    step.write_back(&model, &vars).unwrap();
+    let after: Vec<Vec<f32>> = step.parameters_mut().iter().map(|b| b.to_vec()).collect();
+    let mut reread = PackedStep::new(&model).unwrap();
+    let reread: Vec<Vec<f32>> = reread.parameters_mut().iter().map(|b| b.to_vec()).collect();
+    assert_ne!(before, after, "the update changed nothing");
+    assert_eq!(
+        reread, after,
+        "{variant:?}: written back is not what was trained"
+    );
 }
 
 #[test]

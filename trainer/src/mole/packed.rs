@@ -12,16 +12,21 @@
 //! weight · −log σ(r_chosen − r_rejected)), then back through the head, the adapted
 //! layers and the gates.
 
+use std::collections::HashMap;
+
 use anyhow::{Result, bail};
+use candle_core::Tensor;
+use candle_nn::VarMap;
 use copl_core::model::{
     mole::UserRouting,
     packed::{
-        bert::PackedBert,
+        attention::Span,
+        bert::{Packed, PackedBert},
         gate::{GateSaved, PackedGate, user_routings},
         head::{HeadGrad, PackedHead},
         layer::LowRankGrad,
     },
-    reward::{Backbone, RewardModel, Variant},
+    reward::{Backbone, RewardModel, Tokens, Variant},
 };
 
 use super::{objective::Reweight, train::TextPair};
@@ -82,11 +87,11 @@ impl PackedStep {
         pairs: &[&TextPair],
         noise: Option<&[Vec<f32>]>,
         reweight: Reweight,
+        frozen: &mut PackedFrozenCache,
     ) -> Result<(f64, StepGrads)> {
         if matches!(reweight, Reweight::Focal { .. }) {
             bail!("the packed training step has no focal re-weighting yet");
         }
-        let n = pairs.len();
         let mut items: Vec<(&str, &str)> = pairs
             .iter()
             .map(|p| (p.prompt.as_str(), p.chosen.as_str()))
@@ -102,7 +107,31 @@ impl PackedStep {
             .chain(pairs)
             .flat_map(|p| p.user.iter().copied())
             .collect();
+        let weights: Vec<f32> = pairs.iter().map(|p| p.weight).collect();
+        self.rows_loss_and_gradients(
+            &rows.iter().collect::<Vec<_>>(),
+            &users,
+            &weights,
+            noise,
+            frozen,
+        )
+    }
 
+    /// [`Self::loss_and_gradients`] on tokenised rows: `rows` the n chosen then the n
+    /// rejected texts, `users` `[2n × d_user]` their users' L2-normalised embeddings,
+    /// `weights` the pairs' loss weights.
+    pub fn rows_loss_and_gradients(
+        &self,
+        rows: &[&Tokens],
+        users: &[f32],
+        weights: &[f32],
+        noise: Option<&[Vec<f32>]>,
+        frozen: &mut PackedFrozenCache,
+    ) -> Result<(f64, StepGrads)> {
+        let n = weights.len();
+        if rows.len() != 2 * n {
+            bail!("{} rows for {n} pairs", rows.len());
+        }
         // Routing: the gates under CoPL, the shared expert only otherwise.
         let projections = self.bert.projections();
         let mut gate_saved: Vec<GateSaved> = Vec::new();
@@ -112,7 +141,7 @@ impl PackedStep {
             let mut per_projection = Vec::with_capacity(projections);
             for (p, gate) in self.gates.iter().enumerate() {
                 let z = noise.map(|z| z[p].as_slice());
-                let (routes, saved) = gate.route(&users, self.temperature, z);
+                let (routes, saved) = gate.route(users, self.temperature, z);
                 per_projection.push(routes);
                 gate_saved.push(saved);
             }
@@ -121,16 +150,16 @@ impl PackedStep {
         let refs: Vec<&UserRouting> = routings.iter().collect();
 
         // Forward.
-        let mut x = self.bert.frozen_forward(&rows.iter().collect::<Vec<_>>())?;
+        let mut x = frozen.states(&self.bert, rows)?;
         let saved = self.bert.adapted_forward_saving(&mut x, &refs)?;
         let rewards = self.head.rewards(&x);
 
         // The BTL loss and ∂ of each row's reward.
         let mut loss = 0f64;
         let mut d_rewards = vec![0f32; 2 * n];
-        for (i, pair) in pairs.iter().enumerate() {
+        for (i, &weight) in weights.iter().enumerate() {
             let margin = f64::from(rewards[i] - rewards[n + i]);
-            let weight = f64::from(pair.weight);
+            let weight = f64::from(weight);
             // −log σ(m) = softplus(−m); ∂/∂m = −σ(−m)
             loss += weight * ((-margin).max(0.0) + (-margin.abs()).exp().ln_1p());
             let d_margin = (-weight / (1.0 + margin.exp()) / n as f64) as f32;
@@ -151,7 +180,7 @@ impl PackedStep {
             .zip(&low_rank)
             .map(|((gate, saved), grad)| {
                 let mut g = gate.zero_grad();
-                gate.backward(&users, saved, &grad.weights, self.temperature, &mut g);
+                gate.backward(users, saved, &grad.weights, self.temperature, &mut g);
                 g
             })
             .collect();
@@ -163,5 +192,185 @@ impl PackedStep {
                 head,
             },
         ))
+    }
+}
+
+impl PackedStep {
+    /// Every trainable buffer, in one fixed order: each projection's A and B, then each
+    /// gate's W₁, b₁, W₂, b₂, then the head's weight and bias.
+    pub fn parameters_mut(&mut self) -> Vec<&mut [f32]> {
+        let mut all = Vec::new();
+        for (a, b) in self.bert.loras_mut() {
+            all.push(a.as_mut_slice());
+            all.push(b.as_mut_slice());
+        }
+        for g in &mut self.gates {
+            all.extend([
+                g.w1.as_mut_slice(),
+                g.b1.as_mut_slice(),
+                g.w2.as_mut_slice(),
+                g.b2.as_mut_slice(),
+            ]);
+        }
+        all.push(self.head.weight.as_mut_slice());
+        all.push(std::slice::from_mut(&mut self.head.bias));
+        all
+    }
+}
+
+impl StepGrads {
+    /// Every buffer, in [`PackedStep::parameters_mut`]'s order.
+    pub fn buffers_mut(&mut self) -> Vec<&mut [f32]> {
+        let mut all = Vec::new();
+        for g in &mut self.low_rank {
+            all.push(g.a.as_mut_slice());
+            all.push(g.b.as_mut_slice());
+        }
+        for g in &mut self.gates {
+            all.extend([
+                g.w1.as_mut_slice(),
+                g.b1.as_mut_slice(),
+                g.w2.as_mut_slice(),
+                g.b2.as_mut_slice(),
+            ]);
+        }
+        all.push(self.head.weight.as_mut_slice());
+        all.push(std::slice::from_mut(&mut self.head.bias));
+        all
+    }
+}
+
+impl PackedStep {
+    /// The buffer behind trainable tensor `name` of the model's `VarMap` (`names`: the
+    /// MoLE projections in routing order), if the packed step trains it.
+    fn buffer_of(&self, name: &str, names: &[String]) -> Option<Vec<f32>> {
+        let last = name.rsplit('.').next()?;
+        if let Some(p) = names.iter().position(|n| name.starts_with(n.as_str())) {
+            let (a, b) = self.bert.lora(p)?;
+            return match last {
+                "lora_a" => Some(a.to_vec()),
+                "lora_b" => Some(b.to_vec()),
+                _ if name.contains(".gate.") => {
+                    let g = self.gates.get(p)?;
+                    Some(match (name.contains(".hidden."), last) {
+                        (true, "weight") => g.w1.clone(),
+                        (true, _) => g.b1.clone(),
+                        (false, "weight") => g.w2.clone(),
+                        (false, _) => g.b2.clone(),
+                    })
+                }
+                _ => None,
+            };
+        }
+        match (name.starts_with("head"), last) {
+            (true, "weight") => Some(self.head.weight.clone()),
+            (true, "bias") => Some(vec![self.head.bias]),
+            _ => None,
+        }
+    }
+
+    /// Sets the model's trainable tensors (`vars`, which built it) to the step's
+    /// buffers: for validation through the model and for its checkpoint.
+    pub fn write_back(&self, model: &RewardModel, vars: &VarMap) -> Result<()> {
+        let names = model.backbone.adapters().names.clone();
+        let data = vars
+            .data()
+            .lock()
+            .map_err(|_| anyhow::anyhow!("var map poisoned"))?;
+        for (name, var) in data.iter() {
+            if let Some(values) = self.buffer_of(name, &names) {
+                let t = Tensor::from_vec(values, var.shape(), var.device())?;
+                var.set(&t)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The frozen layers' output per text (token ids), packed rows for the training step:
+/// responses recur across pairs and steps, and the layers below the adapted ones are
+/// the same for every user. Texts are kept while under `budget` bytes.
+pub struct PackedFrozenCache {
+    budget: usize,
+    bytes: usize,
+    states: HashMap<Vec<u32>, Vec<f32>>,
+    lookups: usize,
+    hits: usize,
+}
+
+impl PackedFrozenCache {
+    pub fn new(budget: usize) -> Self {
+        Self {
+            budget,
+            bytes: 0,
+            states: HashMap::new(),
+            lookups: 0,
+            hits: 0,
+        }
+    }
+
+    /// Texts cached.
+    pub fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
+    }
+
+    /// Share of rows served from the cache.
+    pub fn hit_rate(&self) -> f64 {
+        self.hits as f64 / self.lookups.max(1) as f64
+    }
+
+    /// `rows` through the frozen layers, packed: cached rows copied, the others run in
+    /// one batch and cached while the budget allows.
+    pub fn states(&mut self, bert: &PackedBert, rows: &[&Tokens]) -> Result<Packed> {
+        let missing: Vec<&Tokens> = rows
+            .iter()
+            .filter(|r| !self.states.contains_key(&r.ids))
+            .copied()
+            .collect();
+        self.lookups += rows.len();
+        self.hits += rows.len() - missing.len();
+        let computed = if missing.is_empty() {
+            None
+        } else {
+            Some(bert.frozen_forward(&missing)?)
+        };
+        let h = bert.hidden();
+        let mut fresh: HashMap<&[u32], &[f32]> = HashMap::new();
+        if let Some(x) = &computed {
+            for (i, row) in missing.iter().enumerate() {
+                fresh.insert(&row.ids, x.row(i));
+            }
+        }
+        let (mut states, mut spans) = (Vec::new(), Vec::with_capacity(rows.len()));
+        for row in rows {
+            let values = match self.states.get(&row.ids) {
+                Some(v) => v.as_slice(),
+                None => fresh
+                    .get(row.ids.as_slice())
+                    .copied()
+                    .ok_or_else(|| anyhow::anyhow!("a row's frozen states went missing"))?,
+            };
+            spans.push(Span {
+                start: states.len() / h,
+                len: values.len() / h,
+            });
+            states.extend_from_slice(values);
+        }
+        for (row, values) in fresh {
+            let size = values.len() * 4;
+            if self.bytes + size <= self.budget && !self.states.contains_key(row) {
+                self.bytes += size;
+                self.states.insert(row.to_vec(), values.to_vec());
+            }
+        }
+        Ok(Packed {
+            states,
+            spans,
+            width: h,
+        })
     }
 }

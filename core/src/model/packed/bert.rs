@@ -67,6 +67,9 @@ impl Packed {
     }
 }
 
+/// One MoLE projection's stacked LoRA factors, mutably: (A, B).
+pub type LoraMut<'a> = (&'a mut Vec<f32>, &'a mut Vec<f32>);
+
 /// [`BertMole`]'s weights laid out for the packed forward.
 #[derive(Clone, Debug)]
 pub struct PackedBert {
@@ -258,14 +261,17 @@ impl PackedBert {
         Ok(x)
     }
 
-    /// MoLE projection `index`'s stacked LoRA factors (A, B), as the training step
-    /// updates them.
-    pub fn lora_mut(&mut self, index: usize) -> Option<(&mut Vec<f32>, &mut Vec<f32>)> {
-        self.layers
+    /// Every MoLE projection's stacked LoRA factors (A, B) in routing order, as the
+    /// training step updates them.
+    pub fn loras_mut(&mut self) -> Vec<LoraMut<'_>> {
+        let mut all: Vec<(usize, LoraMut<'_>)> = self
+            .layers
             .iter_mut()
             .flat_map(|l| l.low_rank.iter_mut())
-            .find(|l| l.index() == index)
-            .map(LowRank::parameters_mut)
+            .map(|l| (l.index(), l.parameters_mut()))
+            .collect();
+        all.sort_by_key(|(index, _)| *index);
+        all.into_iter().map(|(_, p)| p).collect()
     }
 
     /// MoLE projection `index`'s stacked LoRA factors (A, B).
