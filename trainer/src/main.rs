@@ -243,6 +243,9 @@ enum BenchCommand {
         /// [default: all layers].
         #[arg(long)]
         adapt_layers: Option<usize>,
+        /// How the step computes its gradients (packed: the hand-written backward).
+        #[arg(long, value_enum, default_value = "autograd")]
+        engine: copl_trainer::mole::train::MoleEngine,
         #[arg(long)]
         json: bool,
     },
@@ -756,6 +759,7 @@ fn main() -> Result<()> {
             steps,
             user_dim,
             adapt_layers,
+            engine,
             json,
         }) => {
             let t = copl_trainer::mole::bench::bench_train_step(
@@ -765,6 +769,7 @@ fn main() -> Result<()> {
                 steps,
                 user_dim,
                 adapt_layers,
+                engine,
             )?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&t)?);
@@ -773,9 +778,10 @@ fn main() -> Result<()> {
                     .adapt_layers
                     .map_or("all layers".to_string(), |k| format!("top {k} layers"));
                 println!(
-                    "{} pairs x {} tokens, MoLE in {layers}: forward {:.2} s, backward {:.2} s, \
+                    "{:?}: {} pairs x {} tokens, MoLE in {layers}: forward {:.2} s, backward {:.2} s, \
                      AdamW {:.3} s -> {:.2} pairs/s (frozen layers cached); frozen forward \
                      {:.2} s -> {:.2} pairs/s uncached",
+                    t.engine,
                     t.batch_pairs,
                     t.tokens,
                     t.forward,

@@ -179,6 +179,7 @@ pub fn bench_forward(
 /// One training step's parts, seconds (median over the steps).
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainStepTiming {
+    pub engine: super::train::MoleEngine,
     pub batch_pairs: usize,
     pub tokens: usize,
     /// MoLE in the top this many layers (None: all).
@@ -186,7 +187,8 @@ pub struct TrainStepTiming {
     /// The frozen layers' forward for the batch's texts, when not cached (0 without
     /// frozen layers).
     pub frozen_forward: f64,
-    /// Forward of the adapted layers and head (frozen states cached).
+    /// Forward of the adapted layers and head (frozen states cached); the packed engine
+    /// times forward and backward together here (its `backward` is 0).
     pub forward: f64,
     pub backward: f64,
     pub optimiser: f64,
@@ -205,6 +207,7 @@ pub fn bench_train_step(
     steps: usize,
     user_dim: usize,
     adapt_layers: Option<usize>,
+    engine: super::train::MoleEngine,
 ) -> Result<TrainStepTiming> {
     use candle_nn::{AdamW, Optimizer, ParamsAdamW};
     use copl_core::model::{frozen_cache::FrozenCache, reward::Backbone, reward::Tokens};
@@ -238,6 +241,15 @@ pub fn bench_train_step(
     } else {
         0.0
     };
+    if engine == super::train::MoleEngine::Packed {
+        return bench_packed_step(&model, &rows, batch_pairs, steps, user_dim, frozen_forward).map(
+            |t| TrainStepTiming {
+                tokens,
+                adapt_layers,
+                ..t
+            },
+        );
+    }
     let mut cache = FrozenCache::new(usize::MAX);
     let (mut f, mut b, mut o) = (Vec::new(), Vec::new(), Vec::new());
     // One step fills the cache; the median of the rest is reported.
@@ -263,6 +275,7 @@ pub fn bench_train_step(
     let (forward, backward, optimiser) = (median(f), median(b), median(o));
     let step = forward + backward + optimiser;
     Ok(TrainStepTiming {
+        engine,
         batch_pairs,
         tokens,
         adapt_layers,
@@ -272,5 +285,74 @@ pub fn bench_train_step(
         optimiser,
         pairs_per_second: batch_pairs as f64 / step,
         pairs_per_second_uncached: batch_pairs as f64 / (step + frozen_forward),
+    })
+}
+
+/// [`bench_train_step`]'s packed engine: the same rows, users and step count.
+fn bench_packed_step(
+    model: &RewardModel,
+    rows: &[&copl_core::model::reward::Tokens],
+    batch_pairs: usize,
+    steps: usize,
+    user_dim: usize,
+    frozen_forward: f64,
+) -> Result<TrainStepTiming> {
+    use super::packed::{PackedFrozenCache, PackedStep};
+    use rand_distr::{Distribution, Normal};
+    let mut step = PackedStep::new(model)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let users: Vec<f32> = (0..rows.len())
+        .flat_map(|_| {
+            let u: Vec<f32> = (0..user_dim).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let norm = u.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            u.into_iter().map(move |x| x / norm)
+        })
+        .collect();
+    let weights = vec![1f32; batch_pairs];
+    let noise_std = model.config.mole.gate_noise as f32;
+    let normal = Normal::new(0f32, noise_std.max(1e-12))?;
+    let mut cache = PackedFrozenCache::new(usize::MAX);
+    let mut adam = crate::optim::BufferAdamW::new(1e-4, 0.0);
+    let (mut f, mut o) = (Vec::new(), Vec::new());
+    for _ in 0..steps.max(1) + 1 {
+        let noise: Vec<Vec<f32>> = step
+            .gates
+            .iter()
+            .map(|g| {
+                (0..rows.len() * g.experts())
+                    .map(|_| normal.sample(&mut rng))
+                    .collect()
+            })
+            .collect();
+        let t0 = Instant::now();
+        let (_, mut grads) =
+            step.rows_loss_and_gradients(rows, &users, &weights, Some(&noise), &mut cache)?;
+        let t1 = Instant::now();
+        adam.step(
+            step.parameters_mut(),
+            grads.buffers_mut().into_iter().map(|g| &*g).collect(),
+        );
+        let t2 = Instant::now();
+        f.push((t1 - t0).as_secs_f64());
+        o.push((t2 - t1).as_secs_f64());
+    }
+    let median = |mut v: Vec<f64>| {
+        v.remove(0);
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (forward, optimiser) = (median(f), median(o));
+    let step_seconds = forward + optimiser;
+    Ok(TrainStepTiming {
+        engine: super::train::MoleEngine::Packed,
+        batch_pairs,
+        tokens: 0,
+        adapt_layers: None,
+        frozen_forward,
+        forward,
+        backward: 0.0,
+        optimiser,
+        pairs_per_second: batch_pairs as f64 / step_seconds,
+        pairs_per_second_uncached: batch_pairs as f64 / (step_seconds + frozen_forward),
     })
 }

@@ -22,6 +22,18 @@ use serde::{Deserialize, Serialize};
 use super::objective::{Reweight, load_balance, pair_loss};
 use crate::optim::{clip_grad_norm, schedule};
 
+/// How a training step computes its gradients.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum MoleEngine {
+    /// Candle's autograd over the padded op-by-op forward: the reference.
+    #[default]
+    Autograd,
+    /// The packed forward and its hand-written backward ([`super::packed`]): BERT,
+    /// CoPL and Uniform, no focal re-weighting or load balancing yet.
+    Packed,
+}
+
 /// Training hyper-parameters; defaults are the authors' but for the batch (128 pairs is
 /// ~1 minute a step on this CPU: see docs/benchmarks.md).
 #[derive(Clone, Debug, Serialize, Deserialize)]
