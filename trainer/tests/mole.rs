@@ -331,3 +331,86 @@ fn g_oracle_models_train_on_one_group_and_score_each_user_with_theirs() {
     let e = eval_oracle(&data, &mixed, &backbone, 0, false).unwrap_err();
     assert!(format!("{e:#}").contains("a Copl model"), "{e:#}");
 }
+
+/// The packed engine (whose step `tests/mole_packed.rs` holds to autograd's) trains CoPL
+/// and Uniform, on every layer and on the top one with the frozen one cached, to a
+/// checkpoint whose reloaded model recomputes the reported accuracy; what it does not
+/// do yet is refused by name.
+#[test]
+fn the_packed_engine_trains_and_its_checkpoint_recomputes_the_reported_accuracy() {
+    use copl_trainer::mole::train::MoleEngine;
+    let root = tempfile::tempdir().unwrap();
+    let (data, gcf, backbone) = setup(root.path(), Preset::Ufp2);
+    let config = |engine| MoleTrainConfig {
+        steps: 6,
+        batch_pairs: 4,
+        lr: 1e-3,
+        eval_every: 3,
+        val_pairs: 16,
+        engine,
+        ..MoleTrainConfig::default()
+    };
+    let run = |name: &str, variant, adapt_layers, config: &MoleTrainConfig| {
+        let out = root.path().join(name);
+        let run = MoleRun {
+            data: &data,
+            ckpt: &gcf,
+            out: &out,
+            backbone: &backbone,
+            variant,
+            max_tokens: 64,
+            adapt_layers,
+            test_pairs: 16,
+            group: None,
+        };
+        let mut losses = Vec::new();
+        run_mole(&run, config, |_, l| losses.push(l)).map(|s| (s, losses, out))
+    };
+    for (variant, adapt_layers) in [
+        (Variant::Copl, None),
+        (Variant::Copl, Some(1)),
+        (Variant::Uniform, None),
+    ] {
+        let (summary, losses, out) = run(
+            &format!("{variant:?}-{adapt_layers:?}"),
+            variant,
+            adapt_layers,
+            &config(MoleEngine::Packed),
+        )
+        .unwrap();
+        assert_eq!(losses.len(), 6);
+        assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+        assert_eq!(summary.training.history.len(), 2);
+        let model = RewardModel::load(&out, &backbone, &Device::Cpu).unwrap();
+        let dataset = Dataset::load(&data).unwrap();
+        let (adapter, ids) = Adapter::from_checkpoint(&out).unwrap();
+        let val = spread(text_pairs(&dataset, &ids, &adapter, Split::Val), 16);
+        let mut cache = copl_core::model::frozen_cache::FrozenCache::new(usize::MAX);
+        assert_eq!(
+            accuracy(&model, &val, 32, &mut cache).unwrap(),
+            summary.training.best_val_accuracy,
+            "{variant:?} {adapt_layers:?}"
+        );
+    }
+
+    // Not yet on the packed engine: said, not silently ignored.
+    let error = run(
+        "lb",
+        Variant::Copl,
+        None,
+        &MoleTrainConfig {
+            load_balance: 0.1,
+            ..config(MoleEngine::Packed)
+        },
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("load-balancing"), "{error}");
+    let error = run(
+        "token",
+        Variant::UserToken,
+        None,
+        &config(MoleEngine::Packed),
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("user-token"), "{error}");
+}

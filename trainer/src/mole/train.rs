@@ -60,6 +60,9 @@ pub struct MoleTrainConfig {
     /// How pairs' BTL terms are weighted (the paper: all 1).
     #[serde(default)]
     pub reweight: Reweight,
+    /// How a step computes its gradients.
+    #[serde(default)]
+    pub engine: MoleEngine,
 }
 
 fn default_cache_mib() -> usize {
@@ -88,6 +91,7 @@ impl Default for MoleTrainConfig {
             frozen_cache_mib: default_cache_mib(),
             load_balance: 0.0,
             reweight: Reweight::None,
+            engine: MoleEngine::Autograd,
         }
     }
 }
@@ -227,6 +231,9 @@ pub fn train(
 ) -> Result<MoleTraining> {
     if train.is_empty() {
         bail!("no training pairs");
+    }
+    if config.engine == MoleEngine::Packed {
+        return super::packed::train_packed(model, trainable, train, val, config, cache, on_step);
     }
     // The fused layer norm has no backward: training would cut the gradient silently.
     // Validation and what the caller gets back use the fused (faster) one.
