@@ -11,7 +11,8 @@
 # sizes, e.g. 1:9, the paper's Fig. 4), UNSEEN (unseen users; 0 skips onboarding),
 # VARIANTS (a subset, or copl-lb / copl-inv / copl-focal: CoPL with the gate load-balancing
 # loss or minority re-weighting; g-oracle: the paper's G-Oracle, a Uniform model per
-# group), SEED and EVAL_ARGS (copl-train eval's, e.g. --per-group).
+# group), SEED and EVAL_ARGS (copl-train eval's, e.g. --per-group); BATCH (pairs a step),
+# ENGINE (autograd, or packed: the hand-written backward, ≈ 3× faster), EVAL_EVERY.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/mole-bench}
@@ -29,6 +30,9 @@ RATIO=${RATIO:-}
 UNSEEN=${UNSEEN:-100}
 SEED=${SEED:-0}
 VARIANTS=${VARIANTS:-copl uniform user-token copl-mf}
+BATCH=${BATCH:-16}
+ENGINE=${ENGINE:-autograd}
+EVAL_EVERY=${EVAL_EVERY:-50}
 # E.g. --per-group (imbalanced data: each group measured on as many test pairs).
 EVAL_ARGS=${EVAL_ARGS:-}
 mkdir -p "$OUT"
@@ -63,8 +67,9 @@ print(" ".join(sorted({json.loads(l).get("group") or "" for l in open(sys.argv[1
       [ -f "$OUT/g-oracle-$group.json" ] ||
         into "$OUT/g-oracle-$group.json" $BIN mole --data "$OUT/data" --ckpt "$OUT/ckpt-gcf" \
           --out "$OUT/ckpt-oracle-$group" --variant uniform --group "$group" \
-          --adapt-layers "$LAYERS" --max-tokens "$TOKENS" --steps "$STEPS" --batch-pairs 16 \
-          --lr 5e-4 --eval-every 50 --val-pairs 128 --seed "$SEED" --test-pairs "$TEST" --json
+          --adapt-layers "$LAYERS" --max-tokens "$TOKENS" --steps "$STEPS" --batch-pairs "$BATCH" \
+          --lr 5e-4 --eval-every "$EVAL_EVERY" --val-pairs 128 --seed "$SEED" --test-pairs "$TEST" \
+          --engine "$ENGINE" --json
       models+=(--group-ckpt "$group=$OUT/ckpt-oracle-$group")
     done
     into "$OUT/g-oracle.eval.json" $BIN eval-oracle --data "$OUT/data" "${models[@]}" \
@@ -82,8 +87,8 @@ print(" ".join(sorted({json.loads(l).get("group") or "" for l in open(sys.argv[1
   esac
   into "$OUT/$variant.json" $BIN mole --data "$OUT/data" --ckpt "$OUT/$embeddings" --out "$OUT/ckpt-$variant" \
     --variant "$model" --adapt-layers "$LAYERS" --max-tokens "$TOKENS" "${extra[@]}" \
-    --steps "$STEPS" --batch-pairs 16 --lr 5e-4 --eval-every 50 --val-pairs 128 --seed "$SEED" \
-    --test-pairs "$TEST" --json
+    --steps "$STEPS" --batch-pairs "$BATCH" --lr 5e-4 --eval-every "$EVAL_EVERY" --val-pairs 128 \
+    --seed "$SEED" --test-pairs "$TEST" --engine "$ENGINE" --json
   into "$OUT/$variant.eval.json" $BIN eval --data "$OUT/data" --ckpt "$OUT/ckpt-$variant" \
     --test-pairs "$TEST" $EVAL_ARGS --json
 done
