@@ -2,7 +2,7 @@
 //! The packed training step (`trainer/src/mole/packed.rs`) against the autograd path
 //! (`mole::train`'s): one step's loss and the gradient of every trainable tensor — each
 //! MoLE projection's LoRA factors, the gates, the head — on a tiny random BERT, for CoPL
-//! and Uniform, MoLE in every layer and in the top one.
+//! and Uniform, MoLE in every layer and in the top one, and on the real MiniLM.
 
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
@@ -59,6 +59,14 @@ fn assert_close(got: &[f32], want: &[f32], what: &str) {
 fn step_equals_autograd(variant: Variant, adapt_layers: Option<usize>) {
     let dir = tempfile::tempdir().unwrap();
     copl_tests::tiny_bert(dir.path());
+    step_equals_autograd_on(dir.path(), variant, adapt_layers);
+}
+
+fn step_equals_autograd_on(
+    backbone: &std::path::Path,
+    variant: Variant,
+    adapt_layers: Option<usize>,
+) {
     let vars = VarMap::new();
     let config = RewardModelConfig {
         variant,
@@ -76,7 +84,7 @@ fn step_equals_autograd(variant: Variant, adapt_layers: Option<usize>) {
         template: Template::Pair,
         max_tokens: 64,
     };
-    let mut model = RewardModel::fresh(dir.path(), config, &vars, &Device::Cpu).unwrap();
+    let mut model = RewardModel::fresh(backbone, config, &vars, &Device::Cpu).unwrap();
     // Random LoRA B factors and head (fresh B = 0 would leave ∂A at 0).
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     for (name, var) in vars.data().lock().unwrap().iter() {
@@ -213,4 +221,16 @@ fn packed_step_equals_autograd_for_copl() {
 #[test]
 fn packed_step_equals_autograd_for_uniform() {
     step_equals_autograd(Variant::Uniform, None);
+}
+
+/// The real MiniLM (6 layers, hidden 384), MoLE in the top 2 layers and in all six.
+#[test]
+fn packed_step_equals_autograd_on_minilm() {
+    let minilm = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../backbones/minilm");
+    assert!(
+        minilm.join("VERIFIED").exists(),
+        "run scripts/fetch-backbone.sh minilm (make test does)"
+    );
+    step_equals_autograd_on(&minilm, Variant::Copl, Some(2));
+    step_equals_autograd_on(&minilm, Variant::Copl, None);
 }
