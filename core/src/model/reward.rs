@@ -229,6 +229,17 @@ impl RewardModel {
         Self::assemble(dir, config, vars, device)
     }
 
+    /// As [`Self::fresh`], the trainable tensors made by `trainable` (e.g. a backend that
+    /// registers them in a `VarMap` with seeded initial values).
+    pub fn fresh_from(
+        dir: &Path,
+        config: RewardModelConfig,
+        trainable: VarBuilder<'_>,
+        device: &Device,
+    ) -> Result<Self, LoadError> {
+        Self::assemble(dir, config, trainable, device)
+    }
+
     /// Loads a trained model: the manifest's `model` section, `mole.safetensors`, and
     /// the backbone in `backbone_dir` (its sha256 must be the one trained on).
     pub fn load(ckpt: &Path, backbone_dir: &Path, device: &Device) -> Result<Self, LoadError> {

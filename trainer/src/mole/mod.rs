@@ -6,5 +6,6 @@ pub mod eval;
 pub mod objective;
 pub mod packed;
 pub mod run;
+pub mod seeded;
 pub mod serve_bench;
 pub mod train;

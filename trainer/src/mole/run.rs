@@ -270,7 +270,13 @@ pub fn run_mole(
     )?;
     let device = device();
     let trainable = VarMap::new();
-    let mut model = RewardModel::fresh(backbone_dir, model_config.clone(), &trainable, &device)?;
+    // Seeded: a run's initial LoRA factors, gates and head depend on its seed only.
+    let mut model = RewardModel::fresh_from(
+        backbone_dir,
+        model_config.clone(),
+        super::seeded::seeded_builder(&trainable, config.seed, &device),
+        &device,
+    )?;
     let mut cache = config.frozen_cache();
     let training = train(
         &mut model,
