@@ -584,7 +584,7 @@ fn gate_backward_equals_autograd() {
     let weights: Vec<f32> = routes.iter().map(|r| r.1).collect();
     assert_close(&weights, &flat(&w), "w_u");
     let mut grad = packed.zero_grad();
-    packed.backward(&users, &saved, &upstream, temperature, &mut grad);
+    packed.backward(&users, &saved, &upstream, None, temperature, &mut grad);
     let (hidden, out) = gate.layers();
     let want = |t: &Tensor| flat(grads.get(t).unwrap());
     assert_close(&grad.w1, &want(hidden.weight()), "∂W₁");

@@ -14,9 +14,9 @@ use copl_core::model::{
 };
 use copl_trainer::{
     mole::{
-        objective::{Reweight, pair_loss},
+        objective::{self, Reweight, pair_loss},
         packed::{PackedFrozenCache, PackedStep},
-        train::{TextPair, text_rewards},
+        train::TextPair,
     },
     optim::BufferAdamW,
 };
@@ -56,16 +56,17 @@ fn assert_close(got: &[f32], want: &[f32], what: &str) {
     assert!(worst <= 1e-4 * scale, "{what}: off by {worst} of {scale}");
 }
 
-fn step_equals_autograd(variant: Variant, adapt_layers: Option<usize>) {
+fn step_equals_autograd(variant: Variant, adapt_layers: Option<usize>, load_balance: f64) {
     let dir = tempfile::tempdir().unwrap();
     copl_tests::tiny_bert(dir.path());
-    step_equals_autograd_on(dir.path(), variant, adapt_layers);
+    step_equals_autograd_on(dir.path(), variant, adapt_layers, load_balance);
 }
 
 fn step_equals_autograd_on(
     backbone: &std::path::Path,
     variant: Variant,
     adapt_layers: Option<usize>,
+    load_balance: f64,
 ) {
     let vars = VarMap::new();
     let config = RewardModelConfig {
@@ -120,14 +121,23 @@ fn step_equals_autograd_on(
         .collect();
     let users = Tensor::from_vec(users, (2 * n, 8), &Device::Cpu).unwrap();
     let mut cache = FrozenCache::new(0);
-    let r = text_rewards(&model, &items, &users, false, &mut cache).unwrap();
+    let rows = model.tokenize(&items, true).unwrap();
+    let conditioning = model.condition(&users, false).unwrap();
+    let r = model
+        .score_cached(&rows.iter().collect::<Vec<_>>(), &conditioning, &mut cache)
+        .unwrap();
     let margin = (r.narrow(0, 0, n).unwrap() - r.narrow(0, n, n).unwrap()).unwrap();
     let weights = Tensor::new(
         pairs.iter().map(|p| p.weight).collect::<Vec<f32>>(),
         &Device::Cpu,
     )
     .unwrap();
-    let loss = pair_loss(&margin, &weights, Reweight::None).unwrap();
+    let mut loss = pair_loss(&margin, &weights, Reweight::None).unwrap();
+    if load_balance > 0.0
+        && let Some(balance) = objective::load_balance(&conditioning.routings).unwrap()
+    {
+        loss = (loss + (balance * load_balance).unwrap()).unwrap();
+    }
     let grads = loss.backward().unwrap();
     let want_loss = f64::from(loss.to_scalar::<f32>().unwrap());
 
@@ -135,11 +145,25 @@ fn step_equals_autograd_on(
     let step = PackedStep::new(&model).unwrap();
     let mut frozen = PackedFrozenCache::new(usize::MAX);
     let (got_loss, got) = step
-        .loss_and_gradients(&model, &refs, None, Reweight::None, &mut frozen)
+        .loss_and_gradients(
+            &model,
+            &refs,
+            None,
+            Reweight::None,
+            load_balance,
+            &mut frozen,
+        )
         .unwrap();
     // Again, every text's frozen states from the cache: the same step.
     let (again, _) = step
-        .loss_and_gradients(&model, &refs, None, Reweight::None, &mut frozen)
+        .loss_and_gradients(
+            &model,
+            &refs,
+            None,
+            Reweight::None,
+            load_balance,
+            &mut frozen,
+        )
         .unwrap();
     assert_eq!(again, got_loss, "the cached frozen states change the step");
     assert!(frozen.hit_rate() >= 0.5 && !frozen.is_empty());
@@ -185,7 +209,11 @@ fn step_equals_autograd_on(
                 continue;
             }
         };
-        assert_close(got, &want, &format!("{variant:?} {adapt_layers:?} {name}"));
+        assert_close(
+            got,
+            &want,
+            &format!("{variant:?} {adapt_layers:?} λ_lb {load_balance} {name}"),
+        );
         compared += 1;
     }
     let expected = names.len() * if variant == Variant::Copl { 6 } else { 2 } + 2;
@@ -214,13 +242,15 @@ fn step_equals_autograd_on(
 
 #[test]
 fn packed_step_equals_autograd_for_copl() {
-    step_equals_autograd(Variant::Copl, None);
-    step_equals_autograd(Variant::Copl, Some(1));
+    step_equals_autograd(Variant::Copl, None, 0.0);
+    step_equals_autograd(Variant::Copl, Some(1), 0.0);
+    // With the gates' load-balancing term (the paper's §7 option).
+    step_equals_autograd(Variant::Copl, None, 0.3);
 }
 
 #[test]
 fn packed_step_equals_autograd_for_uniform() {
-    step_equals_autograd(Variant::Uniform, None);
+    step_equals_autograd(Variant::Uniform, None, 0.0);
 }
 
 /// The real MiniLM (6 layers, hidden 384), MoLE in the top 2 layers and in all six.
@@ -231,6 +261,6 @@ fn packed_step_equals_autograd_on_minilm() {
         minilm.join("VERIFIED").exists(),
         "run scripts/fetch-backbone.sh minilm (make test does)"
     );
-    step_equals_autograd_on(&minilm, Variant::Copl, Some(2));
-    step_equals_autograd_on(&minilm, Variant::Copl, None);
+    step_equals_autograd_on(&minilm, Variant::Copl, Some(2), 0.0);
+    step_equals_autograd_on(&minilm, Variant::Copl, None, 0.0);
 }

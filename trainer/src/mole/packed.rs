@@ -87,6 +87,7 @@ impl PackedStep {
         pairs: &[&TextPair],
         noise: Option<&[Vec<f32>]>,
         reweight: Reweight,
+        load_balance: f64,
         frozen: &mut PackedFrozenCache,
     ) -> Result<(f64, StepGrads)> {
         if matches!(reweight, Reweight::Focal { .. }) {
@@ -113,19 +114,22 @@ impl PackedStep {
             &users,
             &weights,
             noise,
+            load_balance,
             frozen,
         )
     }
 
     /// [`Self::loss_and_gradients`] on tokenised rows: `rows` the n chosen then the n
     /// rejected texts, `users` `[2n × d_user]` their users' L2-normalised embeddings,
-    /// `weights` the pairs' loss weights.
+    /// `weights` the pairs' loss weights; `load_balance` the coefficient of the gates'
+    /// load-balancing term (`objective::load_balance`, 0 = off).
     pub fn rows_loss_and_gradients(
         &self,
         rows: &[&Tokens],
         users: &[f32],
         weights: &[f32],
         noise: Option<&[Vec<f32>]>,
+        load_balance: f64,
         frozen: &mut PackedFrozenCache,
     ) -> Result<(f64, StepGrads)> {
         let n = weights.len();
@@ -167,6 +171,34 @@ impl PackedStep {
             d_rewards[n + i] = -d_margin;
         }
         loss /= n.max(1) as f64;
+        // The Switch load-balancing term, averaged over projections:
+        // M · Σₑ fₑ · Pₑ (fₑ the share of rows routed to e, no gradient; Pₑ the mean
+        // probability of e), so ∂/∂p_{row,e} = coefficient · M · fₑ / rows / projections.
+        let mut d_probabilities: Vec<Vec<f32>> = Vec::new();
+        if load_balance > 0.0 && !gate_saved.is_empty() {
+            let projections = gate_saved.len() as f64;
+            let rows_n = 2 * n;
+            for saved in &gate_saved {
+                let m = self.experts;
+                let mut share = vec![0f64; m];
+                for &e in &saved.experts {
+                    share[e as usize] += 1.0 / rows_n as f64;
+                }
+                let mut mean = vec![0f64; m];
+                for p in saved.probabilities.chunks_exact(m) {
+                    for (a, &x) in mean.iter_mut().zip(p) {
+                        *a += f64::from(x) / rows_n as f64;
+                    }
+                }
+                let term: f64 = share.iter().zip(&mean).map(|(f, p)| f * p).sum::<f64>() * m as f64;
+                loss += load_balance * term / projections;
+                let per_row: Vec<f32> = share
+                    .iter()
+                    .map(|f| (load_balance * m as f64 * f / rows_n as f64 / projections) as f32)
+                    .collect();
+                d_probabilities.push(per_row.iter().copied().cycle().take(rows_n * m).collect());
+            }
+        }
 
         // Backward: the head, the adapted layers, the gates.
         let mut head = self.head.zero_grad();
@@ -178,9 +210,11 @@ impl PackedStep {
             .iter()
             .zip(&gate_saved)
             .zip(&low_rank)
-            .map(|((gate, saved), grad)| {
+            .enumerate()
+            .map(|(p, ((gate, saved), grad))| {
                 let mut g = gate.zero_grad();
-                gate.backward(users, saved, &grad.weights, self.temperature, &mut g);
+                let dp = d_probabilities.get(p).map(Vec::as_slice);
+                gate.backward(users, saved, &grad.weights, dp, self.temperature, &mut g);
                 g
             })
             .collect();
@@ -395,9 +429,6 @@ pub fn train_packed(
     use super::train::{MoleTraining, StepRecord, accuracy};
     use crate::optim::{BufferAdamW, clip_buffers, schedule};
 
-    if config.load_balance > 0.0 {
-        bail!("the packed engine has no load-balancing loss yet (use --engine autograd)");
-    }
     let mut step_state = PackedStep::new(model)?;
     let mut frozen = PackedFrozenCache::new(config.frozen_cache_mib << 20);
     let mut optimiser = BufferAdamW::new(config.lr, config.weight_decay);
@@ -445,6 +476,7 @@ pub fn train_packed(
             &batch,
             Some(&noise),
             config.reweight,
+            config.load_balance,
             &mut frozen,
         )?;
         clip_buffers(grads.buffers_mut(), config.clip);

@@ -30,7 +30,7 @@ pub enum MoleEngine {
     #[default]
     Autograd,
     /// The packed forward and its hand-written backward ([`super::packed`]): BERT,
-    /// CoPL and Uniform, no focal re-weighting or load balancing yet.
+    /// CoPL and Uniform (with the load-balancing term), no focal re-weighting yet.
     Packed,
 }
 

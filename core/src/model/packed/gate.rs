@@ -1,8 +1,8 @@
 //! A MoLE projection's gate (eq. 8–9) on buffers, forward and backward, for the packed
 //! training step: `logits = W₂·ReLU(W₁·e + b₁) + b₂` on the L2-normalised user
 //! embedding e, `p = softmax((logits + noise) / τ)`, the expert e* = argmax p, and the
-//! weight w_u = p[e*] — the only gate output the low-rank terms read, so ∂w_u is all
-//! the gate's backward starts from: ∂logitsⱼ = ∂w_u · w_u (δⱼₑ* − pⱼ) / τ.
+//! weight w_u = p[e*] — what the low-rank terms read; a load-balancing term reads the
+//! whole distribution p.
 
 use super::bert::values;
 use super::gemm::{View, matmul};
@@ -124,12 +124,16 @@ impl PackedGate {
         (routes, saved)
     }
 
-    /// From ∂w_u per user, adds the gate's weight gradients to `grad`.
+    /// From ∂w_u per user — and, when given, ∂ of each user's whole distribution p
+    /// `[n × M]` (a load-balancing term reads it) — adds the gate's weight gradients to
+    /// `grad`. Through the softmax: ∂logits = p ⊙ (∂p − Σ ∂p ⊙ p) / τ, ∂w_u being ∂p at
+    /// the chosen expert.
     pub fn backward(
         &self,
         users: &[f32],
         saved: &GateSaved,
         d_weights: &[f32],
+        d_probabilities: Option<&[f32]>,
         temperature: f32,
         grad: &mut PackedGate,
     ) {
@@ -137,16 +141,20 @@ impl PackedGate {
         let d_user = self.w1.len() / hidden.max(1);
         let n = d_weights.len();
         let mut d_logits = vec![0f32; n * m];
-        for (((d, p), &e), &dw) in d_logits
+        for (u, ((d, p), (&e, &dw))) in d_logits
             .chunks_exact_mut(m)
             .zip(saved.probabilities.chunks_exact(m))
-            .zip(&saved.experts)
-            .zip(d_weights)
+            .zip(saved.experts.iter().zip(d_weights))
+            .enumerate()
         {
-            let w = p[e as usize];
-            for (j, (d, &pj)) in d.iter_mut().zip(p).enumerate() {
-                let delta = if j == e as usize { 1.0 } else { 0.0 };
-                *d = dw * w * (delta - pj) / temperature;
+            // ∂p: ∂w_u at the chosen expert, plus the distribution's own gradient.
+            for (j, v) in d.iter_mut().enumerate() {
+                *v = d_probabilities.map_or(0.0, |dp| dp[u * m + j])
+                    + if j == e as usize { dw } else { 0.0 };
+            }
+            let dot: f32 = d.iter().zip(p).map(|(g, p)| g * p).sum();
+            for (v, &pj) in d.iter_mut().zip(p) {
+                *v = pj * (*v - dot) / temperature;
             }
         }
         let activated: Vec<f32> = saved.pre.iter().map(|v| v.max(0.0)).collect();
