@@ -417,17 +417,6 @@ fn the_packed_engine_trains_and_its_checkpoint_recomputes_the_reported_accuracy(
 
     // Not yet on the packed engine: said, not silently ignored.
     let error = run(
-        "focal",
-        Variant::Copl,
-        None,
-        &MoleTrainConfig {
-            reweight: Reweight::Focal { gamma: 2.0 },
-            ..config(MoleEngine::Packed)
-        },
-    )
-    .unwrap_err();
-    assert!(error.to_string().contains("focal"), "{error}");
-    let error = run(
         "token",
         Variant::UserToken,
         None,

@@ -56,10 +56,15 @@ fn assert_close(got: &[f32], want: &[f32], what: &str) {
     assert!(worst <= 1e-4 * scale, "{what}: off by {worst} of {scale}");
 }
 
-fn step_equals_autograd(variant: Variant, adapt_layers: Option<usize>, load_balance: f64) {
+fn step_equals_autograd(
+    variant: Variant,
+    adapt_layers: Option<usize>,
+    load_balance: f64,
+    reweight: Reweight,
+) {
     let dir = tempfile::tempdir().unwrap();
     copl_tests::tiny_bert(dir.path());
-    step_equals_autograd_on(dir.path(), variant, adapt_layers, load_balance);
+    step_equals_autograd_on(dir.path(), variant, adapt_layers, load_balance, reweight);
 }
 
 fn step_equals_autograd_on(
@@ -67,6 +72,7 @@ fn step_equals_autograd_on(
     variant: Variant,
     adapt_layers: Option<usize>,
     load_balance: f64,
+    reweight: Reweight,
 ) {
     let vars = VarMap::new();
     let config = RewardModelConfig {
@@ -132,7 +138,7 @@ fn step_equals_autograd_on(
         &Device::Cpu,
     )
     .unwrap();
-    let mut loss = pair_loss(&margin, &weights, Reweight::None).unwrap();
+    let mut loss = pair_loss(&margin, &weights, reweight).unwrap();
     if load_balance > 0.0
         && let Some(balance) = objective::load_balance(&conditioning.routings).unwrap()
     {
@@ -145,25 +151,11 @@ fn step_equals_autograd_on(
     let step = PackedStep::new(&model).unwrap();
     let mut frozen = PackedFrozenCache::new(usize::MAX);
     let (got_loss, got) = step
-        .loss_and_gradients(
-            &model,
-            &refs,
-            None,
-            Reweight::None,
-            load_balance,
-            &mut frozen,
-        )
+        .loss_and_gradients(&model, &refs, None, reweight, load_balance, &mut frozen)
         .unwrap();
     // Again, every text's frozen states from the cache: the same step.
     let (again, _) = step
-        .loss_and_gradients(
-            &model,
-            &refs,
-            None,
-            Reweight::None,
-            load_balance,
-            &mut frozen,
-        )
+        .loss_and_gradients(&model, &refs, None, reweight, load_balance, &mut frozen)
         .unwrap();
     assert_eq!(again, got_loss, "the cached frozen states change the step");
     assert!(frozen.hit_rate() >= 0.5 && !frozen.is_empty());
@@ -242,15 +234,16 @@ fn step_equals_autograd_on(
 
 #[test]
 fn packed_step_equals_autograd_for_copl() {
-    step_equals_autograd(Variant::Copl, None, 0.0);
-    step_equals_autograd(Variant::Copl, Some(1), 0.0);
-    // With the gates' load-balancing term (the paper's §7 option).
-    step_equals_autograd(Variant::Copl, None, 0.3);
+    step_equals_autograd(Variant::Copl, None, 0.0, Reweight::None);
+    step_equals_autograd(Variant::Copl, Some(1), 0.0, Reweight::None);
+    // The paper's §7 options: the gates' load-balancing term, focal re-weighting.
+    step_equals_autograd(Variant::Copl, None, 0.3, Reweight::None);
+    step_equals_autograd(Variant::Copl, None, 0.0, Reweight::Focal { gamma: 2.0 });
 }
 
 #[test]
 fn packed_step_equals_autograd_for_uniform() {
-    step_equals_autograd(Variant::Uniform, None, 0.0);
+    step_equals_autograd(Variant::Uniform, None, 0.0, Reweight::None);
 }
 
 /// The real MiniLM (6 layers, hidden 384), MoLE in the top 2 layers and in all six.
@@ -261,6 +254,6 @@ fn packed_step_equals_autograd_on_minilm() {
         minilm.join("VERIFIED").exists(),
         "run scripts/fetch-backbone.sh minilm (make test does)"
     );
-    step_equals_autograd_on(&minilm, Variant::Copl, Some(2), 0.0);
-    step_equals_autograd_on(&minilm, Variant::Copl, None, 0.0);
+    step_equals_autograd_on(&minilm, Variant::Copl, Some(2), 0.0, Reweight::None);
+    step_equals_autograd_on(&minilm, Variant::Copl, None, 0.0, Reweight::None);
 }

@@ -325,8 +325,15 @@ fn bench_packed_step(
             })
             .collect();
         let t0 = Instant::now();
-        let (_, mut grads) =
-            step.rows_loss_and_gradients(rows, &users, &weights, Some(&noise), 0.0, &mut cache)?;
+        let (_, mut grads) = step.rows_loss_and_gradients(
+            rows,
+            &users,
+            &weights,
+            Some(&noise),
+            super::objective::Reweight::None,
+            0.0,
+            &mut cache,
+        )?;
         let t1 = Instant::now();
         adam.step(
             step.parameters_mut(),

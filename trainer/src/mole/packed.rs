@@ -90,9 +90,6 @@ impl PackedStep {
         load_balance: f64,
         frozen: &mut PackedFrozenCache,
     ) -> Result<(f64, StepGrads)> {
-        if matches!(reweight, Reweight::Focal { .. }) {
-            bail!("the packed training step has no focal re-weighting yet");
-        }
         let mut items: Vec<(&str, &str)> = pairs
             .iter()
             .map(|p| (p.prompt.as_str(), p.chosen.as_str()))
@@ -114,6 +111,7 @@ impl PackedStep {
             &users,
             &weights,
             noise,
+            reweight,
             load_balance,
             frozen,
         )
@@ -121,14 +119,18 @@ impl PackedStep {
 
     /// [`Self::loss_and_gradients`] on tokenised rows: `rows` the n chosen then the n
     /// rejected texts, `users` `[2n × d_user]` their users' L2-normalised embeddings,
-    /// `weights` the pairs' loss weights; `load_balance` the coefficient of the gates'
-    /// load-balancing term (`objective::load_balance`, 0 = off).
+    /// `weights` the pairs' loss weights, `reweight` the focal factor if any
+    /// (`objective::pair_loss`'s; the other re-weightings are in `weights`),
+    /// `load_balance` the coefficient of the gates' load-balancing term
+    /// (`objective::load_balance`, 0 = off).
+    #[allow(clippy::too_many_arguments)]
     pub fn rows_loss_and_gradients(
         &self,
         rows: &[&Tokens],
         users: &[f32],
         weights: &[f32],
         noise: Option<&[Vec<f32>]>,
+        reweight: Reweight,
         load_balance: f64,
         frozen: &mut PackedFrozenCache,
     ) -> Result<(f64, StepGrads)> {
@@ -161,12 +163,25 @@ impl PackedStep {
         // The BTL loss and ∂ of each row's reward.
         let mut loss = 0f64;
         let mut d_rewards = vec![0f32; 2 * n];
+        let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
         for (i, &weight) in weights.iter().enumerate() {
             let margin = f64::from(rewards[i] - rewards[n + i]);
             let weight = f64::from(weight);
-            // −log σ(m) = softplus(−m); ∂/∂m = −σ(−m)
-            loss += weight * ((-margin).max(0.0) + (-margin.abs()).exp().ln_1p());
-            let d_margin = (-weight / (1.0 + margin.exp()) / n as f64) as f32;
+            // −log σ(m) = softplus(−m); ∂/∂m = −σ(−m). Focal: × σ(−m)^γ, and
+            // ∂/∂m = −σ(−m)^γ (σ(−m) + γ σ(m) softplus(−m)).
+            let softplus = (-margin).max(0.0) + (-margin.abs()).exp().ln_1p();
+            let (term, slope) = match reweight {
+                Reweight::Focal { gamma } => {
+                    let factor = sigmoid(-margin).powf(gamma);
+                    (
+                        softplus * factor,
+                        -factor * (sigmoid(-margin) + gamma * sigmoid(margin) * softplus),
+                    )
+                }
+                Reweight::None | Reweight::InverseFrequency => (softplus, -sigmoid(-margin)),
+            };
+            loss += weight * term;
+            let d_margin = (weight * slope / n as f64) as f32;
             d_rewards[i] = d_margin;
             d_rewards[n + i] = -d_margin;
         }

@@ -30,7 +30,8 @@ pub enum MoleEngine {
     #[default]
     Autograd,
     /// The packed forward and its hand-written backward ([`super::packed`]): BERT,
-    /// CoPL and Uniform (with the load-balancing term), no focal re-weighting yet.
+    /// CoPL and Uniform with the §7 options (re-weighting, load balancing); not the
+    /// user-token variant yet.
     Packed,
 }
 
