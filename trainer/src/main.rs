@@ -370,8 +370,8 @@ struct MoleArgs {
     #[arg(long, default_value_t = 2.0)]
     focal_gamma: f64,
     /// How a step computes its gradients: `packed` (the hand-written backward, ≈ 3×
-    /// faster; BERT, CoPL and Uniform with every §7 option; not the user-token variant yet) or
-    /// `autograd`.
+    /// faster; BERT: every variant and §7 option) or `autograd` (candle's, the reference;
+    /// Gemma).
     #[arg(long, value_enum, default_value = "autograd")]
     engine: copl_trainer::mole::train::MoleEngine,
     /// Train on this ground-truth group's users only (`group` in users.jsonl): with

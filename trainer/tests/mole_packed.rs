@@ -184,6 +184,12 @@ fn step_equals_autograd_on(
                     (false, _) => &g.b2,
                 }
             }
+            (None, "weight") if name.starts_with("user_token") => {
+                &got.user_token.as_ref().unwrap().weight
+            }
+            (None, "bias") if name.starts_with("user_token") => {
+                &got.user_token.as_ref().unwrap().bias
+            }
             (None, "weight") if name.starts_with("head") => &got.head.weight,
             (None, "bias") if name.starts_with("head") => {
                 // A bias shared by both responses cancels in the margin: ∂b is 0 up to
@@ -208,7 +214,9 @@ fn step_equals_autograd_on(
         );
         compared += 1;
     }
-    let expected = names.len() * if variant == Variant::Copl { 6 } else { 2 } + 2;
+    let expected = names.len() * if variant == Variant::Copl { 6 } else { 2 }
+        + 2
+        + if variant == Variant::UserToken { 2 } else { 0 };
     assert_eq!(compared, expected, "{variant:?}: tensors compared");
 
     // An update of the buffers, written back to the model, is what a fresh packed copy
@@ -244,6 +252,12 @@ fn packed_step_equals_autograd_for_copl() {
 #[test]
 fn packed_step_equals_autograd_for_uniform() {
     step_equals_autograd(Variant::Uniform, None, 0.0, Reweight::None);
+}
+
+#[test]
+fn packed_step_equals_autograd_for_the_user_token_variant() {
+    step_equals_autograd(Variant::UserToken, None, 0.0, Reweight::None);
+    step_equals_autograd(Variant::UserToken, Some(1), 0.0, Reweight::None);
 }
 
 /// The real MiniLM (6 layers, hidden 384), MoLE in the top 2 layers and in all six.

@@ -40,6 +40,33 @@ pub struct PackedStep {
     pub gates: Vec<PackedGate>,
     pub temperature: f32,
     pub experts: usize,
+    /// The user-token variant's projection of the user embedding into a token
+    /// prepended at the first adapted layer (the w/o-MoLE ablation).
+    pub user_token: Option<UserToken>,
+}
+
+/// `token = W·e + b`: `weight` `[h × d_user]`, `bias` `[h]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserToken {
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+impl UserToken {
+    fn tokens(&self, users: &[f32]) -> Vec<Vec<f32>> {
+        let h = self.bias.len();
+        let d = self.weight.len() / h.max(1);
+        users
+            .chunks_exact(d.max(1))
+            .map(|u| {
+                self.weight
+                    .chunks_exact(d)
+                    .zip(&self.bias)
+                    .map(|(w, b)| w.iter().zip(u).map(|(w, x)| w * x).sum::<f32>() + b)
+                    .collect()
+            })
+            .collect()
+    }
 }
 
 /// One step's gradients, in the shapes of [`PackedStep`]'s parameters.
@@ -48,17 +75,15 @@ pub struct StepGrads {
     pub low_rank: Vec<LowRankGrad>,
     pub gates: Vec<PackedGate>,
     pub head: HeadGrad,
+    pub user_token: Option<UserToken>,
 }
 
 impl PackedStep {
-    /// The packed form of `model`'s trainable state: BERT backbones, CoPL or Uniform.
+    /// The packed form of `model`'s trainable state: BERT backbones, every variant.
     pub fn new(model: &RewardModel) -> Result<Self> {
         let Backbone::Bert(bert) = &model.backbone else {
             bail!("the packed training step runs BERT backbones only");
         };
-        if model.config.variant == Variant::UserToken {
-            bail!("the packed training step does not train the user-token variant yet");
-        }
         let adapters = bert.adapters();
         let gates = if model.config.variant.uses_gates() {
             adapters
@@ -69,12 +94,23 @@ impl PackedStep {
         } else {
             Vec::new()
         };
+        let user_token = match (&model.user_token, model.config.variant) {
+            (Some(linear), Variant::UserToken) => Some(UserToken {
+                weight: linear.weight().flatten_all()?.to_vec1()?,
+                bias: match linear.bias() {
+                    Some(b) => b.to_vec1()?,
+                    None => vec![0.0; linear.weight().dim(0)?],
+                },
+            }),
+            _ => None,
+        };
         Ok(Self {
             bert: PackedBert::new(bert)?,
             head: PackedHead::new(model.head.linear(), model.config.pooling)?,
             gates,
             temperature: adapters.config.temperature as f32,
             experts: adapters.config.experts,
+            user_token,
         })
     }
 
@@ -157,6 +193,9 @@ impl PackedStep {
 
         // Forward.
         let mut x = frozen.states(&self.bert, rows)?;
+        if let Some(projection) = &self.user_token {
+            x = x.prepend(&projection.tokens(users));
+        }
         let saved = self.bert.adapted_forward_saving(&mut x, &refs)?;
         let rewards = self.head.rewards(&x);
 
@@ -233,12 +272,35 @@ impl PackedStep {
                 g
             })
             .collect();
+        // The prepended token's gradient (each row's first state) into its projection.
+        let user_token = self.user_token.as_ref().map(|projection| {
+            let h = projection.bias.len();
+            let d_user = projection.weight.len() / h.max(1);
+            let mut grad = UserToken {
+                weight: vec![0.0; projection.weight.len()],
+                bias: vec![0.0; h],
+            };
+            for (span, u) in x.spans.iter().zip(users.chunks_exact(d_user.max(1))) {
+                let d_token = &d[span.start * h..(span.start + 1) * h];
+                for ((w, b), &g) in grad
+                    .weight
+                    .chunks_exact_mut(d_user)
+                    .zip(grad.bias.iter_mut())
+                    .zip(d_token)
+                {
+                    *b += g;
+                    w.iter_mut().zip(u).for_each(|(w, x)| *w += g * x);
+                }
+            }
+            grad
+        });
         Ok((
             loss,
             StepGrads {
                 low_rank,
                 gates,
                 head,
+                user_token,
             },
         ))
     }
@@ -263,6 +325,9 @@ impl PackedStep {
         }
         all.push(self.head.weight.as_mut_slice());
         all.push(std::slice::from_mut(&mut self.head.bias));
+        if let Some(t) = &mut self.user_token {
+            all.extend([t.weight.as_mut_slice(), t.bias.as_mut_slice()]);
+        }
         all
     }
 }
@@ -285,6 +350,9 @@ impl StepGrads {
         }
         all.push(self.head.weight.as_mut_slice());
         all.push(std::slice::from_mut(&mut self.head.bias));
+        if let Some(t) = &mut self.user_token {
+            all.extend([t.weight.as_mut_slice(), t.bias.as_mut_slice()]);
+        }
         all
     }
 }
@@ -308,6 +376,14 @@ impl PackedStep {
                         (false, _) => g.b2.clone(),
                     })
                 }
+                _ => None,
+            };
+        }
+        if name.starts_with("user_token") {
+            let t = self.user_token.as_ref()?;
+            return match last {
+                "weight" => Some(t.weight.clone()),
+                "bias" => Some(t.bias.clone()),
                 _ => None,
             };
         }

@@ -30,8 +30,7 @@ pub enum MoleEngine {
     #[default]
     Autograd,
     /// The packed forward and its hand-written backward ([`super::packed`]): BERT,
-    /// CoPL and Uniform with the §7 options (re-weighting, load balancing); not the
-    /// user-token variant yet.
+    /// every variant and §7 option (re-weighting, load balancing).
     Packed,
 }
 
