@@ -53,7 +53,13 @@ fn assert_close(got: &[f32], want: &[f32], what: &str) {
         .iter()
         .zip(want)
         .fold(0f32, |m, (g, w)| m.max((g - w).abs()));
-    assert!(worst <= 1e-4 * scale, "{what}: off by {worst} of {scale}");
+    // 1e-4 of the tensor's largest entry, plus 1e-6: f32 sums in another order through
+    // six MiniLM layers differ by ≈ 1e-4 relative on small tensors (a gate's bias),
+    // run to run, on either engine.
+    assert!(
+        worst <= 1e-4 * scale + 1e-6,
+        "{what}: off by {worst} of {scale}"
+    );
 }
 
 fn step_equals_autograd(
