@@ -12,7 +12,8 @@
 # VARIANTS (a subset, or copl-lb / copl-inv / copl-focal: CoPL with the gate load-balancing
 # loss or minority re-weighting; g-oracle: the paper's G-Oracle, a Uniform model per
 # group), SEED and EVAL_ARGS (copl-train eval's, e.g. --per-group); BATCH (pairs a step),
-# ENGINE (autograd, or packed: the hand-written backward, ≈ 3× faster), EVAL_EVERY.
+# ENGINE (auto: packed where it runs; packed: the hand-written backward, ≈ 3× faster;
+# autograd: candle's), EVAL_EVERY.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/mole-bench}
@@ -31,7 +32,7 @@ UNSEEN=${UNSEEN:-100}
 SEED=${SEED:-0}
 VARIANTS=${VARIANTS:-copl uniform user-token copl-mf}
 BATCH=${BATCH:-16}
-ENGINE=${ENGINE:-autograd}
+ENGINE=${ENGINE:-auto}
 EVAL_EVERY=${EVAL_EVERY:-50}
 # E.g. --per-group (imbalanced data: each group measured on as many test pairs).
 EVAL_ARGS=${EVAL_ARGS:-}

@@ -243,8 +243,9 @@ enum BenchCommand {
         /// [default: all layers].
         #[arg(long)]
         adapt_layers: Option<usize>,
-        /// How the step computes its gradients (packed: the hand-written backward).
-        #[arg(long, value_enum, default_value = "autograd")]
+        /// How the step computes its gradients (packed: the hand-written backward; auto:
+        /// packed where it runs).
+        #[arg(long, value_enum, default_value = "auto")]
         engine: copl_trainer::mole::train::MoleEngine,
         #[arg(long)]
         json: bool,
@@ -370,9 +371,9 @@ struct MoleArgs {
     #[arg(long, default_value_t = 2.0)]
     focal_gamma: f64,
     /// How a step computes its gradients: `packed` (the hand-written backward, ≈ 3×
-    /// faster; BERT: every variant and §7 option) or `autograd` (candle's, the reference;
-    /// Gemma).
-    #[arg(long, value_enum, default_value = "autograd")]
+    /// faster; BERT on the CPU: every variant and §7 option), `autograd` (candle's, the
+    /// reference; Gemma), `auto` (packed where it runs).
+    #[arg(long, value_enum, default_value = "auto")]
     engine: copl_trainer::mole::train::MoleEngine,
     /// Train on this ground-truth group's users only (`group` in users.jsonl): with
     /// `--variant uniform`, one of the paper's G-Oracle models (`eval-oracle` scores

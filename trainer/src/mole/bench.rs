@@ -241,6 +241,7 @@ pub fn bench_train_step(
     } else {
         0.0
     };
+    let engine = engine.resolve(&model);
     if engine == super::train::MoleEngine::Packed {
         return bench_packed_step(&model, &rows, batch_pairs, steps, user_dim, frozen_forward).map(
             |t| TrainStepTiming {

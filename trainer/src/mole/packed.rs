@@ -521,7 +521,13 @@ pub fn train_packed(
     use crate::optim::{BufferAdamW, clip_buffers, schedule};
 
     let mut step_state = PackedStep::new(model)?;
-    let mut frozen = PackedFrozenCache::new(config.frozen_cache_mib << 20);
+    // Without frozen layers (MoLE in every layer) there is nothing worth caching.
+    let budget = if step_state.bert.first_adapted() == 0 {
+        0
+    } else {
+        config.frozen_cache_mib << 20
+    };
+    let mut frozen = PackedFrozenCache::new(budget);
     let mut optimiser = BufferAdamW::new(config.lr, config.weight_decay);
     let noise_std = model.config.mole.gate_noise as f32;
     let normal = Normal::new(0f32, noise_std.max(f32::MIN_POSITIVE))?;
@@ -609,12 +615,17 @@ pub fn train_packed(
     step_state.write_back(model, trainable)?;
     let pairs = (config.steps * config.batch_pairs.min(train.len())) as f64;
     Ok(MoleTraining {
+        engine: super::train::MoleEngine::Packed,
         best_step,
         best_val_accuracy,
         history,
         train_seconds: started.elapsed().as_secs_f64(),
         pairs_per_second: pairs / training_seconds.max(1e-9),
         frozen_cache_texts: frozen.len(),
-        frozen_cache_hit_rate: frozen.hit_rate(),
+        frozen_cache_hit_rate: if frozen.is_empty() {
+            0.0
+        } else {
+            frozen.hit_rate()
+        },
     })
 }

@@ -13,6 +13,7 @@ use candle_core::{Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
 use copl_core::model::{
     frozen_cache::FrozenCache,
+    packed::PackedRewardModel,
     reward::{Backbone, RewardModel},
 };
 use rand::{SeedableRng, seq::SliceRandom};
@@ -26,12 +27,27 @@ use crate::optim::{clip_grad_norm, schedule};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum MoleEngine {
-    /// Candle's autograd over the padded op-by-op forward: the reference.
+    /// The packed engine where it runs (BERT on the CPU), autograd elsewhere (Gemma,
+    /// CUDA).
     #[default]
+    Auto,
+    /// Candle's autograd over the padded op-by-op forward: the reference.
     Autograd,
-    /// The packed forward and its hand-written backward ([`super::packed`]): BERT,
-    /// every variant and §7 option (re-weighting, load balancing).
+    /// The packed forward and its hand-written backward ([`super::packed`]): BERT on the
+    /// CPU, every variant and §7 option (re-weighting, load balancing); 2.6–3.9× the
+    /// autograd step, 1.7× PyTorch's (docs/benchmarks.md).
     Packed,
+}
+
+impl MoleEngine {
+    /// The engine a step of `model` runs: [`MoleEngine::Auto`] decided.
+    pub fn resolve(self, model: &RewardModel) -> MoleEngine {
+        match self {
+            MoleEngine::Auto if PackedRewardModel::applies(model) => MoleEngine::Packed,
+            MoleEngine::Auto => MoleEngine::Autograd,
+            engine => engine,
+        }
+    }
 }
 
 /// Training hyper-parameters; defaults are the authors' but for the batch (128 pairs is
@@ -91,7 +107,7 @@ impl Default for MoleTrainConfig {
             frozen_cache_mib: default_cache_mib(),
             load_balance: 0.0,
             reweight: Reweight::None,
-            engine: MoleEngine::Autograd,
+            engine: MoleEngine::Auto,
         }
     }
 }
@@ -119,6 +135,8 @@ pub struct StepRecord {
 /// How training went.
 #[derive(Clone, Debug, Serialize)]
 pub struct MoleTraining {
+    /// The engine the steps ran (`Auto` resolved).
+    pub engine: MoleEngine,
     pub best_step: usize,
     pub best_val_accuracy: f64,
     pub history: Vec<StepRecord>,
@@ -232,7 +250,7 @@ pub fn train(
     if train.is_empty() {
         bail!("no training pairs");
     }
-    if config.engine == MoleEngine::Packed {
+    if config.engine.resolve(model) == MoleEngine::Packed {
         return super::packed::train_packed(model, trainable, train, val, config, cache, on_step);
     }
     // The fused layer norm has no backward: training would cut the gradient silently.
@@ -342,6 +360,7 @@ pub fn train(
     }
     let pairs = (config.steps * config.batch_pairs.min(train.len())) as f64;
     Ok(MoleTraining {
+        engine: MoleEngine::Autograd,
         best_step,
         best_val_accuracy,
         history,
