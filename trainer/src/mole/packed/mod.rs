@@ -5,14 +5,13 @@
 //! and `trainer/tests/mole_packed.rs` holds the loss and every gradient to the autograd
 //! path's.
 //!
-//! A step: the frozen layers' output per row (`PackedBert::frozen_forward`), each row's
-//! routing from the gates (`PackedGate::route`, the rows of a pair routed separately as
-//! the autograd path does), the adapted layers keeping what their backward reads, the
-//! head's rewards, the BTL loss (eq. 5 of the reward model: mean over pairs of
-//! weight · −log σ(r_chosen − r_rejected)), then back through the head, the adapted
-//! layers and the gates.
-
-use std::collections::HashMap;
+//! A step: the frozen layers' output per row (`PackedBert::frozen_forward`, cached per
+//! text: `cache.rs`), each row's routing from the gates (`PackedGate::route`, the rows
+//! of a pair routed separately as the autograd path does) or the user-token variant's
+//! token, the adapted layers keeping what their backward reads, the head's rewards, the
+//! BTL loss (mean over pairs of weight · −log σ(r_chosen − r_rejected), with the §7
+//! options: focal factor, gate load balancing), then back through the head, the adapted
+//! layers, the token projection and the gates. The loop is `train.rs`.
 
 use anyhow::{Result, bail};
 use candle_core::Tensor;
@@ -20,8 +19,7 @@ use candle_nn::VarMap;
 use copl_core::model::{
     mole::UserRouting,
     packed::{
-        attention::Span,
-        bert::{Packed, PackedBert},
+        bert::PackedBert,
         gate::{GateSaved, PackedGate, user_routings},
         head::{HeadGrad, PackedHead},
         layer::LowRankGrad,
@@ -30,6 +28,12 @@ use copl_core::model::{
 };
 
 use super::{objective::Reweight, train::TextPair};
+
+mod cache;
+mod train;
+
+pub use cache::PackedFrozenCache;
+pub use train::train_packed;
 
 /// A reward model's trainable state as the packed step reads it (a copy of the model's
 /// weights).
@@ -410,222 +414,4 @@ impl PackedStep {
         }
         Ok(())
     }
-}
-
-/// The frozen layers' output per text (token ids), packed rows for the training step:
-/// responses recur across pairs and steps, and the layers below the adapted ones are
-/// the same for every user. Texts are kept while under `budget` bytes.
-pub struct PackedFrozenCache {
-    budget: usize,
-    bytes: usize,
-    states: HashMap<Vec<u32>, Vec<f32>>,
-    lookups: usize,
-    hits: usize,
-}
-
-impl PackedFrozenCache {
-    pub fn new(budget: usize) -> Self {
-        Self {
-            budget,
-            bytes: 0,
-            states: HashMap::new(),
-            lookups: 0,
-            hits: 0,
-        }
-    }
-
-    /// Texts cached.
-    pub fn len(&self) -> usize {
-        self.states.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.states.is_empty()
-    }
-
-    /// Share of rows served from the cache.
-    pub fn hit_rate(&self) -> f64 {
-        self.hits as f64 / self.lookups.max(1) as f64
-    }
-
-    /// `rows` through the frozen layers, packed: cached rows copied, the others run in
-    /// one batch and cached while the budget allows.
-    pub fn states(&mut self, bert: &PackedBert, rows: &[&Tokens]) -> Result<Packed> {
-        let missing: Vec<&Tokens> = rows
-            .iter()
-            .filter(|r| !self.states.contains_key(&r.ids))
-            .copied()
-            .collect();
-        self.lookups += rows.len();
-        self.hits += rows.len() - missing.len();
-        let computed = if missing.is_empty() {
-            None
-        } else {
-            Some(bert.frozen_forward(&missing)?)
-        };
-        let h = bert.hidden();
-        let mut fresh: HashMap<&[u32], &[f32]> = HashMap::new();
-        if let Some(x) = &computed {
-            for (i, row) in missing.iter().enumerate() {
-                fresh.insert(&row.ids, x.row(i));
-            }
-        }
-        let (mut states, mut spans) = (Vec::new(), Vec::with_capacity(rows.len()));
-        for row in rows {
-            let values = match self.states.get(&row.ids) {
-                Some(v) => v.as_slice(),
-                None => fresh
-                    .get(row.ids.as_slice())
-                    .copied()
-                    .ok_or_else(|| anyhow::anyhow!("a row's frozen states went missing"))?,
-            };
-            spans.push(Span {
-                start: states.len() / h,
-                len: values.len() / h,
-            });
-            states.extend_from_slice(values);
-        }
-        for (row, values) in fresh {
-            let size = values.len() * 4;
-            if self.bytes + size <= self.budget && !self.states.contains_key(row) {
-                self.bytes += size;
-                self.states.insert(row.to_vec(), values.to_vec());
-            }
-        }
-        Ok(Packed {
-            states,
-            spans,
-            width: h,
-        })
-    }
-}
-
-/// [`super::train::train`] with the packed step: the same batches, schedule, clipping,
-/// validation and best-parameter choice; the trainable buffers live in the step and are
-/// written back to `trainable` for each validation and at the end (the best ones).
-pub fn train_packed(
-    model: &mut RewardModel,
-    trainable: &VarMap,
-    train: &[TextPair],
-    val: &[TextPair],
-    config: &super::train::MoleTrainConfig,
-    cache: &mut copl_core::model::frozen_cache::FrozenCache,
-    mut on_step: impl FnMut(usize, f64),
-) -> Result<super::train::MoleTraining> {
-    use rand::{SeedableRng, seq::SliceRandom};
-    use rand_chacha::ChaCha8Rng;
-    use rand_distr::{Distribution, Normal};
-    use std::time::Instant;
-
-    use super::train::{MoleTraining, StepRecord, accuracy};
-    use crate::optim::{BufferAdamW, clip_buffers, schedule};
-
-    let mut step_state = PackedStep::new(model)?;
-    // Without frozen layers (MoLE in every layer) there is nothing worth caching.
-    let budget = if step_state.bert.first_adapted() == 0 {
-        0
-    } else {
-        config.frozen_cache_mib << 20
-    };
-    let mut frozen = PackedFrozenCache::new(budget);
-    let mut optimiser = BufferAdamW::new(config.lr, config.weight_decay);
-    let noise_std = model.config.mole.gate_noise as f32;
-    let normal = Normal::new(0f32, noise_std.max(f32::MIN_POSITIVE))?;
-    let val = super::run::spread(val.to_vec(), config.val_pairs);
-    let warmup = ((config.warmup * config.steps as f64).round() as usize).max(1);
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    order.shuffle(&mut rng);
-    let mut cursor = 0;
-    let started = Instant::now();
-    let mut training_seconds = 0f64;
-    let mut best: Option<(usize, f64, Vec<Vec<f32>>)> = None;
-    let mut history = Vec::new();
-    let (mut loss_sum, mut loss_count) = (0f64, 0usize);
-    for step in 0..config.steps {
-        let step_started = Instant::now();
-        let mut batch = Vec::with_capacity(config.batch_pairs);
-        for _ in 0..config.batch_pairs.min(train.len()) {
-            if cursor == order.len() {
-                order.shuffle(&mut rng);
-                cursor = 0;
-            }
-            batch.push(&train[order[cursor]]);
-            cursor += 1;
-        }
-        let noise: Vec<Vec<f32>> = step_state
-            .gates
-            .iter()
-            .map(|g| {
-                (0..2 * batch.len() * g.experts())
-                    .map(|_| {
-                        if noise_std > 0.0 {
-                            normal.sample(&mut rng)
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        let (loss, mut grads) = step_state.loss_and_gradients(
-            model,
-            &batch,
-            Some(&noise),
-            config.reweight,
-            config.load_balance,
-            &mut frozen,
-        )?;
-        clip_buffers(grads.buffers_mut(), config.clip);
-        optimiser.lr = schedule(config.lr, step, warmup, config.steps);
-        optimiser.step(
-            step_state.parameters_mut(),
-            grads.buffers_mut().into_iter().map(|g| &*g).collect(),
-        );
-        training_seconds += step_started.elapsed().as_secs_f64();
-        loss_sum += loss;
-        loss_count += 1;
-        on_step(step, loss);
-        let last = step + 1 == config.steps;
-        if (step + 1) % config.eval_every.max(1) == 0 || last {
-            step_state.write_back(model, trainable)?;
-            let val_accuracy = accuracy(model, &val, 32, cache)?;
-            history.push(StepRecord {
-                step: step + 1,
-                train_loss: loss_sum / loss_count.max(1) as f64,
-                val_accuracy,
-                seconds: started.elapsed().as_secs_f64(),
-            });
-            (loss_sum, loss_count) = (0.0, 0);
-            if best.as_ref().is_none_or(|b| val_accuracy > b.1) {
-                let snapshot = step_state
-                    .parameters_mut()
-                    .iter()
-                    .map(|b| b.to_vec())
-                    .collect();
-                best = Some((step + 1, val_accuracy, snapshot));
-            }
-        }
-    }
-    let (best_step, best_val_accuracy, snapshot) =
-        best.ok_or_else(|| anyhow::anyhow!("no validation ran"))?;
-    for (buffer, values) in step_state.parameters_mut().into_iter().zip(snapshot) {
-        buffer.copy_from_slice(&values);
-    }
-    step_state.write_back(model, trainable)?;
-    let pairs = (config.steps * config.batch_pairs.min(train.len())) as f64;
-    Ok(MoleTraining {
-        engine: super::train::MoleEngine::Packed,
-        best_step,
-        best_val_accuracy,
-        history,
-        train_seconds: started.elapsed().as_secs_f64(),
-        pairs_per_second: pairs / training_seconds.max(1e-9),
-        frozen_cache_texts: frozen.len(),
-        frozen_cache_hit_rate: if frozen.is_empty() {
-            0.0
-        } else {
-            frozen.hit_rate()
-        },
-    })
 }
