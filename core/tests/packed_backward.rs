@@ -145,7 +145,10 @@ fn softmax_backward_equals_autograd() {
 
 #[test]
 fn attention_backward_equals_autograd() {
-    use copl_core::model::packed::attention::{Span, attention, attention_backward};
+    use copl_core::model::packed::{
+        attention::{Span, attention},
+        backward::attention_backward,
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     let (hidden, heads) = (12, 3);
     let d = hidden / heads;

@@ -11,7 +11,9 @@
 
 use rayon::prelude::*;
 
-use super::kernels::{Activation, Norm, erf, exp, normalise_keeping};
+use super::attention::Span;
+use super::gemm::{View, matmul};
+use super::kernels::{Activation, Norm, erf, exp, normalise_keeping, softmax_rows};
 use crate::simd::{RowLoop, dispatch};
 
 /// Rows per rayon job: as the forward kernels.
@@ -256,14 +258,13 @@ pub fn low_rank_backward(
     terms: &LowRankTerms<'_>,
     x: &[f32],
     hidden: usize,
-    spans: &[super::attention::Span],
+    spans: &[Span],
     routings: &[SpanRouting],
     d_out: &[f32],
-    d_out_view: super::gemm::View,
+    d_out_view: View,
     grads: LowRankGrads<'_>,
     threads: usize,
 ) {
-    use super::gemm::{View, matmul};
     let blocks = (terms.experts + 1) * terms.rank;
     let out = terms.b.len() / blocks.max(1);
     let tokens: usize = spans.iter().map(|s| s.len).sum();
@@ -367,4 +368,85 @@ pub fn low_rank_backward(
         1.0,
         threads,
     );
+}
+
+/// The backward of [`super::attention::attention`]: `d_qkv` `[T × 3·hidden]` (∂Q, ∂K, ∂V in the columns
+/// `qkv` has them) from `d_context` `[T × hidden]`. Per (sequence, head), with
+/// S = Q·Kᵀ/√d and P = softmax(S) recomputed (t × t per job, as in the forward, instead
+/// of kept for every layer): ∂V = Pᵀ·∂O, ∂P = ∂O·Vᵀ, ∂S = P ⊙ (∂P − rowsum(∂P ⊙ P)),
+/// ∂Q = ∂S·K/√d, ∂K = ∂Sᵀ·Q/√d.
+pub fn attention_backward(
+    qkv: &[f32],
+    d_context: &[f32],
+    hidden: usize,
+    heads: usize,
+    spans: &[Span],
+    d_qkv: &mut [f32],
+) {
+    let d = hidden / heads;
+    let total: usize = spans.iter().map(|s| s.len).sum();
+    let all = View::dense(total, 3 * hidden);
+    let context = View::dense(total, hidden);
+    let scale = 1.0 / (d as f32).sqrt();
+    let jobs: Vec<(Span, usize)> = spans
+        .iter()
+        .flat_map(|&span| (0..heads).map(move |head| (span, head)))
+        .collect();
+    let gradients: Vec<[Vec<f32>; 3]> = jobs
+        .par_iter()
+        .map(|&(span, head)| {
+            let t = span.len;
+            let rows = all.rows(span.start, t);
+            let q = rows.columns(head * d, d);
+            let k = rows.columns(hidden + head * d, d);
+            let v = rows.columns(2 * hidden + head * d, d);
+            let d_out = context.rows(span.start, t).columns(head * d, d);
+            let square = View::dense(t, t);
+            let block = View::dense(t, d);
+            let mut p = vec![0f32; t * t];
+            matmul(&mut p, square, false, qkv, q, qkv, k.t(), scale, 1);
+            softmax_rows(&mut p, t);
+            // ∂V = Pᵀ ∂O
+            let mut d_v = vec![0f32; t * d];
+            matmul(
+                &mut d_v,
+                block,
+                false,
+                &p,
+                square.t(),
+                d_context,
+                d_out,
+                1.0,
+                1,
+            );
+            // ∂P = ∂O Vᵀ, then ∂S in place
+            let mut d_s = vec![0f32; t * t];
+            matmul(
+                &mut d_s,
+                square,
+                false,
+                d_context,
+                d_out,
+                qkv,
+                v.t(),
+                1.0,
+                1,
+            );
+            softmax_backward_rows(&mut d_s, &p, t);
+            // ∂Q = ∂S K / √d, ∂K = ∂Sᵀ Q / √d
+            let mut d_q = vec![0f32; t * d];
+            matmul(&mut d_q, block, false, &d_s, square, qkv, k, scale, 1);
+            let mut d_k = vec![0f32; t * d];
+            matmul(&mut d_k, block, false, &d_s, square.t(), qkv, q, scale, 1);
+            [d_q, d_k, d_v]
+        })
+        .collect();
+    for ((span, head), parts) in jobs.iter().zip(gradients) {
+        for (part, values) in parts.iter().enumerate() {
+            for (i, row) in values.chunks_exact(d).enumerate() {
+                let at = (span.start + i) * 3 * hidden + part * hidden + head * d;
+                d_qkv[at..at + d].copy_from_slice(row);
+            }
+        }
+    }
 }

@@ -9,20 +9,15 @@
 //! feed-forward GEMMs, each followed by one fused pass (bias + residual + layer norm,
 //! bias + GELU).
 
-use candle_core::{DType, Result, Tensor};
+use candle_core::Result;
 use candle_transformers::models::bert::HiddenAct;
 
 use super::attention::Span;
 use super::kernels::{self, Activation, Norm};
-use super::layer::{Dense, LayerSaved, LowRank, LowRankGrad, PackedLayer, Scratch};
+use super::layer::{Dense, LayerSaved, LowRank, LowRankGrad, PackedLayer, Scratch, values};
 use crate::model::bert::{BertMole, LayerNorm};
 use crate::model::mole::{Projection, UserRouting};
 use crate::model::reward::Tokens;
-
-/// The values of a tensor, row-major, as f32.
-pub(crate) fn values(t: &Tensor) -> Result<Vec<f32>> {
-    t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()
-}
 
 fn norm(n: &LayerNorm) -> Result<Norm> {
     Ok(Norm {

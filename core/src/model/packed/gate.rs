@@ -4,8 +4,8 @@
 //! weight w_u = p[e*] — what the low-rank terms read; a load-balancing term reads the
 //! whole distribution p.
 
-use super::bert::values;
 use super::gemm::{View, matmul};
+use super::layer::values;
 use crate::model::mole::{Gate, UserRouting};
 
 /// One gate's weights: `w1` `[hidden × d_user]`, `w2` `[M × hidden]`.

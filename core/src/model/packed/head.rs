@@ -28,9 +28,9 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 impl PackedHead {
     /// The head of a reward model (`Linear(h → 1)`) with its pooling.
     pub fn new(linear: &candle_nn::Linear, pooling: Pooling) -> candle_core::Result<Self> {
-        let weight = super::bert::values(linear.weight())?;
+        let weight = super::layer::values(linear.weight())?;
         let bias = match linear.bias() {
-            Some(b) => super::bert::values(b)?.first().copied().unwrap_or(0.0),
+            Some(b) => super::layer::values(b)?.first().copied().unwrap_or(0.0),
             None => 0.0,
         };
         Ok(Self {

@@ -2,18 +2,22 @@
 //! projections: the served forward, and the training forward and backward of the packed
 //! training step (issue #19).
 
-use candle_core::{Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 
-use super::attention::{Span, attention, attention_backward};
+use super::attention::{Span, attention};
 use super::backward::{
-    LowRankGrads, LowRankTerms, NormSaved, SpanRouting, activation_backward, layer_norm_backward,
-    low_rank_backward, residual_norm_saving,
+    LowRankGrads, LowRankTerms, NormSaved, SpanRouting, activation_backward, attention_backward,
+    layer_norm_backward, low_rank_backward, residual_norm_saving,
 };
-use super::bert::values;
 use super::gemm::{View, matmul};
 use super::kernels::{self, Activation, Norm};
 use crate::model::frozen::FrozenLinear;
 use crate::model::mole::{MoleLinear, UserRouting};
+
+/// The values of a tensor, row-major, as f32.
+pub(crate) fn values(t: &Tensor) -> Result<Vec<f32>> {
+    t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()
+}
 
 /// A linear map `y = x·Wᵀ + b`, W `[out × in]` row-major as Hugging Face stores it.
 #[derive(Clone, Debug)]
