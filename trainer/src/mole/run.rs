@@ -23,7 +23,10 @@ use copl_core::{
 use serde::Serialize;
 
 use super::objective::{Reweight, inverse_frequency};
-use super::train::{MoleTrainConfig, MoleTraining, TextPair, accuracy, device, train};
+use super::packed::train_packed;
+use super::train::{
+    MoleEngine, MoleTrainConfig, MoleTraining, TextPair, accuracy, device, train_autograd,
+};
 use crate::gcf::pair_rows;
 
 /// The Gemma chat template (a decoder reads prompt and response as one turn each).
@@ -128,21 +131,7 @@ pub fn pair_groups<'d>(
         .collect()
 }
 
-/// At most `limit` of `pairs` (0 = all), taken at an even stride so every part of the
-/// split (pairs come user by user) is represented.
-pub fn spread<T>(pairs: Vec<T>, limit: usize) -> Vec<T> {
-    if limit == 0 || pairs.len() <= limit {
-        return pairs;
-    }
-    let stride = pairs.len() as f64 / limit as f64;
-    let keep: Vec<usize> = (0..limit).map(|i| (i as f64 * stride) as usize).collect();
-    pairs
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| keep.binary_search(i).is_ok())
-        .map(|(_, p)| p)
-        .collect()
-}
+pub use super::train::spread;
 
 /// What `copl-train mole` reports.
 #[derive(Clone, Debug, Serialize)]
@@ -278,15 +267,28 @@ pub fn run_mole(
         &device,
     )?;
     let mut cache = config.frozen_cache();
-    let training = train(
-        &mut model,
-        &trainable,
-        &train_pairs,
-        &val_pairs,
-        config,
-        &mut cache,
-        on_step,
-    )?;
+    // The engine: packed where it runs (BERT on the CPU) unless told otherwise.
+    let training = if config.engine.resolve(&model) == MoleEngine::Packed {
+        train_packed(
+            &mut model,
+            &trainable,
+            &train_pairs,
+            &val_pairs,
+            config,
+            &mut cache,
+            on_step,
+        )?
+    } else {
+        train_autograd(
+            &mut model,
+            &trainable,
+            &train_pairs,
+            &val_pairs,
+            config,
+            &mut cache,
+            on_step,
+        )?
+    };
     let test_accuracy = accuracy(&model, &test_pairs, 32, &mut cache)?;
 
     if out != ckpt {

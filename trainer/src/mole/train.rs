@@ -235,10 +235,11 @@ pub fn correct(
     Ok(right)
 }
 
-/// Trains `model`'s trainable tensors (`trainable`, which built it) on `train`,
+/// Trains `model`'s trainable tensors (`trainable`, which built it) on `train` with
+/// candle's autograd (the reference; `run_mole` picks the engine, `MoleEngine::resolve`),
 /// validating on `val`; leaves the best parameters in `trainable`. Frozen-layer states
 /// go to `cache` (kept for the caller's evaluation).
-pub fn train(
+pub fn train_autograd(
     model: &mut RewardModel,
     trainable: &VarMap,
     train: &[TextPair],
@@ -249,9 +250,6 @@ pub fn train(
 ) -> Result<MoleTraining> {
     if train.is_empty() {
         bail!("no training pairs");
-    }
-    if config.engine.resolve(model) == MoleEngine::Packed {
-        return super::packed::train_packed(model, trainable, train, val, config, cache, on_step);
     }
     // The fused layer norm has no backward: training would cut the gradient silently.
     // Validation and what the caller gets back use the fused (faster) one.
@@ -284,7 +282,7 @@ pub fn train(
             ..ParamsAdamW::default()
         },
     )?;
-    let val = super::run::spread(val.to_vec(), config.val_pairs);
+    let val = spread(val.to_vec(), config.val_pairs);
     let val = val.as_slice();
     let warmup = ((config.warmup * config.steps as f64).round() as usize).max(1);
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
@@ -374,4 +372,20 @@ pub fn train(
 /// The device models train on here.
 pub fn device() -> Device {
     Device::Cpu
+}
+
+/// At most `limit` of `pairs` (0 = all), taken at an even stride so every part of the
+/// split (pairs come user by user) is represented.
+pub fn spread<T>(pairs: Vec<T>, limit: usize) -> Vec<T> {
+    if limit == 0 || pairs.len() <= limit {
+        return pairs;
+    }
+    let stride = pairs.len() as f64 / limit as f64;
+    let keep: Vec<usize> = (0..limit).map(|i| (i as f64 * stride) as usize).collect();
+    pairs
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep.binary_search(i).is_ok())
+        .map(|(_, p)| p)
+        .collect()
 }

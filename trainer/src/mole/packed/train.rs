@@ -7,7 +7,7 @@ use copl_core::model::reward::RewardModel;
 use super::{PackedFrozenCache, PackedStep};
 use crate::mole::train::TextPair;
 
-/// [`crate::mole::train::train`] with the packed step: the same batches, schedule, clipping,
+/// [`crate::mole::train::train_autograd`] with the packed step: the same batches, schedule, clipping,
 /// validation and best-parameter choice; the trainable buffers live in the step and are
 /// written back to `trainable` for each validation and at the end (the best ones).
 pub fn train_packed(
@@ -38,7 +38,7 @@ pub fn train_packed(
     let mut optimiser = BufferAdamW::new(config.lr, config.weight_decay);
     let noise_std = model.config.mole.gate_noise as f32;
     let normal = Normal::new(0f32, noise_std.max(f32::MIN_POSITIVE))?;
-    let val = crate::mole::run::spread(val.to_vec(), config.val_pairs);
+    let val = crate::mole::train::spread(val.to_vec(), config.val_pairs);
     let warmup = ((config.warmup * config.steps as f64).round() as usize).max(1);
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut order: Vec<usize> = (0..train.len()).collect();
