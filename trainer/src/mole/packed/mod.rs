@@ -56,7 +56,21 @@ pub struct UserToken {
     pub bias: Vec<f32>,
 }
 
+/// A gate's buffers in the step's order: W₁, b₁, W₂, b₂.
+fn gate_buffers(g: &mut PackedGate) -> [&mut [f32]; 4] {
+    [
+        g.w1.as_mut_slice(),
+        g.b1.as_mut_slice(),
+        g.w2.as_mut_slice(),
+        g.b2.as_mut_slice(),
+    ]
+}
+
 impl UserToken {
+    fn buffers_mut(&mut self) -> [&mut [f32]; 2] {
+        [self.weight.as_mut_slice(), self.bias.as_mut_slice()]
+    }
+
     fn tokens(&self, users: &[f32]) -> Vec<Vec<f32>> {
         let h = self.bias.len();
         let d = self.weight.len() / h.max(1);
@@ -319,19 +333,10 @@ impl PackedStep {
             all.push(a.as_mut_slice());
             all.push(b.as_mut_slice());
         }
-        for g in &mut self.gates {
-            all.extend([
-                g.w1.as_mut_slice(),
-                g.b1.as_mut_slice(),
-                g.w2.as_mut_slice(),
-                g.b2.as_mut_slice(),
-            ]);
-        }
+        all.extend(self.gates.iter_mut().flat_map(gate_buffers));
         all.push(self.head.weight.as_mut_slice());
         all.push(std::slice::from_mut(&mut self.head.bias));
-        if let Some(t) = &mut self.user_token {
-            all.extend([t.weight.as_mut_slice(), t.bias.as_mut_slice()]);
-        }
+        all.extend(self.user_token.iter_mut().flat_map(UserToken::buffers_mut));
         all
     }
 }
@@ -344,19 +349,10 @@ impl StepGrads {
             all.push(g.a.as_mut_slice());
             all.push(g.b.as_mut_slice());
         }
-        for g in &mut self.gates {
-            all.extend([
-                g.w1.as_mut_slice(),
-                g.b1.as_mut_slice(),
-                g.w2.as_mut_slice(),
-                g.b2.as_mut_slice(),
-            ]);
-        }
+        all.extend(self.gates.iter_mut().flat_map(gate_buffers));
         all.push(self.head.weight.as_mut_slice());
         all.push(std::slice::from_mut(&mut self.head.bias));
-        if let Some(t) = &mut self.user_token {
-            all.extend([t.weight.as_mut_slice(), t.bias.as_mut_slice()]);
-        }
+        all.extend(self.user_token.iter_mut().flat_map(UserToken::buffers_mut));
         all
     }
 }
