@@ -3,8 +3,14 @@ transformers, on this CPU: backbone alone, with MoLE (one shared + 8 experts of 
 on query and value, stacked, a per-row mask) for one user and for mixed users.
 
     python scripts/bench_forward_torch.py --backbone backbones/minilm [--json]
+    python scripts/bench_forward_torch.py --train-step --adapter peft|mole \
+        --adapt-layers 2|all --tokens 128,512 --batch-pairs 16,64 [--json]
 
-Needs torch and transformers (`scripts/bench-forward.sh` installs them in a venv).
+`--train-step` times what `copl-train bench mole` times (see train_step);
+`scripts/mole-speed.sh` runs both in turn.
+
+Needs torch and transformers, and peft for `--adapter peft` (`scripts/bench-forward.sh`
+and `scripts/mole-speed.sh` install them in a venv).
 Random token ids; every row `tokens` long ("fixed") or a mix of lengths ("mixed", the
 formula of `copl-train bench forward`), padded to the longest with the attention mask
 as Hugging Face does; tokens/s counts real tokens. Median of at least `--repeats` timed forwards (enough for about a second, at most 50)
@@ -66,7 +72,11 @@ def main():
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", action="store_true")
     p.add_argument("--train-step", action="store_true",
-                   help="time MoLE training steps (16 pairs) instead of forwards")
+                   help="time training steps (forward, backward, AdamW) instead of forwards")
+    p.add_argument("--batch-pairs", default="16", help="--train-step: pairs a step (list)")
+    p.add_argument("--adapt-layers", default="all", help="--train-step: the top K layers, or all")
+    p.add_argument("--adapter", choices=("mole", "peft"), default="mole",
+                   help="--train-step: this file's MoLE, or PEFT's LoRA (q, v, r = 8)")
     args = p.parse_args()
     if args.train_step:
         return train_step(args)
@@ -117,40 +127,73 @@ def main():
 
 
 def train_step(args):
-    """The step `copl-train bench mole` times: frozen backbone, MoLE adapters (A, B) and a
-    head trained; mean pooling; BTL loss; AdamW. Gates are left out (a small MLP)."""
+    """The step `copl-train bench mole` times, in PyTorch: a frozen backbone whose top
+    `--adapt-layers` layers (or all) carry adapters, a reward head, mean pooling, the BTL
+    loss and AdamW over the adapters and head. The frozen layers below the adapted ones
+    (the embeddings when every layer is adapted) run once outside the timed step, as
+    `bench mole` times with its frozen-state cache warm. `--adapter mole`: the MoLE of
+    this file (a shared and 8 routed experts of rank 8 on query and value, a per-row
+    mask; gates left out, a small MLP); `--adapter peft`: PEFT's LoRA (q, v, r = 8,
+    alpha 16, no dropout) on the same layers, the usual personalisation-free baseline."""
     torch.manual_seed(0)
     model = BertModel.from_pretrained(args.backbone, add_pooling_layer=False)
     model.requires_grad_(False)
-    adapted = []
-    for layer in model.encoder.layer:
-        for name in ("query", "value"):
-            m = MoleLinear(getattr(layer.attention.self, name))
-            setattr(layer.attention.self, name, m)
-            adapted.append(m)
+    layers = model.config.num_hidden_layers
+    top = layers if args.adapt_layers == "all" else int(args.adapt_layers)
+    first = layers - top
+    if args.adapter == "peft":
+        from peft import LoraConfig, get_peft_model
+        config = LoraConfig(r=RANK, lora_alpha=ALPHA, lora_dropout=0.0,
+                            target_modules=["query", "value"],
+                            layers_to_transform=list(range(first, layers)))
+        model = get_peft_model(model, config).base_model.model
+        adapted = []
+        params = [p for p in model.parameters() if p.requires_grad]
+    else:
+        adapted = []
+        for layer in model.encoder.layer[first:]:
+            for name in ("query", "value"):
+                m = MoleLinear(getattr(layer.attention.self, name))
+                setattr(layer.attention.self, name, m)
+                adapted.append(m)
+        params = [p for m in adapted for p in (m.a, m.b)]
     head = torch.nn.Linear(model.config.hidden_size, 1)
-    params = [p for m in adapted for p in (m.a, m.b)] + list(head.parameters())
+    params += list(head.parameters())
     opt = torch.optim.AdamW(params, lr=5e-5, weight_decay=1e-3)
+    blocks = model.encoder.layer
+
+    def run(hidden, start):
+        for block in blocks[start:]:
+            out = block(hidden)
+            hidden = out[0] if isinstance(out, tuple) else out
+        return hidden
+
     rows = []
     for tokens in map(int, args.tokens.split(",")):
-        pairs = 16
-        ids = torch.randint(1000, model.config.vocab_size, (2 * pairs, tokens))
-        attention = torch.ones_like(ids)
-        m = masks(2 * pairs, True)
-        for module in adapted:
-            module.mask = m
-        times = []
-        for _ in range(max(1, args.repeats) + 1):
-            started = time.perf_counter()
-            hidden = model(input_ids=ids, attention_mask=attention).last_hidden_state
-            r = head(hidden.mean(1)).squeeze(-1)
-            loss = torch.nn.functional.softplus(-(r[:pairs] - r[pairs:])).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            times.append(time.perf_counter() - started)
-        s = statistics.median(times[1:])
-        rows.append(dict(batch_pairs=pairs, tokens=tokens, seconds=s, pairs_per_second=pairs / s))
+        for pairs in map(int, args.batch_pairs.split(",")):
+            ids = torch.randint(1000, model.config.vocab_size, (2 * pairs, tokens))
+            with torch.no_grad():
+                frozen = model.embeddings(input_ids=ids)
+                for block in blocks[:first]:
+                    out = block(frozen)
+                    frozen = out[0] if isinstance(out, tuple) else out
+            m = masks(2 * pairs, True)
+            for module in adapted:
+                module.mask = m
+            times = []
+            for _ in range(max(1, args.repeats) + 1):
+                started = time.perf_counter()
+                hidden = run(frozen, first)
+                r = head(hidden.mean(1)).squeeze(-1)
+                loss = torch.nn.functional.softplus(-(r[:pairs] - r[pairs:])).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                times.append(time.perf_counter() - started)
+            s = statistics.median(times[1:])
+            rows.append(dict(adapter=args.adapter, adapt_layers=args.adapt_layers,
+                             batch_pairs=pairs, tokens=tokens, seconds=s,
+                             pairs_per_second=pairs / s, threads=torch.get_num_threads()))
     print(json.dumps(rows, indent=2) if args.json else rows)
 
 
