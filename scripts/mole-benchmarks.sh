@@ -11,9 +11,10 @@
 # sizes, e.g. 1:9, the paper's Fig. 4), UNSEEN (unseen users; 0 skips onboarding),
 # VARIANTS (a subset, or copl-lb / copl-inv / copl-focal: CoPL with the gate load-balancing
 # loss or minority re-weighting; g-oracle: the paper's G-Oracle, a Uniform model per
-# group), SEED and EVAL_ARGS (copl-train eval's, e.g. --per-group); BATCH (pairs a step),
+# group; copl-oracle: CoPL routed by each seen user's ground-truth group, issue #13's
+# diagnostic, its own test figure only: no model, no eval), SEED and EVAL_ARGS (copl-train eval's, e.g. --per-group); BATCH (pairs a step),
 # ENGINE (auto: packed where it runs; packed: the hand-written backward, ≈ 3× faster;
-# autograd: candle's), EVAL_EVERY.
+# autograd: candle's), EVAL_EVERY, LR and WARMUP (share of steps; `copl-train mole`'s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/mole-bench}
@@ -34,6 +35,8 @@ VARIANTS=${VARIANTS:-copl uniform user-token copl-mf}
 BATCH=${BATCH:-16}
 ENGINE=${ENGINE:-auto}
 EVAL_EVERY=${EVAL_EVERY:-50}
+LR=${LR:-5e-4}
+WARMUP=${WARMUP:-0.03}
 # E.g. --per-group (imbalanced data: each group measured on as many test pairs).
 EVAL_ARGS=${EVAL_ARGS:-}
 mkdir -p "$OUT"
@@ -69,7 +72,7 @@ print(" ".join(sorted({json.loads(l).get("group") or "" for l in open(sys.argv[1
         into "$OUT/g-oracle-$group.json" $BIN mole --data "$OUT/data" --ckpt "$OUT/ckpt-gcf" \
           --out "$OUT/ckpt-oracle-$group" --variant uniform --group "$group" \
           --adapt-layers "$LAYERS" --max-tokens "$TOKENS" --steps "$STEPS" --batch-pairs "$BATCH" \
-          --lr 5e-4 --eval-every "$EVAL_EVERY" --val-pairs 128 --seed "$SEED" --test-pairs "$TEST" \
+          --lr "$LR" --warmup "$WARMUP" --eval-every "$EVAL_EVERY" --val-pairs 128 --seed "$SEED" --test-pairs "$TEST" \
           --engine "$ENGINE" --json
       models+=(--group-ckpt "$group=$OUT/ckpt-oracle-$group")
     done
@@ -85,11 +88,14 @@ print(" ".join(sorted({json.loads(l).get("group") or "" for l in open(sys.argv[1
     copl-lb) model=copl extra=(--load-balance 0.01) ;;
     copl-inv) model=copl extra=(--reweight inverse-frequency) ;;
     copl-focal) model=copl extra=(--reweight focal) ;;
+    copl-oracle) model=copl extra=(--routing oracle) ;;
   esac
   into "$OUT/$variant.json" $BIN mole --data "$OUT/data" --ckpt "$OUT/$embeddings" --out "$OUT/ckpt-$variant" \
     --variant "$model" --adapt-layers "$LAYERS" --max-tokens "$TOKENS" "${extra[@]}" \
-    --steps "$STEPS" --batch-pairs "$BATCH" --lr 5e-4 --eval-every "$EVAL_EVERY" --val-pairs 128 \
+    --steps "$STEPS" --batch-pairs "$BATCH" --lr "$LR" --warmup "$WARMUP" --eval-every "$EVAL_EVERY" --val-pairs 128 \
     --seed "$SEED" --test-pairs "$TEST" --engine "$ENGINE" --json
+  # Oracle routing writes no model (its gates read group codes): nothing to evaluate.
+  [ "$variant" = copl-oracle ] && continue
   into "$OUT/$variant.eval.json" $BIN eval --data "$OUT/data" --ckpt "$OUT/ckpt-$variant" \
     --test-pairs "$TEST" $EVAL_ARGS --json
 done
@@ -98,13 +104,16 @@ python3 - "$OUT" $VARIANTS <<'PY'
 import json, sys, os
 out, variants = sys.argv[1], sys.argv[2:]
 def pct(s): return "–" if s is None else f"{100*s['accuracy']:.2f}"
+def evaluation(v):  # copl-oracle has none: its own test figure only
+    p = os.path.join(out, v + ".eval.json")
+    return json.load(open(p)) if os.path.exists(p) else {"seen": {"overall": None, "by_group": {}}}
 print("| variant | seen all | seen controversial | seen common | unseen all | unseen controversial | unseen common | mole test | pairs/s | cache hit rate |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for v in variants:
     # g-oracle has one training summary per group (g-oracle-<group>.json), none of its own.
     tp = os.path.join(out, v + ".json")
     t = json.load(open(tp)) if os.path.exists(tp) else None
-    e = json.load(open(os.path.join(out, v + ".eval.json")))
+    e = evaluation(v)
     s, u = e["seen"], e.get("unseen") or {}
     train = (f"{100*t['test_accuracy']:.2f} | {t['pairs_per_second']:.2f} | {t['frozen_cache_hit_rate']:.2f}"
              if t else "– | – | –")
@@ -115,7 +124,7 @@ print()
 print("| variant | group | seen | unseen |")
 print("|---|---|---|---|")
 for v in variants:
-    e = json.load(open(os.path.join(out, v + ".eval.json")))
+    e = evaluation(v)
     for g, s in e["seen"]["by_group"].items():
         u = (e.get("unseen") or {}).get("by_group", {}).get(g)
         print(f"| {v} | {g} | {pct(s)} | {pct(u)} |")

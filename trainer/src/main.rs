@@ -375,6 +375,12 @@ struct MoleArgs {
     /// reference; Gemma), `auto` (packed where it runs).
     #[arg(long, value_enum, default_value = "auto")]
     engine: copl_trainer::mole::train::MoleEngine,
+    /// Who routes users to experts: `gates` (the paper), or `oracle`, a diagnostic: each
+    /// seen user by their ground-truth group (`group`, or the argmax of `weights`, in
+    /// users.jsonl), one expert per group at weight 1, the gates not trained; it reports
+    /// the seen users' test accuracy and writes no reward model (packed engine only).
+    #[arg(long, value_enum, default_value = "gates")]
+    routing: copl_trainer::mole::oracle::Routing,
     /// Train on this ground-truth group's users only (`group` in users.jsonl): with
     /// `--variant uniform`, one of the paper's G-Oracle models (`eval-oracle` scores
     /// each user with their group's).
@@ -1282,6 +1288,7 @@ fn run_mole(args: MoleArgs) -> Result<()> {
             },
         },
         engine: args.engine,
+        routing: args.routing,
     };
     let bar = ProgressBar::new(args.steps as u64);
     bar.set_style(

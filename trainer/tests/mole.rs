@@ -416,3 +416,149 @@ fn the_packed_engine_trains_and_its_checkpoint_recomputes_the_reported_accuracy(
         );
     }
 }
+
+/// Oracle routing (`--routing oracle`, issue #13's diagnostic): every seen user's gate
+/// input becomes their group's code and every gate the fixed map code g → expert g at
+/// weight ≈ 1, which does not train; the run reports its groups and writes no model;
+/// settings it cannot honour are refused by name.
+#[test]
+fn oracle_routing_sends_each_group_to_its_own_expert_and_does_not_train_the_gates() {
+    use candle_nn::VarMap;
+    use copl_trainer::mole::{
+        oracle::{Routing, one_hot, set_oracle_gates},
+        packed::{PackedFrozenCache, PackedStep},
+        run::model_config,
+        train::TextPair,
+    };
+    let root = tempfile::tempdir().unwrap();
+    let (data, gcf, backbone) = setup(root.path(), Preset::Ufp2);
+    let (adapter, _) = Adapter::from_checkpoint(&gcf).unwrap();
+    let dim = adapter.dim();
+
+    // The gates route code g to expert g, in every projection, at weight ≈ 1.
+    let vars = VarMap::new();
+    let model = RewardModel::fresh(
+        &backbone,
+        model_config(&backbone, Variant::Copl, dim, 64, None).unwrap(),
+        &vars,
+        &Device::Cpu,
+    )
+    .unwrap();
+    set_oracle_gates(&vars, 2).unwrap();
+    let mut step = PackedStep::new(&model).unwrap();
+    assert!(!step.gates.is_empty());
+    let users: Vec<f32> = [one_hot(0, dim), one_hot(1, dim)].concat();
+    for gate in &step.gates {
+        let (routes, _) = gate.route(&users, step.temperature, None);
+        assert_eq!(routes[0].0, 0);
+        assert_eq!(routes[1].0, 1);
+        assert!(routes.iter().all(|r| r.1 > 0.999), "{routes:?}");
+    }
+    // Frozen: a step returns no gate gradients and trains no gate buffer.
+    let trained_with_gates = step.parameters_mut().len();
+    step.frozen_gates = true;
+    let pair = |code: usize, chosen: &str| TextPair {
+        user: one_hot(code, dim),
+        prompt: "Explain tides.".into(),
+        chosen: chosen.into(),
+        rejected: "The moon.".into(),
+        weight: 1.0,
+    };
+    let pairs = [
+        pair(0, "Tides follow the moon's pull."),
+        pair(1, "Gravity, mostly."),
+    ];
+    let (loss, mut grads) = step
+        .loss_and_gradients(
+            &model,
+            &pairs.iter().collect::<Vec<_>>(),
+            None,
+            Reweight::None,
+            0.0,
+            &mut PackedFrozenCache::new(0),
+        )
+        .unwrap();
+    assert!(loss.is_finite());
+    assert!(grads.gates.is_empty());
+    let trained = step.parameters_mut().len();
+    assert_eq!(trained, grads.buffers_mut().len());
+    assert_eq!(trained, trained_with_gates - 4 * step.gates.len());
+
+    // End to end: the summary names the groups in code order; no reward model is written.
+    let config = MoleTrainConfig {
+        steps: 2,
+        batch_pairs: 4,
+        lr: 1e-3,
+        eval_every: 2,
+        val_pairs: 8,
+        routing: Routing::Oracle,
+        ..MoleTrainConfig::default()
+    };
+    let out = root.path().join("oracle");
+    let run = |variant: Variant, config: &MoleTrainConfig| {
+        run_mole(
+            &MoleRun {
+                data: &data,
+                ckpt: &gcf,
+                out: &out,
+                backbone: &backbone,
+                variant,
+                max_tokens: 64,
+                adapt_layers: None,
+                test_pairs: 8,
+                group: None,
+            },
+            config,
+            |_, _| {},
+        )
+    };
+    let summary = run(Variant::Copl, &config).unwrap();
+    assert_eq!(summary.routing, Routing::Oracle);
+    assert_eq!(summary.oracle_groups, ["detail", "hedging"]);
+    assert!((0.0..=1.0).contains(&summary.test_accuracy));
+    assert!(!out.join("mole.safetensors").exists());
+    // No routing curve under the oracle (pure by construction); the gates' run records
+    // one at every validation step, per projection, within its bounds.
+    assert!(summary.training.history.iter().all(|h| h.routing.is_none()));
+    let gated = MoleTrainConfig {
+        routing: Routing::Gates,
+        ..config.clone()
+    };
+    let summary = run(Variant::Copl, &gated).unwrap();
+    assert_eq!(summary.routing, Routing::Gates);
+    assert!(summary.oracle_groups.is_empty());
+    assert!(out.join("mole.safetensors").exists());
+    for record in &summary.training.history {
+        let routing = record.routing.as_ref().unwrap();
+        assert_eq!(
+            routing.purity.len(),
+            4,
+            "query and value in each of 2 layers"
+        );
+        assert_eq!(routing.experts_used.len(), 4);
+        for (p, &used) in routing.purity.iter().zip(&routing.experts_used) {
+            // A group spread over at most `used` experts has at least 1/used of its
+            // users on its majority, and at most log2(used) bits of entropy.
+            assert!((1..=8).contains(&used));
+            let bound = 1.0 / used as f64 - 1e-9;
+            assert!((bound..=1.0).contains(&p.majority_share), "{p:?}");
+            let most = (used as f64).log2() + 1e-9;
+            assert!((0.0..=most).contains(&p.entropy_bits), "{p:?}");
+            assert!((1..=2).contains(&p.distinct_majorities));
+        }
+    }
+    let e = run(Variant::Uniform, &config).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("--routing oracle needs --variant copl"),
+        "{e:#}"
+    );
+    let balanced = MoleTrainConfig {
+        load_balance: 0.1,
+        ..config.clone()
+    };
+    let e = run(Variant::Copl, &balanced).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("the oracle's gates do not train"),
+        "{e:#}"
+    );
+}

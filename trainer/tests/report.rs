@@ -71,6 +71,15 @@ fn expert_allocation_counts_each_groups_share_per_projection() {
         vec![vec![0.0, 0.0, 1.0, 0.0], vec![0.0, 1.0, 0.0, 0.0]]
     );
     assert_eq!(allocation.experts_used(), vec![2, 2]);
+    // Projection 0 routes the groups apart, purely; in projection 1 detail splits over
+    // experts 1 and 3 (its majority on the tie: 1, where hedging goes too).
+    let purity = allocation.purity();
+    assert_eq!(purity[0].majority_share, 1.0);
+    assert_eq!(purity[0].entropy_bits, 0.0);
+    assert_eq!(purity[0].distinct_majorities, 2);
+    assert_eq!(purity[1].majority_share, 0.75);
+    assert_eq!(purity[1].entropy_bits, 0.5);
+    assert_eq!(purity[1].distinct_majorities, 1);
     let bad = routing(&[0, 4]);
     let e = Allocation::count(&[("x".to_string(), &bad)], 4).unwrap_err();
     assert!(e.to_string().contains("expert 4 in projection 1"), "{e}");

@@ -4,7 +4,9 @@
 pub mod bench;
 pub mod eval;
 pub mod objective;
+pub mod oracle;
 pub mod packed;
+pub mod routing;
 pub mod run;
 pub mod seeded;
 pub mod serve_bench;

@@ -23,7 +23,9 @@ use copl_core::{
 use serde::Serialize;
 
 use super::objective::{Reweight, inverse_frequency};
+use super::oracle::{OracleGroups, Routing, one_hot, set_oracle_gates, truth_label};
 use super::packed::train_packed;
+use super::routing::RoutingProbe;
 use super::train::{
     MoleEngine, MoleTrainConfig, MoleTraining, TextPair, accuracy, device, train_autograd,
 };
@@ -133,6 +135,32 @@ pub fn pair_groups<'d>(
 
 pub use super::train::spread;
 
+/// Every seen user with ground truth (`truth_label`), for the routing curve
+/// (`StepRecord::routing`). None under oracle routing (pure by construction) or without
+/// ground truth.
+fn routing_probe(
+    dataset: &Dataset,
+    ids: &GraphIds,
+    adapter: &Adapter,
+    oracle: bool,
+) -> Option<RoutingProbe> {
+    if oracle {
+        return None;
+    }
+    let rows = ids.user_rows();
+    let mut probe = RoutingProbe {
+        users: Vec::new(),
+        labels: Vec::new(),
+    };
+    for u in dataset.users() {
+        if let (Some(label), Some(&row)) = (truth_label(u), rows.get(u.user.as_str())) {
+            probe.users.extend_from_slice(adapter.user_embedding(row));
+            probe.labels.push(label);
+        }
+    }
+    (!probe.labels.is_empty()).then_some(probe)
+}
+
 /// What `copl-train mole` reports.
 #[derive(Clone, Debug, Serialize)]
 pub struct MoleSummary {
@@ -141,6 +169,12 @@ pub struct MoleSummary {
     pub train_pairs: usize,
     pub val_pairs: usize,
     pub test_pairs: usize,
+    /// Who routed: the gates, or the ground truth (`--routing oracle`, a diagnostic
+    /// whose run writes no reward model).
+    pub routing: Routing,
+    /// The oracle's groups in code order (`--routing oracle`), else empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub oracle_groups: Vec<String>,
     #[serde(flatten)]
     pub training: MoleTraining,
     /// Seen users' test pairs (`test_pairs` of them), with the best parameters.
@@ -200,6 +234,13 @@ pub fn run_mole(
     {
         bail!("--focal-gamma must be a number >= 0, not {gamma}");
     }
+    let oracle = config.routing == Routing::Oracle;
+    if oracle && variant != Variant::Copl {
+        bail!("--routing oracle needs --variant copl: the {variant:?} variant has no gates");
+    }
+    if oracle && config.load_balance > 0.0 {
+        bail!("--routing oracle with --load-balance: the oracle's gates do not train");
+    }
     if group.is_some() && config.reweight == Reweight::InverseFrequency {
         bail!("--reweight inverse-frequency with --group: one group has nothing to re-weight");
     }
@@ -248,8 +289,31 @@ pub fn run_mole(
             pair.weight = weight;
         }
     }
-    let val_pairs = split_pairs(Split::Val)?;
-    let test_pairs = spread(split_pairs(Split::Test)?, test_limit);
+    let mut val_pairs = split_pairs(Split::Val)?;
+    let mut test_pairs = split_pairs(Split::Test)?;
+    // Oracle routing: every pair's gate input becomes its user's group code.
+    let oracle_groups = if oracle {
+        if group.is_some() {
+            bail!("--routing oracle with --group: one group routes to one expert anyway");
+        }
+        let groups = OracleGroups::new(&dataset, &ids)?;
+        for (split, pairs) in [
+            (Split::Train, &mut train_pairs),
+            (Split::Val, &mut val_pairs),
+            (Split::Test, &mut test_pairs),
+        ] {
+            for (pair, code) in pairs
+                .iter_mut()
+                .zip(groups.pair_codes(&dataset, &ids, split)?)
+            {
+                pair.user = one_hot(code, adapter.dim());
+            }
+        }
+        groups.names
+    } else {
+        Vec::new()
+    };
+    let test_pairs = spread(test_pairs, test_limit);
     let model_config = model_config(
         backbone_dir,
         variant,
@@ -266,14 +330,23 @@ pub fn run_mole(
         super::seeded::seeded_builder(&trainable, config.seed, &device),
         &device,
     )?;
+    let probe = routing_probe(&dataset, &ids, &adapter, oracle);
     let mut cache = config.frozen_cache();
+    let packed = config.engine.resolve(&model) == MoleEngine::Packed;
+    if oracle {
+        if !packed {
+            bail!("--routing oracle runs on the packed engine (BERT on the CPU) only");
+        }
+        set_oracle_gates(&trainable, oracle_groups.len())?;
+    }
     // The engine: packed where it runs (BERT on the CPU) unless told otherwise.
-    let training = if config.engine.resolve(&model) == MoleEngine::Packed {
+    let training = if packed {
         train_packed(
             &mut model,
             &trainable,
             &train_pairs,
             &val_pairs,
+            probe.as_ref(),
             config,
             &mut cache,
             on_step,
@@ -284,12 +357,28 @@ pub fn run_mole(
             &trainable,
             &train_pairs,
             &val_pairs,
+            probe.as_ref(),
             config,
             &mut cache,
             on_step,
         )?
     };
     let test_accuracy = accuracy(&model, &test_pairs, 32, &mut cache)?;
+    let summary = MoleSummary {
+        variant,
+        family: model_config.family.clone(),
+        routing: config.routing,
+        oracle_groups,
+        train_pairs: train_pairs.len(),
+        val_pairs: val_pairs.len(),
+        test_pairs: test_pairs.len(),
+        training,
+        test_accuracy,
+    };
+    if oracle {
+        // Its gates read group codes: nothing a server could route.
+        return Ok(summary);
+    }
 
     if out != ckpt {
         fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -316,15 +405,6 @@ pub fn run_mole(
         .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
         .collect();
     checkpoint::save_mole(out, &tensors)?;
-    let summary = MoleSummary {
-        variant,
-        family: model_config.family.clone(),
-        train_pairs: train_pairs.len(),
-        val_pairs: val_pairs.len(),
-        test_pairs: test_pairs.len(),
-        training,
-        test_accuracy,
-    };
     let mut manifest = Manifest::load_or_default(out)?;
     manifest.model = Some(ModelManifest {
         config: model_config,

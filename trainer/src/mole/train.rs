@@ -79,6 +79,10 @@ pub struct MoleTrainConfig {
     /// How a step computes its gradients.
     #[serde(default)]
     pub engine: MoleEngine,
+    /// Who routes users to experts: the gates (the paper) or, as a diagnostic, the
+    /// ground truth (`super::oracle`; the gates then do not train).
+    #[serde(default)]
+    pub routing: super::oracle::Routing,
 }
 
 fn default_cache_mib() -> usize {
@@ -108,6 +112,7 @@ impl Default for MoleTrainConfig {
             load_balance: 0.0,
             reweight: Reweight::None,
             engine: MoleEngine::Auto,
+            routing: super::oracle::Routing::Gates,
         }
     }
 }
@@ -130,6 +135,10 @@ pub struct StepRecord {
     pub train_loss: f64,
     pub val_accuracy: f64,
     pub seconds: f64,
+    /// How the gates route the seen users with ground truth at this step (CoPL, when
+    /// users.jsonl has groups or weights).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing: Option<super::routing::RoutingMeasure>,
 }
 
 /// How training went.
@@ -239,11 +248,13 @@ pub fn correct(
 /// candle's autograd (the reference; `run_mole` picks the engine, `MoleEngine::resolve`),
 /// validating on `val`; leaves the best parameters in `trainable`. Frozen-layer states
 /// go to `cache` (kept for the caller's evaluation).
+#[allow(clippy::too_many_arguments)]
 pub fn train_autograd(
     model: &mut RewardModel,
     trainable: &VarMap,
     train: &[TextPair],
     val: &[TextPair],
+    probe: Option<&super::routing::RoutingProbe>,
     config: &MoleTrainConfig,
     cache: &mut FrozenCache,
     mut on_step: impl FnMut(usize, f64),
@@ -330,12 +341,14 @@ pub fn train_autograd(
         if (step + 1) % config.eval_every.max(1) == 0 || last {
             differentiable(model, false);
             let val_accuracy = accuracy(model, val, 32, cache)?;
+            let routing = probe.map(|p| p.measure(model)).transpose()?.flatten();
             differentiable(model, true);
             history.push(StepRecord {
                 step: step + 1,
                 train_loss: loss_sum / loss_count.max(1) as f64,
                 val_accuracy,
                 seconds: started.elapsed().as_secs_f64(),
+                routing,
             });
             loss_sum = 0.0;
             loss_count = 0;

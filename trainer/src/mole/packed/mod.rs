@@ -47,6 +47,9 @@ pub struct PackedStep {
     /// The user-token variant's projection of the user embedding into a token
     /// prepended at the first adapted layer (the w/o-MoLE ablation).
     pub user_token: Option<UserToken>,
+    /// The gates route but do not train (oracle routing, `super::oracle`): no gate
+    /// gradients, and the gates are left out of the trainable buffers.
+    pub frozen_gates: bool,
 }
 
 /// `token = W·e + b`: `weight` `[h × d_user]`, `bias` `[h]`.
@@ -129,6 +132,7 @@ impl PackedStep {
             temperature: adapters.config.temperature as f32,
             experts: adapters.config.experts,
             user_token,
+            frozen_gates: false,
         })
     }
 
@@ -277,8 +281,12 @@ impl PackedStep {
         let mut d = vec![0f32; x.states.len()];
         self.head.backward(&x, &d_rewards, &mut head, &mut d);
         let low_rank = self.bert.adapted_backward(&mut d, &x.spans, &refs, &saved);
-        let gates = self
-            .gates
+        let trained_gates = if self.frozen_gates {
+            &[][..]
+        } else {
+            &self.gates[..]
+        };
+        let gates = trained_gates
             .iter()
             .zip(&gate_saved)
             .zip(&low_rank)
@@ -333,7 +341,9 @@ impl PackedStep {
             all.push(a.as_mut_slice());
             all.push(b.as_mut_slice());
         }
-        all.extend(self.gates.iter_mut().flat_map(gate_buffers));
+        if !self.frozen_gates {
+            all.extend(self.gates.iter_mut().flat_map(gate_buffers));
+        }
         all.push(self.head.weight.as_mut_slice());
         all.push(std::slice::from_mut(&mut self.head.bias));
         all.extend(self.user_token.iter_mut().flat_map(UserToken::buffers_mut));
@@ -342,7 +352,8 @@ impl PackedStep {
 }
 
 impl StepGrads {
-    /// Every buffer, in [`PackedStep::parameters_mut`]'s order.
+    /// Every buffer, in [`PackedStep::parameters_mut`]'s order (no gates when they are
+    /// frozen: the step then returns none).
     pub fn buffers_mut(&mut self) -> Vec<&mut [f32]> {
         let mut all = Vec::new();
         for g in &mut self.low_rank {

@@ -10,11 +10,13 @@ use crate::mole::train::TextPair;
 /// [`crate::mole::train::train_autograd`] with the packed step: the same batches, schedule, clipping,
 /// validation and best-parameter choice; the trainable buffers live in the step and are
 /// written back to `trainable` for each validation and at the end (the best ones).
+#[allow(clippy::too_many_arguments)]
 pub fn train_packed(
     model: &mut RewardModel,
     trainable: &VarMap,
     train: &[TextPair],
     val: &[TextPair],
+    probe: Option<&crate::mole::routing::RoutingProbe>,
     config: &crate::mole::train::MoleTrainConfig,
     cache: &mut copl_core::model::frozen_cache::FrozenCache,
     mut on_step: impl FnMut(usize, f64),
@@ -28,6 +30,7 @@ pub fn train_packed(
     use crate::optim::{BufferAdamW, clip_buffers, schedule};
 
     let mut step_state = PackedStep::new(model)?;
+    step_state.frozen_gates = config.routing == crate::mole::oracle::Routing::Oracle;
     // Without frozen layers (MoLE in every layer) there is nothing worth caching.
     let budget = if step_state.bert.first_adapted() == 0 {
         0
@@ -97,11 +100,13 @@ pub fn train_packed(
         if (step + 1) % config.eval_every.max(1) == 0 || last {
             step_state.write_back(model, trainable)?;
             let val_accuracy = accuracy(model, &val, 32, cache)?;
+            let routing = probe.map(|p| p.measure(model)).transpose()?.flatten();
             history.push(StepRecord {
                 step: step + 1,
                 train_loss: loss_sum / loss_count.max(1) as f64,
                 val_accuracy,
                 seconds: started.elapsed().as_secs_f64(),
+                routing,
             });
             (loss_sum, loss_count) = (0.0, 0);
             if best.as_ref().is_none_or(|b| val_accuracy > b.1) {
