@@ -14,7 +14,8 @@
 # group; copl-oracle: CoPL routed by each seen user's ground-truth group, issue #13's
 # diagnostic, its own test figure only: no model, no eval), SEED and EVAL_ARGS (copl-train eval's, e.g. --per-group); BATCH (pairs a step),
 # ENGINE (auto: packed where it runs; packed: the hand-written backward, ≈ 3× faster;
-# autograd: candle's), EVAL_EVERY, LR and WARMUP (share of steps; `copl-train mole`'s).
+# autograd: candle's), EVAL_EVERY, LR and WARMUP (share of steps; `copl-train mole`'s),
+# RANK (every expert's LoRA rank, α = 2r; the paper's baselines use 64).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/mole-bench}
@@ -37,6 +38,7 @@ ENGINE=${ENGINE:-auto}
 EVAL_EVERY=${EVAL_EVERY:-50}
 LR=${LR:-5e-4}
 WARMUP=${WARMUP:-0.03}
+RANK=${RANK:-}
 # E.g. --per-group (imbalanced data: each group measured on as many test pairs).
 EVAL_ARGS=${EVAL_ARGS:-}
 mkdir -p "$OUT"
@@ -73,7 +75,7 @@ print(" ".join(sorted({json.loads(l).get("group") or "" for l in open(sys.argv[1
           --out "$OUT/ckpt-oracle-$group" --variant uniform --group "$group" \
           --adapt-layers "$LAYERS" --max-tokens "$TOKENS" --steps "$STEPS" --batch-pairs "$BATCH" \
           --lr "$LR" --warmup "$WARMUP" --eval-every "$EVAL_EVERY" --val-pairs 128 --seed "$SEED" --test-pairs "$TEST" \
-          --engine "$ENGINE" --json
+          --engine "$ENGINE" ${RANK:+--rank "$RANK"} --json
       models+=(--group-ckpt "$group=$OUT/ckpt-oracle-$group")
     done
     into "$OUT/g-oracle.eval.json" $BIN eval-oracle --data "$OUT/data" "${models[@]}" \
@@ -93,7 +95,7 @@ print(" ".join(sorted({json.loads(l).get("group") or "" for l in open(sys.argv[1
   into "$OUT/$variant.json" $BIN mole --data "$OUT/data" --ckpt "$OUT/$embeddings" --out "$OUT/ckpt-$variant" \
     --variant "$model" --adapt-layers "$LAYERS" --max-tokens "$TOKENS" "${extra[@]}" \
     --steps "$STEPS" --batch-pairs "$BATCH" --lr "$LR" --warmup "$WARMUP" --eval-every "$EVAL_EVERY" --val-pairs 128 \
-    --seed "$SEED" --test-pairs "$TEST" --engine "$ENGINE" --json
+    --seed "$SEED" --test-pairs "$TEST" --engine "$ENGINE" ${RANK:+--rank "$RANK"} --json
   # Oracle routing writes no model (its gates read group codes): nothing to evaluate.
   [ "$variant" = copl-oracle ] && continue
   into "$OUT/$variant.eval.json" $BIN eval --data "$OUT/data" --ckpt "$OUT/ckpt-$variant" \

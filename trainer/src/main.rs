@@ -381,6 +381,11 @@ struct MoleArgs {
     /// the seen users' test accuracy and writes no reward model (packed engine only).
     #[arg(long, value_enum, default_value = "gates")]
     routing: copl_trainer::mole::oracle::Routing,
+    /// LoRA rank r of every expert, the shared one included, with α = 2r (the scale of
+    /// the authors' r = 8, α = 16) [default: 8, the paper's CoPL]. The paper's
+    /// baselines (Uniform, G-Oracle) use r = 64.
+    #[arg(long)]
+    rank: Option<usize>,
     /// Train on this ground-truth group's users only (`group` in users.jsonl): with
     /// `--variant uniform`, one of the paper's G-Oracle models (`eval-oracle` scores
     /// each user with their group's).
@@ -1310,6 +1315,7 @@ fn run_mole(args: MoleArgs) -> Result<()> {
         adapt_layers: args.adapt_layers,
         test_pairs: args.test_pairs,
         group: args.group.as_deref(),
+        rank: args.rank,
     };
     let summary = run_mole(&run, &config, |step, loss| {
         bar.set_position(step as u64 + 1);

@@ -64,16 +64,20 @@ fn copl_and_uniform_train_and_the_checkpoint_recomputes_the_reported_accuracy() 
         val_pairs: 16,
         ..MoleTrainConfig::default()
     };
-    // CoPL on every layer, Uniform, CoPL on the top layer with the frozen one cached,
-    // and the user-token ablation both ways.
-    for (variant, adapt_layers) in [
-        (Variant::Copl, None),
-        (Variant::Uniform, None),
-        (Variant::Copl, Some(1)),
-        (Variant::UserToken, None),
-        (Variant::UserToken, Some(1)),
+    // CoPL on every layer, Uniform (at the default rank and at the paper's baselines'
+    // larger one), CoPL on the top layer with the frozen one cached, and the user-token
+    // ablation both ways.
+    for (variant, adapt_layers, rank) in [
+        (Variant::Copl, None, None),
+        (Variant::Uniform, None, None),
+        (Variant::Uniform, None, Some(16)),
+        (Variant::Copl, Some(1), None),
+        (Variant::UserToken, None, None),
+        (Variant::UserToken, Some(1), None),
     ] {
-        let out = root.path().join(format!("{variant:?}-{adapt_layers:?}"));
+        let out = root
+            .path()
+            .join(format!("{variant:?}-{adapt_layers:?}-{rank:?}"));
         let run = MoleRun {
             data: &data,
             ckpt: &gcf,
@@ -84,6 +88,7 @@ fn copl_and_uniform_train_and_the_checkpoint_recomputes_the_reported_accuracy() 
             adapt_layers,
             test_pairs: 16,
             group: None,
+            rank,
         };
         let mut losses = Vec::new();
         let summary = run_mole(&run, &config, |_, loss| losses.push(loss)).unwrap();
@@ -105,6 +110,12 @@ fn copl_and_uniform_train_and_the_checkpoint_recomputes_the_reported_accuracy() 
         let model_manifest = manifest.model.as_ref().unwrap();
         assert_eq!(model_manifest.config.variant, variant);
         assert_eq!(model_manifest.config.mole.adapt_layers, adapt_layers);
+        // --rank r: every expert at rank r, α = 2r.
+        assert_eq!(model_manifest.config.mole.rank, rank.unwrap_or(8));
+        assert_eq!(
+            model_manifest.config.mole.alpha,
+            2.0 * rank.unwrap_or(8) as f64
+        );
 
         // Reloaded, the model recomputes the reported validation accuracy.
         let model = RewardModel::load(&out, &backbone, &Device::Cpu).unwrap();
@@ -186,6 +197,7 @@ fn the_section_7_options_change_the_loss_as_they_should() {
             adapt_layers: None,
             test_pairs: 8,
             group: None,
+            rank: None,
         };
         let mut losses = Vec::new();
         run_mole(&run, config, |_, l| losses.push(l)).map(|_| (losses, out))
@@ -249,6 +261,7 @@ fn the_section_7_options_change_the_loss_as_they_should() {
         adapt_layers: None,
         test_pairs: 8,
         group: None,
+        rank: None,
     };
     let e = run_mole(&run, &inverse, |_, _| {}).unwrap_err();
     let message = format!("{e:#}");
@@ -286,6 +299,7 @@ fn g_oracle_models_train_on_one_group_and_score_each_user_with_theirs() {
             adapt_layers: None,
             test_pairs: 8,
             group,
+            rank: None,
         };
         run_mole(&run, &config, |_, _| {}).map(|s| (s, out))
     };
@@ -363,6 +377,7 @@ fn the_packed_engine_trains_and_its_checkpoint_recomputes_the_reported_accuracy(
             adapt_layers,
             test_pairs: 16,
             group: None,
+            rank: None,
         };
         let mut losses = Vec::new();
         run_mole(&run, config, |_, l| losses.push(l)).map(|s| (s, losses, out))
@@ -507,6 +522,7 @@ fn oracle_routing_sends_each_group_to_its_own_expert_and_does_not_train_the_gate
                 adapt_layers: None,
                 test_pairs: 8,
                 group: None,
+                rank: None,
             },
             config,
             |_, _| {},

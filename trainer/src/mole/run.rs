@@ -200,6 +200,8 @@ pub struct MoleRun<'a> {
     /// Train (and validate, and test) on this ground-truth group's users only: one of
     /// the paper's G-Oracle models (Table 2), with the Uniform variant.
     pub group: Option<&'a str>,
+    /// LoRA rank of every expert (α = 2r); None: the default 8.
+    pub rank: Option<usize>,
 }
 
 /// Trains on `data` over the GCF part of `ckpt` with the backbone in `backbone`; writes
@@ -219,7 +221,11 @@ pub fn run_mole(
         adapt_layers,
         test_pairs: test_limit,
         group,
+        rank,
     } = *run;
+    if rank == Some(0) {
+        bail!("--rank must be at least 1");
+    }
     if !(config.load_balance.is_finite() && config.load_balance >= 0.0) {
         bail!(
             "--load-balance must be a number >= 0, not {}",
@@ -314,13 +320,17 @@ pub fn run_mole(
         Vec::new()
     };
     let test_pairs = spread(test_pairs, test_limit);
-    let model_config = model_config(
+    let mut model_config = model_config(
         backbone_dir,
         variant,
         adapter.dim(),
         max_tokens,
         adapt_layers,
     )?;
+    if let Some(r) = rank {
+        model_config.mole.rank = r;
+        model_config.mole.alpha = 2.0 * r as f64;
+    }
     let device = device();
     let trainable = VarMap::new();
     // Seeded: a run's initial LoRA factors, gates and head depend on its seed only.
