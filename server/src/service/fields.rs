@@ -66,9 +66,11 @@ pub fn score_status(error: ScoreError) -> Status {
     }
 }
 
-/// The deadline a `grpc-timeout` header sets (e.g. `100m`, `5S`), if any.
+/// The deadline a `grpc-timeout` header sets (e.g. `100m`, `5S`), if any. A timeout
+/// too far ahead for the clock (`18446744073709551615S`; the gRPC spec allows 8 digits)
+/// sets none: adding it to `Instant::now()` would overflow (issue #15: it panicked).
 pub fn deadline<T>(request: &Request<T>) -> Option<Instant> {
-    timeout(request.metadata()).map(|t| Instant::now() + t)
+    timeout(request.metadata()).and_then(|t| Instant::now().checked_add(t))
 }
 
 fn timeout(metadata: &MetadataMap) -> Option<Duration> {
@@ -156,5 +158,21 @@ mod tests {
             "5x".parse().unwrap_or_else(|_| panic!("5x")),
         );
         assert_eq!(timeout(&m), None);
+    }
+
+    #[test]
+    fn a_timeout_beyond_the_clock_sets_no_deadline_instead_of_panicking() {
+        let mut request = Request::new(());
+        let far = format!("{}S", u64::MAX);
+        request.metadata_mut().insert(
+            "grpc-timeout",
+            far.parse().unwrap_or_else(|_| panic!("{far}")),
+        );
+        assert_eq!(deadline(&request), None);
+        request.metadata_mut().insert(
+            "grpc-timeout",
+            "5S".parse().unwrap_or_else(|_| panic!("5S")),
+        );
+        assert!(deadline(&request).is_some_and(|d| d > Instant::now()));
     }
 }
