@@ -1,5 +1,8 @@
 //! The embedded durable store of onboarded users (one server): one JSON file per user under
-//! `<data_dir>/users/`, named by the hex of the id's bytes (any id is a safe file name).
+//! `<data_dir>/users/`, named by the hex of the id's bytes (any id is a safe file name);
+//! an id whose hex would pass the file-name limit (over [`HEX_NAME_MAX_BYTES`] bytes:
+//! 124–128-byte ids failed OnboardUser with "File name too long", issue #15) is named
+//! `h-<sha256 of the id>` instead. The record holds the id either way.
 //! A write goes to a temporary sibling, is flushed to disk, renamed over the old file,
 //! and the directory is flushed, before OnboardUser answers: a crash leaves the old
 //! record or the new one, never a torn one. Delete removes the file and flushes the
@@ -14,6 +17,10 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 use super::store::StoredUser;
+
+/// The longest id named by its hex: `<hex>.json.tmp` (the write's temporary sibling)
+/// then fits the 255-byte file-name limit of Linux file systems.
+pub const HEX_NAME_MAX_BYTES: usize = (255 - ".json.tmp".len()) / 2;
 
 /// The directory of user files.
 #[derive(Clone, Debug)]
@@ -30,8 +37,14 @@ impl FileStore {
     }
 
     fn path(&self, user_id: &str) -> PathBuf {
-        self.dir
-            .join(format!("{}.json", hex::encode(user_id.as_bytes())))
+        let bytes = user_id.as_bytes();
+        let stem = if bytes.len() <= HEX_NAME_MAX_BYTES {
+            hex::encode(bytes)
+        } else {
+            use sha2::{Digest, Sha256};
+            format!("h-{}", hex::encode(Sha256::digest(bytes)))
+        };
+        self.dir.join(format!("{stem}.json"))
     }
 
     /// Every stored user; a file that cannot be read or whose name does not match its
@@ -105,5 +118,62 @@ impl FileStore {
         fs::File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .with_context(|| format!("flushing {}", self.dir.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str) -> StoredUser {
+        StoredUser {
+            user_id: id.to_string(),
+            embedding: vec![0.6, 0.8],
+            personalised: true,
+            created_unix_ms: 1,
+            answers: 8,
+            space: "s".into(),
+        }
+    }
+
+    /// Ids up to the limit of 128 bytes, ASCII and multi-byte, are stored, read back,
+    /// listed and deleted; a short id keeps its hex name (existing stores stay valid).
+    #[test]
+    fn every_id_up_to_the_limit_round_trips_through_its_file() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = FileStore::open(dir.path()).unwrap_or_else(|e| panic!("{e:#}"));
+        let ids = [
+            "alice".to_string(),
+            "a".repeat(HEX_NAME_MAX_BYTES),
+            "a".repeat(HEX_NAME_MAX_BYTES + 1),
+            "b".repeat(128),
+            "é".repeat(64),
+        ];
+        for id in &ids {
+            store
+                .put(&user(id))
+                .unwrap_or_else(|e| panic!("{} bytes: {e:#}", id.len()));
+            let back = store.get(id).unwrap_or_else(|e| panic!("{e:#}"));
+            assert_eq!(back.map(|u| u.user_id), Some(id.clone()));
+        }
+        assert!(store.path("alice").ends_with("616c696365.json"));
+        let listed: Vec<String> = store
+            .load_all()
+            .unwrap_or_else(|e| panic!("{e:#}"))
+            .into_iter()
+            .map(|u| u.user_id)
+            .collect();
+        let mut expected = ids.to_vec();
+        expected.sort();
+        assert_eq!(listed, expected);
+        for id in &ids {
+            assert!(store.delete(id).unwrap_or_else(|e| panic!("{e:#}")));
+        }
+        assert!(
+            store
+                .load_all()
+                .unwrap_or_else(|e| panic!("{e:#}"))
+                .is_empty()
+        );
     }
 }
