@@ -6,7 +6,8 @@
 # matrix-factorisation embeddings (the paper's w/o-GNN row, "copl-mf"), each evaluated
 # on seen users and on unseen users onboarded from their answers (eq. 11), overall, per
 # group, controversial versus common. Writes runs/mole-bench/*.json and prints the
-# markdown table of docs/benchmarks.md. About 1 h on 2 cores (settings in the table).
+# markdown table of docs/benchmarks.md. STEPS and BATCH default to the recipe
+# (scripts/lib/mole.sh); 10–35 min a model on 2 cores.
 # Also the report's grid (scripts/report.sh): SAMPLING all|avg, RATIO (seen users' group
 # sizes, e.g. 1:9, the paper's Fig. 4), UNSEEN (unseen users; 0 skips onboarding),
 # VARIANTS (a subset, or copl-lb / copl-inv / copl-focal: CoPL with the gate load-balancing
@@ -24,7 +25,9 @@ PRESET=${PRESET:-ufp2}
 # disagree on every pair of different lengths).
 COMMON_SHARE=${COMMON_SHARE:-$([ "$PRESET" = tldr ] && echo 0 || echo 0.3)}
 USERS=${USERS:-2000}
-STEPS=${STEPS:-200}
+source scripts/lib/mole.sh
+# The recipe's budget for the preset (scripts/lib/mole.sh) unless told.
+STEPS=${STEPS:-$(mole_recipe_steps "$PRESET")}
 TOKENS=${TOKENS:-128}
 LAYERS=${LAYERS:-2}
 TEST=${TEST:-512}
@@ -33,7 +36,7 @@ RATIO=${RATIO:-}
 UNSEEN=${UNSEEN:-100}
 SEED=${SEED:-0}
 VARIANTS=${VARIANTS:-copl uniform user-token copl-mf}
-BATCH=${BATCH:-16}
+BATCH=${BATCH:-$MOLE_BATCH}
 ENGINE=${ENGINE:-auto}
 EVAL_EVERY=${EVAL_EVERY:-50}
 LR=${LR:-5e-4}
