@@ -45,15 +45,26 @@ pub fn user_id(field: &str, value: &str) -> Result<(), Status> {
     Ok(())
 }
 
-/// The status of a user error about `field`: `field: message`.
+/// The status of a user error about `field`: `field: message`. A store's failure goes
+/// to the log whole and to the client without its cause, which names server paths and
+/// store addresses (issue #15: a data directory path reached the client).
 pub fn user_status(field: &str, error: UserError) -> Status {
-    let message = format!("{field}: {error}");
-    match error {
-        UserError::NotFound(_) => Status::not_found(message),
-        UserError::Seen(..) => Status::failed_precondition(message),
-        UserError::AlreadyExists(_) => Status::already_exists(message),
-        UserError::Store(..) => Status::internal(message),
-        UserError::Unavailable(..) => Status::unavailable(message),
+    match &error {
+        UserError::Store(id, _) => {
+            tracing::error!(field, error = %error, "user store failed");
+            Status::internal(format!(
+                "{field}: storing user {id:?} failed on the server (its log has the cause)"
+            ))
+        }
+        UserError::Unavailable(id, _) => {
+            tracing::warn!(field, error = %error, "user store unavailable");
+            Status::unavailable(format!(
+                "{field}: user {id:?}: the user store is unavailable; retry later"
+            ))
+        }
+        UserError::NotFound(_) => Status::not_found(format!("{field}: {error}")),
+        UserError::Seen(..) => Status::failed_precondition(format!("{field}: {error}")),
+        UserError::AlreadyExists(_) => Status::already_exists(format!("{field}: {error}")),
     }
 }
 
@@ -158,6 +169,30 @@ mod tests {
             "5x".parse().unwrap_or_else(|_| panic!("5x")),
         );
         assert_eq!(timeout(&m), None);
+    }
+
+    #[test]
+    fn a_store_failure_reaches_the_client_without_its_cause() {
+        let cause = anyhow::anyhow!("creating /srv/copl/data/users/61.json.tmp: disk full");
+        let status = user_status("user_id", UserError::Store("alice".into(), cause));
+        assert_eq!(status.code(), tonic::Code::Internal);
+        assert!(
+            status.message().contains("\"alice\""),
+            "{}",
+            status.message()
+        );
+        assert!(!status.message().contains("/srv"), "{}", status.message());
+        let down = crate::users::store::StoreError::Unavailable(
+            "connecting to redis://:secret@10.0.0.5/: refused".into(),
+        );
+        let status = user_status("user_id", UserError::Unavailable("bob".into(), down));
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert!(
+            status.message().contains("user store"),
+            "{}",
+            status.message()
+        );
+        assert!(!status.message().contains("secret"), "{}", status.message());
     }
 
     #[test]
