@@ -8,8 +8,15 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use candle_core::Tensor;
-use copl_core::model::{UserRouting, reward::RewardModel};
+use copl_core::{
+    adapt::Adapter,
+    data::Dataset,
+    graph::GraphIds,
+    model::{UserRouting, reward::RewardModel},
+};
 use serde::Serialize;
+
+use super::oracle::truth_label;
 
 /// `shares[group][projection][expert]`: the fraction of the group's users whose routing
 /// picks that expert in that projection (each projection's row sums to 1).
@@ -133,18 +140,40 @@ pub struct RoutingProbe {
 }
 
 impl RoutingProbe {
-    /// Routes every probed user through `model`'s gates (no noise) and measures it;
-    /// `None` for a model without gates or a probe without users.
-    pub fn measure(&self, model: &RewardModel) -> Result<Option<RoutingMeasure>> {
-        if self.labels.is_empty() || !model.config.variant.uses_gates() {
-            return Ok(None);
+    /// Every seen user (a row of `ids`) with a ground-truth label, and their GCF
+    /// embedding from `adapter`; None when no seen user has one.
+    pub fn seen_users(dataset: &Dataset, ids: &GraphIds, adapter: &Adapter) -> Option<Self> {
+        let rows = ids.user_rows();
+        let mut probe = Self {
+            users: Vec::new(),
+            labels: Vec::new(),
+        };
+        for u in dataset.users() {
+            if let (Some(label), Some(&row)) = (truth_label(u), rows.get(u.user.as_str())) {
+                probe.users.extend_from_slice(adapter.user_embedding(row));
+                probe.labels.push(label);
+            }
         }
-        let dim = self.users.len() / self.labels.len();
+        (!probe.labels.is_empty()).then_some(probe)
+    }
+
+    /// Routes every probed user through `model`'s gates (no noise), counted by label.
+    pub fn allocation(&self, model: &RewardModel) -> Result<Allocation> {
+        let dim = self.users.len() / self.labels.len().max(1);
         let users = Tensor::from_vec(self.users.clone(), (self.labels.len(), dim), &model.device)?;
         let routings = model.user_routings(&users)?;
         let labelled: Vec<(String, &UserRouting)> =
             self.labels.iter().cloned().zip(&routings).collect();
-        let allocation = Allocation::count(&labelled, model.backbone.adapters().config.experts)?;
+        Allocation::count(&labelled, model.backbone.adapters().config.experts)
+    }
+
+    /// [`Self::allocation`]'s measures; `None` for a model without gates or a probe
+    /// without users.
+    pub fn measure(&self, model: &RewardModel) -> Result<Option<RoutingMeasure>> {
+        if self.labels.is_empty() || !model.config.variant.uses_gates() {
+            return Ok(None);
+        }
+        let allocation = self.allocation(model)?;
         Ok(Some(RoutingMeasure {
             experts_used: allocation.experts_used(),
             purity: allocation.purity(),

@@ -23,7 +23,7 @@ use copl_core::{
 use serde::Serialize;
 
 use super::objective::{Reweight, inverse_frequency};
-use super::oracle::{OracleGroups, Routing, one_hot, set_oracle_gates, truth_label};
+use super::oracle::{OracleGroups, Routing, one_hot, set_oracle_gates};
 use super::packed::train_packed;
 use super::routing::RoutingProbe;
 use super::train::{
@@ -134,32 +134,6 @@ pub fn pair_groups<'d>(
 }
 
 pub use super::train::spread;
-
-/// Every seen user with ground truth (`truth_label`), for the routing curve
-/// (`StepRecord::routing`). None under oracle routing (pure by construction) or without
-/// ground truth.
-fn routing_probe(
-    dataset: &Dataset,
-    ids: &GraphIds,
-    adapter: &Adapter,
-    oracle: bool,
-) -> Option<RoutingProbe> {
-    if oracle {
-        return None;
-    }
-    let rows = ids.user_rows();
-    let mut probe = RoutingProbe {
-        users: Vec::new(),
-        labels: Vec::new(),
-    };
-    for u in dataset.users() {
-        if let (Some(label), Some(&row)) = (truth_label(u), rows.get(u.user.as_str())) {
-            probe.users.extend_from_slice(adapter.user_embedding(row));
-            probe.labels.push(label);
-        }
-    }
-    (!probe.labels.is_empty()).then_some(probe)
-}
 
 /// What `copl-train mole` reports.
 #[derive(Clone, Debug, Serialize)]
@@ -340,7 +314,10 @@ pub fn run_mole(
         super::seeded::seeded_builder(&trainable, config.seed, &device),
         &device,
     )?;
-    let probe = routing_probe(&dataset, &ids, &adapter, oracle);
+    // The routing curve's users: none under oracle routing (pure by construction).
+    let probe = (!oracle)
+        .then(|| RoutingProbe::seen_users(&dataset, &ids, &adapter))
+        .flatten();
     let mut cache = config.frozen_cache();
     let packed = config.engine.resolve(&model) == MoleEngine::Packed;
     if oracle {

@@ -4,14 +4,10 @@
 use std::path::Path;
 
 use anyhow::Context;
-use copl_core::{
-    adapt::Adapter,
-    data::Dataset,
-    model::{UserRouting, reward::RewardModel},
-};
+use copl_core::{adapt::Adapter, data::Dataset, model::reward::RewardModel};
 use serde::Serialize;
 
-use crate::mole::oracle::truth_label;
+use crate::mole::routing::RoutingProbe;
 pub use crate::mole::routing::{Allocation, ProjectionPurity};
 
 /// A checkpoint's expert allocation: every seen user with a ground-truth group (or
@@ -38,33 +34,19 @@ pub fn allocation_of_checkpoint(
     let (adapter, ids) =
         Adapter::from_checkpoint(ckpt).with_context(|| format!("loading {}", ckpt.display()))?;
     let model = RewardModel::load(ckpt, backbone, &crate::mole::train::device())?;
-    let rows = ids.user_rows();
-    let mut groups = Vec::new();
-    let mut embeddings = Vec::new();
-    for u in dataset.users() {
-        if let (Some(group), Some(&row)) = (truth_label(u), rows.get(u.user.as_str())) {
-            groups.push(group);
-            embeddings.extend_from_slice(adapter.user_embedding(row));
-        }
-    }
-    if groups.is_empty() {
+    let Some(probe) = RoutingProbe::seen_users(&dataset, &ids, &adapter) else {
         anyhow::bail!(
             "{}: no seen user of {} has a ground-truth group or weights",
             data.display(),
             ckpt.display()
         );
-    }
-    let dim = embeddings.len() / groups.len();
-    let users = candle_core::Tensor::from_vec(embeddings, (groups.len(), dim), &model.device)?;
-    let routings = model.user_routings(&users)?;
-    let adapters = model.backbone.adapters();
-    let labelled: Vec<(String, &UserRouting)> = groups.into_iter().zip(&routings).collect();
-    let allocation = Allocation::count(&labelled, adapters.config.experts)?;
+    };
+    let allocation = probe.allocation(&model)?;
     Ok(CheckpointAllocation {
-        projections: adapters.names.clone(),
+        projections: model.backbone.adapters().names.clone(),
         experts_used: allocation.experts_used(),
         purity: allocation.purity(),
         allocation,
-        users: labelled.len(),
+        users: probe.labels.len(),
     })
 }
