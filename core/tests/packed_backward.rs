@@ -295,7 +295,7 @@ fn low_rank_backward_equals_autograd() {
             a: &mut da,
             b: &mut db,
             weights: &mut dw,
-            x: &mut dx,
+            x: Some(&mut dx),
         },
         2,
     );
@@ -437,7 +437,16 @@ fn adapted_layers_backward_equals_autograd() {
             .collect()
     };
     assert_close(&x.states, &padded_rows(&reference_out), "adapted forward");
-    let low_rank = packed.adapted_backward(&mut d, &spans, &refs, &saved);
+    // Without the input's gradient (nothing below trains) the parameters' gradients are
+    // the same: only the products that make ∂hidden are skipped.
+    let mut d_unused = d.clone();
+    let without = packed.adapted_backward(&mut d_unused, &spans, &refs, &saved, false);
+    let low_rank = packed.adapted_backward(&mut d, &spans, &refs, &saved, true);
+    for (p, (a, b)) in without.iter().zip(&low_rank).enumerate() {
+        assert_eq!(a.a, b.a, "∂A of projection {p} without ∂hidden");
+        assert_eq!(a.b, b.b, "∂B of projection {p} without ∂hidden");
+        assert_eq!(a.weights, b.weights, "∂w of projection {p} without ∂hidden");
+    }
 
     assert_close(
         &d,

@@ -240,12 +240,12 @@ pub struct SpanRouting {
 }
 
 /// Where [`low_rank_backward`] adds its gradients: ∂A and ∂B (shapes of the terms'),
-/// ∂w_u per sequence, and ∂x `[T × h]`.
+/// ∂w_u per sequence, and ∂x `[T × h]` (None: not wanted, the product is skipped).
 pub struct LowRankGrads<'a> {
     pub a: &'a mut [f32],
     pub b: &'a mut [f32],
     pub weights: &'a mut [f32],
-    pub x: &'a mut [f32],
+    pub x: Option<&'a mut [f32]>,
 }
 
 /// The backward of `out += s·((x·Aᵀ) ⊙ m)·Bᵀ` (m per token: 1 on the shared block, w_u
@@ -357,8 +357,11 @@ pub fn low_rank_backward(
         1.0,
         threads,
     );
+    let Some(dx) = grads.x else {
+        return;
+    };
     matmul(
-        grads.x,
+        dx,
         View::dense(tokens, hidden),
         true,
         &d_low,

@@ -321,24 +321,32 @@ impl PackedBert {
     }
 
     /// The backward of [`Self::adapted_forward_saving`]: `d` holds ∂ of the last
-    /// layer's output and is left holding ∂ of `hidden`. Returns each MoLE projection's
-    /// gradients in routing order (∂A, ∂B, ∂w_u per row).
+    /// layer's output and is left holding ∂ of `hidden` when `input_gradient` (the
+    /// user-token variant's prepended token trains from it); without, the lowest
+    /// adapted layer skips the products that only make it (its Q/K/V map's input
+    /// gradient is a quarter of its backward: ≈ 12 % of a top-1 step, docs/benchmarks.md)
+    /// and `d` is left unspecified. Returns each MoLE projection's gradients in routing
+    /// order (∂A, ∂B, ∂w_u per row).
     pub fn adapted_backward(
         &self,
         d: &mut [f32],
         spans: &[Span],
         routings: &[&UserRouting],
         saved: &[LayerSaved],
+        input_gradient: bool,
     ) -> Vec<LowRankGrad> {
         let threads = rayon::current_num_threads();
         let mut grads: Vec<Option<LowRankGrad>> = vec![None; self.projections];
-        for (layer, keep) in self.layers[self.first_adapted..].iter().zip(saved).rev() {
+        let adapted = &self.layers[self.first_adapted..];
+        for (i, (layer, keep)) in adapted.iter().zip(saved).enumerate().rev() {
             let mut layer_grads: Vec<LowRankGrad> = layer
                 .low_rank
                 .iter()
                 .map(|l| l.zero_grad(spans.len()))
                 .collect();
-            layer.backward(d, spans, routings, keep, &mut layer_grads, threads);
+            // Every layer above the lowest passes ∂ of its input to the one below.
+            let input = input_gradient || i > 0;
+            layer.backward(d, spans, routings, keep, &mut layer_grads, input, threads);
             for (low_rank, grad) in layer.low_rank.iter().zip(layer_grads) {
                 grads[low_rank.index()] = Some(grad);
             }

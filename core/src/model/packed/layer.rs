@@ -335,9 +335,12 @@ impl PackedLayer {
     }
 
     /// The layer's backward: `d` holds ∂ of its output and is left holding ∂ of its
-    /// input; each projection's ∂A, ∂B and per-row ∂w_u are added to `grads` (in the
+    /// input (when `input_gradient`; otherwise its content is unspecified and the
+    /// products that only make it, the Q/K/V map's and the low-rank terms' ∂x, are
+    /// skipped); each projection's ∂A, ∂B and per-row ∂w_u are added to `grads` (in the
     /// order of the layer's low-rank terms). Only the low-rank terms train: the frozen
     /// maps and layer norms pass input gradients only.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn backward(
         &self,
         d: &mut [f32],
@@ -345,6 +348,7 @@ impl PackedLayer {
         routings: &[&UserRouting],
         saved: &LayerSaved,
         grads: &mut [LowRankGrad],
+        input_gradient: bool,
         threads: usize,
     ) {
         let h = self.qkv.input;
@@ -397,11 +401,13 @@ impl PackedLayer {
                     a: &mut grad.a,
                     b: &mut grad.b,
                     weights: &mut grad.weights,
-                    x: d,
+                    x: input_gradient.then_some(&mut *d),
                 },
                 threads,
             );
         }
-        self.qkv.input_gradient(&d_qkv, tokens, d, true, threads);
+        if input_gradient {
+            self.qkv.input_gradient(&d_qkv, tokens, d, true, threads);
+        }
     }
 }

@@ -280,7 +280,10 @@ impl PackedStep {
         let mut head = self.head.zero_grad();
         let mut d = vec![0f32; x.states.len()];
         self.head.backward(&x, &d_rewards, &mut head, &mut d);
-        let low_rank = self.bert.adapted_backward(&mut d, &x.spans, &refs, &saved);
+        // ∂ of the adapted layers' input only where something below trains on it.
+        let low_rank =
+            self.bert
+                .adapted_backward(&mut d, &x.spans, &refs, &saved, self.user_token.is_some());
         let trained_gates = if self.frozen_gates {
             &[][..]
         } else {
