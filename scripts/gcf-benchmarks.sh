@@ -7,10 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/gcf-bench}
-# 600 full-batch epochs: at 10 000 users 200 leave ufp4-all at ≈ 79 % with two groups
-# merged (three seeds), 600 reach 91.8 % (docs/gcf.md, "At 10 000 users").
-EPOCHS=${EPOCHS:-600}
+# 600 full-batch epochs (scripts/lib/gcf.sh's rule at 10 000 users): 200 leave ufp4-all at
+# ≈ 79 % with two groups merged (three seeds), 600 reach 91.8 % (docs/gcf.md, "At 10 000
+# users").
 source scripts/lib/gcf.sh
+EPOCHS=${EPOCHS:-$(gcf_epochs 10000)}
 COMMON=("${GCF_CPU[@]}" --epochs "$EPOCHS" --json)
 mkdir -p "$OUT"
 # The package set of every release build here (one feature resolution: no rebuilds).

@@ -5,7 +5,7 @@
 # docs/results.md and docs/results/*.png from the JSON. Scales (2 cores, MiniLM, MoLE in
 # the top 2 layers, 128 tokens, 16 pairs a step):
 #   - gcf/:      scripts/gcf-benchmarks.sh (ufp4 all/avg GCF vs MF, ufp2 ablation; 10 000
-#                users, d = 64, 200 full-batch epochs; minutes)
+#                users, d = 64, 600 full-batch epochs; minutes)
 #   - onboard/:  scripts/onboard-benchmarks.sh (eval-unseen on ufp4 all/avg; minutes)
 #   - mole/ufp2-all: CoPL, Uniform, w/o MoLE, w/o GNN at 2 000 users, 200 steps (issue
 #                #6's benchmark; about 1 h)

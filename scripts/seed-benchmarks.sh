@@ -16,7 +16,7 @@ cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
 BIN=./target/release/copl-train
 source scripts/lib/into.sh
 source scripts/lib/gcf.sh
-COMMON=("${GCF_CPU[@]}" --epochs 200)
+COMMON=("${GCF_CPU[@]}" --epochs "$(gcf_epochs "$USERS")")
 
 for seed in $SEEDS; do
   for set in ufp4-all ufp4-avg ufp2-all; do
