@@ -13,10 +13,12 @@
 # VARIANTS (a subset, or copl-lb / copl-inv / copl-focal: CoPL with the gate load-balancing
 # loss or minority re-weighting; g-oracle: the paper's G-Oracle, a Uniform model per
 # group; copl-oracle: CoPL routed by each seen user's ground-truth group, issue #13's
-# diagnostic, its own test figure only: no model, no eval), SEED and EVAL_ARGS (copl-train eval's, e.g. --per-group); BATCH (pairs a step),
+# diagnostic, its own test figure only: no model, no eval; copl-kmeans: CoPL with its gates
+# started on k-means clusters of the GCF embeddings, --gate-init kmeans), SEED and EVAL_ARGS (copl-train eval's, e.g. --per-group); BATCH (pairs a step),
 # ENGINE (auto: packed where it runs; packed: the hand-written backward, ≈ 3× faster;
 # autograd: candle's), EVAL_EVERY, LR and WARMUP (share of steps; `copl-train mole`'s),
-# RANK (every expert's LoRA rank, α = 2r; the paper's baselines use 64).
+# RANK (every expert's LoRA rank, α = 2r; the paper's baselines use 64), GCF_EPOCHS (GCF's
+# and MF's full-batch epochs; scripts/lib/gcf.sh's gcf_epochs by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/mole-bench}
@@ -50,6 +52,8 @@ cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
 BIN=./target/release/copl-train
 source scripts/lib/into.sh
 source scripts/lib/gcf.sh
+# GCF's (and MF's) epochs: scripts/lib/gcf.sh's rule for the data's users unless told.
+GCF_EPOCHS=${GCF_EPOCHS:-$(gcf_epochs "$USERS")}
 [ -d backbones/minilm ] || scripts/fetch-backbone.sh minilm
 
 [ -f "$OUT/data/synth.json" ] ||
@@ -57,11 +61,11 @@ source scripts/lib/gcf.sh
     --common-share "$COMMON_SHARE" ${RATIO:+--group-ratio "$RATIO"} --seed "$SEED" \
     --out "$OUT/data" >/dev/null
 [ -f "$OUT/gcf.json" ] ||
-  into "$OUT/gcf.json" $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-gcf" "${GCF_CPU[@]}" --epochs 200 \
+  into "$OUT/gcf.json" $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-gcf" "${GCF_CPU[@]}" --epochs "$GCF_EPOCHS" \
     --seed "$SEED" --json
 
 [[ " $VARIANTS " != *" copl-mf "* ]] || [ -f "$OUT/mf.json" ] ||
-  into "$OUT/mf.json" $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-mf" --model mf "${GCF_CPU[@]}" --epochs 200 \
+  into "$OUT/mf.json" $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-mf" --model mf "${GCF_CPU[@]}" --epochs "$GCF_EPOCHS" \
     --seed "$SEED" --json
 
 for variant in $VARIANTS; do
@@ -94,6 +98,7 @@ print(" ".join(sorted({json.loads(l).get("group") or "" for l in open(sys.argv[1
     copl-inv) model=copl extra=(--reweight inverse-frequency) ;;
     copl-focal) model=copl extra=(--reweight focal) ;;
     copl-oracle) model=copl extra=(--routing oracle) ;;
+    copl-kmeans) model=copl extra=(--gate-init kmeans) ;;
   esac
   into "$OUT/$variant.json" $BIN mole --data "$OUT/data" --ckpt "$OUT/$embeddings" --out "$OUT/ckpt-$variant" \
     --variant "$model" --adapt-layers "$LAYERS" --max-tokens "$TOKENS" "${extra[@]}" \

@@ -381,6 +381,14 @@ struct MoleArgs {
     /// the seen users' test accuracy and writes no reward model (packed engine only).
     #[arg(long, value_enum, default_value = "gates")]
     routing: copl_trainer::mole::oracle::Routing,
+    /// How the gates start: `random` (candle's initialisation, the paper's), or `kmeans`:
+    /// each expert on a k-means cluster of the seen users' GCF embeddings (nearest
+    /// centroid wins; the gates then train as usual). CoPL only.
+    #[arg(long, value_enum, default_value = "random")]
+    gate_init: copl_trainer::mole::gate_init::GateInit,
+    /// Clusters of `--gate-init kmeans` [default: chosen by silhouette, 2 to the experts].
+    #[arg(long)]
+    gate_clusters: Option<usize>,
     /// LoRA rank r of every expert, the shared one included, with α = 2r (the scale of
     /// the authors' r = 8, α = 16) [default: 8, the paper's CoPL]. The paper's
     /// baselines (Uniform, G-Oracle) use r = 64.
@@ -1294,6 +1302,8 @@ fn run_mole(args: MoleArgs) -> Result<()> {
         },
         engine: args.engine,
         routing: args.routing,
+        gate_init: args.gate_init,
+        gate_clusters: args.gate_clusters,
     };
     let bar = ProgressBar::new(args.steps as u64);
     bar.set_style(

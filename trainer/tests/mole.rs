@@ -16,6 +16,7 @@ use copl_trainer::{
     gcf::{GcfArch, TrainConfig, run_gcf},
     mole::{
         eval::eval_mole,
+        gate_init::GateInit,
         objective::Reweight,
         run::{MoleRun, run_mole, spread, text_pairs},
         train::{MoleTrainConfig, accuracy},
@@ -562,6 +563,70 @@ fn oracle_routing_sends_each_group_to_its_own_expert_and_does_not_train_the_gate
             assert!((0.0..=most).contains(&p.entropy_bits), "{p:?}");
             assert!((1..=2).contains(&p.distinct_majorities));
         }
+    }
+    // Gates started on k-means clusters of the GCF embeddings: the summary says what
+    // was chosen, the clusters hold every seen user, and at the first validation (two
+    // steps in) no projection routes to an expert without a cluster.
+    let kmeans = MoleTrainConfig {
+        gate_init: GateInit::Kmeans,
+        ..gated.clone()
+    };
+    let summary = run(Variant::Copl, &kmeans).unwrap();
+    let chosen = summary.centroid_gates.as_ref().unwrap();
+    assert!((2..=8).contains(&chosen.clusters), "{chosen:?}");
+    assert_eq!(chosen.silhouettes.len(), 7, "k = 2..=8 tried");
+    assert_eq!(chosen.sizes.len(), chosen.clusters);
+    assert!(chosen.sizes.iter().all(|&n| n > 0));
+    let first = summary.training.history[0].routing.as_ref().unwrap();
+    assert!(
+        first.experts_used.iter().all(|&n| n <= chosen.clusters),
+        "{first:?}"
+    );
+    let two = MoleTrainConfig {
+        gate_clusters: Some(2),
+        ..kmeans.clone()
+    };
+    assert_eq!(
+        run(Variant::Copl, &two)
+            .unwrap()
+            .centroid_gates
+            .unwrap()
+            .clusters,
+        2
+    );
+    for (variant, config, says) in [
+        (
+            Variant::Uniform,
+            &kmeans,
+            "--gate-init kmeans needs --variant copl",
+        ),
+        (
+            Variant::Copl,
+            &MoleTrainConfig {
+                routing: Routing::Oracle,
+                ..kmeans.clone()
+            },
+            "--gate-init kmeans needs",
+        ),
+        (
+            Variant::Copl,
+            &MoleTrainConfig {
+                gate_clusters: Some(2),
+                ..gated.clone()
+            },
+            "--gate-clusters is",
+        ),
+        (
+            Variant::Copl,
+            &MoleTrainConfig {
+                gate_clusters: Some(99),
+                ..kmeans.clone()
+            },
+            "--gate-clusters 99",
+        ),
+    ] {
+        let e = run(variant, config).unwrap_err();
+        assert!(format!("{e:#}").contains(says), "{e:#}");
     }
     let e = run(Variant::Uniform, &config).unwrap_err();
     assert!(

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod eval;
+pub mod gate_init;
 pub mod objective;
 pub mod oracle;
 pub mod packed;

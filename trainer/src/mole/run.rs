@@ -22,6 +22,7 @@ use copl_core::{
 };
 use serde::Serialize;
 
+use super::gate_init::{CentroidGates, GateInit, fit_centroids, set_centroid_gates};
 use super::objective::{Reweight, inverse_frequency};
 use super::oracle::{OracleGroups, Routing, one_hot, set_oracle_gates};
 use super::packed::train_packed;
@@ -149,6 +150,9 @@ pub struct MoleSummary {
     /// The oracle's groups in code order (`--routing oracle`), else empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub oracle_groups: Vec<String>,
+    /// What `--gate-init kmeans` chose (clusters, their sizes, the logit scale).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub centroid_gates: Option<CentroidGates>,
     #[serde(flatten)]
     pub training: MoleTraining,
     /// Seen users' test pairs (`test_pairs` of them), with the best parameters.
@@ -220,6 +224,16 @@ pub fn run_mole(
     }
     if oracle && config.load_balance > 0.0 {
         bail!("--routing oracle with --load-balance: the oracle's gates do not train");
+    }
+    let kmeans_gates = config.gate_init == GateInit::Kmeans;
+    if kmeans_gates && (variant != Variant::Copl || oracle) {
+        bail!(
+            "--gate-init kmeans needs --variant copl with --routing gates: the {variant:?} \
+             variant's or the oracle's gates are not the paper's"
+        );
+    }
+    if config.gate_clusters.is_some() && !kmeans_gates {
+        bail!("--gate-clusters is the number of k-means clusters of --gate-init kmeans");
     }
     if group.is_some() && config.reweight == Reweight::InverseFrequency {
         bail!("--reweight inverse-frequency with --group: one group has nothing to re-weight");
@@ -326,6 +340,27 @@ pub fn run_mole(
         }
         set_oracle_gates(&trainable, oracle_groups.len())?;
     }
+    let centroid_gates = if kmeans_gates {
+        // The seen users: those with training pairs, in graph order.
+        let seen: BTreeSet<u32> = pair_rows(&dataset, &ids, Split::Train)
+            .into_iter()
+            .map(|(u, _, _)| u)
+            .collect();
+        let users: Vec<Vec<f32>> = seen
+            .iter()
+            .map(|&u| adapter.user_embedding(u).to_vec())
+            .collect();
+        let (centroids, chosen) = fit_centroids(
+            &crate::gcf::identify::normalised(&users),
+            model_config.mole.experts,
+            config.gate_clusters,
+            config.seed,
+        )?;
+        set_centroid_gates(&trainable, &centroids, chosen.scale)?;
+        Some(chosen)
+    } else {
+        None
+    };
     // The engine: packed where it runs (BERT on the CPU) unless told otherwise.
     let training = if packed {
         train_packed(
@@ -356,6 +391,7 @@ pub fn run_mole(
         family: model_config.family.clone(),
         routing: config.routing,
         oracle_groups,
+        centroid_gates,
         train_pairs: train_pairs.len(),
         val_pairs: val_pairs.len(),
         test_pairs: test_pairs.len(),

@@ -83,6 +83,13 @@ pub struct MoleTrainConfig {
     /// ground truth (`super::oracle`; the gates then do not train).
     #[serde(default)]
     pub routing: super::oracle::Routing,
+    /// How the gates start: candle's random initialisation (the paper) or on k-means
+    /// clusters of the seen users' GCF embeddings ([`super::gate_init`]).
+    #[serde(default)]
+    pub gate_init: super::gate_init::GateInit,
+    /// The clusters of `--gate-init kmeans` (None: chosen by silhouette, 2..=M).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_clusters: Option<usize>,
 }
 
 fn default_cache_mib() -> usize {
@@ -113,6 +120,8 @@ impl Default for MoleTrainConfig {
             reweight: Reweight::None,
             engine: MoleEngine::Auto,
             routing: super::oracle::Routing::Gates,
+            gate_init: super::gate_init::GateInit::Random,
+            gate_clusters: None,
         }
     }
 }
