@@ -48,12 +48,36 @@ impl Template {
     fn input<'s>(&self, prompt: &'s str, response: &'s str) -> EncodeInput<'s> {
         match self {
             Self::Pair => (prompt, response).into(),
-            Self::Format { format } => format
-                .replace("{prompt}", prompt)
-                .replace("{response}", response)
-                .into(),
+            Self::Format { format } => fill(format, prompt, response).into(),
         }
     }
+}
+
+/// `format` with each `{prompt}` and `{response}` placeholder replaced in one pass over
+/// the format: the texts are inserted as they are, so a prompt that itself contains
+/// `{response}` stays that literal text (replacing one placeholder after the other would
+/// multiply the response into it: issue #15).
+pub fn fill(format: &str, prompt: &str, response: &str) -> String {
+    const PROMPT: &str = "{prompt}";
+    const RESPONSE: &str = "{response}";
+    let mut out = String::with_capacity(format.len() + prompt.len() + response.len());
+    let mut rest = format;
+    while let Some(at) = rest.find('{') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix(PROMPT) {
+            out.push_str(prompt);
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix(RESPONSE) {
+            out.push_str(response);
+            rest = after;
+        } else {
+            out.push('{');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Whether the model personalises.
@@ -630,4 +654,31 @@ pub(crate) fn attention_mask(
         .flat_map(|&n| (0..width).map(move |i| u32::from(i < n)))
         .collect();
     Tensor::from_vec(mask, (lengths.len(), width), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fill;
+
+    #[test]
+    fn a_template_fills_its_placeholders_once_and_leaves_the_texts_as_they_are() {
+        let format = "<user>{prompt}</user><model>{response}</model>";
+        assert_eq!(
+            fill(format, "Why?", "Because."),
+            "<user>Why?</user><model>Because.</model>"
+        );
+        // Placeholders inside the user's texts are text, not placeholders: the response
+        // is not multiplied into the prompt, nor the prompt into the response.
+        let prompt = "{response}".repeat(1000);
+        let filled = fill(format, &prompt, "R");
+        assert_eq!(filled.len(), format.len() - 18 + prompt.len() + 1);
+        assert!(filled.starts_with("<user>{response}{response}"));
+        assert_eq!(
+            fill(format, "P", "{prompt}"),
+            "<user>P</user><model>{prompt}</model>"
+        );
+        // Braces that open no placeholder, and a format without any, pass through.
+        assert_eq!(fill("{a} {prompt} {", "x", "y"), "{a} x {");
+        assert_eq!(fill("plain", "x", "y"), "plain");
+    }
 }
