@@ -531,6 +531,21 @@ async fn every_rpc_and_error_through_the_real_server() {
         .unwrap()
         .into_inner();
     assert!(again.pairs.iter().all(|p| p.a != first.a || p.b != first.b));
+    // More declined pairs than the pool holds: refused before any work, naming the field.
+    let many = copl_proto::v1::DeclinedPair {
+        a: by_id(&first.a.as_ref().unwrap().id),
+        b: by_id(&first.b.as_ref().unwrap().id),
+    };
+    let (c, m) = code(
+        api.suggest_survey(SuggestSurveyRequest {
+            max_pairs: 3,
+            declined: vec![many; 20_000],
+            ..SuggestSurveyRequest::default()
+        })
+        .await,
+    );
+    assert_eq!(c, Code::InvalidArgument, "{m}");
+    assert!(m.contains("declined") && m.contains("survey pool"), "{m}");
     let (c, _) = code(
         api.suggest_survey(SuggestSurveyRequest {
             max_pairs: 1000,

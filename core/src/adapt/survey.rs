@@ -155,13 +155,15 @@ impl SurveyEngine {
                 .collect();
             softmax_weights(&gammas, self.temperature)
         };
-        let asked = |&(a, b): &(u32, u32)| {
-            answers_so_far
-                .iter()
-                .map(|x| (x.chosen, x.rejected))
-                .chain(declined.iter().copied())
-                .any(|x| x == (a, b) || x == (b, a))
-        };
+        // Pairs already shown, in either order: one set, so the cost is O(pool + shown)
+        // rather than O(pool × shown) (issue #15).
+        let shown: std::collections::HashSet<(u32, u32)> = answers_so_far
+            .iter()
+            .map(|x| (x.chosen, x.rejected))
+            .chain(declined.iter().copied())
+            .map(|(a, b)| (a.min(b), a.max(b)))
+            .collect();
+        let asked = |&(a, b): &(u32, u32)| shown.contains(&(a.min(b), a.max(b)));
         let mut available: Vec<bool> = self.pairs.iter().map(|p| !asked(p)).collect();
         let mut cells = vec![0u32; members];
         let mut cell_count = 1usize;

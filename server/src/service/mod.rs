@@ -672,6 +672,17 @@ impl RewardApi {
                 ),
             ));
         }
+        // More declined pairs than the pool holds can only repeat (issue #15).
+        let pool = state.survey.pool_size();
+        if r.declined.len() > pool {
+            return Err(invalid(
+                "declined",
+                format!(
+                    "{} pairs, more than the survey pool's {pool}",
+                    r.declined.len()
+                ),
+            ));
+        }
         let so_far = answers(&state, "answers_so_far", &r.answers_so_far)?;
         let declined = r
             .declined
