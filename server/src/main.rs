@@ -52,7 +52,8 @@ struct Cli {
     /// Listen address, e.g. 0.0.0.0:50051.
     #[arg(long)]
     listen: Option<String>,
-    /// Prometheus metrics address, e.g. 0.0.0.0:9100; empty for none.
+    /// Prometheus metrics address [default: 127.0.0.1:9100, loopback: the port has no
+    /// auth]; 0.0.0.0:9100 to be scraped from outside the host; empty for none.
     #[arg(long)]
     metrics_listen: Option<String>,
     /// `cpu` or `cuda:N`.

@@ -133,7 +133,9 @@ impl Default for Settings {
             backbone: None,
             device: "cpu".into(),
             listen: "0.0.0.0:50051".into(),
-            metrics_listen: "0.0.0.0:9100".into(),
+            // Loopback: the metrics carry no auth (issue #15); deployments that scrape
+            // from outside the host set 0.0.0.0 (the Dockerfile and Kubernetes config do).
+            metrics_listen: "127.0.0.1:9100".into(),
             data_dir: PathBuf::from("copl-data"),
             store: Store {
                 backend: "embedded".into(),
