@@ -14,7 +14,8 @@
 # loss or minority re-weighting; g-oracle: the paper's G-Oracle, a Uniform model per
 # group; copl-oracle: CoPL routed by each seen user's ground-truth group, issue #13's
 # diagnostic, its own test figure only: no model, no eval; copl-kmeans: CoPL with its gates
-# started on k-means clusters of the GCF embeddings, --gate-init kmeans), SEED and EVAL_ARGS (copl-train eval's, e.g. --per-group); BATCH (pairs a step),
+# started on k-means clusters of the GCF embeddings, --gate-init kmeans, which plain copl
+# does too by default; copl-random: the paper's random gates), SEED and EVAL_ARGS (copl-train eval's, e.g. --per-group); BATCH (pairs a step),
 # ENGINE (auto: packed where it runs; packed: the hand-written backward, ≈ 3× faster;
 # autograd: candle's), EVAL_EVERY, LR and WARMUP (share of steps; `copl-train mole`'s),
 # RANK (every expert's LoRA rank, α = 2r; the paper's baselines use 64), GCF_EPOCHS (GCF's
@@ -99,6 +100,7 @@ print(" ".join(sorted({json.loads(l).get("group") or "" for l in open(sys.argv[1
     copl-focal) model=copl extra=(--reweight focal) ;;
     copl-oracle) model=copl extra=(--routing oracle) ;;
     copl-kmeans) model=copl extra=(--gate-init kmeans) ;;
+    copl-random) model=copl extra=(--gate-init random) ;;
   esac
   into "$OUT/$variant.json" $BIN mole --data "$OUT/data" --ckpt "$OUT/$embeddings" --out "$OUT/ckpt-$variant" \
     --variant "$model" --adapt-layers "$LAYERS" --max-tokens "$TOKENS" "${extra[@]}" \

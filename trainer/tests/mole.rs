@@ -531,6 +531,7 @@ fn oracle_routing_sends_each_group_to_its_own_expert_and_does_not_train_the_gate
     };
     let summary = run(Variant::Copl, &config).unwrap();
     assert_eq!(summary.routing, Routing::Oracle);
+    assert!(summary.centroid_gates.is_none());
     assert_eq!(summary.oracle_groups, ["detail", "hedging"]);
     assert!((0.0..=1.0).contains(&summary.test_accuracy));
     assert!(!out.join("mole.safetensors").exists());
@@ -544,6 +545,9 @@ fn oracle_routing_sends_each_group_to_its_own_expert_and_does_not_train_the_gate
     let summary = run(Variant::Copl, &gated).unwrap();
     assert_eq!(summary.routing, Routing::Gates);
     assert!(summary.oracle_groups.is_empty());
+    // The default (`auto`) starts CoPL's gates on k-means clusters; the oracle's stay.
+    assert_eq!(gated.gate_init, GateInit::Auto);
+    assert!(summary.centroid_gates.is_some());
     assert!(out.join("mole.safetensors").exists());
     for record in &summary.training.history {
         let routing = record.routing.as_ref().unwrap();
@@ -612,6 +616,7 @@ fn oracle_routing_sends_each_group_to_its_own_expert_and_does_not_train_the_gate
             Variant::Copl,
             &MoleTrainConfig {
                 gate_clusters: Some(2),
+                gate_init: GateInit::Random,
                 ..gated.clone()
             },
             "--gate-clusters is",

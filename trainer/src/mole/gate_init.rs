@@ -36,11 +36,28 @@ use crate::gcf::identify::{kmeans, nearest};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum GateInit {
-    /// candle-nn's default initialisation (the paper's, as far as it says).
+    /// `kmeans` where gates train (CoPL routed by its gates), nothing otherwise.
     #[default]
+    Auto,
+    /// candle-nn's default initialisation (the paper's, as far as it says).
     Random,
     /// Each expert starts on a k-means cluster of the seen users' GCF embeddings.
     Kmeans,
+}
+
+impl GateInit {
+    /// Whether the gates start on k-means clusters, for a run whose gates train
+    /// (`trained_gates`); an error where `kmeans` was asked of a run without.
+    pub fn kmeans(self, trained_gates: bool) -> Result<bool> {
+        match (self, trained_gates) {
+            (Self::Kmeans, false) => bail!(
+                "--gate-init kmeans needs --variant copl with --routing gates: the other \
+                 variants have no gates and the oracle's do not train"
+            ),
+            (Self::Auto | Self::Kmeans, trained) => Ok(trained),
+            (Self::Random, _) => Ok(false),
+        }
+    }
 }
 
 /// The logit lead of the median user's expert over the runner-up after initialisation.

@@ -22,7 +22,7 @@ use copl_core::{
 };
 use serde::Serialize;
 
-use super::gate_init::{CentroidGates, GateInit, fit_centroids, set_centroid_gates};
+use super::gate_init::{CentroidGates, fit_centroids, set_centroid_gates};
 use super::objective::{Reweight, inverse_frequency};
 use super::oracle::{OracleGroups, Routing, one_hot, set_oracle_gates};
 use super::packed::train_packed;
@@ -225,13 +225,9 @@ pub fn run_mole(
     if oracle && config.load_balance > 0.0 {
         bail!("--routing oracle with --load-balance: the oracle's gates do not train");
     }
-    let kmeans_gates = config.gate_init == GateInit::Kmeans;
-    if kmeans_gates && (variant != Variant::Copl || oracle) {
-        bail!(
-            "--gate-init kmeans needs --variant copl with --routing gates: the {variant:?} \
-             variant's or the oracle's gates are not the paper's"
-        );
-    }
+    let kmeans_gates = config
+        .gate_init
+        .kmeans(variant == Variant::Copl && !oracle)?;
     if config.gate_clusters.is_some() && !kmeans_gates {
         bail!("--gate-clusters is the number of k-means clusters of --gate-init kmeans");
     }

@@ -83,8 +83,9 @@ pub struct MoleTrainConfig {
     /// ground truth (`super::oracle`; the gates then do not train).
     #[serde(default)]
     pub routing: super::oracle::Routing,
-    /// How the gates start: candle's random initialisation (the paper) or on k-means
-    /// clusters of the seen users' GCF embeddings ([`super::gate_init`]).
+    /// How the gates start: on k-means clusters of the seen users' GCF embeddings
+    /// ([`super::gate_init`]; the default where gates train) or candle's random
+    /// initialisation (the paper's).
     #[serde(default)]
     pub gate_init: super::gate_init::GateInit,
     /// The clusters of `--gate-init kmeans` (None: chosen by silhouette, 2..=M).
@@ -120,7 +121,7 @@ impl Default for MoleTrainConfig {
             reweight: Reweight::None,
             engine: MoleEngine::Auto,
             routing: super::oracle::Routing::Gates,
-            gate_init: super::gate_init::GateInit::Random,
+            gate_init: super::gate_init::GateInit::Auto,
             gate_clusters: None,
         }
     }
