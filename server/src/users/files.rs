@@ -48,7 +48,9 @@ impl FileStore {
     }
 
     /// Every stored user; a file that cannot be read or whose name does not match its
-    /// id is an error naming the file (nothing is dropped silently).
+    /// id is an error naming the file (nothing is dropped silently). Run at start, before
+    /// any write: it also removes the `.json.tmp` siblings that interrupted writes left
+    /// (their rename never happened, so no client was told the record was stored).
     pub fn load_all(&self) -> Result<Vec<StoredUser>> {
         let mut users = Vec::new();
         for entry in
@@ -56,7 +58,11 @@ impl FileStore {
         {
             let path = entry?.path();
             if path.extension().and_then(|e| e.to_str()) != Some("json") {
-                continue; // temporary siblings of interrupted writes
+                if path.to_string_lossy().ends_with(".json.tmp") {
+                    fs::remove_file(&path)
+                        .with_context(|| format!("removing {}", path.display()))?;
+                }
+                continue;
             }
             let text =
                 fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -134,6 +140,24 @@ mod tests {
             answers: 8,
             space: "s".into(),
         }
+    }
+
+    /// A write interrupted before its rename leaves a `.json.tmp`: loading removes it,
+    /// keeps the stored users, and leaves other files alone.
+    #[test]
+    fn loading_removes_the_leftovers_of_interrupted_writes() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = FileStore::open(dir.path()).unwrap_or_else(|e| panic!("{e:#}"));
+        store.put(&user("kept")).unwrap_or_else(|e| panic!("{e:#}"));
+        let leftover = store.path("torn").with_extension("json.tmp");
+        fs::write(&leftover, b"{\"user_id\": \"to").unwrap_or_else(|e| panic!("{e}"));
+        let other = dir.path().join("users").join("README");
+        fs::write(&other, b"not ours").unwrap_or_else(|e| panic!("{e}"));
+        let users = store.load_all().unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(users.len(), 1);
+        assert_eq!(users[0].user_id, "kept");
+        assert!(!leftover.exists());
+        assert!(other.exists());
     }
 
     /// Ids up to the limit of 128 bytes, ASCII and multi-byte, are stored, read back,
