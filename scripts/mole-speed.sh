@@ -10,8 +10,10 @@
 # takes under a minute (AUTOGRAD cells, "128/16" by default). Each engine in its own
 # process, one cell after another, ROUNDS times. SKIP lists cells left out ("512/64/all":
 # ≈ 20 GB of saved attention in PyTorch's all-layer step). torch, transformers and peft
-# come from PyPI into $VENV unless SKIP_TORCH=1. Writes runs/mole-speed/*.json and prints
-# the table (pairs/s; ours ÷ PEFT).
+# come from PyPI into $VENV unless SKIP_TORCH=1. BEFORE_BIN (a copl-train built from an
+# earlier commit, e.g. in a git worktree) runs the packed step again in turn with ours, as
+# the "before" column: a change measured side by side, same inputs, same minutes.
+# Writes runs/mole-speed/*.json and prints the table (pairs/s; ours ÷ PEFT, ours ÷ before).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/mole-speed}
@@ -24,9 +26,12 @@ AUTOGRAD=${AUTOGRAD:-128/16}
 SKIP=${SKIP:-512/64/all}
 mkdir -p "$OUT"
 scripts/fetch-backbone.sh minilm >/dev/null
-# The package set of every release build here (one feature resolution: no rebuilds).
-cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
-BIN=./target/release/copl-train
+# BIN: a copl-train built already (nothing is built); otherwise this tree's, built here
+# with the package set of every release build here (one feature resolution: no rebuilds).
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
+  BIN=./target/release/copl-train
+fi
 source scripts/lib/into.sh
 if [ "${SKIP_TORCH:-0}" != 1 ]; then
   "$VENV/bin/python" -c 'import torch, transformers, peft' 2>/dev/null ||
@@ -43,6 +48,10 @@ for round in $(seq 1 "$ROUNDS"); do
         name="t$tokens-b$batch-l$layers-r$round"
         engines=(packed)
         [[ " $AUTOGRAD " == *" $tokens/$batch "* ]] && engines+=(autograd)
+        if [ -n "${BEFORE_BIN:-}" ]; then
+          into "$OUT/before-$name.json" "$BEFORE_BIN" bench mole "${flags[@]}" \
+            --batch-pairs "$batch" --tokens "$tokens" --steps 3 --engine packed --json
+        fi
         for engine in "${engines[@]}"; do
           into "$OUT/$engine-$name.json" $BIN bench mole "${flags[@]}" --batch-pairs "$batch" \
             --tokens "$tokens" --steps 3 --engine "$engine" --json
@@ -70,18 +79,19 @@ for f in sorted(glob.glob(f"{out}/*-t*-b*-l*-r*.json")):
     r = json.load(open(f))
     r = r[0] if isinstance(r, list) else r
     rows[(int(tokens), layers, int(batch))][engine].append(r["pairs_per_second"])
-engines = ["packed", "autograd", "torch-peft", "torch-mole"]
-print("| tokens | MoLE in | pairs a step | packed | autograd | PyTorch + PEFT LoRA | PyTorch MoLE | packed ÷ PEFT |")
-print("|---|---|---|---|---|---|---|---|")
+engines = ["packed", "before", "autograd", "torch-peft", "torch-mole"]
+print("| tokens | MoLE in | pairs a step | packed | packed before | autograd | PyTorch + PEFT LoRA | PyTorch MoLE | packed ÷ PEFT | packed ÷ before |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 order = {"1": 0, "2": 1, "all": 2}
 for key in sorted(rows, key=lambda k: (k[0], order.get(k[1], 9), k[2])):
     tokens, layers, batch = key
     cells = rows[key]
     fmt = lambda e: " / ".join("%.1f" % x for x in cells[e]) if e in cells else "–"
     mean = lambda e: sum(cells[e]) / len(cells[e])
-    ratio = "%.2f×" % (mean("packed") / mean("torch-peft")) if "packed" in cells and "torch-peft" in cells else "–"
+    ratio = lambda a, b: "%.2f×" % (mean(a) / mean(b)) if a in cells and b in cells else "–"
     label = "all layers" if layers == "all" else f"top {layers}"
-    print(f"| {tokens} | {label} | {batch} | " + " | ".join(fmt(e) for e in engines) + f" | {ratio} |")
+    print(f"| {tokens} | {label} | {batch} | " + " | ".join(fmt(e) for e in engines)
+          + f" | {ratio('packed', 'torch-peft')} | {ratio('packed', 'before')} |")
 PY
 
 # PROFILE=1: where the packed step's time goes (perf record -e cpu-clock over 8 steps of
