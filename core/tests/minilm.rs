@@ -152,6 +152,33 @@ fn mixed_users_score_row_by_row_and_long_input_is_refused_by_item() {
     let cut = model.encode(&items, true).unwrap();
     assert_eq!(cut.lengths[1], 64);
 
+    // A text far over the limit is read only in a window (core/src/model/window.rs); what
+    // is scored is what the whole text gives: the response's first 64 tokens (the prompt
+    // all dropped, as the response alone is over the limit).
+    let huge: String = (0..20_000).map(|i| format!("w{} ", i % 997)).collect();
+    let rows = model
+        .tokenize(&[("a prompt", huge.as_str())], true)
+        .unwrap();
+    let whole = model.tokenizer.encode(("", huge.as_str()), true).unwrap();
+    assert_eq!(rows[0].ids, whole.get_ids()[..64]);
+    match model.tokenize(&[("a prompt", huge.as_str())], false) {
+        Err(e @ InputError::TooLong { at_least: true, .. }) => {
+            assert!(e.to_string().contains("at least"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // A huge prompt keeps its end before the whole response.
+    let huge_prompt: String = (0..20_000).map(|i| format!("w{i} ")).collect();
+    let rows = model
+        .tokenize(&[(huge_prompt.as_str(), "a short answer")], true)
+        .unwrap();
+    let end = model
+        .tokenize(&[("w19999", "a short answer")], false)
+        .unwrap();
+    let (row, end) = (&rows[0].ids, &end[0].ids);
+    assert!(row.len() <= 64 && row.len() > end.len());
+    assert_eq!(row[row.len() - (end.len() - 1)..], end[1..]);
+
     // A long prompt loses its start; the response, which is scored, stays whole.
     let prompt = (0..100)
         .map(|i| format!("w{i}"))

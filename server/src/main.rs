@@ -143,7 +143,7 @@ async fn serve(settings: Settings) -> Result<()> {
     if auth.enabled() {
         tracing::info!("API keys required (scoring and admin roles)");
     }
-    let api = RewardApi::new(auth);
+    let api = RewardApi::default();
     let max_message = settings.limits.max_message_bytes;
     let grace = Duration::from_secs(settings.shutdown_grace_seconds);
 
@@ -160,11 +160,12 @@ async fn serve(settings: Settings) -> Result<()> {
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(
+        .add_service(auth::Guarded::new(
             RewardServiceServer::new(api.clone())
                 .max_decoding_message_size(max_message)
                 .max_encoding_message_size(max_message),
-        )
+            Arc::new(auth),
+        ))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             async move {
@@ -196,11 +197,26 @@ async fn serve(settings: Settings) -> Result<()> {
         catalogue = state.catalogue.entries.len(),
         "model loaded and warmed: SERVING"
     );
+    let mut backend_failed = state.scheduler.backend_failed();
     api.ready(state);
     health.set_serving::<RewardServiceServer<RewardApi>>().await;
     health
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
+    // A failed backend (its thread gone, or batches panicking in a row) turns health
+    // NOT_SERVING, so a readiness/liveness probe takes the replica out and restarts it.
+    let failed_health = health.clone();
+    tokio::spawn(async move {
+        if backend_failed.wait_for(|failed| *failed).await.is_ok() {
+            tracing::error!("the model backend failed: health NOT_SERVING");
+            failed_health
+                .set_not_serving::<RewardServiceServer<RewardApi>>()
+                .await;
+            failed_health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+        }
+    });
     debug_assert_eq!(
         <RewardServiceServer<RewardApi> as tonic::server::NamedService>::NAME,
         SERVICE_NAME

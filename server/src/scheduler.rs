@@ -16,7 +16,7 @@ use std::{
 };
 
 use copl_core::model::reward::Tokens;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{backend::Backend, users::Condition};
 
@@ -94,10 +94,88 @@ pub struct BatchLimits {
     pub linger: Duration,
 }
 
+impl BatchLimits {
+    /// The tokens `rows` rows of `tokens` tokens in all, the longest `width`, cost the
+    /// forward: rows × longest when it pads, the rows' own tokens when it packs. The one
+    /// rule both the handlers (splitting a request into jobs) and the batching task
+    /// (packing jobs into a batch) charge by.
+    pub fn cost(&self, rows: usize, tokens: usize, width: usize) -> usize {
+        if self.padded { rows * width } else { tokens }
+    }
+
+    /// Whether such rows fit one model batch.
+    pub fn fits(&self, rows: usize, tokens: usize, width: usize) -> bool {
+        rows <= self.max_rows && self.cost(rows, tokens, width) <= self.max_tokens
+    }
+}
+
+/// Room in the bounded queue, taken before the work it is for: a request takes one job's
+/// room before it is tokenised (a full queue refuses it before any work) and grows it to
+/// all its jobs before the first is queued (a request is admitted whole or refused whole:
+/// RESOURCE_EXHAUSTED never follows a partial compute). Room not used is given back
+/// when the reservation drops.
+#[derive(Debug)]
+#[must_use]
+pub struct Reservation {
+    queued: Arc<AtomicUsize>,
+    max_queued: usize,
+    jobs: usize,
+}
+
+impl Reservation {
+    /// Grows the room to `jobs` jobs, or refuses (keeping what it had).
+    pub fn grow(&mut self, jobs: usize) -> Result<(), ScoreError> {
+        let extra = jobs.saturating_sub(self.jobs);
+        take_room(&self.queued, self.max_queued, extra)?;
+        self.jobs += extra;
+        Ok(())
+    }
+
+    /// One job's room out of this reservation (None when it has none left).
+    fn take_one(&mut self) -> Option<Reservation> {
+        self.jobs = self.jobs.checked_sub(1)?;
+        Some(Reservation {
+            queued: self.queued.clone(),
+            max_queued: self.max_queued,
+            jobs: 1,
+        })
+    }
+
+    /// Splits the room into one reservation per job.
+    pub fn into_jobs(mut self) -> Vec<Reservation> {
+        std::iter::from_fn(|| self.take_one()).collect()
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.jobs > 0 {
+            let left = self.queued.fetch_sub(self.jobs, Ordering::SeqCst) - self.jobs;
+            metrics::gauge!("copl_queue_depth").set(left as f64);
+        }
+    }
+}
+
+/// Takes room for `jobs` jobs in the queue counted by `queued`, all or none.
+fn take_room(queued: &AtomicUsize, max_queued: usize, jobs: usize) -> Result<(), ScoreError> {
+    if jobs == 0 {
+        return Ok(());
+    }
+    let before = queued.fetch_add(jobs, Ordering::SeqCst);
+    if before + jobs > max_queued {
+        queued.fetch_sub(jobs, Ordering::SeqCst);
+        return Err(ScoreError::Overloaded(before));
+    }
+    metrics::gauge!("copl_queue_depth").set((before + jobs) as f64);
+    Ok(())
+}
+
 /// The handle the RPC handlers use; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Scheduler {
     jobs: mpsc::UnboundedSender<Job>,
+    /// The backend's failure signal ([`Backend::failed`]).
+    failed: watch::Receiver<bool>,
     limits: BatchLimits,
     /// Jobs waiting for a batch (the bound of `max_queued`; `copl_queue_depth`).
     queued: Arc<AtomicUsize>,
@@ -108,30 +186,44 @@ impl Scheduler {
     pub fn start(backend: Backend, limits: BatchLimits) -> Self {
         let (jobs, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
+        let failed = backend.failed();
         tokio::spawn(batching(rx, backend, limits, queued.clone()));
         Self {
             jobs,
+            failed,
             limits,
             queued,
         }
+    }
+
+    /// Turns true once the model backend has failed (health then says NOT_SERVING).
+    pub fn backend_failed(&self) -> watch::Receiver<bool> {
+        self.failed.clone()
     }
 
     pub fn limits(&self) -> BatchLimits {
         self.limits
     }
 
-    /// Scores `rows` (at most one batch: `max_rows`, `max_tokens`) in one model batch.
+    /// Room for one job in the queue, refused at once (RESOURCE_EXHAUSTED) when it is
+    /// full: taken before the request's work ([`Reservation`]).
+    pub fn reserve(&self) -> Result<Reservation, ScoreError> {
+        take_room(&self.queued, self.limits.max_queued, 1)?;
+        Ok(Reservation {
+            queued: self.queued.clone(),
+            max_queued: self.limits.max_queued,
+            jobs: 1,
+        })
+    }
+
+    /// Scores `rows` (at most one batch: `max_rows`, `max_tokens`) in one model batch,
+    /// queued in the room `reservation` holds.
     pub async fn score(
         &self,
+        mut reservation: Reservation,
         rows: Vec<Row>,
         deadline: Option<Instant>,
     ) -> Result<Scored, ScoreError> {
-        let queued = self.queued.fetch_add(1, Ordering::SeqCst);
-        if queued >= self.limits.max_queued {
-            self.queued.fetch_sub(1, Ordering::SeqCst);
-            return Err(ScoreError::Overloaded(queued));
-        }
-        metrics::gauge!("copl_queue_depth").set((queued + 1) as f64);
         let (reply, answer) = oneshot::channel();
         let job = Job {
             rows,
@@ -139,10 +231,14 @@ impl Scheduler {
             enqueued: Instant::now(),
             reply,
         };
+        let Some(mut room) = reservation.take_one() else {
+            return Err(ScoreError::Overloaded(self.queued.load(Ordering::SeqCst)));
+        };
         if self.jobs.send(job).is_err() {
-            self.queued.fetch_sub(1, Ordering::SeqCst);
-            return Err(ScoreError::ShuttingDown);
+            return Err(ScoreError::ShuttingDown); // the room drops: given back
         }
+        // Queued: the batching task gives the room back when it takes the job out.
+        room.jobs = 0;
         answer.await.unwrap_or(Err(ScoreError::ShuttingDown))
     }
 }
@@ -253,12 +349,9 @@ fn prune(pending: &mut Vec<Job>, queued: &AtomicUsize) {
 
 /// The tokens a batch of `jobs` costs the forward (padding included when it pads).
 fn batch_tokens(jobs: &[Job], limits: BatchLimits) -> usize {
-    if limits.padded {
-        let rows: usize = jobs.iter().map(|j| j.rows.len()).sum();
-        rows * jobs.iter().map(Job::width).max().unwrap_or(0)
-    } else {
-        jobs.iter().map(Job::tokens).sum()
-    }
+    let rows: usize = jobs.iter().map(|j| j.rows.len()).sum();
+    let tokens = jobs.iter().map(Job::tokens).sum();
+    limits.cost(rows, tokens, jobs.iter().map(Job::width).max().unwrap_or(0))
 }
 
 /// Removes one batch's jobs from `pending` (kept in arrival order): the oldest, then
@@ -278,8 +371,7 @@ fn take_batch(pending: &mut Vec<Job>, limits: BatchLimits) -> Vec<Job> {
         let w = width.max(job.width());
         let r = rows + job.rows.len();
         let t = tokens + job.tokens();
-        let cost = if limits.padded { r * w } else { t };
-        if r <= limits.max_rows && cost <= limits.max_tokens {
+        if limits.fits(r, t, w) {
             rows = r;
             width = w;
             tokens = t;

@@ -5,7 +5,8 @@
 //! - `copl_requests_total{rpc, code}`, `copl_request_duration_seconds{rpc}`
 //! - `copl_queue_depth` (jobs waiting for a batch), `copl_jobs_dropped_total{reason}`
 //!   (`cancelled`, `deadline`)
-//! - `copl_batch_rows`, `copl_batch_tokens` (padded), `copl_batch_duration_seconds`
+//! - `copl_batch_rows`, `copl_batch_tokens` (padded), `copl_batch_duration_seconds`,
+//!   `copl_backend_panics_total`
 //! - `copl_onboarded_users`, `copl_seen_users`
 
 use std::{net::SocketAddr, time::Instant};
@@ -47,6 +48,10 @@ pub fn install(addr: SocketAddr) -> Result<()> {
     metrics::describe_counter!(
         "copl_jobs_dropped_total",
         "Jobs dropped before compute: caller gone (cancelled) or deadline passed"
+    );
+    metrics::describe_counter!(
+        "copl_backend_panics_total",
+        "Model batches that panicked (their callers got INTERNAL)"
     );
     metrics::describe_histogram!("copl_batch_rows", "Rows in one model batch");
     metrics::describe_histogram!(

@@ -137,6 +137,16 @@ async fn api_keys_have_two_roles_over_tls() {
     assert_eq!(c, Code::Unauthenticated, "{m}");
     let (c, _) = code(api.info(with_key(InfoRequest {}, None)).await.map(|_| ())).unwrap();
     assert_eq!(c, Code::Unauthenticated);
+    // The key is checked before the body is read: a body over max_message_bytes (4 MiB)
+    // without a key is UNAUTHENTICATED (the body decoded first would be OUT_OF_RANGE /
+    // RESOURCE_EXHAUSTED, at the cost of reading it); with a key it meets the size limit.
+    let mut huge = score();
+    huge.response = "a ".repeat(3 << 20);
+    let (c, m) = code(api.score(with_key(huge.clone(), None)).await.map(|_| ())).unwrap();
+    assert_eq!(c, Code::Unauthenticated, "{m}");
+    let (c, m) = code(api.score(with_key(huge, Some(&scoring))).await.map(|_| ())).unwrap();
+    assert_ne!(c, Code::Unauthenticated, "{m}");
+    assert_ne!(c, Code::Ok, "{m}");
 
     // A scoring key scores; an admin key does everything.
     api.score(with_key(score(), Some(&scoring))).await.unwrap();

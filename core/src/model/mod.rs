@@ -24,6 +24,7 @@ pub mod head;
 pub mod mole;
 pub mod packed;
 pub mod reward;
+pub mod window;
 
 pub use mole::{
     Gate, MoleConfig, MoleLinear, MoleSet, Routing, UserRouting, population_routing, route,

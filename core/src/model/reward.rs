@@ -17,6 +17,7 @@ use super::{
     gguf,
     head::{Pooling, RewardHead},
     packed::PackedRewardModel,
+    window::{Keep, window},
 };
 use crate::checkpoint::{self, CheckpointError, Manifest};
 
@@ -157,11 +158,13 @@ pub struct Batch {
 /// An input the model refuses.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("item {index}: {tokens} tokens, more than the limit of {limit}")]
+    #[error("item {index}: {}{tokens} tokens, more than the limit of {limit}", if *at_least { "at least " } else { "" })]
     TooLong {
         index: usize,
         tokens: usize,
         limit: usize,
+        /// `tokens` counts a window of the text only (the text is longer still).
+        at_least: bool,
     },
     #[error("item {index}: tokenizer: {message}")]
     Tokenizer { index: usize, message: String },
@@ -380,7 +383,9 @@ impl RewardModel {
     }
 
     /// As [`Self::tokenize`] with a limit of its own (at most the model's `max_tokens`),
-    /// also returning each item's length before truncation.
+    /// also returning each item's length before truncation. A text far longer than the
+    /// limit is read only in the window the limit can keep ([`super::window`]): its
+    /// length is then the window's, a lower bound, and its cost is bounded by the limit.
     pub fn tokenize_limited(
         &self,
         items: &[(&str, &str)],
@@ -394,6 +399,23 @@ impl RewardModel {
                 index,
                 message: e.to_string(),
             };
+            let count = |text: &str| {
+                self.tokenizer
+                    .encode(text, false)
+                    .map(|e| e.get_ids().len())
+                    .map_err(tokenizer_error)
+            };
+            let (response, response_cut) = window(response, limit, Keep::Head, count)?;
+            let (prompt, prompt_cut) = window(prompt, limit, Keep::Tail, count)?;
+            if (response_cut || prompt_cut) && !truncate {
+                // The window alone holds more than the limit: so does the whole text.
+                return Err(InputError::TooLong {
+                    index,
+                    tokens: count(if response_cut { response } else { prompt })?,
+                    limit,
+                    at_least: true,
+                });
+            }
             let encode = |prompt: &str| {
                 self.tokenizer
                     .encode(self.config.template.input(prompt, response), true)
@@ -407,6 +429,7 @@ impl RewardModel {
                         index,
                         tokens: length,
                         limit,
+                        at_least: false,
                     });
                 }
                 encoding = self.trim_prompt(prompt, encoding, limit, &encode, tokenizer_error)?;

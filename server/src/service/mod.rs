@@ -28,8 +28,7 @@ use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
-    auth::{Auth, Role},
-    scheduler::Row,
+    scheduler::{Reservation, Row},
     state::State,
     users::{Condition, Found},
 };
@@ -38,12 +37,11 @@ use fields::{deadline, invalid, non_empty, response_row, score_status, user_id, 
 /// Items of one stream in flight at once (beyond them the stream waits for results).
 const STREAM_IN_FLIGHT: usize = 256;
 
-/// The service; answers UNAVAILABLE until [`Self::ready`] is set. Every call is first
-/// admitted by [`Auth`] (its role: docs/security.md).
+/// The service; answers UNAVAILABLE until [`Self::ready`] is set. It is served behind
+/// [`crate::auth::Guarded`], which admits each call by its key before the body is read.
 #[derive(Clone, Debug, Default)]
 pub struct RewardApi {
     state: Arc<OnceLock<Arc<State>>>,
-    auth: Arc<Auth>,
 }
 
 /// One item to score, checked.
@@ -55,6 +53,8 @@ struct Item {
 
 /// Tokenised items.
 struct Prepared {
+    /// The queue room taken before tokenising ([`Reservation`]).
+    room: Reservation,
     rows: Vec<Row>,
     /// Per row: tokens before truncation.
     lengths: Vec<usize>,
@@ -69,20 +69,11 @@ struct Rewarded {
 }
 
 impl RewardApi {
-    /// A service admitting calls by `auth`.
-    pub fn new(auth: Auth) -> Self {
-        Self {
-            state: Arc::default(),
-            auth: Arc::new(auth),
-        }
-    }
-
-    /// Runs one RPC: admitted by [`Auth`] for `role`, then `call`; counted and timed
-    /// (refusals included) under `rpc`.
+    /// Runs one RPC, counted and timed under `rpc`. (Its key was checked before the body
+    /// was read: [`crate::auth::Guarded`], which counts its refusals itself.)
     async fn admitted<T, R, F>(
         &self,
         rpc: &'static str,
-        role: Role,
         request: Request<T>,
         call: impl FnOnce(Request<T>) -> F,
     ) -> Result<R, Status>
@@ -90,10 +81,7 @@ impl RewardApi {
         F: std::future::Future<Output = Result<R, Status>>,
     {
         let started = Instant::now();
-        let result = match self.auth.check(&request, rpc, role) {
-            Ok(()) => call(request).await,
-            Err(refused) => Err(refused),
-        };
+        let result = call(request).await;
         crate::telemetry::observe(rpc, started, &result);
         result
     }
@@ -126,7 +114,8 @@ async fn condition(state: &State, field: &str, id: &str) -> Result<Arc<Condition
         .map_err(|e| user_status(field, e))
 }
 
-/// Tokenises `items` on the blocking pool; over-long input is refused naming
+/// Tokenises `items` on the blocking pool once the queue has room for them (a full
+/// queue refuses them before any work); over-long input is refused naming
 /// `field(index)` unless `truncate`.
 async fn prepare(
     state: &Arc<State>,
@@ -134,6 +123,7 @@ async fn prepare(
     truncate: bool,
     field: impl Fn(usize) -> String,
 ) -> Result<Prepared, Status> {
+    let room = state.scheduler.reserve().map_err(score_status)?;
     let started = Instant::now();
     let s = state.clone();
     let texts: Vec<(String, String)> = items
@@ -155,11 +145,14 @@ async fn prepare(
             index,
             tokens,
             limit,
+            at_least,
         } => invalid(
             field(index),
             format!(
-                "{tokens} tokens after the template, more than max_input_tokens = {limit} \
-                 (set truncate to keep the first {limit})"
+                "{}{tokens} tokens after the template, more than max_input_tokens = {limit} \
+                 (set truncate to drop the prompt's start, then the response's end, down to \
+                 {limit})",
+                if at_least { "at least " } else { "" }
             ),
         ),
         copl_core::model::reward::InputError::Tokenizer { index, message } => {
@@ -181,6 +174,7 @@ async fn prepare(
         lengths.push(length);
     }
     Ok(Prepared {
+        room,
         rows,
         lengths,
         chars,
@@ -188,8 +182,9 @@ async fn prepare(
     })
 }
 
-/// Scores prepared rows, split into jobs that each fit one model batch, all waited on
-/// together (dropping the call drops the jobs).
+/// Scores prepared rows, split into jobs that each fit one model batch (charged as the
+/// scheduler charges them: [`crate::scheduler::BatchLimits::cost`]), admitted together
+/// or refused together, all waited on together (dropping the call drops the jobs).
 async fn reward(
     state: &State,
     prepared: Prepared,
@@ -198,6 +193,7 @@ async fn reward(
 ) -> Result<Rewarded, Status> {
     let limits = state.scheduler.limits();
     let Prepared {
+        mut room,
         rows,
         lengths,
         chars,
@@ -217,24 +213,26 @@ async fn reward(
     let tokens: u64 = rows.iter().map(|r| r.tokens.ids.len() as u64).sum();
     let mut jobs: Vec<Vec<Row>> = Vec::new();
     let mut current: Vec<Row> = Vec::new();
-    let mut width = 0;
+    let (mut width, mut job_tokens) = (0, 0);
     for row in rows {
-        let w = width.max(row.tokens.ids.len());
-        if !current.is_empty()
-            && (current.len() + 1 > limits.max_rows || (current.len() + 1) * w > limits.max_tokens)
-        {
+        let n = row.tokens.ids.len();
+        if !current.is_empty() && !limits.fits(current.len() + 1, job_tokens + n, width.max(n)) {
             jobs.push(std::mem::take(&mut current));
-            width = 0;
+            (width, job_tokens) = (0, 0);
         }
-        width = width.max(row.tokens.ids.len());
+        width = width.max(n);
+        job_tokens += n;
         current.push(row);
     }
     if !current.is_empty() {
         jobs.push(current);
     }
+    // All of the request's jobs are admitted before the first is queued, or none is.
+    room.grow(jobs.len()).map_err(score_status)?;
     let outcomes = futures_util::future::join_all(
         jobs.into_iter()
-            .map(|rows| state.scheduler.score(rows, deadline)),
+            .zip(room.into_jobs())
+            .map(|(rows, room)| state.scheduler.score(room, rows, deadline)),
     )
     .await;
     let mut rewards = Vec::with_capacity(results_meta.len());
@@ -733,7 +731,7 @@ impl RewardApi {
 type ScoreStream =
     Pin<Box<dyn Stream<Item = Result<ScoreStreamResponse, Status>> + Send + 'static>>;
 
-/// Every RPC admitted ([`Auth`]), counted and timed (`crate::telemetry`), then handled
+/// Every RPC (its key already checked: [`crate::auth::Guarded`]) counted and timed (`crate::telemetry`), then handled
 /// by its `_impl`.
 #[tonic::async_trait]
 impl RewardService for RewardApi {
@@ -741,7 +739,7 @@ impl RewardService for RewardApi {
         &self,
         request: Request<ScoreRequest>,
     ) -> Result<Response<ScoreResponse>, Status> {
-        self.admitted("Score", Role::Scoring, request, |r| self.score_impl(r))
+        self.admitted("Score", request, |r| self.score_impl(r))
             .await
     }
 
@@ -749,17 +747,15 @@ impl RewardService for RewardApi {
         &self,
         request: Request<ScoreBatchRequest>,
     ) -> Result<Response<ScoreBatchResponse>, Status> {
-        self.admitted("ScoreBatch", Role::Scoring, request, |r| {
-            self.score_batch_impl(r)
-        })
-        .await
+        self.admitted("ScoreBatch", request, |r| self.score_batch_impl(r))
+            .await
     }
 
     async fn compare_responses(
         &self,
         request: Request<CompareRequest>,
     ) -> Result<Response<CompareResponse>, Status> {
-        self.admitted("CompareResponses", Role::Scoring, request, |r| {
+        self.admitted("CompareResponses", request, |r| {
             self.compare_responses_impl(r)
         })
         .await
@@ -769,17 +765,15 @@ impl RewardService for RewardApi {
         &self,
         request: Request<OnboardUserRequest>,
     ) -> Result<Response<OnboardUserResponse>, Status> {
-        self.admitted("OnboardUser", Role::Admin, request, |r| {
-            self.onboard_user_impl(r)
-        })
-        .await
+        self.admitted("OnboardUser", request, |r| self.onboard_user_impl(r))
+            .await
     }
 
     async fn get_user(
         &self,
         request: Request<GetUserRequest>,
     ) -> Result<Response<GetUserResponse>, Status> {
-        self.admitted("GetUser", Role::Scoring, request, |r| self.get_user_impl(r))
+        self.admitted("GetUser", request, |r| self.get_user_impl(r))
             .await
     }
 
@@ -787,25 +781,20 @@ impl RewardService for RewardApi {
         &self,
         request: Request<DeleteUserRequest>,
     ) -> Result<Response<DeleteUserResponse>, Status> {
-        self.admitted("DeleteUser", Role::Admin, request, |r| {
-            self.delete_user_impl(r)
-        })
-        .await
+        self.admitted("DeleteUser", request, |r| self.delete_user_impl(r))
+            .await
     }
 
     async fn suggest_survey(
         &self,
         request: Request<SuggestSurveyRequest>,
     ) -> Result<Response<SuggestSurveyResponse>, Status> {
-        self.admitted("SuggestSurvey", Role::Scoring, request, |r| {
-            self.suggest_survey_impl(r)
-        })
-        .await
+        self.admitted("SuggestSurvey", request, |r| self.suggest_survey_impl(r))
+            .await
     }
 
     async fn info(&self, request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
-        self.admitted("Info", Role::Scoring, request, |r| self.info_impl(r))
-            .await
+        self.admitted("Info", request, |r| self.info_impl(r)).await
     }
 
     type ScoreStreamStream = ScoreStream;
@@ -815,10 +804,8 @@ impl RewardService for RewardApi {
         &self,
         request: Request<Streaming<ScoreStreamRequest>>,
     ) -> Result<Response<ScoreStream>, Status> {
-        self.admitted("ScoreStream", Role::Scoring, request, |r| {
-            self.score_stream_impl(r)
-        })
-        .await
+        self.admitted("ScoreStream", request, |r| self.score_stream_impl(r))
+            .await
     }
 }
 

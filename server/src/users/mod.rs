@@ -3,6 +3,13 @@
 //! [`store`] (embedded files, or Redis shared by replicas: then read through on every
 //! lookup, so a user onboarded or deleted on one replica is seen so on all), and the
 //! population (empty user id: shared expert only).
+//!
+//! Writes (OnboardUser, DeleteUser) take one lock per user id around the store's write
+//! *and* the map's update, inside a task of their own: two writes of one id cannot
+//! interleave their store and memory halves, and a caller that goes away mid-write does
+//! not cut the write short (issue #15: an onboarding racing a deletion could leave the
+//! user in memory but not on disk, and a cancelled onboarding released the lock while
+//! its write went on).
 
 pub mod files;
 pub mod redis_store;
@@ -22,6 +29,7 @@ use copl_core::{
     model::{UserRouting, reward::RewardModel},
 };
 use dashmap::DashMap;
+use tokio::sync::Mutex;
 
 use store::{StoreError, StoredUser, UserStore};
 
@@ -89,6 +97,10 @@ impl UserError {
     }
 }
 
+/// Stripes of the per-id write lock (ids hash onto them; writes are rare, so a shared
+/// stripe costs nothing measurable).
+const WRITE_LOCKS: usize = 64;
+
 /// Seen, onboarded and population users.
 #[derive(Debug)]
 pub struct Users {
@@ -96,7 +108,9 @@ pub struct Users {
     seen_rows: HashMap<String, u32>,
     seen: Vec<Arc<Condition>>,
     seen_answers: Vec<u32>,
-    onboarded: DashMap<String, Arc<Onboarded>>,
+    onboarded: Arc<DashMap<String, Arc<Onboarded>>>,
+    /// Write locks, one per user id by hash ([`WRITE_LOCKS`] stripes).
+    writes: Arc<Vec<Arc<Mutex<()>>>>,
     population: Arc<Condition>,
     store: UserStore,
     /// The checkpoint's embedding space (stored users carry it).
@@ -153,7 +167,8 @@ impl Users {
                 .collect(),
             seen,
             seen_answers,
-            onboarded: DashMap::new(),
+            onboarded: Arc::default(),
+            writes: Arc::new((0..WRITE_LOCKS).map(|_| Arc::default()).collect()),
             population,
             store,
             space,
@@ -178,6 +193,31 @@ impl Users {
         metrics::gauge!("copl_seen_users").set(this.seen.len() as f64);
         this.count_onboarded();
         Ok(this)
+    }
+
+    /// The write lock of `user_id`.
+    fn write_lock(&self, user_id: &str) -> Arc<Mutex<()>> {
+        use std::hash::{BuildHasher, RandomState};
+        static HASHER: std::sync::OnceLock<RandomState> = std::sync::OnceLock::new();
+        let hash = HASHER.get_or_init(RandomState::new).hash_one(user_id);
+        self.writes[hash as usize % self.writes.len()].clone()
+    }
+
+    /// Runs `write` (a store write and the map's update) under `user_id`'s write lock in
+    /// a task of its own, so that it completes even if the caller goes away.
+    async fn write<T: Send + 'static>(
+        &self,
+        user_id: &str,
+        write: impl Future<Output = Result<T, UserError>> + Send + 'static,
+    ) -> Result<T, UserError> {
+        let lock = self.write_lock(user_id);
+        let task = tokio::spawn(async move {
+            let _one_writer = lock.lock_owned().await;
+            write.await
+        });
+        task.await.map_err(|e| {
+            UserError::Store(user_id.to_string(), anyhow::anyhow!("write task: {e}"))
+        })?
     }
 
     fn restore(&self, user: &StoredUser) -> Result<Arc<Onboarded>> {
@@ -281,17 +321,25 @@ impl Users {
             .map_err(|e| UserError::Store(user_id.to_string(), e))?;
         // The store decides "already there" (atomically: one writer for files, SET NX
         // in Redis), so two concurrent onboardings of one id cannot both succeed.
-        let written = self
-            .store
-            .put(&stored, replace)
-            .await
-            .map_err(|e| UserError::store(user_id, e))?;
-        if !written {
-            return Err(UserError::AlreadyExists(user_id.to_string()));
-        }
-        self.onboarded
-            .insert(user_id.to_string(), onboarded.clone());
-        self.count_onboarded();
+        let (store, map, id) = (
+            self.store.clone(),
+            self.onboarded.clone(),
+            user_id.to_string(),
+        );
+        let held = onboarded.clone();
+        self.write(user_id, async move {
+            let written = store
+                .put(&stored, replace)
+                .await
+                .map_err(|e| UserError::store(&id, e))?;
+            if !written {
+                return Err(UserError::AlreadyExists(id));
+            }
+            map.insert(id, held);
+            count_onboarded(&map);
+            Ok(())
+        })
+        .await?;
         Ok(onboarded)
     }
 
@@ -300,22 +348,30 @@ impl Users {
         if self.seen_rows.contains_key(user_id) {
             return Err(UserError::Seen(user_id.to_string(), "deleted"));
         }
-        let removed = self
-            .store
-            .delete(user_id, &self.space)
-            .await
-            .map_err(|e| UserError::store(user_id, e))?;
-        self.onboarded.remove(user_id);
-        self.count_onboarded();
-        if removed {
-            Ok(())
-        } else {
-            Err(UserError::NotFound(user_id.to_string()))
-        }
+        let (store, map, id) = (
+            self.store.clone(),
+            self.onboarded.clone(),
+            user_id.to_string(),
+        );
+        let space = self.space.clone();
+        self.write(user_id, async move {
+            let removed = store
+                .delete(&id, &space)
+                .await
+                .map_err(|e| UserError::store(&id, e))?;
+            map.remove(&id);
+            count_onboarded(&map);
+            if removed {
+                Ok(())
+            } else {
+                Err(UserError::NotFound(id))
+            }
+        })
+        .await
     }
 
     fn count_onboarded(&self) {
-        metrics::gauge!("copl_onboarded_users").set(self.onboarded.len() as f64);
+        count_onboarded(&self.onboarded);
     }
 
     pub fn seen_count(&self) -> usize {
@@ -325,4 +381,8 @@ impl Users {
     pub fn onboarded_count(&self) -> usize {
         self.onboarded.len()
     }
+}
+
+fn count_onboarded(map: &DashMap<String, Arc<Onboarded>>) {
+    metrics::gauge!("copl_onboarded_users").set(map.len() as f64);
 }
