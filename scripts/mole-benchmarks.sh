@@ -19,7 +19,9 @@
 # ENGINE (auto: packed where it runs; packed: the hand-written backward, ≈ 3× faster;
 # autograd: candle's), EVAL_EVERY, LR and WARMUP (share of steps; `copl-train mole`'s),
 # RANK (every expert's LoRA rank, α = 2r; the paper's baselines use 64), GCF_EPOCHS (GCF's
-# and MF's full-batch epochs; scripts/lib/gcf.sh's gcf_epochs by default).
+# and MF's full-batch epochs; scripts/lib/gcf.sh's gcf_epochs by default), HELDOUT (synth
+# --heldout-prompts: a share of prompts no training pair has; half the test pairs are on
+# their texts, and a third table splits seen texts from new texts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/mole-bench}
@@ -45,6 +47,7 @@ EVAL_EVERY=${EVAL_EVERY:-50}
 LR=${LR:-5e-4}
 WARMUP=${WARMUP:-0.03}
 RANK=${RANK:-}
+HELDOUT=${HELDOUT:-}
 # E.g. --per-group (imbalanced data: each group measured on as many test pairs).
 EVAL_ARGS=${EVAL_ARGS:-}
 mkdir -p "$OUT"
@@ -59,7 +62,7 @@ GCF_EPOCHS=${GCF_EPOCHS:-$(gcf_epochs "$USERS")}
 
 [ -f "$OUT/data/synth.json" ] ||
   $BIN synth --preset "$PRESET" --sampling "$SAMPLING" --users "$USERS" --unseen-users "$UNSEEN" \
-    --common-share "$COMMON_SHARE" ${RATIO:+--group-ratio "$RATIO"} --seed "$SEED" \
+    --common-share "$COMMON_SHARE" ${RATIO:+--group-ratio "$RATIO"} ${HELDOUT:+--heldout-prompts "$HELDOUT"} --seed "$SEED" \
     --out "$OUT/data" >/dev/null
 [ -f "$OUT/gcf.json" ] ||
   into "$OUT/gcf.json" $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-gcf" "${GCF_CPU[@]}" --epochs "$GCF_EPOCHS" \
@@ -140,4 +143,13 @@ for v in variants:
     for g, s in e["seen"]["by_group"].items():
         u = (e.get("unseen") or {}).get("by_group", {}).get(g)
         print(f"| {v} | {g} | {pct(s)} | {pct(u)} |")
+if any(evaluation(v)["seen"].get("new_texts") for v in variants):
+    print()
+    print("| variant | seen users, seen texts | seen users, new texts | unseen users, seen texts | unseen users, new texts |")
+    print("|---|---|---|---|---|")
+    for v in variants:
+        e = evaluation(v)
+        s, u = e["seen"], e.get("unseen") or {}
+        print(f"| {v} | {pct(s.get('seen_texts'))} | {pct(s.get('new_texts'))} "
+              f"| {pct(u.get('seen_texts'))} | {pct(u.get('new_texts'))} |")
 PY

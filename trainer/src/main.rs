@@ -591,6 +591,11 @@ struct SynthArgs {
     /// Share of catalogue pairs on which all groups agree (0 = the paper's filter).
     #[arg(long, default_value_t = 0.0)]
     common_share: f64,
+    /// Share of prompts kept out of every survey pair, in [0, 1): half of every user's
+    /// test pairs are then on their responses, texts no training pair has (`eval`
+    /// reports them as `new_texts` beside `seen_texts`).
+    #[arg(long, default_value_t = 0.0)]
+    heldout_prompts: f64,
     /// How densely the catalogue compares its responses [default: dense for ufp4, sparse
     /// for the others]; `--preset ufp4 --catalogue sparse` is ufp4 before 2026-11-30.
     #[arg(long, value_enum)]
@@ -1010,6 +1015,7 @@ fn run_synth(args: SynthArgs) -> Result<()> {
             Some(CatalogueArg::Dense) => Catalogue::Dense,
         },
         common_share: args.common_share,
+        heldout_prompts: args.heldout_prompts,
         seed: args.seed,
     };
     let started = Instant::now();
@@ -1059,14 +1065,19 @@ fn print_summary(s: &synth::Summary, out: &std::path::Path, seconds: f64) {
         out.display()
     );
     println!(
-        "  catalogue: {} prompts, {} responses ({:.0}–{:.0} words, mean {:.0}); {} survey pairs, {} test pairs",
+        "  catalogue: {} prompts, {} responses ({:.0}–{:.0} words, mean {:.0}); {} survey pairs, {} test pairs{}",
         s.prompts,
         s.responses,
         s.response_words[0],
         s.response_words[2],
         s.response_words[1],
         s.survey_pairs,
-        s.test_pairs
+        s.test_pairs,
+        if s.new_text_pairs > 0 {
+            format!(" + {} on held-out prompts' new texts", s.new_text_pairs)
+        } else {
+            String::new()
+        }
     );
     let groups = if s.group_sizes.is_empty() {
         "Dirichlet(0.1) mixtures over detail, hedging, structure, formality".to_string()

@@ -247,6 +247,31 @@ impl Dataset {
     pub fn split(&self, split: Split) -> impl Iterator<Item = &Annotation> {
         self.annotations.iter().filter(move |a| a.split == split)
     }
+
+    /// The texts a model has seen annotated: the responses some training or validation
+    /// pair has.
+    pub fn annotated_texts(&self) -> AnnotatedTexts {
+        AnnotatedTexts(
+            self.annotations
+                .iter()
+                .filter(|a| a.split != Split::Test)
+                .flat_map(|a| [self.response_row(&a.chosen), self.response_row(&a.rejected)])
+                .flatten()
+                .collect(),
+        )
+    }
+}
+
+/// Response rows some training or validation pair has ([`Dataset::annotated_texts`]).
+#[derive(Clone, Debug, Default)]
+pub struct AnnotatedTexts(HashSet<usize>);
+
+impl AnnotatedTexts {
+    /// A pair on new texts: neither response annotated outside the test split (`synth
+    /// --heldout-prompts`' test pairs). A graph model holds no edge of such a response.
+    pub fn new_pair(&self, chosen: usize, rejected: usize) -> bool {
+        !self.0.contains(&chosen) && !self.0.contains(&rejected)
+    }
 }
 
 /// Pairs each record with its 1-based position, as if it were a file line.

@@ -14,7 +14,9 @@ mod error;
 mod jsonl;
 mod types;
 
-pub use dataset::{ANNOTATIONS_FILE, Dataset, RESPONSES_FILE, USERS_FILE, data_hash};
+pub use dataset::{
+    ANNOTATIONS_FILE, AnnotatedTexts, Dataset, RESPONSES_FILE, USERS_FILE, data_hash,
+};
 pub use error::{DataError, DataErrorKind, DataErrors};
 pub use jsonl::write_jsonl;
 pub use types::{Annotation, Response, Split, UserTruth};

@@ -211,6 +211,8 @@ pub fn eval_gcf(data: &Path, ckpt: &Path) -> Result<GcfEval> {
     let mut by_group: BTreeMap<String, Vec<(u32, u32, u32)>> = BTreeMap::new();
     let (mut controversial, mut common) = (Vec::new(), Vec::new());
     let mut has_flag = false;
+    // A graph model scores graph nodes: pairs on new texts are the reward model's.
+    let annotated = dataset.annotated_texts();
     for a in dataset.split(Split::Test) {
         let (Some(&u), Some(c), Some(r)) = (
             user_rows.get(a.user.as_str()),
@@ -219,6 +221,9 @@ pub fn eval_gcf(data: &Path, ckpt: &Path) -> Result<GcfEval> {
         ) else {
             continue;
         };
+        if annotated.new_pair(c, r) {
+            continue;
+        }
         let row = (u, c as u32, r as u32);
         all.push(row);
         if let Some(g) = groups.get(a.user.as_str()) {

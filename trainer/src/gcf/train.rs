@@ -92,17 +92,25 @@ impl Default for TrainConfig {
 /// Pairs as graph rows: (user, chosen, rejected).
 pub type PairRows = Vec<(u32, u32, u32)>;
 
-/// The pairs of `split` whose user is a graph node (seen users only).
+/// The pairs of `split` whose user is a graph node (seen users only). Test pairs on new
+/// texts (neither response in a training or validation pair: `synth
+/// --heldout-prompts`) are left out: a graph model holds no edge of them, so its score
+/// of them is its initial embedding's noise (the reward model's eval reports them).
 pub fn pair_rows(dataset: &Dataset, ids: &GraphIds, split: Split) -> PairRows {
     let users = ids.user_rows();
+    let annotated = (split == Split::Test).then(|| dataset.annotated_texts());
     dataset
         .split(split)
         .filter_map(|a| {
-            Some((
+            let pair = (
                 *users.get(a.user.as_str())?,
                 dataset.response_row(&a.chosen)? as u32,
                 dataset.response_row(&a.rejected)? as u32,
-            ))
+            );
+            match &annotated {
+                Some(texts) if texts.new_pair(pair.1 as usize, pair.2 as usize) => None,
+                _ => Some(pair),
+            }
         })
         .collect()
 }

@@ -1,13 +1,15 @@
 //! `copl-train eval`: the reward model's accuracy on seen users' test pairs and on
 //! unseen users' test pairs after onboarding (eq. 11 gives their gate input), overall,
-//! per ground-truth group and on controversial versus common pairs (paper Table 3).
+//! per ground-truth group and on controversial versus common pairs (paper Table 3), and
+//! on texts of training pairs versus new texts (test pairs whose responses no training
+//! or validation pair has: `synth --heldout-prompts`, issue #13).
 
 use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{Context, Result, bail};
 use copl_core::{
     adapt::{AdaptConfig, Adapter, Answer},
-    data::{Annotation, Dataset, Split},
+    data::{AnnotatedTexts, Annotation, Dataset, Split},
     model::{
         frozen_cache::FrozenCache,
         reward::{RewardModel, Variant},
@@ -34,6 +36,11 @@ pub struct Population {
     pub by_group: BTreeMap<String, Slice>,
     pub controversial: Option<Slice>,
     pub common: Option<Slice>,
+    /// The other pairs (a response some training pair has); both absent when no test
+    /// pair is on new texts.
+    pub seen_texts: Option<Slice>,
+    /// Pairs on responses no training or validation pair has: texts nobody annotated.
+    pub new_texts: Option<Slice>,
 }
 
 /// What `copl-train eval` reports.
@@ -48,6 +55,8 @@ struct Item {
     pair: TextPair,
     group: Option<String>,
     controversial: Option<bool>,
+    /// Neither response occurs in a training or validation pair.
+    new_text: bool,
 }
 
 /// At most `limit` of `items` (0 = all), spread over them; with `per_group`, `limit /
@@ -116,6 +125,7 @@ fn counted(items: &[Item], right: &[bool], shares: Option<BTreeMap<String, f64>>
     let groups: std::collections::BTreeSet<&String> =
         items.iter().filter_map(|i| i.group.as_ref()).collect();
     let flagged = items.iter().any(|i| i.controversial.is_some());
+    let new_texts = items.iter().any(|i| i.new_text);
     let by_group: BTreeMap<String, Slice> = groups
         .into_iter()
         .map(|g| (g.clone(), slice(&|i| i.group.as_ref() == Some(g))))
@@ -143,6 +153,10 @@ fn counted(items: &[Item], right: &[bool], shares: Option<BTreeMap<String, f64>>
         common: flagged
             .then(|| slice(&|i| i.controversial == Some(false)))
             .filter(|s| s.pairs > 0),
+        seen_texts: new_texts
+            .then(|| slice(&|i| !i.new_text))
+            .filter(|s| s.pairs > 0),
+        new_texts: new_texts.then(|| slice(&|i| i.new_text)),
     }
 }
 
@@ -183,10 +197,11 @@ fn unseen_answers(dataset: &Dataset) -> BTreeMap<&str, Vec<Answer>> {
 }
 
 /// The test annotation `a` as a scored item for a user with gate input `user`; none when
-/// a response is not in the catalogue.
+/// a response is not in the catalogue. `trained`: [`Dataset::annotated_texts`].
 fn test_item(
     dataset: &Dataset,
     groups: &BTreeMap<&str, &str>,
+    trained: &AnnotatedTexts,
     user: Vec<f32>,
     a: &Annotation,
 ) -> Option<Item> {
@@ -203,6 +218,7 @@ fn test_item(
         },
         group: groups.get(a.user.as_str()).map(|g| g.to_string()),
         controversial: a.controversial,
+        new_text: trained.new_pair(c, r),
     })
 }
 
@@ -222,7 +238,8 @@ pub fn eval_mole(
         Adapter::from_checkpoint(ckpt).with_context(|| format!("loading {}", ckpt.display()))?;
     let model = RewardModel::load(ckpt, backbone, &device())?;
     let groups = user_groups(&dataset);
-    let item = |user: Vec<f32>, a: &Annotation| test_item(&dataset, &groups, user, a);
+    let trained = dataset.annotated_texts();
+    let item = |user: Vec<f32>, a: &Annotation| test_item(&dataset, &groups, &trained, user, a);
     // Seen users: the order of `gcf::pair_rows`, so the spread sample is `mole`'s.
     let rows = ids.user_rows();
     let seen: Vec<Item> = dataset
@@ -292,7 +309,8 @@ pub fn eval_oracle(
     }
     let groups = user_groups(&dataset);
     // Uniform models read no gate input: every user gets the same zeros.
-    let item = |a: &Annotation| test_item(&dataset, &groups, vec![0.0; adapter.dim()], a);
+    let trained = dataset.annotated_texts();
+    let item = |a: &Annotation| test_item(&dataset, &groups, &trained, vec![0.0; adapter.dim()], a);
     let rows = ids.user_rows();
     let seen: Vec<Item> = dataset
         .split(Split::Test)

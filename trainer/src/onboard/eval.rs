@@ -311,6 +311,8 @@ pub(crate) fn unseen_users(dataset: &Dataset) -> Vec<UnseenUser<'_>> {
     let unseen = dataset.unseen_users();
     let mut order: Vec<&str> = Vec::new();
     let mut by_user: HashMap<&str, (Vec<Answer>, Vec<Answer>)> = HashMap::new();
+    // Eq. 11 scores graph nodes: test pairs on new texts are the reward model's.
+    let annotated = dataset.annotated_texts();
     for a in dataset.annotations() {
         if !unseen.contains(a.user.as_str()) {
             continue;
@@ -321,6 +323,9 @@ pub(crate) fn unseen_users(dataset: &Dataset) -> Vec<UnseenUser<'_>> {
         ) else {
             continue;
         };
+        if a.split == Split::Test && annotated.new_pair(c, r) {
+            continue;
+        }
         let answer = Answer {
             chosen: c as u32,
             rejected: r as u32,

@@ -137,16 +137,53 @@ pub(super) fn build_catalogue(
     (prompts, nodes, pairs)
 }
 
+/// The catalogue's pairs and responses as kept: `pairs` holds the survey pool (the
+/// first `survey`), then the test pool on the survey pool's texts (`test`), then the
+/// test pairs on held-out prompts' texts (the rest).
+pub(super) struct Pools {
+    pub pairs: Vec<Pair>,
+    pub survey: usize,
+    pub test: usize,
+    pub nodes: Vec<Node>,
+}
+
+/// Takes the pairs of a share `config.heldout_prompts` of the `prompts` prompts out of
+/// `candidates` (their order kept) and returns them; none (and no draw) at share 0.
+pub(super) fn heldout_pairs(
+    rng: &mut ChaCha8Rng,
+    candidates: &mut Vec<Pair>,
+    nodes: &[Node],
+    prompts: usize,
+    config: &SynthConfig,
+) -> Vec<Pair> {
+    let share = config.heldout_prompts;
+    if share <= 0.0 || prompts == 0 {
+        return Vec::new();
+    }
+    let mut order: Vec<usize> = (0..prompts).collect();
+    order.shuffle(rng);
+    let mut held = vec![false; prompts];
+    let count = ((share * prompts as f64).round() as usize).clamp(1, prompts);
+    for &p in &order[..count] {
+        held[p] = true;
+    }
+    let (heldout, kept): (Vec<Pair>, Vec<Pair>) =
+        candidates.drain(..).partition(|p| held[nodes[p.a].prompt]);
+    *candidates = kept;
+    heldout
+}
+
 /// Splits shuffled candidate pairs into a survey pool (the first `survey`) and a test
-/// pool of up to `test` other pairs whose responses both occur in the survey pool; drops
-/// the responses neither pool uses. Returns the survey pool, all kept pairs (survey
-/// pool first) and the kept responses, renumbered.
+/// pool of up to `test` other pairs whose responses both occur in the survey pool, and
+/// keeps up to `test` of the `heldout` pairs (responses no survey pair has) as test pairs
+/// on new texts; drops the responses no pool uses, and renumbers the rest.
 pub(super) fn split_pools(
     candidates: Vec<Pair>,
+    heldout: Vec<Pair>,
     nodes: Vec<Node>,
     survey: usize,
     test: usize,
-) -> (Vec<Pair>, Vec<Pair>, Vec<Node>) {
+) -> Pools {
     let survey = survey.min(candidates.len());
     let mut in_survey = vec![false; nodes.len()];
     for p in &candidates[..survey] {
@@ -160,6 +197,8 @@ pub(super) fn split_pools(
             .filter(|p| in_survey[p.a] && in_survey[p.b])
             .take(test),
     );
+    let test_len = kept.len() - survey;
+    kept.extend(heldout.into_iter().take(test));
     let mut new_row = vec![usize::MAX; nodes.len()];
     let mut used = Vec::new();
     for p in &kept {
@@ -181,7 +220,12 @@ pub(super) fn split_pools(
         p.a = new_row[p.a];
         p.b = new_row[p.b];
     }
-    (kept[..survey].to_vec(), kept, kept_nodes)
+    Pools {
+        pairs: kept,
+        survey,
+        test: test_len,
+        nodes: kept_nodes,
+    }
 }
 
 /// One prompt and its candidate responses with their attributes.

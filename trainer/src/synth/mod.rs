@@ -36,7 +36,7 @@ use rand_distr::{Distribution, Gamma};
 use serde::{Deserialize, Serialize};
 
 pub use catalogue::Catalogue;
-use catalogue::{Node, Pair, build_catalogue, split_pools};
+use catalogue::{Node, Pair, build_catalogue, heldout_pairs, split_pools};
 use text::AdviceLevels;
 
 /// One of the paper's four settings.
@@ -135,6 +135,12 @@ pub struct SynthConfig {
     /// Share of catalogue pairs on which every group agrees (common pairs), added to the
     /// preset's controversial pairs; 0 reproduces the paper's filtering. Not for `tldr`.
     pub common_share: f64,
+    /// Share of prompts kept out of every survey pair (issue #13: new texts): their
+    /// responses occur only in test pairs, and half of every user's test pairs are
+    /// drawn from them, so a model is scored on texts no training pair has. 0 = none
+    /// (files written before the field existed).
+    #[serde(default)]
+    pub heldout_prompts: f64,
     pub seed: u64,
 }
 
@@ -154,6 +160,7 @@ impl SynthConfig {
             group_ratio: None,
             catalogue: preset.default_catalogue(),
             common_share: 0.0,
+            heldout_prompts: 0.0,
             seed: 0,
         }
     }
@@ -205,6 +212,10 @@ pub struct Summary {
     pub responses: usize,
     pub survey_pairs: usize,
     pub test_pairs: usize,
+    /// Test pairs on held-out prompts' responses (`heldout_prompts`), beside
+    /// `test_pairs` on texts of the survey pool.
+    #[serde(default)]
+    pub new_text_pairs: usize,
     pub seen_users: usize,
     pub unseen_users: usize,
     /// Seen users a group (empty for `personal`).
@@ -250,16 +261,21 @@ pub fn generate(config: &SynthConfig) -> Result<Synthetic, SynthError> {
         .max(2 * config.seen_test_pairs);
 
     // Over-generate: a test pair must join two responses that also occur in survey
-    // pairs (so they are graph nodes with edges), which a small share of the spare pairs do.
+    // pairs (so they are graph nodes with edges), which a small share of the spare pairs
+    // do; held-out prompts take their share of the catalogue on top.
+    let seen_target = survey_target + config.catalogue.over_generation() * test_target;
     let (prompts, nodes, mut candidates) = build_catalogue(
         &mut rng,
         config,
-        survey_target + config.catalogue.over_generation() * test_target,
+        (seen_target as f64 / (1.0 - config.heldout_prompts)).ceil() as usize,
     );
     candidates.shuffle(&mut rng);
-    let (survey_pool, pairs, nodes) = split_pools(candidates, nodes, survey_target, test_target);
-    let survey_pool = &survey_pool[..];
-    let test_pool = &pairs[survey_pool.len()..];
+    let heldout = heldout_pairs(&mut rng, &mut candidates, &nodes, prompts.len(), config);
+    let pools = split_pools(candidates, heldout, nodes, survey_target, test_target);
+    let (pairs, nodes) = (&pools.pairs[..], &pools.nodes[..]);
+    let survey_pool = &pairs[..pools.survey];
+    let test_pool = &pairs[pools.survey..pools.survey + pools.test];
+    let new_text_pool = &pairs[pools.survey + pools.test..];
 
     let tastes = assign_tastes(&mut rng, config)?;
     let mut annotations = Vec::new();
@@ -286,16 +302,39 @@ pub fn generate(config: &SynthConfig) -> Result<Synthetic, SynthError> {
             survey_pool,
             train + val,
             taste,
-            &nodes,
+            nodes,
             config.preset,
         );
         for (k, pair) in survey.into_iter().enumerate() {
             let split = if k < train { Split::Train } else { Split::Val };
-            annotations.push(annotate(&mut rng, &id, pair, split, taste, &nodes, config).0);
+            annotations.push(annotate(&mut rng, &id, pair, split, taste, nodes, config).0);
         }
-        for pair in draw(&mut rng, test_pool, test, taste, &nodes, config.preset) {
+        let new_texts = if new_text_pool.is_empty() {
+            0
+        } else {
+            test / 2
+        };
+        let mut tests = draw(
+            &mut rng,
+            test_pool,
+            test - new_texts,
+            taste,
+            nodes,
+            config.preset,
+        );
+        if new_texts > 0 {
+            tests.extend(draw(
+                &mut rng,
+                new_text_pool,
+                new_texts,
+                taste,
+                nodes,
+                config.preset,
+            ));
+        }
+        for pair in tests {
             let (annotation, right) =
-                annotate(&mut rng, &id, pair, Split::Test, taste, &nodes, config);
+                annotate(&mut rng, &id, pair, Split::Test, taste, nodes, config);
             annotations.push(annotation);
             noiseless_right += usize::from(right);
             test_total += 1;
@@ -319,7 +358,7 @@ pub fn generate(config: &SynthConfig) -> Result<Synthetic, SynthError> {
         &annotations,
         &users,
         &tastes,
-        &nodes,
+        nodes,
         config.preset,
     );
     let responses: Vec<Response> = nodes
@@ -344,6 +383,7 @@ pub fn generate(config: &SynthConfig) -> Result<Synthetic, SynthError> {
         responses: nodes.len(),
         survey_pairs: survey_pool.len(),
         test_pairs: test_pool.len(),
+        new_text_pairs: new_text_pool.len(),
         seen_users: config.users,
         unseen_users: config.unseen_users,
         group_sizes: group_sizes(config.preset, &tastes),
@@ -380,6 +420,12 @@ fn check(config: &SynthConfig) -> Result<(), SynthError> {
         return Err(config_error(
             "label_noise",
             format!("must be in [0, 0.5], got {}", config.label_noise),
+        ));
+    }
+    if !(0.0..1.0).contains(&config.heldout_prompts) {
+        return Err(config_error(
+            "heldout_prompts",
+            format!("must be in [0, 1), got {}", config.heldout_prompts),
         ));
     }
     if !(0.0..1.0).contains(&config.common_share) {
