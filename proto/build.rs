@@ -14,6 +14,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // prost's codec, bounded before decoding (src/codec.rs).
+        .codec_path("crate::codec::BoundedCodec")
         .compile_fds(fds)?;
     for proto in PROTOS {
         println!("cargo:rerun-if-changed={proto}");

@@ -4,6 +4,8 @@
 //! the tonic/prost code generated from it and the encoded file descriptor set that the
 //! server hands to gRPC reflection.
 
+pub mod codec;
+
 /// Package `copl.v1`: the `RewardService` and its messages.
 pub mod v1 {
     #![allow(clippy::all, missing_docs, rust_2018_idioms)]

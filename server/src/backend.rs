@@ -64,14 +64,18 @@ impl Backend {
                 let failed = FailOnExit(failed_tx);
                 let mut panics_in_a_row = 0;
                 while let Some((batch, permit)) = rx.blocking_recv() {
-                    match run_batch(&mut score, batch) {
-                        Outcome::Panicked => panics_in_a_row += 1,
-                        Outcome::Ran => panics_in_a_row = 0,
-                        Outcome::Skipped => {}
-                    }
-                    if panics_in_a_row >= PANICS_BEFORE_FAILED {
-                        failed.0.send_replace(true);
-                    }
+                    // Settled before the callers are answered: a caller that sees the
+                    // last panic's error and asks health already sees NOT_SERVING.
+                    run_batch(&mut score, batch, |outcome| {
+                        match outcome {
+                            Outcome::Panicked => panics_in_a_row += 1,
+                            Outcome::Ran => panics_in_a_row = 0,
+                            Outcome::Skipped => {}
+                        }
+                        if panics_in_a_row >= PANICS_BEFORE_FAILED {
+                            failed.0.send_replace(true);
+                        }
+                    });
                     drop(permit); // idle again
                 }
             })?;
@@ -112,14 +116,16 @@ enum Outcome {
     Panicked,
 }
 
+/// Scores `batch`, hands its outcome to `settle`, then answers its callers.
 fn run_batch(
     score: &mut impl FnMut(&[Job]) -> Result<Vec<f32>, String>,
     batch: Vec<Job>,
-) -> Outcome {
+    settle: impl FnOnce(Outcome),
+) {
     // Callers that went away while the batch waited are not computed.
     let batch: Vec<Job> = batch.into_iter().filter(|j| !j.reply.is_closed()).collect();
     if batch.is_empty() {
-        return Outcome::Skipped;
+        return settle(Outcome::Skipped);
     }
     let started = Instant::now();
     // The model holds no state a half-done batch could leave inconsistent (weights are
@@ -142,6 +148,7 @@ fn run_batch(
             )
         }
     };
+    settle(outcome);
     let inference_time = started.elapsed();
     metrics::histogram!("copl_batch_duration_seconds").record(inference_time.as_secs_f64());
     match result {
@@ -176,7 +183,6 @@ fn run_batch(
             }
         }
     }
-    outcome
 }
 
 fn score(model: &RewardModel, batch: &[Job]) -> candle_core::Result<Vec<f32>> {

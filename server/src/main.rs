@@ -30,9 +30,6 @@ use state::State;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The gRPC service name health reports on (beside "").
-const SERVICE_NAME: &str = "copl.v1.RewardService";
-
 #[derive(Parser)]
 #[command(
     name = "copl-server",
@@ -122,12 +119,7 @@ async fn serve(settings: Settings) -> Result<()> {
         .with_context(|| format!("binding {addr}"))?;
     let bound = listener.local_addr()?;
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_not_serving::<RewardServiceServer<RewardApi>>()
-        .await;
-    health
-        .set_service_status("", tonic_health::ServingStatus::NotServing)
-        .await;
+    set_health(&health, tonic_health::ServingStatus::NotServing).await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(copl_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -145,6 +137,11 @@ async fn serve(settings: Settings) -> Result<()> {
     }
     let api = RewardApi::default();
     let max_message = settings.limits.max_message_bytes;
+    let list_limit = settings
+        .limits
+        .max_batch_items
+        .max(settings.limits.max_survey_answers);
+    copl_proto::codec::set_max_field_occurrences(list_limit);
     let grace = Duration::from_secs(settings.shutdown_grace_seconds);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -198,41 +195,26 @@ async fn serve(settings: Settings) -> Result<()> {
         "model loaded and warmed: SERVING"
     );
     let mut backend_failed = state.scheduler.backend_failed();
+    // SuggestSurvey's `declined` may hold up to the survey pool's pairs.
+    copl_proto::codec::set_max_field_occurrences(list_limit.max(state.survey.pool_size()));
     api.ready(state);
-    health.set_serving::<RewardServiceServer<RewardApi>>().await;
-    health
-        .set_service_status("", tonic_health::ServingStatus::Serving)
-        .await;
+    set_health(&health, tonic_health::ServingStatus::Serving).await;
     // A failed backend (its thread gone, or batches panicking in a row) turns health
     // NOT_SERVING, so a readiness/liveness probe takes the replica out and restarts it.
     let failed_health = health.clone();
     tokio::spawn(async move {
         if backend_failed.wait_for(|failed| *failed).await.is_ok() {
             tracing::error!("the model backend failed: health NOT_SERVING");
-            failed_health
-                .set_not_serving::<RewardServiceServer<RewardApi>>()
-                .await;
-            failed_health
-                .set_service_status("", tonic_health::ServingStatus::NotServing)
-                .await;
+            set_health(&failed_health, tonic_health::ServingStatus::NotServing).await;
         }
     });
-    debug_assert_eq!(
-        <RewardServiceServer<RewardApi> as tonic::server::NamedService>::NAME,
-        SERVICE_NAME
-    );
 
     shutdown_signal().await;
     tracing::info!(
         grace_seconds = grace.as_secs(),
         "shutting down: finishing in-flight calls"
     );
-    shutdown_health
-        .set_not_serving::<RewardServiceServer<RewardApi>>()
-        .await;
-    shutdown_health
-        .set_service_status("", tonic_health::ServingStatus::NotServing)
-        .await;
+    set_health(&shutdown_health, tonic_health::ServingStatus::NotServing).await;
     let _ = stop_tx.send(true);
     drop(stop_rx);
     match tokio::time::timeout(grace, server).await {
@@ -240,6 +222,16 @@ async fn serve(settings: Settings) -> Result<()> {
         Err(_) => tracing::warn!("in-flight calls outlived the grace period; exiting"),
     }
     Ok(())
+}
+
+/// Health for both names a probe may ask: the reward service's and the server's ("").
+async fn set_health(
+    health: &tonic_health::server::HealthReporter,
+    status: tonic_health::ServingStatus,
+) {
+    let service = <RewardServiceServer<RewardApi> as tonic::server::NamedService>::NAME;
+    health.set_service_status(service, status).await;
+    health.set_service_status("", status).await;
 }
 
 /// One forward of the population on a short text, so the first call does not pay for

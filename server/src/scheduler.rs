@@ -132,20 +132,26 @@ impl Reservation {
     }
 
     /// One job's room out of this reservation (None when it has none left).
-    fn take_one(&mut self) -> Option<Reservation> {
+    fn take_one(&mut self) -> Option<JobRoom> {
         self.jobs = self.jobs.checked_sub(1)?;
-        Some(Reservation {
+        Some(JobRoom(Reservation {
             queued: self.queued.clone(),
             max_queued: self.max_queued,
             jobs: 1,
-        })
+        }))
     }
 
-    /// Splits the room into one reservation per job.
-    pub fn into_jobs(mut self) -> Vec<Reservation> {
+    /// Splits the room into one [`JobRoom`] per job.
+    pub fn into_jobs(mut self) -> Vec<JobRoom> {
         std::iter::from_fn(|| self.take_one()).collect()
     }
 }
+
+/// The room of exactly one job, split off a [`Reservation`]: what
+/// [`Scheduler::score`] queues a job in.
+#[derive(Debug)]
+#[must_use]
+pub struct JobRoom(Reservation);
 
 impl Drop for Reservation {
     fn drop(&mut self) {
@@ -217,10 +223,10 @@ impl Scheduler {
     }
 
     /// Scores `rows` (at most one batch: `max_rows`, `max_tokens`) in one model batch,
-    /// queued in the room `reservation` holds.
+    /// queued in `room`.
     pub async fn score(
         &self,
-        mut reservation: Reservation,
+        room: JobRoom,
         rows: Vec<Row>,
         deadline: Option<Instant>,
     ) -> Result<Scored, ScoreError> {
@@ -231,13 +237,11 @@ impl Scheduler {
             enqueued: Instant::now(),
             reply,
         };
-        let Some(mut room) = reservation.take_one() else {
-            return Err(ScoreError::Overloaded(self.queued.load(Ordering::SeqCst)));
-        };
         if self.jobs.send(job).is_err() {
             return Err(ScoreError::ShuttingDown); // the room drops: given back
         }
         // Queued: the batching task gives the room back when it takes the job out.
+        let JobRoom(mut room) = room;
         room.jobs = 0;
         answer.await.unwrap_or(Err(ScoreError::ShuttingDown))
     }

@@ -407,11 +407,11 @@ impl RewardModel {
             };
             let (response, response_cut) = window(response, limit, Keep::Head, count)?;
             let (prompt, prompt_cut) = window(prompt, limit, Keep::Tail, count)?;
-            if (response_cut || prompt_cut) && !truncate {
+            if let (Some(tokens), false) = (response_cut.or(prompt_cut), truncate) {
                 // The window alone holds more than the limit: so does the whole text.
                 return Err(InputError::TooLong {
                     index,
-                    tokens: count(if response_cut { response } else { prompt })?,
+                    tokens,
                     limit,
                     at_least: true,
                 });

@@ -28,25 +28,27 @@ pub enum Keep {
 }
 
 /// `text`, or the window of it at the `keep` end that holds more than `limit` tokens
-/// by `count` (the tokens of a text alone), and whether it was cut.
+/// by `count` (the tokens of a text alone), with the window's count when it was cut
+/// (`None`: the whole text, not counted).
 pub fn window<E>(
     text: &str,
     limit: usize,
     keep: Keep,
     count: impl Fn(&str) -> Result<usize, E>,
-) -> Result<(&str, bool), E> {
+) -> Result<(&str, Option<usize>), E> {
     let mut bytes = limit.saturating_mul(BYTES_PER_TOKEN).max(256);
     while bytes < text.len() {
         let cut = match keep {
             Keep::Head => &text[..floor_char_boundary(text, bytes)],
             Keep::Tail => &text[ceil_char_boundary(text, text.len() - bytes)..],
         };
-        if count(cut)? >= limit.saturating_add(MARGIN) {
-            return Ok((cut, true));
+        let tokens = count(cut)?;
+        if tokens >= limit.saturating_add(MARGIN) {
+            return Ok((cut, Some(tokens)));
         }
         bytes = bytes.saturating_mul(4);
     }
-    Ok((text, false))
+    Ok((text, None))
 }
 
 fn floor_char_boundary(text: &str, at: usize) -> usize {
@@ -75,16 +77,16 @@ mod tests {
     fn a_short_text_is_read_whole_without_counting() {
         let text = "a few words";
         let never = |_: &str| -> Result<usize, ()> { panic!("counted a short text") };
-        assert_eq!(window(text, 64, Keep::Head, never), Ok((text, false)));
+        assert_eq!(window(text, 64, Keep::Head, never), Ok((text, None)));
     }
 
     #[test]
     fn a_long_text_is_cut_at_the_end_the_input_keeps_with_tokens_to_spare() {
         let text = "wörd ".repeat(100_000); // 600 000 bytes, 2-byte characters inside
         for keep in [Keep::Head, Keep::Tail] {
-            let (cut, was_cut) = window(&text, 128, keep, words).unwrap_or_default();
-            assert!(was_cut);
-            assert!(words(cut).unwrap_or(0) >= 128 + MARGIN);
+            let (cut, tokens) = window(&text, 128, keep, words).unwrap_or_default();
+            assert_eq!(tokens, words(cut).ok());
+            assert!(tokens.unwrap_or(0) >= 128 + MARGIN);
             assert!(
                 cut.len() <= 128 * BYTES_PER_TOKEN,
                 "{} bytes read",
@@ -101,10 +103,10 @@ mod tests {
     fn text_with_few_tokens_per_byte_grows_the_window_and_may_be_read_whole() {
         // Spaces tokenise to nothing: the window grows ×4 until it holds enough words.
         let text = format!("{}{}", " ".repeat(50_000), "word ".repeat(200));
-        let (cut, was_cut) = window(&text, 128, Keep::Tail, words).unwrap_or_default();
-        assert!(was_cut && words(cut).unwrap_or(0) >= 128 + MARGIN);
-        let (all, was_cut) = window(&text, 1000, Keep::Head, words).unwrap_or_default();
-        assert!(!was_cut);
+        let (cut, tokens) = window(&text, 128, Keep::Tail, words).unwrap_or_default();
+        assert!(tokens.unwrap_or(0) >= 128 + MARGIN && text.ends_with(cut));
+        let (all, tokens) = window(&text, 1000, Keep::Head, words).unwrap_or_default();
+        assert_eq!(tokens, None);
         assert_eq!(all.len(), text.len());
     }
 }

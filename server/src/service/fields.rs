@@ -16,6 +16,22 @@ pub fn invalid(field: impl std::fmt::Display, message: impl std::fmt::Display) -
     Status::invalid_argument(format!("{field}: {message}"))
 }
 
+/// A repeated field of at most `max` elements: `field: N <what>, more than <limit>`
+/// (`limit` names the setting or bound, e.g. `max_batch_items = 64`).
+pub fn at_most(
+    field: &str,
+    count: usize,
+    max: usize,
+    what: &str,
+    limit: impl std::fmt::Display,
+) -> Result<(), Status> {
+    if count > max {
+        Err(invalid(field, format!("{count} {what}, more than {limit}")))
+    } else {
+        Ok(())
+    }
+}
+
 /// A text field with something in it: not empty, not only white space.
 pub fn non_empty(field: &str, value: &str) -> Result<(), Status> {
     if value.is_empty() {

@@ -32,7 +32,9 @@ use crate::{
     state::State,
     users::{Condition, Found},
 };
-use fields::{deadline, invalid, non_empty, response_row, score_status, user_id, user_status};
+use fields::{
+    at_most, deadline, invalid, non_empty, response_row, score_status, user_id, user_status,
+};
 
 /// Items of one stream in flight at once (beyond them the stream waits for results).
 const STREAM_IN_FLIGHT: usize = 256;
@@ -391,12 +393,13 @@ impl RewardApi {
         if r.items.is_empty() {
             return Err(invalid("items", "empty"));
         }
-        if r.items.len() > max {
-            return Err(invalid(
-                "items",
-                format!("{} items, more than max_batch_items = {max}", r.items.len()),
-            ));
-        }
+        at_most(
+            "items",
+            r.items.len(),
+            max,
+            "items",
+            format!("max_batch_items = {max}"),
+        )?;
         let mut items = Vec::with_capacity(r.items.len());
         // One lookup per distinct user (with a shared store each is a Redis read).
         let mut found: HashMap<String, Arc<Condition>> = HashMap::new();
@@ -534,15 +537,8 @@ impl RewardApi {
                 "empty: onboarding needs at least one answer",
             ));
         }
-        if r.answers.len() > max {
-            return Err(invalid(
-                "answers",
-                format!(
-                    "{} answers, more than max_survey_answers = {max}",
-                    r.answers.len()
-                ),
-            ));
-        }
+        let limit = format!("max_survey_answers = {max}");
+        at_most("answers", r.answers.len(), max, "answers", &limit)?;
         let given = answers(&state, "answers", &r.answers)?;
         let options = r.options.unwrap_or_default();
         let max_hops = state.settings.limits.max_hops;
@@ -661,26 +657,18 @@ impl RewardApi {
                 format!("{wanted}: more than max_survey_answers = {max}"),
             ));
         }
-        if r.answers_so_far.len() > max {
-            return Err(invalid(
-                "answers_so_far",
-                format!(
-                    "{} answers, more than max_survey_answers = {max}",
-                    r.answers_so_far.len()
-                ),
-            ));
-        }
+        let limit = format!("max_survey_answers = {max}");
+        at_most(
+            "answers_so_far",
+            r.answers_so_far.len(),
+            max,
+            "answers",
+            &limit,
+        )?;
         // More declined pairs than the pool holds can only repeat (issue #15).
         let pool = state.survey.pool_size();
-        if r.declined.len() > pool {
-            return Err(invalid(
-                "declined",
-                format!(
-                    "{} pairs, more than the survey pool's {pool}",
-                    r.declined.len()
-                ),
-            ));
-        }
+        let limit = format!("the survey pool's {pool}");
+        at_most("declined", r.declined.len(), pool, "pairs", limit)?;
         let so_far = answers(&state, "answers_so_far", &r.answers_so_far)?;
         let declined = r
             .declined

@@ -6,7 +6,9 @@
 //! A write goes to a temporary sibling, is flushed to disk, renamed over the old file,
 //! and the directory is flushed, before OnboardUser answers: a crash leaves the old
 //! record or the new one, never a torn one. Delete removes the file and flushes the
-//! directory.
+//! directory. At start a file that cannot be read as its user's record is quarantined:
+//! renamed to `<name>.corrupt` (its bytes kept for the operator) and reported, while the
+//! other users are served (issue #15: one unreadable file stopped the server).
 
 use std::{
     fs,
@@ -14,13 +16,29 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow};
 
 use super::store::StoredUser;
 
 /// The longest id named by its hex: `<hex>.json.tmp` (the write's temporary sibling)
 /// then fits the 255-byte file-name limit of Linux file systems.
 pub const HEX_NAME_MAX_BYTES: usize = (255 - ".json.tmp".len()) / 2;
+
+/// What loading the store found: the users, and the files set aside.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub users: Vec<StoredUser>,
+    pub quarantined: Vec<Quarantined>,
+}
+
+/// A user file that could not be loaded, renamed out of the store's way.
+#[derive(Debug)]
+pub struct Quarantined {
+    /// Where it is now (`<file>.corrupt`, or `<file>.corrupt.<n>` beside earlier ones).
+    pub file: PathBuf,
+    /// Why it could not be loaded (the file's original path leads).
+    pub why: String,
+}
 
 /// The directory of user files.
 #[derive(Clone, Debug)]
@@ -47,12 +65,14 @@ impl FileStore {
         self.dir.join(format!("{stem}.json"))
     }
 
-    /// Every stored user; a file that cannot be read or whose name does not match its
-    /// id is an error naming the file (nothing is dropped silently). Run at start, before
-    /// any write: it also removes the `.json.tmp` siblings that interrupted writes left
-    /// (their rename never happened, so no client was told the record was stored).
-    pub fn load_all(&self) -> Result<Vec<StoredUser>> {
-        let mut users = Vec::new();
+    /// Every stored user. A file that cannot be read, is not a stored user, or whose
+    /// name does not match its id is quarantined ([`Quarantined`]: renamed, reported,
+    /// never deleted); its user is then unknown until onboarded again. Run at start,
+    /// before any write: it also removes the `.json.tmp` siblings that interrupted
+    /// writes left (their rename never happened, so no client was told the record was
+    /// stored).
+    pub fn load_all(&self) -> Result<Loaded> {
+        let mut loaded = Loaded::default();
         for entry in
             fs::read_dir(&self.dir).with_context(|| format!("reading {}", self.dir.display()))?
         {
@@ -64,21 +84,35 @@ impl FileStore {
                 }
                 continue;
             }
-            let text =
-                fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            let user: StoredUser = serde_json::from_str(&text)
-                .with_context(|| format!("{}: not a stored user", path.display()))?;
-            if self.path(&user.user_id) != path {
-                bail!(
-                    "{}: holds user {:?}, whose file name differs",
-                    path.display(),
-                    user.user_id
-                );
+            match self.read_record(&path) {
+                Ok(user) => loaded.users.push(user),
+                Err(why) => {
+                    let file = quarantine(&path)?;
+                    loaded.quarantined.push(Quarantined {
+                        file,
+                        why: format!("{why:#}"),
+                    });
+                }
             }
-            users.push(user);
         }
-        users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-        Ok(users)
+        loaded.users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        Ok(loaded)
+    }
+
+    /// The user record in `path`, which must be the file its id names.
+    fn read_record(&self, path: &Path) -> Result<StoredUser> {
+        let text =
+            fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let user: StoredUser = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a stored user", path.display()))?;
+        if self.path(&user.user_id) != path {
+            return Err(anyhow!(
+                "{}: holds user {:?}, whose file name differs",
+                path.display(),
+                user.user_id
+            ));
+        }
+        Ok(user)
     }
 
     /// The record of `user_id`, if any.
@@ -127,6 +161,26 @@ impl FileStore {
     }
 }
 
+/// Renames `path` to the first free `<path>.corrupt[.<n>]` and returns it.
+fn quarantine(path: &Path) -> Result<PathBuf> {
+    let name = path.as_os_str().to_owned();
+    let target = (0..)
+        .map(|n| {
+            let mut t = name.clone();
+            t.push(if n == 0 {
+                ".corrupt".to_string()
+            } else {
+                format!(".corrupt.{n}")
+            });
+            PathBuf::from(t)
+        })
+        .find(|t| !t.exists())
+        .unwrap_or_else(|| path.with_extension("corrupt"));
+    fs::rename(path, &target)
+        .with_context(|| format!("quarantining {} as {}", path.display(), target.display()))?;
+    Ok(target)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,11 +207,58 @@ mod tests {
         fs::write(&leftover, b"{\"user_id\": \"to").unwrap_or_else(|e| panic!("{e}"));
         let other = dir.path().join("users").join("README");
         fs::write(&other, b"not ours").unwrap_or_else(|e| panic!("{e}"));
-        let users = store.load_all().unwrap_or_else(|e| panic!("{e:#}"));
+        let users = store.load_all().unwrap_or_else(|e| panic!("{e:#}")).users;
         assert_eq!(users.len(), 1);
         assert_eq!(users[0].user_id, "kept");
         assert!(!leftover.exists());
         assert!(other.exists());
+    }
+
+    /// A torn record, a file that is not a record and a record under another id's name
+    /// are each renamed to `.corrupt` (bytes kept) and named with why; the good users
+    /// load, and a second start finds nothing more to set aside.
+    #[test]
+    fn unreadable_files_are_quarantined_and_the_rest_load() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = FileStore::open(dir.path()).unwrap_or_else(|e| panic!("{e:#}"));
+        store.put(&user("kept")).unwrap_or_else(|e| panic!("{e:#}"));
+        let torn = store.path("torn");
+        fs::write(&torn, b"{\"user_id\": \"to").unwrap_or_else(|e| panic!("{e}"));
+        let misnamed = store.path("bob");
+        let alice = serde_json::to_vec(&user("alice")).unwrap_or_default();
+        fs::write(&misnamed, &alice).unwrap_or_else(|e| panic!("{e}"));
+        // An earlier quarantine of the same name is kept too.
+        let earlier = PathBuf::from(format!("{}.corrupt", torn.display()));
+        fs::write(&earlier, b"older").unwrap_or_else(|e| panic!("{e}"));
+
+        let loaded = store.load_all().unwrap_or_else(|e| panic!("{e:#}"));
+        let ids: Vec<&str> = loaded.users.iter().map(|u| u.user_id.as_str()).collect();
+        assert_eq!(ids, ["kept"]);
+        assert_eq!(loaded.quarantined.len(), 2);
+        for q in &loaded.quarantined {
+            assert!(q.file.exists(), "{q:?}");
+            assert!(q.file.to_string_lossy().contains(".json.corrupt"), "{q:?}");
+        }
+        let why = |path: &Path| {
+            loaded
+                .quarantined
+                .iter()
+                .find(|q| q.why.contains(&path.display().to_string()))
+                .map(|q| (q.why.clone(), fs::read(&q.file).unwrap_or_default()))
+                .unwrap_or_else(|| panic!("{} not reported: {loaded:?}", path.display()))
+        };
+        let (message, bytes) = why(&torn);
+        assert!(message.contains("not a stored user"), "{message}");
+        assert_eq!(bytes, b"{\"user_id\": \"to");
+        let (message, bytes) = why(&misnamed);
+        assert!(message.contains("file name differs"), "{message}");
+        assert_eq!(bytes, alice);
+        assert_eq!(fs::read(&earlier).unwrap_or_default(), b"older");
+        assert!(!torn.exists() && !misnamed.exists());
+
+        let again = store.load_all().unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(again.users.len(), 1);
+        assert!(again.quarantined.is_empty());
     }
 
     /// Ids up to the limit of 128 bytes, ASCII and multi-byte, are stored, read back,
@@ -184,6 +285,7 @@ mod tests {
         let listed: Vec<String> = store
             .load_all()
             .unwrap_or_else(|e| panic!("{e:#}"))
+            .users
             .into_iter()
             .map(|u| u.user_id)
             .collect();
@@ -197,6 +299,7 @@ mod tests {
             store
                 .load_all()
                 .unwrap_or_else(|e| panic!("{e:#}"))
+                .users
                 .is_empty()
         );
     }

@@ -178,7 +178,16 @@ impl Users {
             .load_all()
             .await
             .map_err(|e| anyhow::anyhow!("loading the stored users: {e}"))?;
-        for user in stored {
+        for q in &stored.quarantined {
+            tracing::error!(
+                moved_to = %q.file.display(),
+                why = %q.why,
+                "a stored user's file could not be loaded: set aside, its user must onboard again"
+            );
+        }
+        metrics::counter!("copl_user_records_quarantined_total")
+            .increment(stored.quarantined.len() as u64);
+        for user in stored.users {
             if user.space != this.space {
                 tracing::warn!(
                     user = %user.user_id,

@@ -2,12 +2,12 @@
 //! under the data directory; one server) or Redis ([`RedisStore`], shared by every
 //! replica). A record is durable in the store before OnboardUser answers.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
-use tokio::sync::Mutex;
 
-use super::{files::FileStore, redis_store::RedisStore};
+use super::{
+    files::{FileStore, Loaded},
+    redis_store::RedisStore,
+};
 
 /// An onboarded user as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -38,10 +38,10 @@ pub enum StoreError {
 /// The configured store.
 #[derive(Clone, Debug)]
 pub enum UserStore {
-    /// Files; writes are serialised (onboarding is rare), so "put unless present" holds.
+    /// Files. "Put unless present" is a read then a write: it holds because the caller
+    /// serialises the writes of one id (`Users::write`'s per-id lock, the only writer).
     Embedded {
         files: FileStore,
-        writes: Arc<Mutex<()>>,
     },
     Redis(RedisStore),
 }
@@ -62,7 +62,6 @@ impl UserStore {
             ),
             _ => Self::Embedded {
                 files: FileStore::open(&settings.data_dir)?,
-                writes: Arc::default(),
             },
         })
     }
@@ -73,22 +72,22 @@ impl UserStore {
         matches!(self, Self::Redis(_))
     }
 
-    /// The users to hold in memory at start: every stored user of the embedded store;
-    /// none of a shared store (read through on first use).
-    pub async fn load_all(&self) -> Result<Vec<StoredUser>, StoreError> {
+    /// The users to hold in memory at start: every stored user of the embedded store
+    /// (and the files it set aside); none of a shared store (read through on first use).
+    pub async fn load_all(&self) -> Result<Loaded, StoreError> {
         match self {
-            Self::Embedded { files, .. } => {
+            Self::Embedded { files } => {
                 let files = files.clone();
                 blocking(move || files.load_all()).await
             }
-            Self::Redis(_) => Ok(Vec::new()),
+            Self::Redis(_) => Ok(Loaded::default()),
         }
     }
 
     /// The record of `user_id` in embedding space `space`.
     pub async fn get(&self, user_id: &str, space: &str) -> Result<Option<StoredUser>, StoreError> {
         match self {
-            Self::Embedded { files, .. } => {
+            Self::Embedded { files } => {
                 let (files, id) = (files.clone(), user_id.to_string());
                 let user = blocking(move || files.get(&id)).await?;
                 Ok(user.filter(|u| u.space == space))
@@ -100,8 +99,7 @@ impl UserStore {
     /// Stores `user` durably; unless `replace`, only when no record exists (false then).
     pub async fn put(&self, user: &StoredUser, replace: bool) -> Result<bool, StoreError> {
         match self {
-            Self::Embedded { files, writes } => {
-                let _one_writer = writes.lock().await;
+            Self::Embedded { files } => {
                 let (files, user) = (files.clone(), user.clone());
                 blocking(move || {
                     let present = files
@@ -121,8 +119,7 @@ impl UserStore {
     /// Removes `user_id` for good; false when there was no record.
     pub async fn delete(&self, user_id: &str, space: &str) -> Result<bool, StoreError> {
         match self {
-            Self::Embedded { files, writes } => {
-                let _one_writer = writes.lock().await;
+            Self::Embedded { files } => {
                 let (files, id) = (files.clone(), user_id.to_string());
                 blocking(move || files.delete(&id)).await
             }
