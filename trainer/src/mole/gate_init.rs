@@ -98,6 +98,8 @@ pub fn fit_centroids(
         );
     }
     let most = experts.min(users.len());
+    // The chosen k's centroids, when the silhouette's sample was every user.
+    let mut fitted = None;
     let (k, silhouettes) = match clusters {
         Some(k) if k < 1 || k > most => {
             bail!("--gate-clusters {k}: must be between 1 and {most} (experts, users)")
@@ -106,20 +108,26 @@ pub fn fit_centroids(
         None if most < 2 => (1, Vec::new()),
         None => {
             let sample = spread_rows(users, SILHOUETTE_USERS);
-            let scores: Vec<(usize, f64)> = (2..=most)
-                .map(|k| {
-                    let c = kmeans(&sample, k, RESTARTS, seed);
-                    (k, mean_silhouette(&sample, &c))
-                })
-                .collect();
-            let best = scores
-                .iter()
-                .max_by(|a, b| a.1.total_cmp(&b.1))
-                .map_or(2, |s| s.0);
-            (best, scores)
+            let whole = sample.len() == users.len();
+            let mut best: Option<(usize, f64, Vec<Vec<f64>>)> = None;
+            let mut scores = Vec::with_capacity(most - 1);
+            for k in 2..=most {
+                let c = kmeans(&sample, k, RESTARTS, seed);
+                let score = mean_silhouette(&sample, &c);
+                scores.push((k, score));
+                // The last of equal scores, as `max_by` picks.
+                if best.as_ref().is_none_or(|b| score.total_cmp(&b.1).is_ge()) {
+                    best = Some((k, score, c));
+                }
+            }
+            let (k, _, c) = best.unwrap_or((2, 0.0, Vec::new()));
+            if whole && !c.is_empty() {
+                fitted = Some(c);
+            }
+            (k, scores)
         }
     };
-    let centroids = kmeans(users, k, RESTARTS, seed);
+    let centroids = fitted.unwrap_or_else(|| kmeans(users, k, RESTARTS, seed));
     let mut sizes = vec![0; k];
     let mut margins = Vec::with_capacity(users.len());
     for u in users {
@@ -296,6 +304,9 @@ mod tests {
         let (centroids, chosen) = fit_centroids(&rows, 8, None, 0).unwrap();
         assert_eq!(chosen.clusters, 4, "{chosen:?}");
         assert_eq!(chosen.sizes, vec![30; 4]);
+        // The silhouette's sample was every user: its fit for the chosen k is reused,
+        // the one a fresh fit of all users gives.
+        assert_eq!(centroids, kmeans(&rows, 4, RESTARTS, 0));
         // Each cluster is one group.
         for g in 0..4 {
             let found: std::collections::BTreeSet<usize> = rows
