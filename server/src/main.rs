@@ -147,8 +147,19 @@ async fn serve(settings: Settings) -> Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let shutdown_health = health.clone();
     let mut stop_wait = stop_rx.clone();
-    let mut builder =
-        Server::builder().max_concurrent_streams(Some(settings.limits.max_concurrent_streams));
+    let limits = &settings.limits;
+    let mut builder = Server::builder()
+        .max_concurrent_streams(Some(limits.max_concurrent_streams))
+        .http2_keepalive_interval(
+            (limits.http2_keepalive_seconds > 0)
+                .then(|| Duration::from_secs(limits.http2_keepalive_seconds)),
+        )
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)));
+    if limits.max_connection_age_seconds > 0 {
+        builder = builder
+            .max_connection_age(Duration::from_secs(limits.max_connection_age_seconds))
+            .max_connection_age_grace(Duration::from_secs(30));
+    }
     if let Some(tls) = tls_config(&settings.tls)? {
         builder = builder.tls_config(tls).context("TLS settings")?;
         tracing::info!("TLS on the gRPC port");

@@ -95,6 +95,13 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Concurrent calls (HTTP/2 streams) one client connection may have open.
     pub max_concurrent_streams: u32,
+    /// Seconds between HTTP/2 pings on an idle connection (a peer that does not answer
+    /// within 20 s is dropped); 0 = no pings.
+    pub http2_keepalive_seconds: u64,
+    /// Seconds after which a connection is asked to go away (GOAWAY; its calls finish,
+    /// for up to 30 s more): clients reconnect and land on other replicas behind a
+    /// connection-level balancer; 0 = connections live on.
+    pub max_connection_age_seconds: u64,
 }
 
 /// The onboarded-user store: `embedded` (files under `data_dir`, one server) or `redis`
@@ -112,6 +119,10 @@ pub struct Store {
     /// With `redis`: milliseconds a command may take before the call answers
     /// UNAVAILABLE.
     pub redis_timeout_ms: u64,
+    /// With `embedded`: what a user file that cannot be loaded at start does —
+    /// `quarantine` (renamed `.corrupt`, logged, counted; the rest served) or `refuse`
+    /// (the server does not start, naming the file).
+    pub on_corrupt: String,
 }
 
 /// Onboarding settings (docs/onboarding.md).
@@ -142,6 +153,7 @@ impl Default for Settings {
                 redis_url: "redis://127.0.0.1:6379/".into(),
                 redis_prefix: "copl".into(),
                 redis_timeout_ms: 1000,
+                on_corrupt: "quarantine".into(),
             },
             shutdown_grace_seconds: 30,
             log_format: "text".into(),
@@ -156,6 +168,8 @@ impl Default for Settings {
                 max_hops: 6,
                 max_message_bytes: 4 << 20,
                 max_concurrent_streams: 256,
+                http2_keepalive_seconds: 60,
+                max_connection_age_seconds: 0,
             },
             onboarding: Onboarding {
                 min_neighbours: 5,
@@ -262,6 +276,12 @@ impl Settings {
             anyhow::bail!(
                 "setting limits.max_hops = {} must be even and >= 2",
                 l.max_hops
+            );
+        }
+        if !matches!(self.store.on_corrupt.as_str(), "quarantine" | "refuse") {
+            anyhow::bail!(
+                "setting store.on_corrupt = {:?}: use \"quarantine\" or \"refuse\"",
+                self.store.on_corrupt
             );
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {

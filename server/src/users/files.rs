@@ -71,7 +71,9 @@ impl FileStore {
     /// before any write: it also removes the `.json.tmp` siblings that interrupted
     /// writes left (their rename never happened, so no client was told the record was
     /// stored).
-    pub fn load_all(&self) -> Result<Loaded> {
+    /// With `quarantine` false (`store.on_corrupt = "refuse"`) such a file is an error
+    /// naming it instead.
+    pub fn load_all(&self, quarantine: bool) -> Result<Loaded> {
         let mut loaded = Loaded::default();
         for entry in
             fs::read_dir(&self.dir).with_context(|| format!("reading {}", self.dir.display()))?
@@ -86,8 +88,9 @@ impl FileStore {
             }
             match self.read_record(&path) {
                 Ok(user) => loaded.users.push(user),
+                Err(why) if !quarantine => return Err(why),
                 Err(why) => {
-                    let file = quarantine(&path)?;
+                    let file = set_aside(&path)?;
                     loaded.quarantined.push(Quarantined {
                         file,
                         why: format!("{why:#}"),
@@ -162,7 +165,7 @@ impl FileStore {
 }
 
 /// Renames `path` to the first free `<path>.corrupt[.<n>]` and returns it.
-fn quarantine(path: &Path) -> Result<PathBuf> {
+fn set_aside(path: &Path) -> Result<PathBuf> {
     let name = path.as_os_str().to_owned();
     let target = (0..)
         .map(|n| {
@@ -207,7 +210,10 @@ mod tests {
         fs::write(&leftover, b"{\"user_id\": \"to").unwrap_or_else(|e| panic!("{e}"));
         let other = dir.path().join("users").join("README");
         fs::write(&other, b"not ours").unwrap_or_else(|e| panic!("{e}"));
-        let users = store.load_all().unwrap_or_else(|e| panic!("{e:#}")).users;
+        let users = store
+            .load_all(true)
+            .unwrap_or_else(|e| panic!("{e:#}"))
+            .users;
         assert_eq!(users.len(), 1);
         assert_eq!(users[0].user_id, "kept");
         assert!(!leftover.exists());
@@ -231,7 +237,15 @@ mod tests {
         let earlier = PathBuf::from(format!("{}.corrupt", torn.display()));
         fs::write(&earlier, b"older").unwrap_or_else(|e| panic!("{e}"));
 
-        let loaded = store.load_all().unwrap_or_else(|e| panic!("{e:#}"));
+        // store.on_corrupt = "refuse": the start fails, naming a file; nothing moves.
+        let refused = store.load_all(false).err().map(|e| format!("{e:#}"));
+        assert!(
+            refused.as_deref().is_some_and(|m| m.contains(".json")),
+            "{refused:?}"
+        );
+        assert!(torn.exists() && misnamed.exists());
+
+        let loaded = store.load_all(true).unwrap_or_else(|e| panic!("{e:#}"));
         let ids: Vec<&str> = loaded.users.iter().map(|u| u.user_id.as_str()).collect();
         assert_eq!(ids, ["kept"]);
         assert_eq!(loaded.quarantined.len(), 2);
@@ -256,7 +270,7 @@ mod tests {
         assert_eq!(fs::read(&earlier).unwrap_or_default(), b"older");
         assert!(!torn.exists() && !misnamed.exists());
 
-        let again = store.load_all().unwrap_or_else(|e| panic!("{e:#}"));
+        let again = store.load_all(true).unwrap_or_else(|e| panic!("{e:#}"));
         assert_eq!(again.users.len(), 1);
         assert!(again.quarantined.is_empty());
     }
@@ -283,7 +297,7 @@ mod tests {
         }
         assert!(store.path("alice").ends_with("616c696365.json"));
         let listed: Vec<String> = store
-            .load_all()
+            .load_all(true)
             .unwrap_or_else(|e| panic!("{e:#}"))
             .users
             .into_iter()
@@ -297,7 +311,7 @@ mod tests {
         }
         assert!(
             store
-                .load_all()
+                .load_all(true)
                 .unwrap_or_else(|e| panic!("{e:#}"))
                 .users
                 .is_empty()

@@ -42,6 +42,8 @@ pub enum UserStore {
     /// serialises the writes of one id (`Users::write`'s per-id lock, the only writer).
     Embedded {
         files: FileStore,
+        /// `store.on_corrupt = "quarantine"`: unreadable files are set aside at start.
+        quarantine: bool,
     },
     Redis(RedisStore),
 }
@@ -62,6 +64,7 @@ impl UserStore {
             ),
             _ => Self::Embedded {
                 files: FileStore::open(&settings.data_dir)?,
+                quarantine: store.on_corrupt == "quarantine",
             },
         })
     }
@@ -76,9 +79,9 @@ impl UserStore {
     /// (and the files it set aside); none of a shared store (read through on first use).
     pub async fn load_all(&self) -> Result<Loaded, StoreError> {
         match self {
-            Self::Embedded { files } => {
-                let files = files.clone();
-                blocking(move || files.load_all()).await
+            Self::Embedded { files, quarantine } => {
+                let (files, quarantine) = (files.clone(), *quarantine);
+                blocking(move || files.load_all(quarantine)).await
             }
             Self::Redis(_) => Ok(Loaded::default()),
         }
@@ -87,7 +90,7 @@ impl UserStore {
     /// The record of `user_id` in embedding space `space`.
     pub async fn get(&self, user_id: &str, space: &str) -> Result<Option<StoredUser>, StoreError> {
         match self {
-            Self::Embedded { files } => {
+            Self::Embedded { files, .. } => {
                 let (files, id) = (files.clone(), user_id.to_string());
                 let user = blocking(move || files.get(&id)).await?;
                 Ok(user.filter(|u| u.space == space))
@@ -99,7 +102,7 @@ impl UserStore {
     /// Stores `user` durably; unless `replace`, only when no record exists (false then).
     pub async fn put(&self, user: &StoredUser, replace: bool) -> Result<bool, StoreError> {
         match self {
-            Self::Embedded { files } => {
+            Self::Embedded { files, .. } => {
                 let (files, user) = (files.clone(), user.clone());
                 blocking(move || {
                     let present = files
@@ -119,7 +122,7 @@ impl UserStore {
     /// Removes `user_id` for good; false when there was no record.
     pub async fn delete(&self, user_id: &str, space: &str) -> Result<bool, StoreError> {
         match self {
-            Self::Embedded { files } => {
+            Self::Embedded { files, .. } => {
                 let (files, id) = (files.clone(), user_id.to_string());
                 blocking(move || files.delete(&id)).await
             }
