@@ -141,7 +141,7 @@ async fn serve(settings: Settings) -> Result<()> {
         .limits
         .max_batch_items
         .max(settings.limits.max_survey_answers);
-    copl_proto::codec::set_max_field_occurrences(list_limit);
+    copl_proto::codec::set_max_field_occurrences(decoding_bound(list_limit));
     let grace = Duration::from_secs(settings.shutdown_grace_seconds);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -207,7 +207,9 @@ async fn serve(settings: Settings) -> Result<()> {
     );
     let mut backend_failed = state.scheduler.backend_failed();
     // SuggestSurvey's `declined` may hold up to the survey pool's pairs.
-    copl_proto::codec::set_max_field_occurrences(list_limit.max(state.survey.pool_size()));
+    copl_proto::codec::set_max_field_occurrences(decoding_bound(
+        list_limit.max(state.survey.pool_size()),
+    ));
     api.ready(state);
     set_health(&health, tonic_health::ServingStatus::Serving).await;
     // A failed backend (its thread gone, or batches panicking in a row) turns health
@@ -233,6 +235,15 @@ async fn serve(settings: Settings) -> Result<()> {
         Err(_) => tracing::warn!("in-flight calls outlived the grace period; exiting"),
     }
     Ok(())
+}
+
+/// The codec's bound on a field's occurrences before decoding (copl_proto::codec), from
+/// the largest list limit: 4× it, at least 4 096 — a list a little over its limit is
+/// decoded and refused by the exact check, which names the setting; one far over (the
+/// 2-byte empty entries of an amplification) is refused unread. At most ≈ 100 bytes a
+/// decoded entry: under a MB at the defaults.
+fn decoding_bound(largest_list_limit: usize) -> usize {
+    largest_list_limit.saturating_mul(4).max(4096)
 }
 
 /// Health for both names a probe may ask: the reward service's and the server's ("").

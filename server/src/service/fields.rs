@@ -3,10 +3,15 @@
 
 use std::time::{Duration, Instant};
 
-use copl_proto::v1::{ResponseRef, response_ref::Ref};
+use copl_core::adapt::Answer;
+use copl_proto::v1::{ResponseRef, SurveyAnswer, response_ref::Ref};
 use tonic::{Request, Status, metadata::MetadataMap};
 
-use crate::{scheduler::ScoreError, state::Catalogue, users::UserError};
+use crate::{
+    scheduler::ScoreError,
+    state::{Catalogue, State},
+    users::UserError,
+};
 
 /// Longest user id, bytes.
 pub const MAX_USER_ID_BYTES: usize = 128;
@@ -157,6 +162,50 @@ pub fn response_row(
             }
         }
     }
+}
+
+/// Resolves survey answers to catalogue rows (`field[i].chosen` …); both sides must
+/// answer the same prompt.
+pub fn answers(state: &State, field: &str, given: &[SurveyAnswer]) -> Result<Vec<Answer>, Status> {
+    given
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let chosen = response_row(
+                &state.catalogue,
+                &format!("{field}[{i}].chosen"),
+                a.chosen.as_ref(),
+            )?;
+            let rejected = response_row(
+                &state.catalogue,
+                &format!("{field}[{i}].rejected"),
+                a.rejected.as_ref(),
+            )?;
+            if chosen == rejected {
+                return Err(invalid(
+                    format!("{field}[{i}]"),
+                    format!(
+                        "chosen and rejected are the same response {:?}",
+                        state.catalogue.entries[chosen as usize].id
+                    ),
+                ));
+            }
+            let (c, r) = (
+                &state.catalogue.entries[chosen as usize],
+                &state.catalogue.entries[rejected as usize],
+            );
+            if c.prompt != r.prompt {
+                return Err(invalid(
+                    format!("{field}[{i}]"),
+                    format!(
+                        "responses {:?} and {:?} answer different prompts",
+                        c.id, r.id
+                    ),
+                ));
+            }
+            Ok(Answer { chosen, rejected })
+        })
+        .collect()
 }
 
 #[cfg(test)]

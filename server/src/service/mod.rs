@@ -1,40 +1,40 @@
-//! `copl.v1.RewardService`: checks each request (INVALID_ARGUMENT names the field and
-//! the value), resolves users (NOT_FOUND), tokenises on the blocking pool, and hands the
-//! rows to the [`Scheduler`](crate::scheduler::Scheduler); onboarding and surveys run
-//! the optimisation-free adaptation (eq. 11) on plain rows. Until the model is loaded
-//! and warmed every call is UNAVAILABLE.
+//! `copl.v1.RewardService`, the proto mapping: checks each request ([`fields`]:
+//! INVALID_ARGUMENT names the field and the value), resolves users (NOT_FOUND), and hands
+//! the checked items to [`infer`] (tokenising, jobs, admission, the
+//! [`Scheduler`](crate::scheduler::Scheduler)); onboarding and surveys run the
+//! optimisation-free adaptation (eq. 11) on plain rows. Until the model is loaded and
+//! warmed every call is UNAVAILABLE.
 
 pub mod fields;
+mod infer;
 
 use std::{
     collections::HashMap,
     pin::Pin,
     sync::{Arc, OnceLock},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
-use copl_core::adapt::{AdaptConfig, Answer, Fallback};
+use copl_core::adapt::{AdaptConfig, Fallback};
 use copl_proto::v1::{
     AdaptationFallback, AnswerSummary, CatalogueResponse, CompareRequest, CompareResponse,
     DeleteUserRequest, DeleteUserResponse, ExpertRouting, GetUserRequest, GetUserResponse,
     InfoRequest, InfoResponse, ItemError, Limits, Metadata, OnboardUserRequest,
     OnboardUserResponse, ScoreBatchRequest, ScoreBatchResponse, ScoreRequest, ScoreResponse,
-    ScoreResult, ScoreStreamRequest, ScoreStreamResponse, SuggestSurveyRequest,
-    SuggestSurveyResponse, SurveyAnswer, SurveyPair, UserInfo, UserOrigin,
-    reward_service_server::RewardService, score_stream_response::Outcome,
+    ScoreStreamRequest, ScoreStreamResponse, SuggestSurveyRequest, SuggestSurveyResponse,
+    SurveyPair, UserInfo, UserOrigin, reward_service_server::RewardService,
+    score_stream_response::Outcome,
 };
 use futures_util::{StreamExt, stream::FuturesOrdered};
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
-    scheduler::{Reservation, Row},
     state::State,
     users::{Condition, Found},
 };
-use fields::{
-    at_most, deadline, invalid, non_empty, response_row, score_status, user_id, user_status,
-};
+use fields::{answers, at_most, deadline, invalid, non_empty, response_row, user_id, user_status};
+use infer::{Item, prepare, reward, since};
 
 /// Items of one stream in flight at once (beyond them the stream waits for results).
 const STREAM_IN_FLIGHT: usize = 256;
@@ -44,30 +44,6 @@ const STREAM_IN_FLIGHT: usize = 256;
 #[derive(Clone, Debug, Default)]
 pub struct RewardApi {
     state: Arc<OnceLock<Arc<State>>>,
-}
-
-/// One item to score, checked.
-struct Item {
-    prompt: String,
-    response: String,
-    condition: Arc<Condition>,
-}
-
-/// Tokenised items.
-struct Prepared {
-    /// The queue room taken before tokenising ([`Reservation`]).
-    room: Reservation,
-    rows: Vec<Row>,
-    /// Per row: tokens before truncation.
-    lengths: Vec<usize>,
-    chars: u64,
-    tokenization: Duration,
-}
-
-/// Rewards of prepared rows with the work's metadata.
-struct Rewarded {
-    results: Vec<ScoreResult>,
-    metadata: Metadata,
 }
 
 impl RewardApi {
@@ -101,10 +77,6 @@ impl RewardApi {
     }
 }
 
-fn since(t: Instant) -> u64 {
-    t.elapsed().as_nanos() as u64
-}
-
 /// Finds the user of `field`.
 async fn condition(state: &State, field: &str, id: &str) -> Result<Arc<Condition>, Status> {
     user_id(field, id)?;
@@ -114,204 +86,6 @@ async fn condition(state: &State, field: &str, id: &str) -> Result<Arc<Condition
         .await
         .map(|f| f.condition().clone())
         .map_err(|e| user_status(field, e))
-}
-
-/// Tokenises `items` on the blocking pool once the queue has room for them (a full
-/// queue refuses them before any work); over-long input is refused naming
-/// `field(index)` unless `truncate`.
-async fn prepare(
-    state: &Arc<State>,
-    items: Vec<Item>,
-    truncate: bool,
-    field: impl Fn(usize) -> String,
-) -> Result<Prepared, Status> {
-    let room = state.scheduler.reserve().map_err(score_status)?;
-    let started = Instant::now();
-    let s = state.clone();
-    let texts: Vec<(String, String)> = items
-        .iter()
-        .map(|i| (i.prompt.clone(), i.response.clone()))
-        .collect();
-    let limit = state.max_input_tokens;
-    let tokenised = tokio::task::spawn_blocking(move || {
-        let refs: Vec<(&str, &str)> = texts
-            .iter()
-            .map(|(p, r)| (p.as_str(), r.as_str()))
-            .collect();
-        s.model.tokenize_limited(&refs, limit, truncate)
-    })
-    .await
-    .map_err(|e| Status::internal(format!("tokeniser task: {e}")))?;
-    let tokenised = tokenised.map_err(|e| match e {
-        copl_core::model::reward::InputError::TooLong {
-            index,
-            tokens,
-            limit,
-            at_least,
-        } => invalid(
-            field(index),
-            format!(
-                "{}{tokens} tokens after the template, more than max_input_tokens = {limit} \
-                 (set truncate to drop the prompt's start, then the response's end, down to \
-                 {limit})",
-                if at_least { "at least " } else { "" }
-            ),
-        ),
-        copl_core::model::reward::InputError::Tokenizer { index, message } => {
-            invalid(field(index), format!("tokenizer: {message}"))
-        }
-        other => Status::internal(other.to_string()),
-    })?;
-    let chars = items
-        .iter()
-        .map(|i| (i.prompt.chars().count() + i.response.chars().count()) as u64)
-        .sum();
-    let mut rows = Vec::with_capacity(items.len());
-    let mut lengths = Vec::with_capacity(items.len());
-    for (item, (tokens, length)) in items.into_iter().zip(tokenised) {
-        rows.push(Row {
-            tokens,
-            condition: item.condition,
-        });
-        lengths.push(length);
-    }
-    Ok(Prepared {
-        room,
-        rows,
-        lengths,
-        chars,
-        tokenization: started.elapsed(),
-    })
-}
-
-/// Scores prepared rows, split into jobs that each fit one model batch (charged as the
-/// scheduler charges them: [`crate::scheduler::BatchLimits::cost`]), admitted together
-/// or refused together, all waited on together (dropping the call drops the jobs).
-async fn reward(
-    state: &State,
-    prepared: Prepared,
-    deadline: Option<Instant>,
-    arrived: Instant,
-) -> Result<Rewarded, Status> {
-    let limits = state.scheduler.limits();
-    let Prepared {
-        mut room,
-        rows,
-        lengths,
-        chars,
-        tokenization,
-    } = prepared;
-    let results_meta: Vec<(bool, u32, bool)> = rows
-        .iter()
-        .zip(&lengths)
-        .map(|(r, &n)| {
-            (
-                r.condition.personalised,
-                r.tokens.ids.len() as u32,
-                n > r.tokens.ids.len(),
-            )
-        })
-        .collect();
-    let tokens: u64 = rows.iter().map(|r| r.tokens.ids.len() as u64).sum();
-    let mut jobs: Vec<Vec<Row>> = Vec::new();
-    let mut current: Vec<Row> = Vec::new();
-    let (mut width, mut job_tokens) = (0, 0);
-    for row in rows {
-        let n = row.tokens.ids.len();
-        if !current.is_empty() && !limits.fits(current.len() + 1, job_tokens + n, width.max(n)) {
-            jobs.push(std::mem::take(&mut current));
-            (width, job_tokens) = (0, 0);
-        }
-        width = width.max(n);
-        job_tokens += n;
-        current.push(row);
-    }
-    if !current.is_empty() {
-        jobs.push(current);
-    }
-    // All of the request's jobs are admitted before the first is queued, or none is.
-    room.grow(jobs.len()).map_err(score_status)?;
-    let outcomes = futures_util::future::join_all(
-        jobs.into_iter()
-            .zip(room.into_jobs())
-            .map(|(rows, room)| state.scheduler.score(room, rows, deadline)),
-    )
-    .await;
-    let mut rewards = Vec::with_capacity(results_meta.len());
-    let (mut queue, mut inference) = (Duration::ZERO, Duration::ZERO);
-    for outcome in outcomes {
-        let scored = outcome.map_err(score_status)?;
-        queue = queue.max(scored.queue_time);
-        inference += scored.inference_time;
-        rewards.extend(scored.rewards);
-    }
-    let results = rewards
-        .into_iter()
-        .zip(results_meta)
-        .map(
-            |(reward, (personalised, input_tokens, truncated))| ScoreResult {
-                reward,
-                personalised,
-                input_tokens,
-                truncated,
-            },
-        )
-        .collect();
-    Ok(Rewarded {
-        results,
-        metadata: Metadata {
-            compute_chars: chars,
-            compute_tokens: tokens,
-            total_time_ns: since(arrived),
-            tokenization_time_ns: tokenization.as_nanos() as u64,
-            queue_time_ns: queue.as_nanos() as u64,
-            inference_time_ns: inference.as_nanos() as u64,
-        },
-    })
-}
-
-/// Resolves survey answers to catalogue rows (`field[i].chosen` …); both sides must
-/// answer the same prompt.
-fn answers(state: &State, field: &str, given: &[SurveyAnswer]) -> Result<Vec<Answer>, Status> {
-    given
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            let chosen = response_row(
-                &state.catalogue,
-                &format!("{field}[{i}].chosen"),
-                a.chosen.as_ref(),
-            )?;
-            let rejected = response_row(
-                &state.catalogue,
-                &format!("{field}[{i}].rejected"),
-                a.rejected.as_ref(),
-            )?;
-            if chosen == rejected {
-                return Err(invalid(
-                    format!("{field}[{i}]"),
-                    format!(
-                        "chosen and rejected are the same response {:?}",
-                        state.catalogue.entries[chosen as usize].id
-                    ),
-                ));
-            }
-            let (c, r) = (
-                &state.catalogue.entries[chosen as usize],
-                &state.catalogue.entries[rejected as usize],
-            );
-            if c.prompt != r.prompt {
-                return Err(invalid(
-                    format!("{field}[{i}]"),
-                    format!(
-                        "responses {:?} and {:?} answer different prompts",
-                        c.id, r.id
-                    ),
-                ));
-            }
-            Ok(Answer { chosen, rejected })
-        })
-        .collect()
 }
 
 fn user_info(state: &State, id: &str, found: &Found, include_embedding: bool) -> UserInfo {
