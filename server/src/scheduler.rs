@@ -156,8 +156,8 @@ pub struct JobRoom(Reservation);
 impl Drop for Reservation {
     fn drop(&mut self) {
         if self.jobs > 0 {
-            let left = self.queued.fetch_sub(self.jobs, Ordering::SeqCst) - self.jobs;
-            metrics::gauge!("copl_queue_depth").set(left as f64);
+            self.queued.fetch_sub(self.jobs, Ordering::SeqCst);
+            publish_depth(&self.queued);
         }
     }
 }
@@ -172,8 +172,24 @@ fn take_room(queued: &AtomicUsize, max_queued: usize, jobs: usize) -> Result<(),
         queued.fetch_sub(jobs, Ordering::SeqCst);
         return Err(ScoreError::Overloaded(before));
     }
-    metrics::gauge!("copl_queue_depth").set((before + jobs) as f64);
+    publish_depth(queued);
     Ok(())
+}
+
+/// Sets `copl_queue_depth` from the count. Several threads change the count, so each
+/// sets the gauge again until it reads what it set: the last writer leaves the count
+/// there, not a value another thread computed before it. (Each change's own "left"
+/// value, set in turn, could leave a stale depth behind.)
+fn publish_depth(queued: &AtomicUsize) {
+    let mut depth = queued.load(Ordering::SeqCst);
+    loop {
+        metrics::gauge!("copl_queue_depth").set(depth as f64);
+        let now = queued.load(Ordering::SeqCst);
+        if now == depth {
+            return;
+        }
+        depth = now;
+    }
 }
 
 /// The handle the RPC handlers use; cheap to clone.
@@ -287,8 +303,8 @@ async fn batching(
             continue; // the permit drops: the backend stays idle
         }
         let batch = take_batch(&mut pending, limits);
-        let left = queued.fetch_sub(batch.len(), Ordering::SeqCst) - batch.len();
-        metrics::gauge!("copl_queue_depth").set(left as f64);
+        queued.fetch_sub(batch.len(), Ordering::SeqCst);
+        publish_depth(&queued);
         let rows: usize = batch.iter().map(|j| j.rows.len()).sum();
         last_rows = rows;
         metrics::histogram!("copl_batch_rows").record(rows as f64);
@@ -335,7 +351,8 @@ async fn linger(
 /// Drops the jobs whose caller went away and refuses those whose deadline passed.
 fn prune(pending: &mut Vec<Job>, queued: &AtomicUsize) {
     let now = Instant::now();
-    let mut live = Vec::with_capacity(pending.len());
+    let pending_len = pending.len();
+    let mut live = Vec::with_capacity(pending_len);
     for job in pending.drain(..) {
         if job.reply.is_closed() {
             queued.fetch_sub(1, Ordering::SeqCst);
@@ -347,6 +364,11 @@ fn prune(pending: &mut Vec<Job>, queued: &AtomicUsize) {
         } else {
             live.push(job);
         }
+    }
+    // Dropped jobs leave the queue too (the gauge stayed at their count when every
+    // pending job was a gone client's: nothing else set it until the next batch).
+    if live.len() != pending_len {
+        publish_depth(queued);
     }
     *pending = live;
 }
