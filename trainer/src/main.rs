@@ -16,26 +16,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Keeps freed pages in the allocator instead of returning them to the kernel 10 ms
-/// later: a training step frees and reallocates the same large tensors every few
-/// milliseconds, and fresh pages cost a page fault and a clear each (≈ 15 % of a step
-/// here). Memory then stays at its peak. `MIMALLOC_PURGE_DELAY` in the environment wins.
-#[allow(unsafe_code)] // mimalloc's C option API.
-fn keep_freed_memory() {
-    // `mi_option_purge_delay` in mimalloc.h (v2 and v3); checked by its default of 10.
-    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
-        return;
-    }
-    // SAFETY: plain integer option calls, made first thing in `main` before any other
-    // thread exists (mimalloc's option calls are not thread-safe).
-    unsafe {
-        if libmimalloc_sys::mi_option_get(PURGE_DELAY) == 10 {
-            libmimalloc_sys::mi_option_set(PURGE_DELAY, -1);
-        }
-    }
-}
-
 #[derive(Parser)]
 #[command(
     name = "copl-train",
@@ -612,7 +592,7 @@ struct SynthArgs {
 }
 
 fn main() -> Result<()> {
-    keep_freed_memory();
+    copl_trainer::memory::keep_freed_pages();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

@@ -233,6 +233,16 @@ pub fn bench_train_step(
     let rows: Vec<&Tokens> = rows.iter().collect();
     let users = Tensor::randn(0f32, 1.0, (rows.len(), user_dim), &device)?;
     let mut optimiser = AdamW::new(varmap.all_vars(), ParamsAdamW::default())?;
+    let engine = engine.resolve(&model);
+    if engine == super::train::MoleEngine::Packed {
+        return bench_packed_step(&model, &rows, batch_pairs, steps, user_dim).map(|t| {
+            TrainStepTiming {
+                tokens,
+                adapt_layers,
+                ..t
+            }
+        });
+    }
     let frozen_forward = if model.backbone.first_adapted_layer() > 0 {
         let batch = model.pad(&rows)?;
         let t0 = Instant::now();
@@ -241,16 +251,6 @@ pub fn bench_train_step(
     } else {
         0.0
     };
-    let engine = engine.resolve(&model);
-    if engine == super::train::MoleEngine::Packed {
-        return bench_packed_step(&model, &rows, batch_pairs, steps, user_dim, frozen_forward).map(
-            |t| TrainStepTiming {
-                tokens,
-                adapt_layers,
-                ..t
-            },
-        );
-    }
     let mut cache = FrozenCache::new(usize::MAX);
     let (mut f, mut b, mut o) = (Vec::new(), Vec::new(), Vec::new());
     // One step fills the cache; the median of the rest is reported.
@@ -289,14 +289,15 @@ pub fn bench_train_step(
     })
 }
 
-/// [`bench_train_step`]'s packed engine: the same rows, users and step count.
+/// [`bench_train_step`]'s packed engine: the same rows, users and step count; the
+/// uncached figure times the engine's own frozen forward (`PackedBert::frozen_forward`,
+/// what a cache miss costs in `train_packed`), the median of `steps` runs.
 fn bench_packed_step(
     model: &RewardModel,
     rows: &[&copl_core::model::reward::Tokens],
     batch_pairs: usize,
     steps: usize,
     user_dim: usize,
-    frozen_forward: f64,
 ) -> Result<TrainStepTiming> {
     use super::packed::{PackedFrozenCache, PackedStep};
     use rand_distr::{Distribution, Normal};
@@ -314,8 +315,13 @@ fn bench_packed_step(
     let normal = Normal::new(0f32, noise_std.max(1e-12))?;
     let mut cache = PackedFrozenCache::new(usize::MAX);
     let mut adam = crate::optim::BufferAdamW::new(1e-4, 0.0);
-    let (mut f, mut o) = (Vec::new(), Vec::new());
+    let (mut f, mut o, mut z) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..steps.max(1) + 1 {
+        if step.bert.first_adapted() > 0 {
+            let t0 = Instant::now();
+            step.bert.frozen_forward(rows)?;
+            z.push(t0.elapsed().as_secs_f64());
+        }
         let noise: Vec<Vec<f32>> = step
             .gates
             .iter()
@@ -345,11 +351,14 @@ fn bench_packed_step(
         o.push((t2 - t1).as_secs_f64());
     }
     let median = |mut v: Vec<f64>| {
+        if v.is_empty() {
+            return 0.0;
+        }
         v.remove(0);
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let (forward, optimiser) = (median(f), median(o));
+    let (forward, optimiser, frozen_forward) = (median(f), median(o), median(z));
     let step_seconds = forward + optimiser;
     Ok(TrainStepTiming {
         engine: super::train::MoleEngine::Packed,
