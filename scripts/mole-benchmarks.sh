@@ -21,7 +21,9 @@
 # RANK (every expert's LoRA rank, α = 2r; the paper's baselines use 64), GCF_EPOCHS (GCF's
 # and MF's full-batch epochs; scripts/lib/gcf.sh's gcf_epochs by default), HELDOUT (synth
 # --heldout-prompts: a share of prompts no training pair has; half the test pairs are on
-# their texts, and a third table splits seen texts from new texts).
+# their texts, and a third table splits seen texts from new texts), NOISE (synth
+# --label-noise: the share of labels flipped, annotator noise, test labels alike: the
+# data's summary gives the share left unflipped, the ceiling of any model).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/mole-bench}
@@ -48,6 +50,7 @@ LR=${LR:-5e-4}
 WARMUP=${WARMUP:-0.03}
 RANK=${RANK:-}
 HELDOUT=${HELDOUT:-}
+NOISE=${NOISE:-}
 # E.g. --per-group (imbalanced data: each group measured on as many test pairs).
 EVAL_ARGS=${EVAL_ARGS:-}
 mkdir -p "$OUT"
@@ -62,7 +65,7 @@ GCF_EPOCHS=${GCF_EPOCHS:-$(gcf_epochs "$USERS")}
 
 [ -f "$OUT/data/synth.json" ] ||
   $BIN synth --preset "$PRESET" --sampling "$SAMPLING" --users "$USERS" --unseen-users "$UNSEEN" \
-    --common-share "$COMMON_SHARE" ${RATIO:+--group-ratio "$RATIO"} ${HELDOUT:+--heldout-prompts "$HELDOUT"} --seed "$SEED" \
+    --common-share "$COMMON_SHARE" ${RATIO:+--group-ratio "$RATIO"} ${HELDOUT:+--heldout-prompts "$HELDOUT"} ${NOISE:+--label-noise "$NOISE"} --seed "$SEED" \
     --out "$OUT/data" >/dev/null
 [ -f "$OUT/gcf.json" ] ||
   into "$OUT/gcf.json" $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-gcf" "${GCF_CPU[@]}" --epochs "$GCF_EPOCHS" \
