@@ -18,7 +18,7 @@ use std::{
 use copl_core::model::reward::{RewardModel, ServedRow};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
-use crate::scheduler::{Job, ScoreError, Scored};
+use crate::job::{Job, ScoreError, Scored};
 
 /// The sending side of the backend thread. The backend is *pulled*: the scheduler packs a
 /// batch only when the thread is idle ([`Backend::idle`]), from everything waiting at that
@@ -202,7 +202,7 @@ fn score(model: &RewardModel, batch: &[Job]) -> candle_core::Result<Vec<f32>> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::{scheduler::Row, users::Condition};
+    use crate::{job::Row, users::Condition};
     use copl_core::model::{UserRouting, reward::Tokens};
     use tokio::sync::oneshot;
 

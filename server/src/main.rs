@@ -8,6 +8,7 @@
 
 mod auth;
 mod backend;
+mod job;
 mod scheduler;
 mod service;
 mod settings;

@@ -15,68 +15,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use copl_core::model::reward::Tokens;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::{backend::Backend, users::Condition};
-
-/// One row to score: a tokenised input and its user.
-#[derive(Clone, Debug)]
-pub struct Row {
-    pub tokens: Tokens,
-    pub condition: Arc<Condition>,
-}
-
-/// What a job's caller gets back.
-#[derive(Clone, Debug)]
-pub struct Scored {
-    /// One reward per row, in order.
-    pub rewards: Vec<f32>,
-    pub queue_time: Duration,
-    pub inference_time: Duration,
-}
-
-/// Why a job was not scored.
-#[derive(Clone, Debug, thiserror::Error)]
-pub enum ScoreError {
-    #[error("the queue is full ({0} requests waiting); retry with back-off")]
-    Overloaded(usize),
-    #[error("the deadline passed before the request reached the model")]
-    DeadlineExceeded,
-    #[error("the server is shutting down")]
-    ShuttingDown,
-    #[error("model: {0}")]
-    Model(String),
-}
-
-/// One request's rows, scored in one model batch.
-#[derive(Debug)]
-pub(crate) struct Job {
-    pub rows: Vec<Row>,
-    pub deadline: Option<Instant>,
-    pub enqueued: Instant,
-    pub reply: oneshot::Sender<Result<Scored, ScoreError>>,
-}
-
-impl Job {
-    fn width(&self) -> usize {
-        self.rows
-            .iter()
-            .map(|r| r.tokens.ids.len())
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// Tokens of all its rows (no padding).
-    fn tokens(&self) -> usize {
-        self.rows.iter().map(|r| r.tokens.ids.len()).sum()
-    }
-
-    /// Answers a job that will not be scored (the caller may have gone: ignored).
-    fn refuse(self, error: ScoreError) {
-        let _ = self.reply.send(Err(error));
-    }
-}
+pub use crate::job::{Row, ScoreError, Scored};
+use crate::{backend::Backend, job::Job};
 
 /// Packing limits of a model batch.
 #[derive(Clone, Copy, Debug)]
@@ -416,7 +358,8 @@ fn take_batch(pending: &mut Vec<Job>, limits: BatchLimits) -> Vec<Job> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use copl_core::model::UserRouting;
+    use crate::users::Condition;
+    use copl_core::model::{UserRouting, reward::Tokens};
 
     fn job(lengths: &[usize]) -> Job {
         let condition = Arc::new(Condition {
