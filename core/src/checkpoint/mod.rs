@@ -74,7 +74,7 @@ pub struct GcfManifest {
 /// The reward-model stage's part of the manifest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelManifest {
-    pub config: crate::model::reward::RewardModelConfig,
+    pub config: crate::model::config::RewardModelConfig,
     /// The backbone directory it was trained on, as given.
     pub backbone: String,
     /// sha256 of the backbone's `model.safetensors`, checked at load.

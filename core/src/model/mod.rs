@@ -16,6 +16,7 @@
 
 pub mod backbone;
 pub mod bert;
+pub mod config;
 pub mod frozen;
 pub mod frozen_cache;
 pub mod gemma;
