@@ -3,17 +3,17 @@
 #               benchmark with two user groups, GCF embeddings, the MoLE reward model on
 #               the real small backbone (MiniLM, from PyPI), then copl-server answering
 #               for seen users, the population and a newcomer onboarded from 8 answers
-#   make test   runs every check CI runs: format, lints, build, the test dependencies
+#   make test   runs every check CI runs: format, lints, module cycles, build, the test dependencies
 #               (redis-server, the Python client's venv), all tests, the deploy manifests'
 #               schema check and the container's build script
-.PHONY: demo test fmt clippy build backbones deps
+.PHONY: demo test fmt clippy cycles build backbones deps
 
 DEMO_DIR ?= runs/demo
 
 demo:
 	DEMO_DIR=$(DEMO_DIR) scripts/demo.sh
 
-test: fmt clippy build backbones deps
+test: fmt clippy cycles build backbones deps
 	cargo test --workspace
 	scripts/validate-deploy.sh
 	scripts/build-release.sh
@@ -24,6 +24,10 @@ fmt:
 
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# No module cycles inside a crate (modules named through crate:: or super::).
+cycles:
+	scripts/module-cycles.py
 
 # The end-to-end tests in tests/ run the real binaries: build them first.
 build:

@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde_json::Value;
 
 use super::figures::{self, Series};
-use super::results::{
+use super::runs::{
     Ordering, Written, eval_of, evals_in, experts_used, files, name_of, own_experts, pct, read,
     relative, subdirs,
 };

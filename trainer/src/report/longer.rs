@@ -8,7 +8,7 @@ use std::{fmt::Write as _, path::Path};
 use anyhow::Result;
 use serde_json::Value;
 
-use super::results::{Written, evals_in, name_of, pct, subdirs, training_summary};
+use super::runs::{Written, evals_in, name_of, pct, subdirs, training_summary};
 
 /// One variant's run: its evaluation and the last point of its training history.
 struct Run {

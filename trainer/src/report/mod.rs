@@ -2,6 +2,8 @@
 //!
 //! - [`results`]: the report itself, its layout of inputs, and the sections on experts,
 //!   projections, adaptation and GCF;
+//! - [`runs`]: reading the runs directory and the formatting every section shares (a
+//!   leaf: no section imports another's);
 //! - [`reward_models`]: Tables 2 and 3 (seen/unseen, controversial/common, bounds);
 //! - [`imbalance`]: Fig. 4 (group imbalance) and the paper's §7 options measured;
 //! - [`longer`]: grid sets retrained with more steps, beside the grid's run;
@@ -20,4 +22,5 @@ pub mod longer;
 pub mod projection;
 pub mod results;
 pub mod reward_models;
+pub mod runs;
 pub mod seeds;

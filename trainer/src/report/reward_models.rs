@@ -6,7 +6,7 @@ use std::{fmt::Write as _, path::Path};
 use anyhow::Result;
 use serde_json::Value;
 
-use super::results::{
+use super::runs::{
     Ordering, Written, eval_of, evals_in, mole_sets, name_of, pct, read, training_summary,
 };
 
