@@ -9,7 +9,7 @@
 //! - [`checkpoint`]: the checkpoint directory (manifest, ids, graph, embeddings).
 
 pub mod adapt;
-mod atomic;
+pub mod atomic;
 pub mod checkpoint;
 pub mod data;
 pub mod graph;

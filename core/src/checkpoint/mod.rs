@@ -138,11 +138,9 @@ impl Manifest {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    crate::atomic::replace(path, |tmp| fs::write(tmp, bytes)).map_err(|source| {
-        CheckpointError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+    crate::atomic::write(path, bytes).map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
     })
 }
 

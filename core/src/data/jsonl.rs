@@ -251,8 +251,8 @@ pub(crate) fn parse_user(record: &Record<'_>) -> Result<UserTruth, DataError> {
     })
 }
 
-/// Writes `items` as JSONL to `path`, atomically: the file appears complete or not at
-/// all (written to a sibling temporary file, flushed, then renamed).
+/// Writes `items` as JSONL to `path`, atomically and durably ([`crate::atomic::replace`]):
+/// the file appears complete or not at all.
 pub fn write_jsonl<'a, T: Serialize + 'a>(
     path: &Path,
     items: impl IntoIterator<Item = &'a T>,
@@ -263,6 +263,7 @@ pub fn write_jsonl<'a, T: Serialize + 'a>(
             serde_json::to_writer(&mut out, item)?;
             out.write_all(b"\n")?;
         }
-        out.into_inner().map_err(|e| e.into_error())?.sync_all()
+        out.into_inner().map_err(|e| e.into_error())?;
+        Ok(())
     })
 }

@@ -3,8 +3,8 @@
 //! an id whose hex would pass the file-name limit (over [`HEX_NAME_MAX_BYTES`] bytes:
 //! 124–128-byte ids failed OnboardUser with "File name too long", issue #15) is named
 //! `h-<sha256 of the id>` instead. The record holds the id either way.
-//! A write goes to a temporary sibling, is flushed to disk, renamed over the old file,
-//! and the directory is flushed, before OnboardUser answers: a crash leaves the old
+//! A write goes through `copl_core::atomic` (a temporary sibling flushed to disk, renamed
+//! over the old file, the directory flushed) before OnboardUser answers: a crash leaves the old
 //! record or the new one, never a torn one. Delete removes the file and flushes the
 //! directory. At start a file that cannot be read as its user's record is quarantined:
 //! renamed to `<name>.corrupt` (its bytes kept for the operator) and reported, while the
@@ -12,7 +12,6 @@
 
 use std::{
     fs,
-    io::Write,
     path::{Path, PathBuf},
 };
 
@@ -22,7 +21,8 @@ use super::store::StoredUser;
 
 /// The longest id named by its hex: `<hex>.json.tmp` (the write's temporary sibling)
 /// then fits the 255-byte file-name limit of Linux file systems.
-pub const HEX_NAME_MAX_BYTES: usize = (255 - ".json.tmp".len()) / 2;
+pub const HEX_NAME_MAX_BYTES: usize =
+    (255 - ".json".len() - copl_core::atomic::TEMPORARY_SUFFIX.len()) / 2;
 
 /// What loading the store found: the users, and the files set aside.
 #[derive(Debug, Default)]
@@ -133,15 +133,9 @@ impl FileStore {
     /// Writes `user` durably (replacing any earlier record).
     pub fn put(&self, user: &StoredUser) -> Result<()> {
         let path = self.path(&user.user_id);
-        let tmp = path.with_extension("json.tmp");
         let text = serde_json::to_vec(user)?;
-        let mut file =
-            fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        file.write_all(&text)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, &path).with_context(|| format!("renaming to {}", path.display()))?;
-        self.sync_dir()
+        copl_core::atomic::write(&path, &text)
+            .with_context(|| format!("writing {}", path.display()))
     }
 
     /// Removes `user_id` for good; false when it was not stored.
@@ -149,18 +143,13 @@ impl FileStore {
         let path = self.path(user_id);
         match fs::remove_file(&path) {
             Ok(()) => {
-                self.sync_dir()?;
+                copl_core::atomic::sync_directory(&path)
+                    .with_context(|| format!("flushing {}", self.dir.display()))?;
                 Ok(true)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
         }
-    }
-
-    fn sync_dir(&self) -> Result<()> {
-        fs::File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("flushing {}", self.dir.display()))
     }
 }
 
