@@ -142,7 +142,7 @@ fn gemma_270m_reward_model_scores_mixed_users_and_survives_a_round_trip() {
     let dev = Device::Cpu;
     let config = RewardModelConfig {
         variant: Variant::Copl,
-        family: "gemma".into(),
+        family: copl_core::model::reward::BackboneFamily::Gemma,
         mole: MoleConfig {
             targets: vec!["q_proj".into(), "v_proj".into()],
             user_dim: 8,

@@ -35,7 +35,7 @@ fn minilm() -> PathBuf {
 fn config() -> RewardModelConfig {
     RewardModelConfig {
         variant: Variant::Copl,
-        family: "bert".into(),
+        family: copl_core::model::reward::BackboneFamily::Bert,
         mole: MoleConfig {
             user_dim: 8,
             ..MoleConfig::default()

@@ -53,7 +53,7 @@ fn small_bert(dir: &Path) {
 fn config(variant: Variant, pooling: Pooling, adapt_layers: Option<usize>) -> RewardModelConfig {
     RewardModelConfig {
         variant,
-        family: "bert".into(),
+        family: copl_core::model::reward::BackboneFamily::Bert,
         mole: MoleConfig {
             user_dim: 8,
             adapt_layers,

@@ -83,7 +83,7 @@ fn step_equals_autograd_on(
     let vars = VarMap::new();
     let config = RewardModelConfig {
         variant,
-        family: "bert".into(),
+        family: copl_core::model::reward::BackboneFamily::Bert,
         mole: MoleConfig {
             user_dim: 8,
             rank: 2,

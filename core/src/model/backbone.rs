@@ -10,7 +10,7 @@ use std::{
 use candle_core::{DType, Device, Tensor};
 use tokenizers::Tokenizer;
 
-use super::bert;
+use super::{bert, config::BackboneFamily};
 
 /// A backbone directory that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,26 @@ fn invalid(path: &Path, message: impl std::fmt::Display) -> BackboneError {
     BackboneError::Invalid {
         path: path.to_path_buf(),
         message: message.to_string(),
+    }
+}
+
+/// The family of the backbone in `dir`: Gemma when it holds a `model.gguf` (Gemma 3 from
+/// llama.cpp's format), else by `config.json`'s `model_type` (`bert`; `gemma`, `gemma2`,
+/// `gemma3_text`), refusing any other by name.
+pub fn family(dir: &Path) -> Result<BackboneFamily, BackboneError> {
+    if dir.join("model.gguf").exists() {
+        return Ok(BackboneFamily::Gemma);
+    }
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| invalid(&path, e))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| invalid(&path, e))?;
+    match value["model_type"].as_str() {
+        Some("bert") => Ok(BackboneFamily::Bert),
+        Some("gemma" | "gemma2" | "gemma3_text") => Ok(BackboneFamily::Gemma),
+        other => Err(invalid(
+            &path,
+            format!("model_type {other:?} is not supported (bert; gemma, gemma2, gemma3_text)"),
+        )),
     }
 }
 

@@ -9,13 +9,34 @@ use tokenizers::EncodeInput;
 
 use super::{MoleConfig, head::Pooling};
 
+/// The backbone's family: which model the reward model assembles, its MoLE targets,
+/// pooling and template. Stored as `bert` / `gemma`; [`super::backbone::family`] is the
+/// one rule that tells it from a backbone directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackboneFamily {
+    /// BERT encoders (MiniLM): mean pooling, the sentence-pair template.
+    Bert,
+    /// Gemma decoders (gemma, gemma-2, gemma-3): last-token pooling, a chat template.
+    Gemma,
+}
+
+impl std::fmt::Display for BackboneFamily {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Bert => "bert",
+            Self::Gemma => "gemma",
+        })
+    }
+}
+
 /// The reward model's settings; the checkpoint manifest's `model` section holds them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RewardModelConfig {
     #[serde(default)]
     pub variant: Variant,
-    /// Backbone family: `bert` or `gemma` (the generation is read from the backbone).
-    pub family: String,
+    /// Backbone family (the generation is read from the backbone).
+    pub family: BackboneFamily,
     pub mole: MoleConfig,
     pub pooling: Pooling,
     pub template: Template,

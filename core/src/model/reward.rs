@@ -8,7 +8,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use tokenizers::Tokenizer;
 
-pub use super::config::{RewardModelConfig, Template, Variant, fill};
+pub use super::config::{BackboneFamily, RewardModelConfig, Template, Variant, fill};
 use super::{
     MoleSet, Routing, UserRouting,
     backbone::{self, BackboneError},
@@ -217,8 +217,8 @@ impl RewardModel {
         trainable: VarBuilder<'_>,
         device: &Device,
     ) -> Result<Self, LoadError> {
-        let (backbone, hidden) = match config.family.as_str() {
-            "bert" => {
+        let (backbone, hidden) = match config.family {
+            BackboneFamily::Bert => {
                 let bert_config = backbone::bert_config(dir)?;
                 let weights = backbone::weights(dir, DType::F32, device)?;
                 let model = BertMole::load_with_fresh_moles(
@@ -229,7 +229,7 @@ impl RewardModel {
                 )?;
                 (Backbone::Bert(model), bert_config.hidden_size)
             }
-            "gemma" => {
+            BackboneFamily::Gemma => {
                 let (mut gemma_config, weights) = if dir.join("model.gguf").exists() {
                     let (c, w) =
                         gguf::load_gemma3(&dir.join("model.gguf"), config.max_tokens, device)?;
@@ -248,11 +248,6 @@ impl RewardModel {
                     &config.mole,
                 )?;
                 (Backbone::Gemma(model), gemma_config.hidden_size())
-            }
-            other => {
-                return Err(LoadError::Invalid(format!(
-                    "backbone family {other:?} is not supported (bert, gemma)"
-                )));
             }
         };
         let head = RewardHead::new(hidden, config.pooling, trainable.pp("head"))?;

@@ -631,7 +631,7 @@ pub fn info(state: &State) -> InfoResponse {
     InfoResponse {
         version: env!("CARGO_PKG_VERSION").to_string(),
         backbone: section.map(|m| m.backbone.clone()).unwrap_or_default(),
-        backbone_family: model.config.family.clone(),
+        backbone_family: model.config.family.to_string(),
         backbone_sha256: section
             .map(|m| m.backbone_sha256.clone())
             .unwrap_or_default(),

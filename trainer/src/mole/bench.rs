@@ -70,7 +70,7 @@ pub fn bench_forward(
     let device = Device::Cpu;
     let config = |targets: Vec<String>| RewardModelConfig {
         variant: Variant::Copl,
-        family: "bert".into(),
+        family: copl_core::model::reward::BackboneFamily::Bert,
         mole: MoleConfig {
             targets,
             user_dim,

@@ -17,7 +17,7 @@ use copl_core::{
     model::{
         MoleConfig, backbone,
         head::Pooling,
-        reward::{RewardModel, RewardModelConfig, Template, Variant},
+        reward::{BackboneFamily, RewardModel, RewardModelConfig, Template, Variant},
     },
 };
 use serde::Serialize;
@@ -44,23 +44,10 @@ pub fn model_config(
     max_tokens: usize,
     adapt_layers: Option<usize>,
 ) -> Result<RewardModelConfig> {
-    let family = if backbone_dir.join("model.gguf").exists() {
-        "gemma"
-    } else {
-        let path = backbone_dir.join("config.json");
-        let text =
-            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        let value: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-        match value["model_type"].as_str() {
-            Some("bert") => "bert",
-            Some("gemma" | "gemma2" | "gemma3_text") => "gemma",
-            other => bail!("{}: model_type {other:?} is not supported", path.display()),
-        }
-    };
+    let family = backbone::family(backbone_dir)?;
     let (targets, pooling, template) = match family {
-        "bert" => (["query", "value"], Pooling::Mean, Template::Pair),
-        _ => (
+        BackboneFamily::Bert => (["query", "value"], Pooling::Mean, Template::Pair),
+        BackboneFamily::Gemma => (
             ["q_proj", "v_proj"],
             Pooling::LastToken,
             Template::Format {
@@ -70,7 +57,7 @@ pub fn model_config(
     };
     Ok(RewardModelConfig {
         variant,
-        family: family.to_string(),
+        family,
         mole: MoleConfig {
             targets: targets.iter().map(|t| t.to_string()).collect(),
             user_dim,
@@ -140,7 +127,7 @@ pub use super::train::spread;
 #[derive(Clone, Debug, Serialize)]
 pub struct MoleSummary {
     pub variant: Variant,
-    pub family: String,
+    pub family: BackboneFamily,
     pub train_pairs: usize,
     pub val_pairs: usize,
     pub test_pairs: usize,
@@ -384,7 +371,7 @@ pub fn run_mole(
     let test_accuracy = accuracy(&model, &test_pairs, 32, &mut cache)?;
     let summary = MoleSummary {
         variant,
-        family: model_config.family.clone(),
+        family: model_config.family,
         routing: config.routing,
         oracle_groups,
         centroid_gates,
