@@ -1,15 +1,19 @@
 //! `copl.v1.RewardService`, the proto mapping: checks each request ([`fields`]:
 //! INVALID_ARGUMENT names the field and the value), resolves users (NOT_FOUND), and hands
 //! the checked items to [`infer`] (tokenising, jobs, admission, the
-//! [`Scheduler`](crate::scheduler::Scheduler)); onboarding and surveys run the
+//! [`Scheduler`](crate::scheduler::Scheduler)); [`score`] holds the three scoring RPCs,
+//! [`info`] the Info answer; onboarding and surveys (here) run the
 //! optimisation-free adaptation (eq. 11) on plain rows. Until the model is loaded and
 //! warmed every call is UNAVAILABLE.
 
 pub mod fields;
 mod infer;
+mod info;
+mod score;
+
+pub use info::info;
 
 use std::{
-    collections::HashMap,
     pin::Pin,
     sync::{Arc, OnceLock},
     time::Instant,
@@ -19,14 +23,12 @@ use copl_core::adapt::{AdaptConfig, Fallback};
 use copl_proto::v1::{
     AdaptationFallback, AnswerSummary, CatalogueResponse, CompareRequest, CompareResponse,
     DeleteUserRequest, DeleteUserResponse, ExpertRouting, GetUserRequest, GetUserResponse,
-    InfoRequest, InfoResponse, ItemError, Limits, Metadata, OnboardUserRequest,
-    OnboardUserResponse, ScoreBatchRequest, ScoreBatchResponse, ScoreRequest, ScoreResponse,
-    ScoreStreamRequest, ScoreStreamResponse, SuggestSurveyRequest, SuggestSurveyResponse,
-    SurveyPair, UserInfo, UserOrigin, reward_service_server::RewardService,
-    score_stream_response::Outcome,
+    InfoRequest, InfoResponse, Metadata, OnboardUserRequest, OnboardUserResponse,
+    ScoreBatchRequest, ScoreBatchResponse, ScoreRequest, ScoreResponse, ScoreStreamRequest,
+    ScoreStreamResponse, SuggestSurveyRequest, SuggestSurveyResponse, SurveyPair, UserInfo,
+    UserOrigin, reward_service_server::RewardService,
 };
-use futures_util::{StreamExt, stream::FuturesOrdered};
-use tokio_stream::{Stream, wrappers::ReceiverStream};
+use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
@@ -35,9 +37,6 @@ use crate::{
 };
 use fields::{answers, at_most, deadline, invalid, non_empty, response_row, user_id, user_status};
 use infer::{Item, prepare, reward, since};
-
-/// Items of one stream in flight at once (beyond them the stream waits for results).
-const STREAM_IN_FLIGHT: usize = 256;
 
 /// The service; answers UNAVAILABLE until [`Self::ready`] is set. It is served behind
 /// [`crate::auth::Guarded`], which admits each call by its key before the body is read.
@@ -126,127 +125,6 @@ fn user_info(state: &State, id: &str, found: &Found, include_embedding: bool) ->
 }
 
 impl RewardApi {
-    async fn score_impl(
-        &self,
-        request: Request<ScoreRequest>,
-    ) -> Result<Response<ScoreResponse>, Status> {
-        let arrived = Instant::now();
-        let state = self.state()?;
-        let deadline = deadline(&request);
-        let r = request.into_inner();
-        non_empty("prompt", &r.prompt)?;
-        non_empty("response", &r.response)?;
-        let condition = condition(&state, "user_id", &r.user_id).await?;
-        let prepared = prepare(
-            &state,
-            vec![Item {
-                prompt: r.prompt,
-                response: r.response,
-                condition,
-            }],
-            r.truncate,
-            |_| "response".to_string(),
-        )
-        .await?;
-        let mut rewarded = reward(&state, prepared, deadline, arrived).await?;
-        Ok(Response::new(ScoreResponse {
-            result: rewarded.results.pop(),
-            metadata: Some(rewarded.metadata),
-        }))
-    }
-
-    async fn score_batch_impl(
-        &self,
-        request: Request<ScoreBatchRequest>,
-    ) -> Result<Response<ScoreBatchResponse>, Status> {
-        let arrived = Instant::now();
-        let state = self.state()?;
-        let deadline = deadline(&request);
-        let r = request.into_inner();
-        let max = state.settings.limits.max_batch_items;
-        if r.items.is_empty() {
-            return Err(invalid("items", "empty"));
-        }
-        at_most(
-            "items",
-            r.items.len(),
-            max,
-            "items",
-            format!("max_batch_items = {max}"),
-        )?;
-        let mut items = Vec::with_capacity(r.items.len());
-        // One lookup per distinct user (with a shared store each is a Redis read).
-        let mut found: HashMap<String, Arc<Condition>> = HashMap::new();
-        for (i, item) in r.items.into_iter().enumerate() {
-            non_empty(&format!("items[{i}].prompt"), &item.prompt)?;
-            non_empty(&format!("items[{i}].response"), &item.response)?;
-            let condition = match found.get(&item.user_id) {
-                Some(c) => c.clone(),
-                None => {
-                    let c =
-                        condition(&state, &format!("items[{i}].user_id"), &item.user_id).await?;
-                    found.insert(item.user_id.clone(), c.clone());
-                    c
-                }
-            };
-            items.push(Item {
-                prompt: item.prompt,
-                response: item.response,
-                condition,
-            });
-        }
-        let prepared = prepare(&state, items, r.truncate, |i| {
-            format!("items[{i}].response")
-        })
-        .await?;
-        let rewarded = reward(&state, prepared, deadline, arrived).await?;
-        Ok(Response::new(ScoreBatchResponse {
-            results: rewarded.results,
-            metadata: Some(rewarded.metadata),
-        }))
-    }
-
-    async fn score_stream_impl(
-        &self,
-        request: Request<Streaming<ScoreStreamRequest>>,
-    ) -> Result<Response<ScoreStream>, Status> {
-        let state = self.state()?;
-        let deadline = deadline(&request);
-        let mut inbound = request.into_inner();
-        let (tx, rx) = tokio::sync::mpsc::channel(STREAM_IN_FLIGHT);
-        tokio::spawn(async move {
-            let mut in_flight = FuturesOrdered::new();
-            let mut open = true;
-            while open || !in_flight.is_empty() {
-                tokio::select! {
-                    // The client went away: drop the in-flight items (their queued jobs
-                    // are skipped before compute) and read no more.
-                    () = tx.closed() => return,
-                    // Results go out in the order items came in.
-                    Some(out) = in_flight.next(), if !in_flight.is_empty() => {
-                        if tx.send(Ok(out)).await.is_err() {
-                            return; // the client went away: drop outstanding work
-                        }
-                    }
-                    next = inbound.next(), if open && in_flight.len() < STREAM_IN_FLIGHT => {
-                        match next {
-                            Some(Ok(item)) => {
-                                let state = state.clone();
-                                in_flight.push_back(async move { stream_item(&state, item, deadline).await });
-                            }
-                            Some(Err(status)) => {
-                                let _ = tx.send(Err(status)).await;
-                                return;
-                            }
-                            None => open = false,
-                        }
-                    }
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
-    }
-
     async fn compare_responses_impl(
         &self,
         request: Request<CompareRequest>,
@@ -576,94 +454,4 @@ fn rand_seed() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64 | 1)
-}
-
-/// One stream item: checked, tokenised, scored; a bad item is an error result only.
-async fn stream_item(
-    state: &Arc<State>,
-    item: ScoreStreamRequest,
-    deadline: Option<Instant>,
-) -> ScoreStreamResponse {
-    let arrived = Instant::now();
-    let request_id = item.request_id;
-    let outcome = async {
-        let i = item.item.ok_or_else(|| invalid("item", "missing"))?;
-        non_empty("item.prompt", &i.prompt)?;
-        non_empty("item.response", &i.response)?;
-        let condition = condition(state, "item.user_id", &i.user_id).await?;
-        let prepared = prepare(
-            state,
-            vec![Item {
-                prompt: i.prompt,
-                response: i.response,
-                condition,
-            }],
-            item.truncate,
-            |_| "item.response".to_string(),
-        )
-        .await?;
-        reward(state, prepared, deadline, arrived).await
-    }
-    .await;
-    match outcome {
-        Ok(mut rewarded) => ScoreStreamResponse {
-            request_id,
-            outcome: rewarded.results.pop().map(Outcome::Result),
-            metadata: Some(rewarded.metadata),
-        },
-        Err(status) => ScoreStreamResponse {
-            request_id,
-            outcome: Some(Outcome::Error(ItemError {
-                code: status.code() as i32,
-                message: status.message().to_string(),
-            })),
-            metadata: None,
-        },
-    }
-}
-
-/// What `Info` answers.
-pub fn info(state: &State) -> InfoResponse {
-    let model = &state.model;
-    let section = state.manifest.model.as_ref();
-    let gcf = state.manifest.gcf.as_ref();
-    let limits = &state.settings.limits;
-    InfoResponse {
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        backbone: section.map(|m| m.backbone.clone()).unwrap_or_default(),
-        backbone_family: model.config.family.to_string(),
-        backbone_sha256: section
-            .map(|m| m.backbone_sha256.clone())
-            .unwrap_or_default(),
-        checkpoint: state.checkpoint.display().to_string(),
-        checkpoint_format_version: state.manifest.format_version,
-        text_template: match &model.config.template {
-            copl_core::model::reward::Template::Pair => {
-                "pair: [CLS] prompt [SEP] response [SEP]".into()
-            }
-            copl_core::model::reward::Template::Format { format } => format.clone(),
-        },
-        embedding_dim: gcf.map_or(0, |g| g.dim as u32),
-        num_experts: model.config.mole.experts as u32,
-        adapted_projections: model.backbone.adapters().names.clone(),
-        seen_users: state.users.seen_count() as u32,
-        onboarded_users: state.users.onboarded_count() as u32,
-        catalogue_responses: state.catalogue.entries.len() as u32,
-        limits: Some(Limits {
-            max_input_tokens: state.max_input_tokens as u32,
-            max_batch_items: limits.max_batch_items as u32,
-            max_batch_tokens: state.scheduler.limits().max_tokens as u32,
-            max_queued_requests: limits.max_queued_requests as u32,
-            max_survey_answers: limits.max_survey_answers as u32,
-            max_hops: limits.max_hops as u32,
-            max_message_bytes: limits.max_message_bytes as u32,
-            max_batch_rows: state.scheduler.limits().max_rows as u32,
-            batch_linger_micros: limits.batch_linger_micros,
-            max_concurrent_streams: limits.max_concurrent_streams,
-        }),
-        device: state.device.clone(),
-        population_reward: "the shared LoRA expert only (eq. 10 without the user's expert \
-                            term, w_u = 0); not the average of users' rewards"
-            .into(),
-    }
 }

@@ -1,0 +1,195 @@
+//! The three scoring RPCs mapped onto [`super::infer`]: `Score` and each `ScoreStream`
+//! item through one path ([`score_one`]), `ScoreBatch` with one user lookup per distinct
+//! user, the stream with a bounded number of items in flight and results in order.
+
+use std::{collections::HashMap, sync::Arc, time::Instant};
+
+use copl_proto::v1::{
+    ItemError, ScoreBatchRequest, ScoreBatchResponse, ScoreItem, ScoreRequest, ScoreResponse,
+    ScoreStreamRequest, ScoreStreamResponse, score_stream_response::Outcome,
+};
+use futures_util::{StreamExt, stream::FuturesOrdered};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::{
+    RewardApi, ScoreStream, condition,
+    fields::{at_most, deadline, invalid, non_empty},
+    infer::{Item, Rewarded, prepare, reward},
+};
+use crate::{state::State, users::Condition};
+
+/// Items of one stream in flight at once (beyond them the stream waits for results).
+const STREAM_IN_FLIGHT: usize = 256;
+
+impl RewardApi {
+    pub(super) async fn score_impl(
+        &self,
+        request: Request<ScoreRequest>,
+    ) -> Result<Response<ScoreResponse>, Status> {
+        let arrived = Instant::now();
+        let state = self.state()?;
+        let deadline = deadline(&request);
+        let r = request.into_inner();
+        let item = ScoreItem {
+            user_id: r.user_id,
+            prompt: r.prompt,
+            response: r.response,
+        };
+        let mut rewarded = score_one(&state, "", item, r.truncate, deadline, arrived).await?;
+        Ok(Response::new(ScoreResponse {
+            result: rewarded.results.pop(),
+            metadata: Some(rewarded.metadata),
+        }))
+    }
+
+    pub(super) async fn score_batch_impl(
+        &self,
+        request: Request<ScoreBatchRequest>,
+    ) -> Result<Response<ScoreBatchResponse>, Status> {
+        let arrived = Instant::now();
+        let state = self.state()?;
+        let deadline = deadline(&request);
+        let r = request.into_inner();
+        let max = state.settings.limits.max_batch_items;
+        if r.items.is_empty() {
+            return Err(invalid("items", "empty"));
+        }
+        at_most(
+            "items",
+            r.items.len(),
+            max,
+            "items",
+            format!("max_batch_items = {max}"),
+        )?;
+        let mut items = Vec::with_capacity(r.items.len());
+        // One lookup per distinct user (with a shared store each is a Redis read).
+        let mut found: HashMap<String, Arc<Condition>> = HashMap::new();
+        for (i, item) in r.items.into_iter().enumerate() {
+            non_empty(&format!("items[{i}].prompt"), &item.prompt)?;
+            non_empty(&format!("items[{i}].response"), &item.response)?;
+            let condition = match found.get(&item.user_id) {
+                Some(c) => c.clone(),
+                None => {
+                    let c =
+                        condition(&state, &format!("items[{i}].user_id"), &item.user_id).await?;
+                    found.insert(item.user_id.clone(), c.clone());
+                    c
+                }
+            };
+            items.push(Item {
+                prompt: item.prompt,
+                response: item.response,
+                condition,
+            });
+        }
+        let prepared = prepare(&state, items, r.truncate, |i| {
+            format!("items[{i}].response")
+        })
+        .await?;
+        let rewarded = reward(&state, prepared, deadline, arrived).await?;
+        Ok(Response::new(ScoreBatchResponse {
+            results: rewarded.results,
+            metadata: Some(rewarded.metadata),
+        }))
+    }
+
+    pub(super) async fn score_stream_impl(
+        &self,
+        request: Request<Streaming<ScoreStreamRequest>>,
+    ) -> Result<Response<ScoreStream>, Status> {
+        let state = self.state()?;
+        let deadline = deadline(&request);
+        let mut inbound = request.into_inner();
+        let (tx, rx) = tokio::sync::mpsc::channel(STREAM_IN_FLIGHT);
+        tokio::spawn(async move {
+            let mut in_flight = FuturesOrdered::new();
+            let mut open = true;
+            while open || !in_flight.is_empty() {
+                tokio::select! {
+                    // The client went away: drop the in-flight items (their queued jobs
+                    // are skipped before compute) and read no more.
+                    () = tx.closed() => return,
+                    // Results go out in the order items came in.
+                    Some(out) = in_flight.next(), if !in_flight.is_empty() => {
+                        if tx.send(Ok(out)).await.is_err() {
+                            return; // the client went away: drop outstanding work
+                        }
+                    }
+                    next = inbound.next(), if open && in_flight.len() < STREAM_IN_FLIGHT => {
+                        match next {
+                            Some(Ok(item)) => {
+                                let state = state.clone();
+                                in_flight.push_back(async move { stream_item(&state, item, deadline).await });
+                            }
+                            Some(Err(status)) => {
+                                let _ = tx.send(Err(status)).await;
+                                return;
+                            }
+                            None => open = false,
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// One item checked, tokenised and scored: the one path of `Score` and of each
+/// `ScoreStream` item. `prefix` is how the request names the item's fields (`""` for
+/// Score's `prompt`, `"item."` for a stream's `item.prompt`).
+async fn score_one(
+    state: &Arc<State>,
+    prefix: &str,
+    item: ScoreItem,
+    truncate: bool,
+    deadline: Option<Instant>,
+    arrived: Instant,
+) -> Result<Rewarded, Status> {
+    non_empty(&format!("{prefix}prompt"), &item.prompt)?;
+    non_empty(&format!("{prefix}response"), &item.response)?;
+    let condition = condition(state, &format!("{prefix}user_id"), &item.user_id).await?;
+    let response_field = format!("{prefix}response");
+    let prepared = prepare(
+        state,
+        vec![Item {
+            prompt: item.prompt,
+            response: item.response,
+            condition,
+        }],
+        truncate,
+        |_| response_field.clone(),
+    )
+    .await?;
+    reward(state, prepared, deadline, arrived).await
+}
+
+/// One stream item: checked, tokenised, scored; a bad item is an error result only.
+async fn stream_item(
+    state: &Arc<State>,
+    item: ScoreStreamRequest,
+    deadline: Option<Instant>,
+) -> ScoreStreamResponse {
+    let arrived = Instant::now();
+    let request_id = item.request_id;
+    let outcome = match item.item {
+        Some(i) => score_one(state, "item.", i, item.truncate, deadline, arrived).await,
+        None => Err(invalid("item", "missing")),
+    };
+    match outcome {
+        Ok(mut rewarded) => ScoreStreamResponse {
+            request_id,
+            outcome: rewarded.results.pop().map(Outcome::Result),
+            metadata: Some(rewarded.metadata),
+        },
+        Err(status) => ScoreStreamResponse {
+            request_id,
+            outcome: Some(Outcome::Error(ItemError {
+                code: status.code() as i32,
+                message: status.message().to_string(),
+            })),
+            metadata: None,
+        },
+    }
+}
