@@ -97,7 +97,55 @@ fn default_cache_mib() -> usize {
     4096
 }
 
+/// The training pairs in batches, the one sampling rule of both engines: a seeded
+/// shuffle, drawn in order, reshuffled at the end of each pass. The packed engine draws
+/// its gate noise from the same generator ([`Self::rng`]), after each batch.
+pub struct Batches<'a> {
+    train: &'a [TextPair],
+    order: Vec<usize>,
+    cursor: usize,
+    rng: ChaCha8Rng,
+}
+
+impl<'a> Batches<'a> {
+    pub fn new(train: &'a [TextPair], seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        order.shuffle(&mut rng);
+        Self {
+            train,
+            order,
+            cursor: 0,
+            rng,
+        }
+    }
+
+    /// The next `pairs` training pairs (all of them when there are fewer).
+    pub fn next(&mut self, pairs: usize) -> Vec<&'a TextPair> {
+        let mut batch = Vec::with_capacity(pairs.min(self.train.len()));
+        for _ in 0..pairs.min(self.train.len()) {
+            if self.cursor == self.order.len() {
+                self.order.shuffle(&mut self.rng);
+                self.cursor = 0;
+            }
+            batch.push(&self.train[self.order[self.cursor]]);
+            self.cursor += 1;
+        }
+        batch
+    }
+
+    /// The generator the batches come from.
+    pub fn rng(&mut self) -> &mut ChaCha8Rng {
+        &mut self.rng
+    }
+}
+
 impl MoleTrainConfig {
+    /// Warm-up steps of the schedule: `warmup` × steps, at least one.
+    pub fn warmup_steps(&self) -> usize {
+        ((self.warmup * self.steps as f64).round() as usize).max(1)
+    }
+
     /// An empty frozen-state cache of the configured size.
     pub fn frozen_cache(&self) -> FrozenCache {
         FrozenCache::new(self.frozen_cache_mib << 20)
@@ -305,11 +353,8 @@ pub fn train_autograd(
     )?;
     let val = spread(val.to_vec(), config.val_pairs);
     let val = val.as_slice();
-    let warmup = ((config.warmup * config.steps as f64).round() as usize).max(1);
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    order.shuffle(&mut rng);
-    let mut cursor = 0;
+    let warmup = config.warmup_steps();
+    let mut batches = Batches::new(train, config.seed);
     let started = Instant::now();
     let mut training_seconds = 0f64;
     let mut best: Option<(usize, f64, HashMap<String, Tensor>)> = None;
@@ -318,15 +363,7 @@ pub fn train_autograd(
     let mut loss_count = 0usize;
     for step in 0..config.steps {
         let step_started = Instant::now();
-        let mut batch = Vec::with_capacity(config.batch_pairs);
-        for _ in 0..config.batch_pairs.min(train.len()) {
-            if cursor == order.len() {
-                order.shuffle(&mut rng);
-                cursor = 0;
-            }
-            batch.push(&train[order[cursor]]);
-            cursor += 1;
-        }
+        let batch = batches.next(config.batch_pairs);
         let (r, routings) = routed_pair_rewards(model, &batch, true, cache)?;
         let n = batch.len();
         let margin = (r.narrow(0, 0, n)? - r.narrow(0, n, n)?)?;

@@ -5,7 +5,7 @@ use candle_nn::VarMap;
 use copl_core::model::reward::RewardModel;
 
 use super::{PackedFrozenCache, PackedStep};
-use crate::mole::train::TextPair;
+use crate::mole::train::{Batches, TextPair};
 
 /// [`crate::mole::train::train_autograd`] with the packed step: the same batches, schedule, clipping,
 /// validation and best-parameter choice; the trainable buffers live in the step and are
@@ -21,8 +21,6 @@ pub fn train_packed(
     cache: &mut copl_core::model::frozen_cache::FrozenCache,
     mut on_step: impl FnMut(usize, f64),
 ) -> Result<crate::mole::train::MoleTraining> {
-    use rand::{SeedableRng, seq::SliceRandom};
-    use rand_chacha::ChaCha8Rng;
     use rand_distr::{Distribution, Normal};
     use std::time::Instant;
 
@@ -42,11 +40,8 @@ pub fn train_packed(
     let noise_std = model.config.mole.gate_noise as f32;
     let normal = Normal::new(0f32, noise_std.max(f32::MIN_POSITIVE))?;
     let val = crate::mole::train::spread(val.to_vec(), config.val_pairs);
-    let warmup = ((config.warmup * config.steps as f64).round() as usize).max(1);
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    order.shuffle(&mut rng);
-    let mut cursor = 0;
+    let warmup = config.warmup_steps();
+    let mut batches = Batches::new(train, config.seed);
     let started = Instant::now();
     let mut training_seconds = 0f64;
     let mut best: Option<(usize, f64, Vec<Vec<f32>>)> = None;
@@ -54,15 +49,8 @@ pub fn train_packed(
     let (mut loss_sum, mut loss_count) = (0f64, 0usize);
     for step in 0..config.steps {
         let step_started = Instant::now();
-        let mut batch = Vec::with_capacity(config.batch_pairs);
-        for _ in 0..config.batch_pairs.min(train.len()) {
-            if cursor == order.len() {
-                order.shuffle(&mut rng);
-                cursor = 0;
-            }
-            batch.push(&train[order[cursor]]);
-            cursor += 1;
-        }
+        let batch = batches.next(config.batch_pairs);
+        let rng = batches.rng();
         let noise: Vec<Vec<f32>> = step_state
             .gates
             .iter()
@@ -70,7 +58,7 @@ pub fn train_packed(
                 (0..2 * batch.len() * g.experts())
                     .map(|_| {
                         if noise_std > 0.0 {
-                            normal.sample(&mut rng)
+                            normal.sample(rng)
                         } else {
                             0.0
                         }
