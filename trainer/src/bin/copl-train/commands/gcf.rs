@@ -1,0 +1,208 @@
+//! `copl-train gcf` and `eval-gcf`: arguments, the run, the printed evaluation.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use copl_trainer::gcf::{self, EpochRecord, GcfArch, TrainConfig};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum GcfModelArg {
+    /// The paper's signed graph network.
+    Gcf,
+    /// Matrix factorisation: learnable embeddings, no message passing (the paper's "w/o GNN").
+    Mf,
+}
+
+#[derive(Args)]
+pub(crate) struct GcfArgs {
+    /// Data set directory (responses.jsonl, annotations.jsonl, users.jsonl).
+    #[arg(long)]
+    data: PathBuf,
+    /// Checkpoint directory to write (created; other stages' files are kept).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value = "gcf")]
+    model: GcfModelArg,
+    /// Embedding size d.
+    #[arg(long, default_value_t = 512)]
+    dim: usize,
+    /// Message-passing layers L.
+    #[arg(long, default_value_t = 4)]
+    layers: usize,
+    /// Ablation: drop negative edges (Table A4 "w/o N.E.").
+    #[arg(long)]
+    no_negative_edges: bool,
+    /// Ablation: no learnt transform and no activation (Table A4 "w/o Act. & Trans.").
+    #[arg(long)]
+    no_transform: bool,
+    #[arg(long, default_value_t = 100)]
+    epochs: usize,
+    #[arg(long, default_value_t = 1024)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f64,
+    /// Share of steps in linear warm-up before the cosine decay.
+    #[arg(long, default_value_t = 0.1)]
+    warmup: f64,
+    /// λ of eq. 5, on the mean squared norm of the batch's final embeddings (the
+    /// authors' 1e-6 on the summed norms of a 1 024-pair batch is ≈ 1e-3 here).
+    #[arg(long, default_value_t = 1e-3)]
+    l2: f64,
+    #[arg(long, default_value_t = 0.1)]
+    edge_dropout: f32,
+    /// Leave each step's own pairs' edges out of its propagation, so they are predicted
+    /// from other users' edges (needs --batch-size below the training pairs).
+    #[arg(long)]
+    mask_batch_edges: bool,
+    /// How a step computes its gradients (autograd: candle's, the reference).
+    #[arg(long, value_enum, default_value = "fused")]
+    engine: gcf::StepEngine,
+    /// Layer inputs the fused step keeps (every-other: less memory, ≈ 17 % slower).
+    #[arg(long, value_enum, default_value = "all")]
+    layer_inputs: gcf::fused::LayerInputs,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl GcfArgs {
+    fn config(&self) -> TrainConfig {
+        TrainConfig {
+            arch: GcfArch {
+                dim: self.dim,
+                layers: if self.model == GcfModelArg::Mf {
+                    0
+                } else {
+                    self.layers
+                },
+                negative_edges: !self.no_negative_edges,
+                transform: !self.no_transform,
+                leaky_slope: 0.2,
+            },
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            warmup: self.warmup,
+            l2: self.l2,
+            edge_dropout: self.edge_dropout,
+            seed: self.seed,
+            mask_batch_edges: self.mask_batch_edges,
+            engine: self.engine,
+            layer_inputs: self.layer_inputs,
+            max_steps_per_epoch: None,
+        }
+    }
+}
+
+pub(crate) fn run_gcf(args: GcfArgs) -> Result<()> {
+    let config = args.config();
+    let bar = ProgressBar::new(config.epochs as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] epoch {pos}/{len} {msg} ({elapsed}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(if config.arch.layers == 0 { "mf" } else { "gcf" });
+    if args.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let summary = gcf::run_gcf(&args.data, &args.out, &config, |record: &EpochRecord, _| {
+        bar.set_message(format!(
+            "loss {:.4} val acc {:.2}%",
+            record.train_loss,
+            100.0 * record.val_accuracy
+        ));
+        bar.inc(1);
+    })?;
+    bar.finish();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!(
+            "{}: {} users, {} responses, {}+/{}- edges; best epoch {} of {}: val accuracy {:.2}%, test accuracy {:.2}%; {:.1} s/epoch; written to {}",
+            summary.model,
+            summary.users,
+            summary.responses,
+            summary.positive_edges,
+            summary.negative_edges,
+            summary.best_epoch,
+            summary.history.len(),
+            100.0 * summary.val_accuracy,
+            100.0 * summary.test_accuracy,
+            summary.seconds_per_epoch,
+            args.out.display()
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn print_eval(eval: &gcf::GcfEval) {
+    println!(
+        "{}: seen users' test pairs: {:.2}% of {}",
+        eval.model,
+        100.0 * eval.overall.accuracy,
+        eval.overall.pairs
+    );
+    for (group, slice) in &eval.by_group {
+        println!(
+            "  group {group}: {:.2}% of {}",
+            100.0 * slice.accuracy,
+            slice.pairs
+        );
+    }
+    for (name, slice) in [
+        ("controversial", &eval.controversial),
+        ("common", &eval.common),
+    ] {
+        if let Some(slice) = slice.as_ref().filter(|s| s.pairs > 0) {
+            println!(
+                "  {name} pairs: {:.2}% of {}",
+                100.0 * slice.accuracy,
+                slice.pairs
+            );
+        }
+    }
+    if let Some(bound) = eval.ground_truth_bound {
+        println!("  ground-truth upper bound: {:.2}%", 100.0 * bound);
+    }
+    if let Some(bound) = eval.shared_preference_bound {
+        println!(
+            "  one shared preference (non-personalised bound): {:.2}%",
+            100.0 * bound
+        );
+    }
+    if let Some(id) = &eval.identification {
+        let line = |who: &str, i: &gcf::Identification| {
+            let mut parts = Vec::new();
+            if let Some(a) = i.probe_accuracy {
+                parts.push(format!("linear probe {:.1}%", 100.0 * a));
+            }
+            if let Some(n) = i.kmeans_nmi {
+                parts.push(format!("k-means NMI {n:.3}"));
+            }
+            if let Some(r2) = i.weights_r2 {
+                parts.push(format!("weights R² {r2:.3}"));
+            }
+            println!("  {who} ({} users): {}", i.users, parts.join(", "));
+        };
+        println!("identification of the user's preference from the embedding:");
+        line("seen, held out", &id.seen);
+        if let Some(unseen) = &id.unseen {
+            line("unseen, onboarded", unseen);
+        }
+        if let Some(b) = id.bayes_bound {
+            println!(
+                "  Bayes bound of the group from a user's own training answers: {:.1}%",
+                100.0 * b
+            );
+        }
+    }
+}
