@@ -3,8 +3,11 @@
 //! `health` (the standard grpc.health.v1 check, usable as a container HEALTHCHECK and in
 //! scripts: exit 0 only when SERVING), `info`, `score`, `compare`, `onboard`, `user get`,
 //! `user delete`, `survey`. Human-readable output by default, JSON with `--json`. A
-//! refused call exits 1 with the gRPC code and the server's message. `bench` (the load
-//! generator) is still to come (issue #7, docs/next.md).
+//! refused call exits 1 with the gRPC code and the server's message. `bench` is the load
+//! generator ([`bench`]); API keys and their digests are in [`key`].
+
+mod bench;
+mod key;
 
 use std::time::Duration;
 
@@ -114,7 +117,7 @@ enum Command {
     User(UserCommand),
     /// Load generator: Score calls at a concurrency, for a duration or a count;
     /// throughput and p50/p90/p99 latency.
-    Bench(BenchArgs),
+    Bench(bench::BenchArgs),
     /// Pairs to ask a new user next (given the answers so far).
     Survey {
         #[arg(long, default_value_t = 8)]
@@ -127,36 +130,6 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// `copl bench` options.
-#[derive(clap::Args)]
-struct BenchArgs {
-    /// Calls in flight at once.
-    #[arg(long, default_value_t = 8)]
-    concurrency: usize,
-    /// Stop after this many seconds …
-    #[arg(long, default_value_t = 10.0)]
-    duration: f64,
-    /// … or after this many calls, whichever comes first.
-    #[arg(long)]
-    count: Option<usize>,
-    /// Users to score for, comma-separated, taken in turn (mixed users); empty: the
-    /// population.
-    #[arg(long, value_delimiter = ',', default_value = "")]
-    users: Vec<String>,
-    #[arg(
-        long,
-        default_value = "How should I prepare for a job interview next week?"
-    )]
-    prompt: String,
-    #[arg(
-        long,
-        default_value = "Research the company, practise answers to common questions out loud, and prepare two questions of your own."
-    )]
-    response: String,
-    #[arg(long)]
-    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -221,9 +194,9 @@ fn user_json(u: &UserInfo) -> serde_json::Value {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     if let Command::Keygen = cli.command {
-        let key = new_key();
-        println!("key:    {key}");
-        println!("sha256: {}", hex_digest(&key));
+        let fresh = key::new_key();
+        println!("key:    {fresh}");
+        println!("sha256: {}", key::hex_digest(&fresh));
         return Ok(());
     }
     let timeout = Duration::from_secs_f64(cli.timeout.max(0.001));
@@ -249,8 +222,8 @@ async fn main() -> Result<()> {
         .connect()
         .await
         .with_context(|| format!("cannot connect to {}", cli.addr))?;
-    let key = ApiKey::new(cli.api_key.as_deref())?;
-    let api = |channel: Channel| RewardServiceClient::with_interceptor(channel, key.clone());
+    let api_key = key::ApiKey::new(cli.api_key.as_deref())?;
+    let api = |channel: Channel| RewardServiceClient::with_interceptor(channel, api_key.clone());
     match cli.command {
         Command::Keygen => unreachable!("answered above"),
         Command::Health { service } => {
@@ -487,7 +460,7 @@ async fn main() -> Result<()> {
                 }
             }
         }
-        Command::Bench(args) => bench(channel, key, args).await?,
+        Command::Bench(args) => bench::run(channel, api_key, args).await?,
         Command::User(UserCommand::Delete { user }) => {
             api(channel)
                 .delete_user(DeleteUserRequest {
@@ -556,140 +529,4 @@ async fn main() -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Runs `args.concurrency` callers until the duration or count is reached; errors are
-/// counted by gRPC code, latencies of successful calls give the percentiles.
-async fn bench(channel: Channel, key: ApiKey, args: BenchArgs) -> Result<()> {
-    use std::sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    };
-    let started = std::time::Instant::now();
-    let stop_at = started + Duration::from_secs_f64(args.duration.max(0.0));
-    let issued = Arc::new(AtomicUsize::new(0));
-    let limit = args.count.unwrap_or(usize::MAX);
-    let users = Arc::new(if args.users.is_empty() {
-        vec![String::new()]
-    } else {
-        args.users.clone()
-    });
-    let mut callers = Vec::new();
-    for _ in 0..args.concurrency.max(1) {
-        let mut client = RewardServiceClient::with_interceptor(channel.clone(), key.clone());
-        let (issued, users) = (issued.clone(), users.clone());
-        let (prompt, response) = (args.prompt.clone(), args.response.clone());
-        callers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut errors: std::collections::BTreeMap<String, usize> = Default::default();
-            loop {
-                let n = issued.fetch_add(1, Ordering::Relaxed);
-                if n >= limit || std::time::Instant::now() >= stop_at {
-                    break;
-                }
-                let t = std::time::Instant::now();
-                let call = client
-                    .score(ScoreRequest {
-                        user_id: users[n % users.len()].clone(),
-                        prompt: prompt.clone(),
-                        response: response.clone(),
-                        truncate: true,
-                    })
-                    .await;
-                match call {
-                    Ok(_) => latencies.push(t.elapsed().as_secs_f64()),
-                    Err(s) => *errors.entry(format!("{:?}", s.code())).or_default() += 1,
-                }
-            }
-            (latencies, errors)
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut errors: std::collections::BTreeMap<String, usize> = Default::default();
-    for caller in callers {
-        let (l, e) = caller.await.context("bench caller")?;
-        latencies.extend(l);
-        for (code, n) in e {
-            *errors.entry(code).or_default() += n;
-        }
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((p / 100.0) * (latencies.len() - 1) as f64).round() as usize;
-        latencies[i.min(latencies.len() - 1)] * 1000.0
-    };
-    let ok = latencies.len();
-    let report = serde_json::json!({
-        "concurrency": args.concurrency.max(1),
-        "seconds": seconds,
-        "calls_ok": ok,
-        "errors": errors,
-        "calls_per_second": ok as f64 / seconds.max(1e-9),
-        "latency_ms": {"p50": pct(50.0), "p90": pct(90.0), "p99": pct(99.0)},
-    });
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!(
-            "{ok} calls in {seconds:.1} s at concurrency {}: {:.1} calls/s, latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms{}",
-            args.concurrency.max(1),
-            ok as f64 / seconds.max(1e-9),
-            pct(50.0),
-            pct(90.0),
-            pct(99.0),
-            if errors.is_empty() {
-                String::new()
-            } else {
-                format!("; errors {errors:?}")
-            }
-        );
-    }
-    Ok(())
-}
-
-/// Adds `authorization: Bearer <key>` to every call when a key is given.
-#[derive(Clone)]
-struct ApiKey(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
-
-impl ApiKey {
-    fn new(key: Option<&str>) -> Result<Self> {
-        key.map(|k| {
-            format!("Bearer {k}")
-                .parse()
-                .context("--api-key: not a valid header value")
-        })
-        .transpose()
-        .map(Self)
-    }
-}
-
-impl tonic::service::Interceptor for ApiKey {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(value) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", value.clone());
-        }
-        Ok(request)
-    }
-}
-
-/// 32 random bytes (rand's thread generator: a CSPRNG seeded from the OS), as `copl_` + hex.
-fn new_key() -> String {
-    use rand::RngCore;
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("copl_{}", hex::encode(bytes))
-}
-
-fn hex_digest(key: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(key.as_bytes()))
 }

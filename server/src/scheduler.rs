@@ -112,6 +112,10 @@ fn take_room(queued: &AtomicUsize, max_queued: usize, jobs: usize) -> Result<(),
     let before = queued.fetch_add(jobs, Ordering::SeqCst);
     if before + jobs > max_queued {
         queued.fetch_sub(jobs, Ordering::SeqCst);
+        // Another thread's publish may have read the count with these jobs in it: set
+        // the gauge again, or it can stay above the queue (a refused burst at the end of
+        // a stream left `copl_queue_depth` at 5 on an empty queue).
+        publish_depth(queued);
         return Err(ScoreError::Overloaded(before));
     }
     publish_depth(queued);

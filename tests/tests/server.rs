@@ -760,6 +760,73 @@ async fn settled_rows(metrics: &str) -> f64 {
     }
 }
 
+/// A client that keeps its stream open but stops reading holds no queue room: its
+/// items keep being scored (up to the stream's bound of finished results), so
+/// `copl_queue_depth` returns to 0 and other callers are admitted. (The items read
+/// held their room for as long as the client stalled: with `max_queued_requests = 64`
+/// one stalled stream could leave every other caller RESOURCE_EXHAUSTED.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_whose_client_stops_reading_holds_no_queue_room() {
+    let root = tempfile::tempdir().unwrap();
+    let (_data, ckpt) = tiny_checkpoint(root.path());
+    let server = Server::start(
+        &ckpt,
+        &root.path().join("store"),
+        &[("COPL_LIMITS__MAX_QUEUED_REQUESTS", "64")],
+    );
+    let channel = server.serving("copl.v1.RewardService").await;
+    let small_window = tonic::transport::Endpoint::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .initial_stream_window_size(65_535)
+        .connect()
+        .await
+        .unwrap();
+    let (items, requests) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..5_000u64 {
+        items
+            .send(ScoreStreamRequest {
+                request_id: i,
+                item: Some(ScoreItem {
+                    user_id: format!("user-{:05}", i % 60),
+                    prompt: "How do I keep a houseplant alive?".into(),
+                    response: "Water it weekly and give it bright, indirect light.".into(),
+                }),
+                truncate: false,
+            })
+            .unwrap();
+    }
+    let mut stalled = RewardServiceClient::new(small_window);
+    // The request stream stays open (`items` is kept) and no result is read.
+    let results = stalled
+        .score_stream(tokio_stream::wrappers::UnboundedReceiverStream::new(
+            requests,
+        ))
+        .await
+        .unwrap();
+    settled_rows(&server.metrics).await;
+    let mut depth = metric(&scrape(&server.metrics), "copl_queue_depth");
+    for _ in 0..50 {
+        if depth == 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        depth = metric(&scrape(&server.metrics), "copl_queue_depth");
+    }
+    assert_eq!(depth, 0.0, "a stalled stream's items still hold queue room");
+    // Another caller is admitted while the stalled stream is open.
+    let mut other = RewardServiceClient::new(channel);
+    let reply = other
+        .score(ScoreRequest {
+            user_id: "user-00001".into(),
+            prompt: "How do I keep a houseplant alive?".into(),
+            response: "Water it weekly.".into(),
+            truncate: false,
+        })
+        .await;
+    assert!(reply.is_ok(), "{reply:?}");
+    drop((results, items));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_stops_when_its_client_goes_away_and_shutdown_finishes_open_calls() {
     let root = tempfile::tempdir().unwrap();

@@ -2,7 +2,11 @@
 //! item through one path ([`score_one`]), `ScoreBatch` with one user lookup per distinct
 //! user, the stream with a bounded number of items in flight and results in order.
 
-use std::{collections::HashMap, sync::Arc, time::Instant};
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+    time::Instant,
+};
 
 use copl_proto::v1::{
     ItemError, ScoreBatchRequest, ScoreBatchResponse, ScoreItem, ScoreRequest, ScoreResponse,
@@ -104,25 +108,37 @@ impl RewardApi {
         let (tx, rx) = tokio::sync::mpsc::channel(STREAM_IN_FLIGHT);
         tokio::spawn(async move {
             let mut in_flight = FuturesOrdered::new();
+            // Finished results waiting for room in the response channel. In-flight items
+            // keep being polled while the client does not read, so each one finishes
+            // and gives its queue room back: a client that stops reading but keeps its
+            // connection holds at most STREAM_IN_FLIGHT results in memory and no queue
+            // room (before, the items it had read held their room for as long as it
+            // stalled: `copl_queue_depth` stayed above 0, and enough such clients would
+            // have filled `max_queued_requests` for everyone).
+            let mut ready: VecDeque<ScoreStreamResponse> = VecDeque::new();
             let mut open = true;
-            while open || !in_flight.is_empty() {
+            while open || !in_flight.is_empty() || !ready.is_empty() {
                 tokio::select! {
                     // The client went away: drop the in-flight items (their queued jobs
                     // are skipped before compute) and read no more.
                     () = tx.closed() => return,
                     // Results go out in the order items came in.
-                    Some(out) = in_flight.next(), if !in_flight.is_empty() => {
-                        if tx.send(Ok(out)).await.is_err() {
-                            return; // the client went away: drop outstanding work
+                    permit = tx.reserve(), if !ready.is_empty() => {
+                        let Ok(permit) = permit else { return };
+                        if let Some(out) = ready.pop_front() {
+                            permit.send(Ok(out));
                         }
                     }
-                    next = inbound.next(), if open && in_flight.len() < STREAM_IN_FLIGHT => {
+                    Some(out) = in_flight.next(), if !in_flight.is_empty() => ready.push_back(out),
+                    next = inbound.next(), if open && in_flight.len() + ready.len() < STREAM_IN_FLIGHT => {
                         match next {
                             Some(Ok(item)) => {
                                 let state = state.clone();
                                 in_flight.push_back(async move { stream_item(&state, item, deadline).await });
                             }
                             Some(Err(status)) => {
+                                // The in-flight items go first (their room with them).
+                                drop(std::mem::take(&mut in_flight));
                                 let _ = tx.send(Err(status)).await;
                                 return;
                             }
