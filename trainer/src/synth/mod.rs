@@ -23,6 +23,7 @@
 
 pub mod catalogue;
 pub mod shape;
+mod taste;
 pub mod text;
 pub mod truth;
 mod words;
@@ -32,11 +33,11 @@ use std::collections::{BTreeMap, HashMap};
 use copl_core::data::{Annotation, DataErrors, Dataset, Response, Split, UserTruth};
 use rand::{Rng, SeedableRng, seq::IndexedRandom, seq::SliceRandom, seq::index};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Gamma};
 use serde::{Deserialize, Serialize};
 
 pub use catalogue::Catalogue;
 use catalogue::{Node, Pair, build_catalogue, heldout_pairs, split_pools};
+use taste::{Taste, assign_tastes, group_sizes, prefers};
 use text::AdviceLevels;
 
 /// One of the paper's four settings.
@@ -235,13 +236,6 @@ pub struct Summary {
     pub population_test_accuracy: f64,
     /// Words a response: minimum, mean, maximum.
     pub response_words: [f64; 3],
-}
-
-/// A user's ground-truth preference.
-#[derive(Clone, Debug)]
-enum Taste {
-    Group(usize),
-    Weights([f64; 4]),
 }
 
 /// Generates the benchmark described by `config`.
@@ -475,67 +469,6 @@ fn check(config: &SynthConfig) -> Result<(), SynthError> {
     Ok(())
 }
 
-fn assign_tastes(
-    rng: &mut ChaCha8Rng,
-    config: &SynthConfig,
-) -> Result<Vec<(Taste, bool)>, SynthError> {
-    let groups = config.preset.groups().len();
-    let mut tastes = Vec::with_capacity(config.users + config.unseen_users);
-    if groups == 0 {
-        let gamma =
-            Gamma::<f64>::new(0.1, 1.0).map_err(|e| config_error("dirichlet", e.to_string()))?;
-        for i in 0..config.users + config.unseen_users {
-            let mut w = [0.0; 4];
-            for x in &mut w {
-                *x = gamma.sample(rng).max(1e-12);
-            }
-            let sum: f64 = w.iter().sum();
-            tastes.push((Taste::Weights(w.map(|x| x / sum)), i >= config.users));
-        }
-        return Ok(tastes);
-    }
-    let ratio = config
-        .group_ratio
-        .clone()
-        .unwrap_or_else(|| vec![1.0; groups]);
-    let total: f64 = ratio.iter().sum();
-    let mut counts: Vec<usize> = ratio
-        .iter()
-        .map(|r| (r / total * config.users as f64).floor() as usize)
-        .collect();
-    let mut g = 0;
-    while counts.iter().sum::<usize>() < config.users {
-        counts[g % groups] += 1;
-        g += 1;
-    }
-    let mut seen: Vec<usize> = counts
-        .iter()
-        .enumerate()
-        .flat_map(|(g, &c)| std::iter::repeat_n(g, c))
-        .collect();
-    seen.shuffle(rng);
-    tastes.extend(seen.into_iter().map(|g| (Taste::Group(g), false)));
-    tastes.extend((0..config.unseen_users).map(|i| (Taste::Group(i % groups), true)));
-    Ok(tastes)
-}
-
-/// The taste's utility of a response (higher is preferred).
-fn utility(preset: Preset, taste: &Taste, attributes: &[f64]) -> f64 {
-    match (preset, taste) {
-        (Preset::Tldr, Taste::Group(0)) => -attributes[0],
-        (Preset::Tldr, Taste::Group(_)) => attributes[0],
-        (_, Taste::Group(g)) => attributes[*g],
-        (_, Taste::Weights(w)) => w.iter().zip(attributes).map(|(w, x)| w * x).sum(),
-    }
-}
-
-/// Whether the taste prefers `a` over `b`; `None` on a tie.
-fn prefers(preset: Preset, taste: &Taste, nodes: &[Node], pair: Pair) -> Option<bool> {
-    let d = utility(preset, taste, &nodes[pair.a].attributes)
-        - utility(preset, taste, &nodes[pair.b].attributes);
-    (d.abs() > 1e-9).then_some(d > 0.0)
-}
-
 /// `count` distinct pairs of `pool` on which the taste has a preference.
 fn draw(
     rng: &mut ChaCha8Rng,
@@ -628,16 +561,6 @@ fn population_accuracy(
         total += 1;
     }
     right / total.max(1) as f64
-}
-
-fn group_sizes(preset: Preset, tastes: &[(Taste, bool)]) -> BTreeMap<String, usize> {
-    let mut sizes = BTreeMap::new();
-    for (taste, unseen) in tastes {
-        if let (Taste::Group(g), false) = (taste, unseen) {
-            *sizes.entry(preset.groups()[*g].to_string()).or_insert(0) += 1;
-        }
-    }
-    sizes
 }
 
 fn attribute_map(preset: Preset, attributes: &[f64]) -> BTreeMap<String, f64> {
