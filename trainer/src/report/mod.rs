@@ -2,6 +2,7 @@
 //!
 //! - [`results`]: the report itself, its layout of inputs, and the sections on experts,
 //!   projections, adaptation and GCF;
+//! - `paper`: the paper's published numbers the tables set beside ours;
 //! - [`runs`]: reading the runs directory and the formatting every section shares (a
 //!   leaf: no section imports another's);
 //! - [`reward_models`]: Tables 2 and 3 (seen/unseen, controversial/common, bounds);
@@ -19,6 +20,7 @@ pub mod experts;
 pub mod figures;
 pub mod imbalance;
 pub mod longer;
+mod paper;
 pub mod projection;
 pub mod results;
 pub mod reward_models;

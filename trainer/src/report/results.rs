@@ -26,36 +26,13 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use super::figures::{self, Series};
+use super::paper::{paper_number as paper, paper_pct};
 pub use super::runs::{Ordering, Written};
 use super::runs::{
     experts_used, files, mole_sets, name_of, own_experts, pct, read, read_typed, relative,
 };
 
 use crate::gcf::GcfEval;
-
-/// The paper's numbers where our runs have a counterpart (gemma-2b-it; reference-notes
-/// "Headline numbers"): Table 5 (UF-P-4 ALL/AVG) and Tables 6/A4 (GCF held-out).
-fn paper(run: &str, column: &str) -> Option<f64> {
-    Some(match (run, column) {
-        ("ufp4-all", "copl_2hop") => 61.62,
-        ("ufp4-avg", "copl_2hop") => 61.97,
-        ("ufp4-all", "naive_avg_2hop") => 59.91,
-        ("ufp4-avg", "naive_avg_2hop") => 59.39,
-        ("ufp4-all", "user_opt") => 59.24,
-        ("ufp4-avg", "user_opt") => 59.45,
-        ("ufp4-all-gcf", "gcf") => 90.01,
-        ("ufp4-avg-gcf", "gcf") => 87.74,
-        ("ufp2-all-full", "gcf") => 84.84,
-        ("ufp2-all-no-neg", "gcf") => 72.94,
-        ("ufp2-all-no-transform", "gcf") => 80.61,
-        ("ufp2-all-no-all", "gcf") => 72.15,
-        _ => return None,
-    })
-}
-
-fn paper_pct(run: &str, column: &str) -> String {
-    paper(run, column).map_or_else(|| "–".to_string(), |v| format!("{v:.2}"))
-}
 
 /// Writes `markdown` and the figures into `figures_dir` from `runs`.
 pub fn report(runs: &Path, figures_dir: &Path, markdown: &Path) -> Result<Written> {
