@@ -9,6 +9,7 @@
 pub mod fields;
 mod infer;
 mod info;
+pub mod request_id;
 mod score;
 
 pub use info::info;
@@ -30,6 +31,9 @@ use copl_proto::v1::{
 };
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
+
+use request_id::RequestId;
 
 use crate::{
     state::State,
@@ -46,21 +50,47 @@ pub struct RewardApi {
 }
 
 impl RewardApi {
-    /// Runs one RPC, counted and timed under `rpc`. (Its key was checked before the body
-    /// was read: [`crate::auth::Guarded`], which counts its refusals itself.)
+    /// Runs one RPC, counted and timed under `rpc`, in a tracing span with its
+    /// [`RequestId`] (the answer carries the id; a failure is logged with it). (Its key
+    /// was checked before the body was read: [`crate::auth::Guarded`], which counts its
+    /// refusals itself.)
     async fn admitted<T, R, F>(
         &self,
         rpc: &'static str,
         request: Request<T>,
         call: impl FnOnce(Request<T>) -> F,
-    ) -> Result<R, Status>
+    ) -> Result<Response<R>, Status>
     where
-        F: std::future::Future<Output = Result<R, Status>>,
+        F: std::future::Future<Output = Result<Response<R>, Status>>,
     {
         let started = Instant::now();
-        let result = call(request).await;
+        let id = RequestId::of(request.metadata());
+        let span = tracing::info_span!("rpc", rpc, request_id = %id);
+        let result = call(request).instrument(span.clone()).await;
         crate::telemetry::observe(rpc, started, &result);
-        result
+        match result {
+            Ok(mut response) => {
+                id.set_on(response.metadata_mut());
+                Ok(response)
+            }
+            Err(status) => {
+                // One line for every refused or failed call (a client's mistake at info,
+                // the server's own failures at warn), with the span's request id.
+                span.in_scope(|| {
+                    let (code, message) = (status.code(), status.message());
+                    let ms = started.elapsed().as_secs_f64() * 1e3;
+                    if matches!(
+                        code,
+                        tonic::Code::Internal | tonic::Code::Unavailable | tonic::Code::Unknown
+                    ) {
+                        tracing::warn!(?code, reason = message, ms, "call failed");
+                    } else {
+                        tracing::info!(?code, reason = message, ms, "call refused");
+                    }
+                });
+                Err(id.tag(status))
+            }
+        }
     }
 
     /// The state, once loaded.

@@ -15,6 +15,7 @@ use copl_proto::v1::{
 use futures_util::{StreamExt, stream::FuturesOrdered};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
 
 use super::{
     RewardApi, ScoreStream, condition,
@@ -147,7 +148,7 @@ impl RewardApi {
                     }
                 }
             }
-        });
+        }.instrument(tracing::Span::current()));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
