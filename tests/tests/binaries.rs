@@ -125,7 +125,7 @@ fn synth_refuses_bad_flags_naming_them() {
 }
 
 #[test]
-fn server_and_client_fail_clearly_until_the_service_lands() {
+fn server_without_a_checkpoint_and_client_without_a_server_fail_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let output = run(
         "copl-server",
