@@ -13,7 +13,7 @@
 //! 4. e_{u*} = Σ_v w_v ê_v (eq. 11), then scaled to unit length.
 //!
 //! **Which embeddings.** ê_v is the L2-normalised final GCF user embedding, the same
-//! vector the reward model's gates read (reference-notes.md): γ then measures how well
+//! vector the reward model's gates read (docs/authors-implementation.md): γ then measures how well
 //! v's *direction* of preference fits u*'s answers, not how confident v's scores are,
 //! and no high-norm user dominates the sum. Responses e_r are the unnormalised final
 //! embeddings the GCF scores were trained with (eq. 4). The sum is renormalised, unlike

@@ -8,7 +8,7 @@
 //! and the user's expert e = argmax of the gate's softmax at temperature τ (eq. 8–9,
 //! top-1) whose probability is the weight w_u. Each projection has its own gate
 //! `Linear(d_user → 256) → ReLU → Linear(256 → M)` reading the L2-normalised GCF user
-//! embedding. The authors' code weights the expert by w_u² (reference-notes.md); we
+//! embedding. The authors' code weights the expert by w_u² (docs/authors-implementation.md); we
 //! follow the paper: w_u.
 //!
 //! **Mixed users in one batch.** Routing is per row, so the low-rank terms run with the
@@ -49,7 +49,7 @@ pub struct MoleConfig {
 }
 
 impl Default for MoleConfig {
-    /// The authors' settings (reference-notes.md), for a 64-dimensional user embedding.
+    /// The authors' settings (docs/authors-implementation.md), for a 64-dimensional user embedding.
     fn default() -> Self {
         Self {
             targets: vec!["query".into(), "value".into()],

@@ -1,6 +1,6 @@
 //! The GCF network (paper §4.1, eq. 2–4, 12–13) and the matrix-factorisation baseline.
 //!
-//! Where we follow the paper and where the authors' code (`../shared/docs/reference-notes.md`):
+//! Where we follow the paper and where the authors' code (docs/authors-implementation.md):
 //! - **Paper**: separate transforms for users (W₁…W₄, W_self, eq. 2) and responses
 //!   (Ŵ₁…Ŵ₄, Ŵ_self, eq. 12), and a transform W₁/W₃ on the plain message. The authors'
 //!   code shares one W⁺, W⁻, W_self between users and responses and passes the plain

@@ -32,7 +32,7 @@ pub enum StepEngine {
     Autograd,
 }
 
-/// Training hyper-parameters; defaults are the authors' (reference-notes.md).
+/// Training hyper-parameters; defaults are the authors' (docs/authors-implementation.md).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrainConfig {
     pub arch: GcfArch,

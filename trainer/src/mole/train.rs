@@ -1,4 +1,4 @@
-//! The MoLE training loop (paper §4.2, reference-notes.md): backbone frozen; LoRA A/B,
+//! The MoLE training loop (paper §4.2, docs/authors-implementation.md): backbone frozen; LoRA A/B,
 //! gates and head trained with the BTL loss −log σ(r(u, a) − r(u, b)) on each seen
 //! user's training pairs, the user's fixed L2-normalised GCF embedding feeding the gates
 //! (with logit noise while training); AdamW, linear warm-up then cosine, global gradient
