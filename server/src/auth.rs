@@ -12,6 +12,8 @@
 
 use std::{
     convert::Infallible,
+    future::Future,
+    pin::Pin,
     sync::Arc,
     task::{Context, Poll},
     time::Instant,
@@ -21,6 +23,8 @@ use futures_util::future::{Either, Ready, ready};
 use http::HeaderValue;
 use sha2::{Digest, Sha256};
 use tonic::{Status, body::Body, server::NamedService};
+
+use crate::in_flight::InFlight;
 
 /// What a call needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,15 +139,23 @@ pub fn role_of(method: &str) -> (&'static str, Role) {
 /// A gRPC service behind [`Auth`]: every call's key is checked from its headers (path
 /// `/<service>/<method>`, role by [`role_of`]) before the inner service reads the body;
 /// a refusal is answered at once as a gRPC status and counted under the method's name.
+/// Then the call takes a permit of the server-wide bound on calls in flight
+/// ([`InFlight`]), held until its response body ends; without one it is answered
+/// RESOURCE_EXHAUSTED, also before its body is read.
 #[derive(Clone, Debug)]
 pub struct Guarded<S> {
     inner: S,
     auth: Arc<Auth>,
+    in_flight: InFlight,
 }
 
 impl<S> Guarded<S> {
-    pub fn new(inner: S, auth: Arc<Auth>) -> Self {
-        Self { inner, auth }
+    pub fn new(inner: S, auth: Arc<Auth>, in_flight: InFlight) -> Self {
+        Self {
+            inner,
+            auth,
+            in_flight,
+        }
     }
 }
 
@@ -158,10 +170,14 @@ where
             Response = http::Response<Body>,
             Error = Infallible,
         >,
+    S::Future: Send + 'static,
 {
     type Response = http::Response<Body>;
     type Error = Infallible;
-    type Future = Either<Ready<Result<http::Response<Body>, Infallible>>, S::Future>;
+    type Future = Either<
+        Ready<Result<http::Response<Body>, Infallible>>,
+        Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -171,11 +187,18 @@ where
         let started = Instant::now();
         let method = request.uri().path().rsplit('/').next().unwrap_or_default();
         let (rpc, role) = role_of(method);
-        match self
+        let admitted = self
             .auth
             .check(request.headers().get("authorization"), rpc, role)
-        {
-            Ok(()) => Either::Right(self.inner.call(request)),
+            .and_then(|()| self.in_flight.admit());
+        match admitted {
+            Ok(permit) => {
+                let call = self.inner.call(request);
+                Either::Right(Box::pin(async move {
+                    let response = call.await?;
+                    Ok(crate::in_flight::holding(response, permit))
+                }))
+            }
             Err(refused) => {
                 crate::telemetry::observe(rpc, started, &Err::<(), _>(refused.clone()));
                 Either::Left(ready(Ok(refused.into_http())))

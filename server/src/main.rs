@@ -8,6 +8,7 @@
 
 mod auth;
 mod backend;
+mod in_flight;
 mod job;
 mod scheduler;
 mod service;
@@ -174,6 +175,7 @@ async fn serve(settings: Settings) -> Result<()> {
                 .max_decoding_message_size(max_message)
                 .max_encoding_message_size(max_message),
             Arc::new(auth),
+            in_flight::InFlight::new(limits.max_calls_in_flight),
         ))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),

@@ -95,6 +95,10 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Concurrent calls (HTTP/2 streams) one client connection may have open.
     pub max_concurrent_streams: u32,
+    /// Calls in flight on the whole server, over every connection (an open ScoreStream
+    /// counts until it ends); one more is answered RESOURCE_EXHAUSTED before its body is
+    /// read. Bounds memory at about this many × `max_message_bytes` of decoded requests.
+    pub max_calls_in_flight: usize,
     /// Seconds between HTTP/2 pings on an idle connection (a peer that does not answer
     /// within 20 s is dropped); 0 = no pings.
     pub http2_keepalive_seconds: u64,
@@ -168,6 +172,7 @@ impl Default for Settings {
                 max_hops: 6,
                 max_message_bytes: 4 << 20,
                 max_concurrent_streams: 256,
+                max_calls_in_flight: 1024,
                 http2_keepalive_seconds: 60,
                 max_connection_age_seconds: 0,
             },
@@ -248,6 +253,7 @@ impl Settings {
             ("limits.max_batch_tokens", l.max_batch_tokens),
             ("limits.max_batch_rows", l.max_batch_rows),
             ("limits.max_queued_requests", l.max_queued_requests),
+            ("limits.max_calls_in_flight", l.max_calls_in_flight),
             ("limits.max_survey_answers", l.max_survey_answers),
             ("limits.max_message_bytes", l.max_message_bytes),
             (

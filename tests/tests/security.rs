@@ -238,3 +238,68 @@ async fn api_keys_have_two_roles_over_tls() {
     assert!(!refused.status.success());
     assert!(stderr.contains("Unauthenticated"), "{stderr}");
 }
+
+/// `limits.max_calls_in_flight` bounds calls over all connections: with a bound of 1,
+/// an open ScoreStream (on its own connection) leaves no room, so a Score on another
+/// connection is answered RESOURCE_EXHAUSTED naming the limit; once the stream has
+/// ended the Score is served. Health stays open throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_in_flight_are_bounded_over_all_connections() {
+    use copl_proto::v1::{ScoreItem, ScoreStreamRequest};
+    let root = tempfile::tempdir().unwrap();
+    let (_data, ckpt) = tiny_checkpoint(root.path());
+    let server = Server::start(
+        &ckpt,
+        &root.path().join("store"),
+        &[("COPL_LIMITS__MAX_CALLS_IN_FLIGHT", "1")],
+    );
+    let first = server.serving("copl.v1.RewardService").await;
+    let score = || ScoreRequest {
+        user_id: "user-00001".into(),
+        prompt: "How do I keep a houseplant alive?".into(),
+        response: "Water it weekly.".into(),
+        truncate: false,
+    };
+    let (items, requests) = tokio::sync::mpsc::unbounded_channel();
+    items
+        .send(ScoreStreamRequest {
+            request_id: 1,
+            item: Some(ScoreItem {
+                user_id: "user-00001".into(),
+                prompt: "How do I keep a houseplant alive?".into(),
+                response: "Water it weekly.".into(),
+            }),
+            truncate: false,
+        })
+        .unwrap();
+    let mut streaming = RewardServiceClient::new(first);
+    let mut results = streaming
+        .score_stream(tokio_stream::wrappers::UnboundedReceiverStream::new(
+            requests,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(results.message().await.unwrap().unwrap().request_id, 1);
+
+    let mut other = RewardServiceClient::new(server.channel().await);
+    let refused = other.score(score()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused.message().contains("limits.max_calls_in_flight"),
+        "{refused:?}"
+    );
+
+    // The stream ends: its permit comes back.
+    drop(items);
+    assert!(results.message().await.unwrap().is_none());
+    let mut served = false;
+    for _ in 0..50 {
+        if other.score(score()).await.is_ok() {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(served, "the stream's permit never came back");
+}
