@@ -159,6 +159,60 @@ fn tiny_training_beats_chance_and_checkpoint_reproduces_accuracy() {
     assert_eq!(graph, rebuilt, "graph.safetensors round-trips");
 }
 
+/// `keep_last` keeps the last epoch's embeddings whatever validation says; by default
+/// the best epoch's are kept (and both say which epoch they are).
+#[test]
+fn keep_last_keeps_the_last_epoch_and_the_default_the_best() {
+    let synthetic = generate(&SynthConfig {
+        users: 200,
+        unseen_users: 0,
+        survey_pairs: Some(200),
+        label_noise: 0.3,
+        seed: 3,
+        ..SynthConfig::new(Preset::Tldr)
+    })
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    synthetic.dataset.save(data.path()).unwrap();
+    let config = TrainConfig {
+        arch: GcfArch {
+            dim: 8,
+            layers: 1,
+            ..GcfArch::default()
+        },
+        epochs: 12,
+        batch_size: 256,
+        lr: 3e-2,
+        ..TrainConfig::default()
+    };
+    let best = run_gcf(
+        data.path(),
+        tempfile::tempdir().unwrap().path(),
+        &config,
+        |_, _| {},
+    )
+    .unwrap();
+    let top = best
+        .history
+        .iter()
+        .map(|e| e.val_accuracy)
+        .fold(f64::MIN, f64::max);
+    assert_eq!(best.val_accuracy, top, "the default keeps the best epoch");
+    let last_config = TrainConfig {
+        keep_last: true,
+        ..config
+    };
+    let last = run_gcf(
+        data.path(),
+        tempfile::tempdir().unwrap().path(),
+        &last_config,
+        |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(last.best_epoch, 12);
+    assert_eq!(last.val_accuracy, last.history[11].val_accuracy);
+}
+
 #[test]
 fn masking_a_users_pairs_leaves_only_the_other_users_messages() {
     // Without transforms, one layer gives e_u' = e_u + Z⁺ + Z⁺⊙e_u − Z⁻ − Z⁻⊙e_u: a

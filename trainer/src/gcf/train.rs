@@ -58,6 +58,12 @@ pub struct TrainConfig {
     /// users' edges only. Needs batches smaller than the training set.
     #[serde(default)]
     pub mask_batch_edges: bool,
+    /// Keep the last epoch's embeddings instead of the best by validation accuracy.
+    /// With noisy labels one validation pair a user is mostly noise: under label noise
+    /// 0.1 at 1 000 users the best epoch was epoch 22, whose embeddings tell no group
+    /// apart (docs/benchmarks.md, issue #13).
+    #[serde(default)]
+    pub keep_last: bool,
     #[serde(default)]
     pub engine: StepEngine,
     /// Which layer inputs the fused step keeps for its backward (`every-other` trades
@@ -82,6 +88,7 @@ impl Default for TrainConfig {
             edge_dropout: 0.1,
             seed: 0,
             mask_batch_edges: false,
+            keep_last: false,
             engine: StepEngine::Fused,
             layer_inputs: fused::LayerInputs::All,
             max_steps_per_epoch: None,
@@ -239,10 +246,13 @@ pub fn train(
         };
         on_epoch(&record, config.epochs);
         history.push(record);
-        let better = match &best {
-            None => true,
-            Some((_, acc, ..)) => val_accuracy > *acc || (acc.is_nan() && !val_accuracy.is_nan()),
-        };
+        let better = config.keep_last
+            || match &best {
+                None => true,
+                Some((_, acc, ..)) => {
+                    val_accuracy > *acc || (acc.is_nan() && !val_accuracy.is_nan())
+                }
+            };
         if better {
             best = Some((epoch, val_accuracy, engine.snapshot()?, users, responses));
         }

@@ -58,6 +58,10 @@ pub(crate) struct GcfArgs {
     /// from other users' edges (needs --batch-size below the training pairs).
     #[arg(long)]
     mask_batch_edges: bool,
+    /// Keep the last epoch's embeddings, not the best by validation accuracy (noisy
+    /// labels make one validation pair a user mostly noise).
+    #[arg(long)]
+    keep_last: bool,
     /// How a step computes its gradients (autograd: candle's, the reference).
     #[arg(long, value_enum, default_value = "fused")]
     engine: gcf::StepEngine,
@@ -94,6 +98,7 @@ impl GcfArgs {
             edge_dropout: self.edge_dropout,
             seed: self.seed,
             mask_batch_edges: self.mask_batch_edges,
+            keep_last: self.keep_last,
             engine: self.engine,
             layer_inputs: self.layer_inputs,
             max_steps_per_epoch: None,
