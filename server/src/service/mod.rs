@@ -480,7 +480,7 @@ impl RewardService for RewardApi {
 }
 
 /// A seed from the clock, for surveys that ask for none.
-fn rand_seed() -> u64 {
+pub(super) fn rand_seed() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64 | 1)

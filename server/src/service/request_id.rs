@@ -44,12 +44,7 @@ impl RequestId {
     pub fn new() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-        let start = *START.get_or_init(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-                .rotate_left(17)
-        });
+        let start = *START.get_or_init(|| super::rand_seed().rotate_left(17));
         Self(format!(
             "{:016x}",
             start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))

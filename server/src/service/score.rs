@@ -164,10 +164,10 @@ async fn score_one(
     deadline: Option<Instant>,
     arrived: Instant,
 ) -> Result<Rewarded, Status> {
-    non_empty(&format!("{prefix}prompt"), &item.prompt)?;
-    non_empty(&format!("{prefix}response"), &item.response)?;
-    let condition = condition(state, &format!("{prefix}user_id"), &item.user_id).await?;
     let response_field = format!("{prefix}response");
+    non_empty(&format!("{prefix}prompt"), &item.prompt)?;
+    non_empty(&response_field, &item.response)?;
+    let condition = condition(state, &format!("{prefix}user_id"), &item.user_id).await?;
     let prepared = prepare(
         state,
         vec![Item {

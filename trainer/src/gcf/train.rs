@@ -246,14 +246,18 @@ pub fn train(
         };
         on_epoch(&record, config.epochs);
         history.push(record);
-        let better = config.keep_last
-            || match &best {
+        // With `keep_last` only the last epoch is snapshotted (not every one on the way).
+        let keep = if config.keep_last {
+            epoch == config.epochs
+        } else {
+            match &best {
                 None => true,
                 Some((_, acc, ..)) => {
                     val_accuracy > *acc || (acc.is_nan() && !val_accuracy.is_nan())
                 }
-            };
-        if better {
+            }
+        };
+        if keep {
             best = Some((epoch, val_accuracy, engine.snapshot()?, users, responses));
         }
     }
