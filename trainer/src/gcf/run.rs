@@ -21,7 +21,7 @@ use super::{
 use crate::{onboard::unseen_users, synth};
 
 /// What `copl-train gcf` reports.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GcfSummary {
     pub model: String,
     pub users: usize,

@@ -15,7 +15,7 @@ use copl_core::{
         reward::{RewardModel, Variant},
     },
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
     run::{spread, user_groups},
@@ -23,14 +23,14 @@ use super::{
 };
 
 /// Accuracy of one slice.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Slice {
     pub pairs: usize,
     pub accuracy: f64,
 }
 
 /// One population's figures.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Population {
     pub overall: Slice,
     pub by_group: BTreeMap<String, Slice>,
@@ -44,7 +44,7 @@ pub struct Population {
 }
 
 /// What `copl-train eval` reports.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct MoleEval {
     pub variant: Variant,
     pub seen: Population,

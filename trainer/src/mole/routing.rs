@@ -14,13 +14,13 @@ use copl_core::{
     graph::GraphIds,
     model::{UserRouting, reward::RewardModel},
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::oracle::truth_label;
 
 /// `shares[group][projection][expert]`: the fraction of the group's users whose routing
 /// picks that expert in that projection (each projection's row sums to 1).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Allocation {
     pub shares: BTreeMap<String, Vec<Vec<f64>>>,
     pub experts: usize,
@@ -114,7 +114,7 @@ impl Allocation {
 
 /// One projection's routing against the ground truth: 1, 0 and the number of groups
 /// when every group has an expert of its own.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProjectionPurity {
     /// Mean over groups of the share of the group's users on its majority expert.
     pub majority_share: f64,
@@ -125,7 +125,7 @@ pub struct ProjectionPurity {
 }
 
 /// What one validation step records of the routing.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RoutingMeasure {
     pub experts_used: Vec<usize>,
     pub purity: Vec<ProjectionPurity>,

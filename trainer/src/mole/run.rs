@@ -20,7 +20,7 @@ use copl_core::{
         reward::{BackboneFamily, RewardModel, RewardModelConfig, Template, Variant},
     },
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::gate_init::{CentroidGates, fit_centroids, set_centroid_gates};
 use super::objective::{Reweight, inverse_frequency};
@@ -124,7 +124,7 @@ pub fn pair_groups<'d>(
 pub use super::train::spread;
 
 /// What `copl-train mole` reports.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MoleSummary {
     pub variant: Variant,
     pub family: BackboneFamily,
@@ -135,11 +135,14 @@ pub struct MoleSummary {
     /// whose run writes no reward model).
     pub routing: Routing,
     /// The oracle's groups in code order (`--routing oracle`), else empty.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub oracle_groups: Vec<String>,
     /// What `--gate-init kmeans` chose (clusters, their sizes, the logit scale).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub centroid_gates: Option<CentroidGates>,
+    /// The training settings the run used (steps, pairs a step, learning rate, warm-up,
+    /// …): what the report states its budget from.
+    pub hyper_parameters: MoleTrainConfig,
     #[serde(flatten)]
     pub training: MoleTraining,
     /// Seen users' test pairs (`test_pairs` of them), with the best parameters.
@@ -378,6 +381,7 @@ pub fn run_mole(
         train_pairs: train_pairs.len(),
         val_pairs: val_pairs.len(),
         test_pairs: test_pairs.len(),
+        hyper_parameters: config.clone(),
         training,
         test_accuracy,
     };

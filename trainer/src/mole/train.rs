@@ -187,7 +187,7 @@ pub struct TextPair {
 }
 
 /// One validation point.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StepRecord {
     pub step: usize,
     pub train_loss: f64,
@@ -200,7 +200,7 @@ pub struct StepRecord {
 }
 
 /// How training went.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MoleTraining {
     /// The engine the steps ran (`Auto` resolved).
     pub engine: MoleEngine,

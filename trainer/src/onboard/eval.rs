@@ -17,7 +17,7 @@ use copl_core::{
     data::{Dataset, Response, Split, UserTruth},
     graph::GraphIds,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::user_opt::{UserOptConfig, optimise_user};
 use crate::{
@@ -26,7 +26,7 @@ use crate::{
 };
 
 /// Options of the evaluation.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EvalUnseenConfig {
     /// Numbers of answers for the answers-versus-accuracy curve (Fig. 5).
     pub answer_counts: Vec<usize>,
@@ -47,7 +47,7 @@ impl Default for EvalUnseenConfig {
 }
 
 /// Accuracy of one way of onboarding, over all unseen users' test pairs.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MethodResult {
     pub accuracy: f64,
     pub pairs: usize,
@@ -56,7 +56,7 @@ pub struct MethodResult {
 }
 
 /// What the CoPL adaptation did over the unseen users.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct AdaptationStats {
     pub fallbacks: BTreeMap<String, usize>,
     pub mean_neighbourhood: f64,
@@ -66,7 +66,7 @@ pub struct AdaptationStats {
 }
 
 /// One point of the answers-versus-accuracy curve.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AnswersPoint {
     pub answers: usize,
     /// The user's own (randomly drawn) survey answers, first `answers` of them.
@@ -79,7 +79,7 @@ pub struct AnswersPoint {
 }
 
 /// What `copl-train eval-unseen` reports.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct UnseenEval {
     pub unseen_users: usize,
     pub mean_answers: f64,

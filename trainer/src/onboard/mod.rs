@@ -7,4 +7,6 @@ mod eval;
 pub mod user_opt;
 
 pub(crate) use eval::unseen_users;
-pub use eval::{AnswersPoint, EvalUnseenConfig, MethodResult, UnseenEval, eval_unseen};
+pub use eval::{
+    AdaptationStats, AnswersPoint, EvalUnseenConfig, MethodResult, UnseenEval, eval_unseen,
+};

@@ -10,10 +10,10 @@
 use candle_core::{Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use copl_core::adapt::{Adapter, Answer, dot};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Adam settings of the baseline. Zero initial embedding (deterministic); λ of eq. 5.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct UserOptConfig {
     pub steps: usize,
     pub lr: f64,

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use copl_core::{adapt::Adapter, data::Dataset, model::reward::RewardModel};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::mole::routing::RoutingProbe;
 pub use crate::mole::routing::{Allocation, ProjectionPurity};
@@ -13,7 +13,7 @@ pub use crate::mole::routing::{Allocation, ProjectionPurity};
 /// A checkpoint's expert allocation: every seen user with a ground-truth group (or
 /// mixture weights: their largest, as `--routing oracle` routes them) routed by the
 /// model's gates (what the server caches at load), counted by group.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CheckpointAllocation {
     /// The MoLE projections in routing order (`encoder.layer.4.attention.self.query`, …).
     pub projections: Vec<String>,

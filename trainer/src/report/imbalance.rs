@@ -5,63 +5,52 @@
 use std::{collections::BTreeMap, fmt::Write as _, path::Path};
 
 use anyhow::Result;
-use serde_json::Value;
 
+use super::experts::CheckpointAllocation;
 use super::figures::{self, Series};
 use super::runs::{
-    Ordering, Written, eval_of, evals_in, experts_used, files, name_of, own_experts, pct, read,
-    relative, subdirs,
+    Ordering, Users, Written, eval_of, evals_in, experts_used, files, group_accuracy, name_of,
+    overall, own_experts, pct, read_if_there, read_typed, relative, subdirs,
 };
+use crate::{mole::eval::MoleEval, synth};
 
 /// One imbalanced data set: its preset, seen users per group and each variant's
 /// evaluation (and expert allocation, where `eval-experts` ran).
 struct Skewed {
     name: String,
     preset: String,
-    sizes: BTreeMap<String, u64>,
-    evals: Vec<(String, Value)>,
-    experts: BTreeMap<String, Value>,
+    sizes: BTreeMap<String, usize>,
+    evals: Vec<(String, MoleEval)>,
+    experts: BTreeMap<String, CheckpointAllocation>,
 }
 
 impl Skewed {
     fn load(dir: &Path) -> Result<Option<Self>> {
-        let synth_path = dir.join("data").join("synth.json");
-        if !synth_path.exists() {
+        let Some(synth) = read_if_there::<synth::Summary>(&dir.join("data").join("synth.json"))?
+        else {
             return Ok(None);
-        }
-        let synth = read(&synth_path)?;
-        let sizes = synth["group_sizes"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(g, n)| Some((g.clone(), n.as_u64()?)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        };
         let evals = evals_in(dir)?;
         let mut experts = BTreeMap::new();
         for (variant, path) in files(dir, ".experts.json") {
-            experts.insert(variant, read(&path)?);
+            experts.insert(variant, read_typed(&path)?);
         }
         Ok(Some(Self {
             name: name_of(dir),
-            preset: synth["config"]["preset"]
-                .as_str()
-                .unwrap_or("?")
-                .to_string(),
-            sizes,
+            preset: synth.config.preset.name().to_string(),
+            sizes: synth.group_sizes,
             evals,
             experts,
         }))
     }
 
-    fn eval(&self, variant: &str) -> Option<&Value> {
+    fn eval(&self, variant: &str) -> Option<&MoleEval> {
         eval_of(&self.evals, variant)
     }
 
     /// The first group's share of seen users (the x of Fig. 4), in %.
     fn first_share(&self) -> Option<f64> {
-        let total: u64 = self.sizes.values().sum();
+        let total: usize = self.sizes.values().sum();
         let first = *self.sizes.values().next()?;
         (total > 0).then(|| 100.0 * first as f64 / total as f64)
     }
@@ -74,7 +63,7 @@ impl Skewed {
     }
 
     fn group_accuracy(&self, variant: &str, group: &str) -> Option<f64> {
-        self.eval(variant)?["seen"]["by_group"][group]["accuracy"].as_f64()
+        group_accuracy(self.eval(variant)?, group)
     }
 
     fn ratio(&self) -> String {
@@ -140,18 +129,18 @@ pub fn imbalance(
     )?;
     let mut by_preset: BTreeMap<&str, Vec<&Skewed>> = BTreeMap::new();
     for s in &sets {
-        let e = s.eval("copl").unwrap_or(&Value::Null);
+        let e = s.eval("copl");
         let groups: Vec<String> = s
             .sizes
             .keys()
-            .map(|g| format!("{g} {}", pct(&e["seen"]["by_group"][g]["accuracy"])))
+            .map(|g| format!("{g} {}", pct(e.and_then(|e| group_accuracy(e, g)))))
             .collect();
         writeln!(
             md,
             "| {} | {} | {} | {} |",
             s.name,
             s.ratio(),
-            pct(&e["seen"]["overall"]["accuracy"]),
+            pct(e.map(|e| e.seen.overall.accuracy)),
             groups.join(", ")
         )?;
         by_preset.entry(&s.preset).or_default().push(s);
@@ -217,12 +206,8 @@ pub fn imbalance(
             };
             // The same point trained longer (`longer/<set>`), where it was.
             let longer_path = runs.join("longer").join(&s.name).join("copl.eval.json");
-            let longer = if longer_path.exists() {
-                let e = read(&longer_path)?;
-                match (
-                    e["seen"]["by_group"][minority]["accuracy"].as_f64(),
-                    e["seen"]["by_group"][majority]["accuracy"].as_f64(),
-                ) {
+            let longer = if let Some(e) = read_if_there::<MoleEval>(&longer_path)? {
+                match (group_accuracy(&e, minority), group_accuracy(&e, majority)) {
                     (Some(min), Some(maj)) => format!(
                         "; trained longer (see below) minority {:.1}, majority {:.1}",
                         100.0 * min,
@@ -299,10 +284,10 @@ pub fn options(runs: &Path, md: &mut String, written: &mut Written) -> Result<()
                 md,
                 "| {} | {variant} | {} | {minority} {} | {majority} {} | {} | {} |",
                 s.name,
-                pct(&e["seen"]["overall"]["accuracy"]),
-                pct(&e["seen"]["by_group"][minority]["accuracy"]),
-                pct(&e["seen"]["by_group"][majority]["accuracy"]),
-                pct(&e["unseen"]["overall"]["accuracy"]),
+                pct(Some(e.seen.overall.accuracy)),
+                pct(group_accuracy(e, minority)),
+                pct(group_accuracy(e, majority)),
+                pct(overall(e, Users::Unseen).map(|s| s.accuracy)),
                 s.experts
                     .get(variant)
                     .and_then(experts_used)
@@ -316,8 +301,8 @@ pub fn options(runs: &Path, md: &mut String, written: &mut Written) -> Result<()
         let mut reading = Vec::new();
         for (variant, e) in s.evals.iter().filter(|(v, _)| is_option(v)) {
             let (Some(min), Some(maj), Some(maj_base)) = (
-                e["seen"]["by_group"][minority]["accuracy"].as_f64(),
-                e["seen"]["by_group"][majority]["accuracy"].as_f64(),
+                group_accuracy(e, minority),
+                group_accuracy(e, majority),
                 majority_base,
             ) else {
                 continue;

@@ -6,15 +6,17 @@
 use std::{fmt::Write as _, path::Path};
 
 use anyhow::Result;
-use serde_json::Value;
 
-use super::runs::{Written, evals_in, name_of, pct, subdirs, training_summary};
+use super::runs::{
+    Users, Written, evals_in, group_accuracy, name_of, overall, pct, subdirs, training_summary,
+};
+use crate::mole::eval::MoleEval;
 
 /// One variant's run: its evaluation and the last point of its training history.
 struct Run {
-    eval: Value,
+    eval: MoleEval,
     /// Steps trained, and the step whose parameters were kept (best validation).
-    steps: Option<(u64, Option<u64>)>,
+    steps: Option<(usize, usize)>,
     train_loss: Option<f64>,
 }
 
@@ -22,19 +24,17 @@ struct Run {
 fn runs_in(dir: &Path) -> Result<Vec<(String, Run)>> {
     let mut runs = Vec::new();
     for (variant, eval) in evals_in(dir)? {
-        let summary = training_summary(dir, &variant)?.unwrap_or(Value::Null);
-        let last = summary["history"]
-            .as_array()
-            .and_then(|h| h.last().cloned())
-            .unwrap_or(Value::Null);
+        let summary = training_summary(dir, &variant)?;
+        let last = summary.as_ref().and_then(|s| {
+            let last = s.training.history.last()?;
+            Some((last.step, s.training.best_step, last.train_loss))
+        });
         runs.push((
             variant,
             Run {
                 eval,
-                steps: last["step"]
-                    .as_u64()
-                    .map(|s| (s, summary["best_step"].as_u64())),
-                train_loss: last["train_loss"].as_f64(),
+                steps: last.map(|(step, best, _)| (step, best)),
+                train_loss: last.map(|(_, _, loss)| loss),
             },
         ));
     }
@@ -49,7 +49,15 @@ fn moved<T>(base: Option<T>, longer: Option<T>, show: impl Fn(T) -> String) -> S
 
 /// Seen accuracy of `variant` among `runs`, in [0, 1].
 fn seen(runs: &[(String, Run)], variant: &str) -> Option<f64> {
-    runs.iter().find(|(v, _)| v == variant)?.1.eval["seen"]["overall"]["accuracy"].as_f64()
+    Some(
+        runs.iter()
+            .find(|(v, _)| v == variant)?
+            .1
+            .eval
+            .seen
+            .overall
+            .accuracy,
+    )
 }
 
 pub fn longer(runs: &Path, md: &mut String, written: &mut Written) -> Result<()> {
@@ -90,35 +98,29 @@ pub fn longer(runs: &Path, md: &mut String, written: &mut Written) -> Result<()>
         let longer = runs_in(dir)?;
         for (variant, run) in &longer {
             let before = base.iter().find(|(v, _)| v == variant).map(|(_, r)| r);
-            let acc = |r: Option<&Run>, users: &str| r?.eval[users]["overall"]["accuracy"].as_f64();
-            let groups: Vec<String> = run.eval["seen"]["by_group"]
-                .as_object()
-                .map(|g| {
-                    g.iter()
-                        .map(|(group, e)| {
-                            let b = before.map_or(&Value::Null, |r| {
-                                &r.eval["seen"]["by_group"][group]["accuracy"]
-                            });
-                            format!("{group} {} → {}", pct(b), pct(&e["accuracy"]))
-                        })
-                        .collect()
+            let acc = |r: Option<&Run>, users: Users| Some(overall(&r?.eval, users)?.accuracy);
+            let groups: Vec<String> = run
+                .eval
+                .seen
+                .by_group
+                .iter()
+                .map(|(group, e)| {
+                    let b = before.and_then(|r| group_accuracy(&r.eval, group));
+                    format!("{group} {} → {}", pct(b), pct(Some(e.accuracy)))
                 })
-                .unwrap_or_default();
+                .collect();
             writeln!(
                 md,
                 "| {name} | {variant} | {} | {} | {} | {} | {} |",
                 moved(
                     before.and_then(|r| r.steps),
                     run.steps,
-                    |(s, best)| match best {
-                        Some(b) => format!("{s} (kept {b})"),
-                        None => s.to_string(),
-                    }
+                    |(s, best)| format!("{s} (kept {best})")
                 ),
                 moved(before.and_then(|r| r.train_loss), run.train_loss, |l| {
                     format!("{l:.3}")
                 }),
-                moved(acc(before, "seen"), acc(Some(run), "seen"), |a| {
+                moved(acc(before, Users::Seen), acc(Some(run), Users::Seen), |a| {
                     format!("{:.2}", 100.0 * a)
                 }),
                 if groups.is_empty() {
@@ -126,9 +128,11 @@ pub fn longer(runs: &Path, md: &mut String, written: &mut Written) -> Result<()>
                 } else {
                     groups.join(", ")
                 },
-                moved(acc(before, "unseen"), acc(Some(run), "unseen"), |a| {
-                    format!("{:.2}", 100.0 * a)
-                }),
+                moved(
+                    acc(before, Users::Unseen),
+                    acc(Some(run), Users::Unseen),
+                    |a| { format!("{:.2}", 100.0 * a) }
+                ),
             )?;
         }
         // The reading: CoPL's margin over Uniform, grid against longer, where both ran.
@@ -161,16 +165,16 @@ pub fn longer(runs: &Path, md: &mut String, written: &mut Written) -> Result<()>
         let copl = |runs: &[(String, Run)]| {
             runs.iter()
                 .find(|(v, _)| v == "copl")
-                .map(|(_, r)| r.eval["seen"]["by_group"].clone())
+                .map(|(_, r)| r.eval.seen.by_group.clone())
         };
-        if let (Some(b), Some(Value::Object(l))) = (copl(&base), copl(&longer)) {
+        if let (Some(b), Some(l)) = (copl(&base), copl(&longer)) {
             let groups: Vec<String> = l
                 .iter()
                 .filter_map(|(group, e)| {
                     Some(format!(
                         "{group} {:.1} → {:.1}",
-                        100.0 * b[group]["accuracy"].as_f64()?,
-                        100.0 * e["accuracy"].as_f64()?
+                        100.0 * b.get(group)?.accuracy,
+                        100.0 * e.accuracy
                     ))
                 })
                 .collect();

@@ -106,7 +106,7 @@ impl Components {
 }
 
 /// One user's point in the 2-D picture.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct UserPoint {
     pub user: String,
     pub group: String,
@@ -118,7 +118,7 @@ pub struct UserPoint {
 
 /// Seen users' GCF embeddings and unseen users' onboarded ones on the seen users' two
 /// principal components (`copl-train eval-projection`).
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Projection {
     /// Share of the seen embeddings' variance on each of the two components.
     pub explained: Vec<f64>,

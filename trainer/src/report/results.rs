@@ -23,16 +23,17 @@
 use std::{fmt::Write as _, fs, path::Path};
 
 use anyhow::{Context, Result};
-use serde_json::Value;
 
+use super::experts::CheckpointAllocation;
 use super::figures::{self, Series};
 use super::paper::{paper_number as paper, paper_pct};
+use super::projection::{Projection, UserPoint};
 pub use super::runs::{Ordering, Written};
 use super::runs::{
-    experts_used, files, mole_sets, name_of, own_experts, pct, read, read_typed, relative,
+    experts_used, files, mole_sets, name_of, own_experts, pct, read_typed, relative,
 };
 
-use crate::gcf::GcfEval;
+use crate::{gcf::GcfEval, onboard::UnseenEval};
 
 /// Writes `markdown` and the figures into `figures_dir` from `runs`.
 pub fn report(runs: &Path, figures_dir: &Path, markdown: &Path) -> Result<Written> {
@@ -102,7 +103,11 @@ fn expert_allocation(
     for set in &mole_sets(runs) {
         let name = name_of(set);
         for (variant, path) in files(set, ".experts.json") {
-            found.push((name.clone(), variant, read(&path)?));
+            found.push((
+                name.clone(),
+                variant,
+                read_typed::<CheckpointAllocation>(&path)?,
+            ));
         }
     }
     writeln!(md, "## Expert allocation by group (Fig. 6)\n")?;
@@ -122,27 +127,12 @@ fn expert_allocation(
     )?;
     let mut drawn = Vec::new();
     for (set, variant, e) in &found {
-        let projections: Vec<String> = e["projections"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|p| p.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let experts = e["allocation"]["experts"].as_u64().unwrap_or(0) as usize;
-        let shares = e["allocation"]["shares"]
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        for (p, projection) in projections.iter().enumerate() {
+        let experts = e.allocation.experts;
+        for (p, projection) in e.projections.iter().enumerate() {
             let mut tops = Vec::new();
             let mut series = Vec::new();
-            for (group, table) in &shares {
-                let row: Vec<f64> = table[p]
-                    .as_array()
-                    .map(|r| r.iter().filter_map(Value::as_f64).collect())
-                    .unwrap_or_default();
+            for (group, table) in &e.allocation.shares {
+                let row: Vec<f64> = table.get(p).cloned().unwrap_or_default();
                 if let Some((top, share)) = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))
                 {
                     tops.push(format!("{group}: e{top} ({:.0} %)", 100.0 * share));
@@ -152,7 +142,7 @@ fn expert_allocation(
             writeln!(
                 md,
                 "| {set} | {variant} | {projection} | {} of {experts} | {} |",
-                e["experts_used"][p].as_u64().unwrap_or(0),
+                e.experts_used.get(p).copied().unwrap_or(0),
                 tops.join("; ")
             )?;
             let file = figures_dir.join(format!("fig6-{set}-{variant}-{p}.png"));
@@ -180,8 +170,7 @@ fn expert_allocation(
              share it); {:.1} of {} experts receive anyone on average. The paper's Fig. 6 \
              (UF-P-4 ALL) routes a group's users to the same expert and leaves experts \
              inactive (its §7; the load-balancing option above measures spreading them).\n",
-            used,
-            e["allocation"]["experts"].as_u64().unwrap_or(0),
+            used, e.allocation.experts,
         )?;
     }
     for file in &drawn {
@@ -193,33 +182,20 @@ fn expert_allocation(
 
 /// Share of unseen points nearest (2-D) to the centroid of their own group's seen
 /// points; `None` without unseen points.
-fn nearest_own_centroid(points: &[Value]) -> Option<f64> {
+fn nearest_own_centroid(points: &[UserPoint]) -> Option<f64> {
     let mut sums: std::collections::BTreeMap<&str, (f64, f64, f64)> =
         std::collections::BTreeMap::new();
-    for p in points
-        .iter()
-        .filter(|p| p["unseen"].as_bool() != Some(true))
-    {
-        let (Some(g), Some(x), Some(y)) = (p["group"].as_str(), p["x"].as_f64(), p["y"].as_f64())
-        else {
-            continue;
-        };
-        let s = sums.entry(g).or_default();
-        *s = (s.0 + x, s.1 + y, s.2 + 1.0);
+    for p in points.iter().filter(|p| !p.unseen) {
+        let s = sums.entry(p.group.as_str()).or_default();
+        *s = (s.0 + p.x, s.1 + p.y, s.2 + 1.0);
     }
     let centroids: Vec<(&str, f64, f64)> = sums
         .iter()
         .map(|(g, (x, y, n))| (*g, x / n, y / n))
         .collect();
     let (mut right, mut all) = (0usize, 0usize);
-    for p in points
-        .iter()
-        .filter(|p| p["unseen"].as_bool() == Some(true))
-    {
-        let (Some(g), Some(x), Some(y)) = (p["group"].as_str(), p["x"].as_f64(), p["y"].as_f64())
-        else {
-            continue;
-        };
+    for p in points.iter().filter(|p| p.unseen) {
+        let (g, x, y) = (p.group.as_str(), p.x, p.y);
         let nearest = centroids
             .iter()
             .min_by(|a, b| {
@@ -255,29 +231,23 @@ fn projections(
         return Ok(());
     };
     for (set, path) in found {
-        let p = read(&path)?;
+        let p: Projection = read_typed(&path)?;
         let mut series: std::collections::BTreeMap<String, Vec<(f64, f64)>> =
             std::collections::BTreeMap::new();
-        for point in p["points"].as_array().into_iter().flatten() {
-            let (Some(x), Some(y)) = (point["x"].as_f64(), point["y"].as_f64()) else {
-                continue;
-            };
-            let kind = if point["unseen"].as_bool() == Some(true) {
+        for point in &p.points {
+            let kind = if point.unseen {
                 "unseen (onboarded)"
             } else {
                 "seen"
             };
-            let group = point["group"].as_str().unwrap_or("?");
             series
-                .entry(format!("{group}, {kind}"))
+                .entry(format!("{}, {kind}", point.group))
                 .or_default()
-                .push((x, y));
+                .push((point.x, point.y));
         }
-        let explained: Vec<String> = p["explained"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_f64)
+        let explained: Vec<String> = p
+            .explained
+            .iter()
             .map(|v| format!("{:.0} %", 100.0 * v))
             .collect();
         let file = figures_dir.join(format!("fig1-{set}.png"));
@@ -304,7 +274,7 @@ fn projections(
             explained.join(" and "),
             relative(markdown, &file)
         )?;
-        if let Some(share) = p["points"].as_array().and_then(|a| nearest_own_centroid(a)) {
+        if let Some(share) = nearest_own_centroid(&p.points) {
             writeln!(
                 md,
                 "Reading, {set}: {:.0} % of the onboarded unseen users lie nearest (in these \
@@ -347,17 +317,17 @@ fn adaptation(
     )?;
     let mut loaded = Vec::new();
     for (set, path) in evals {
-        let e = read(&path)?;
-        let m = &e["methods"];
+        let e: UnseenEval = read_typed(&path)?;
+        let acc = |k: &str| e.methods.get(k).map(|m| m.accuracy);
         writeln!(
             md,
             "| {set} | {} | {} | {} | {} | {} | {} |",
-            pct(&e["seen_accuracy"]),
-            pct(&m["copl_2hop"]["accuracy"]),
-            pct(&m["copl_4hop"]["accuracy"]),
-            pct(&m["naive_avg_2hop"]["accuracy"]),
-            pct(&m["user_opt"]["accuracy"]),
-            pct(&m["population"]["accuracy"]),
+            pct(Some(e.seen_accuracy)),
+            pct(acc("copl_2hop")),
+            pct(acc("copl_4hop")),
+            pct(acc("naive_avg_2hop")),
+            pct(acc("user_opt")),
+            pct(acc("population")),
         )?;
         if paper(&set, "copl_2hop").is_some() {
             writeln!(
@@ -368,7 +338,6 @@ fn adaptation(
                 paper_pct(&set, "user_opt"),
             )?;
         }
-        let acc = |k: &str| m[k]["accuracy"].as_f64();
         if let (Some(copl), Some(naive), Some(opt)) =
             (acc("copl_2hop"), acc("naive_avg_2hop"), acc("user_opt"))
         {
@@ -389,25 +358,28 @@ fn adaptation(
     }
     writeln!(md)?;
     for (set, e) in &loaded {
-        let Some(points) = e["by_answers"].as_array() else {
+        let points = &e.by_answers;
+        if points.is_empty() {
             continue;
-        };
-        let series: Vec<Series> = [
-            ("random pairs, 2-hop", "random_2hop"),
-            ("random pairs, 4-hop", "random_4hop"),
-            ("suggested pairs (adaptive)", "suggested_adaptive"),
-            ("suggested pairs (batch)", "suggested_batch"),
-        ]
-        .iter()
-        .map(|(label, key)| Series {
-            name: label.to_string(),
-            points: points
-                .iter()
-                .filter_map(|p| Some((p["answers"].as_f64()?, 100.0 * p[*key].as_f64()?)))
-                .collect(),
-        })
-        .filter(|s| !s.points.is_empty())
-        .collect();
+        }
+        type Curve = fn(&crate::onboard::AnswersPoint) -> Option<f64>;
+        let curves: [(&str, Curve); 4] = [
+            ("random pairs, 2-hop", |p| Some(p.random_2hop)),
+            ("random pairs, 4-hop", |p| Some(p.random_4hop)),
+            ("suggested pairs (adaptive)", |p| p.suggested_adaptive),
+            ("suggested pairs (batch)", |p| p.suggested_batch),
+        ];
+        let series: Vec<Series> = curves
+            .iter()
+            .map(|(label, curve)| Series {
+                name: label.to_string(),
+                points: points
+                    .iter()
+                    .filter_map(|p| Some((p.answers as f64, 100.0 * curve(p)?)))
+                    .collect(),
+            })
+            .filter(|s| !s.points.is_empty())
+            .collect();
         let file = figures_dir.join(format!("fig5-{set}.png"));
         figures::line_chart(
             &file,
@@ -417,15 +389,15 @@ fn adaptation(
         )?;
         let shown = relative(markdown, &file);
         writeln!(md, "![Fig. 5 analog, {set}]({shown})\n")?;
-        let at = |key: &str, i: usize| points.get(i).and_then(|p| p[key].as_f64());
+        let at = |curve: Curve, i: usize| points.get(i).and_then(curve);
         let last = points.len().saturating_sub(1);
         if let (Some(a0), Some(a1), Some(r0), Some(r1), Some(s1), Some(h1)) = (
-            points.first().and_then(|p| p["answers"].as_f64()),
-            points.last().and_then(|p| p["answers"].as_f64()),
-            at("random_2hop", 0),
-            at("random_2hop", last),
-            at("suggested_adaptive", last),
-            at("random_4hop", last),
+            points.first().map(|p| p.answers),
+            points.last().map(|p| p.answers),
+            at(curves[0].1, 0),
+            at(curves[0].1, last),
+            at(curves[2].1, last),
+            at(curves[1].1, last),
         ) {
             writeln!(
                 md,

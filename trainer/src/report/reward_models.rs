@@ -4,11 +4,16 @@
 use std::{fmt::Write as _, path::Path};
 
 use anyhow::Result;
-use serde_json::Value;
 
 use super::paper::{paper, paper_table3};
 use super::runs::{
-    Ordering, Written, eval_of, evals_in, mole_sets, name_of, pct, read, training_summary,
+    Ordering, Users, Written, eval_of, evals_in, mole_sets, name_of, overall, pct, population,
+    read_if_there, training_summary,
+};
+use crate::{
+    gcf::GcfSummary,
+    mole::{eval::MoleEval, run::MoleSummary},
+    synth,
 };
 
 /// Variants in the order of the paper's rows (CoPL last among ours is the paper's
@@ -39,35 +44,22 @@ struct SetRuns {
     name: String,
     /// `<preset>-<sampling>`, the paper's column, from `data/synth.json`.
     column: Option<String>,
-    synth: Value,
+    /// `data/synth.json`, if there.
+    synth: Option<synth::Summary>,
     /// `copl-train gcf --json` of the set's user embeddings (`gcf.json`), if there.
-    gcf: Value,
-    evals: Vec<(String, Value)>,
-    training: Vec<(String, Value)>,
+    gcf: Option<GcfSummary>,
+    evals: Vec<(String, MoleEval)>,
+    training: Vec<(String, MoleSummary)>,
 }
 
 impl SetRuns {
     fn load(dir: &Path) -> Result<Self> {
-        let synth_path = dir.join("data").join("synth.json");
-        let synth = if synth_path.exists() {
-            read(&synth_path)?
-        } else {
-            Value::Null
-        };
-        let column = match (
-            synth["config"]["preset"].as_str(),
-            synth["config"]["sampling"].as_str(),
-        ) {
-            (Some(p), Some(s)) => Some(format!("{p}-{s}")),
-            _ => None,
-        };
+        let synth: Option<synth::Summary> = read_if_there(&dir.join("data").join("synth.json"))?;
+        let column = synth
+            .as_ref()
+            .map(|s| format!("{}-{}", s.config.preset.name(), s.config.sampling.name()));
         let evals = evals_in(dir)?;
-        let gcf_path = dir.join("gcf.json");
-        let gcf = if gcf_path.exists() {
-            read(&gcf_path)?
-        } else {
-            Value::Null
-        };
+        let gcf = read_if_there(&dir.join("gcf.json"))?;
         let mut training = Vec::new();
         for (variant, _) in &evals {
             if let Some(t) = training_summary(dir, variant)? {
@@ -84,16 +76,16 @@ impl SetRuns {
         })
     }
 
-    fn eval(&self, variant: &str) -> Option<&Value> {
+    fn eval(&self, variant: &str) -> Option<&MoleEval> {
         eval_of(&self.evals, variant)
     }
 
-    fn accuracy(&self, variant: &str, users: &str) -> Option<f64> {
-        self.eval(variant)?[users]["overall"]["accuracy"].as_f64()
+    fn accuracy(&self, variant: &str, users: Users) -> Option<f64> {
+        overall(self.eval(variant)?, users).map(|s| s.accuracy)
     }
 
     /// CoPL's training summary (else the first variant's).
-    fn training(&self) -> Option<&Value> {
+    fn training(&self) -> Option<&MoleSummary> {
         self.training
             .iter()
             .find(|(v, _)| v == "copl")
@@ -102,37 +94,43 @@ impl SetRuns {
     }
 
     /// Seen users and training steps.
-    fn users_steps(&self) -> (Option<u64>, Option<u64>) {
+    fn users_steps(&self) -> (Option<usize>, Option<usize>) {
         (
-            self.synth["config"]["users"].as_u64(),
-            self.training()
-                .and_then(|t| t["history"].as_array()?.last()?["step"].as_u64()),
+            self.synth.as_ref().map(|s| s.config.users),
+            self.training().map(|t| t.hyper_parameters.steps),
         )
     }
 
     /// The scale it was trained at, from the generator and CoPL's training summary.
     fn scale(&self) -> String {
-        let config = &self.synth["config"];
+        let known = |n: Option<usize>| n.map_or_else(|| "?".to_string(), |n| n.to_string());
         let training = self.training();
-        let steps = self
-            .users_steps()
-            .1
-            .map_or_else(|| "?".to_string(), |s| s.to_string());
+        let data = self.synth.as_ref().map_or_else(
+            || "? seen users".to_string(),
+            |s| {
+                format!(
+                    "{} seen users ({} sampling, {:.0} % of catalogue pairs common to all \
+                     groups)",
+                    s.config.users,
+                    s.config.sampling.name(),
+                    100.0 * s.config.common_share
+                )
+            },
+        );
+        let budget = training.map_or_else(
+            || "? steps".to_string(),
+            |t| {
+                format!(
+                    "{} steps × {} pairs, lr {}",
+                    t.hyper_parameters.steps, t.hyper_parameters.batch_pairs, t.hyper_parameters.lr
+                )
+            },
+        );
         format!(
-            "{}: {} seen users ({} sampling, {:.0} % of catalogue pairs common to all \
-             groups), {} training pairs, {steps} steps × 16 pairs, {} seen test pairs scored",
+            "{}: {data}, {} training pairs, {budget}, {} seen test pairs scored",
             self.name,
-            config["users"]
-                .as_u64()
-                .map_or("?".into(), |u| u.to_string()),
-            config["sampling"].as_str().unwrap_or("?"),
-            100.0 * config["common_share"].as_f64().unwrap_or(0.0),
-            training
-                .and_then(|t| t["train_pairs"].as_u64())
-                .map_or("?".into(), |n| n.to_string()),
-            self.eval("copl")
-                .and_then(|e| e["seen"]["overall"]["pairs"].as_u64())
-                .map_or("?".into(), |n| n.to_string()),
+            known(training.map(|t| t.train_pairs)),
+            known(self.eval("copl").map(|e| e.seen.overall.pairs)),
         )
     }
 }
@@ -192,8 +190,8 @@ pub fn reward_models(runs: &Path, md: &mut String, written: &mut Written) -> Res
         header.join(" | "),
         "---|".repeat(sets.len())
     )?;
-    for users in ["seen", "unseen"] {
-        let unseen = users == "unseen";
+    for users in Users::BOTH {
+        let unseen = users == Users::Unseen;
         for (variant, label) in VARIANTS {
             // G-Oracle's row stands for the paper's numbers even where we made none.
             if variant != "g-oracle" && sets.iter().all(|s| s.eval(variant).is_none()) {
@@ -206,14 +204,19 @@ pub fn reward_models(runs: &Path, md: &mut String, written: &mut Written) -> Res
                     cell(s.accuracy(variant, users), paper)
                 })
                 .collect();
-            writeln!(md, "| {users} | {label} | {} |", cells.join(" | "))?;
+            writeln!(md, "| {} | {label} | {} |", users.name(), cells.join(" | "))?;
         }
     }
-    for (key, label) in [
-        ("ground_truth_test_accuracy", "ground-truth bound"),
-        ("population_test_accuracy", "best single reward"),
-    ] {
-        let cells: Vec<String> = sets.iter().map(|s| pct(&s.synth[key])).collect();
+    type Bound = fn(&synth::Summary) -> f64;
+    let bounds: [(Bound, &str); 2] = [
+        (|s| s.ground_truth_test_accuracy, "ground-truth bound"),
+        (|s| s.population_test_accuracy, "best single reward"),
+    ];
+    for (bound, label) in bounds {
+        let cells: Vec<String> = sets
+            .iter()
+            .map(|s| pct(s.synth.as_ref().map(bound)))
+            .collect();
         writeln!(md, "| all | {label} | {} |", cells.join(" | "))?;
     }
     writeln!(
@@ -244,23 +247,24 @@ pub fn reward_models(runs: &Path, md: &mut String, written: &mut Written) -> Res
     for s in &sets {
         for (variant, e) in &s.evals {
             let paper = paper_table3(s.column.as_deref(), variant);
-            let seen =
-                |part: &str, paper: Option<f64>| cell(e["seen"][part]["accuracy"].as_f64(), paper);
+            let accuracy =
+                |slice: &Option<crate::mole::eval::Slice>| slice.as_ref().map(|s| s.accuracy);
+            let unseen = e.unseen.as_ref();
             writeln!(
                 md,
                 "| {} | {variant} | {} | {} | {} | {} |",
                 s.name,
-                seen("controversial", paper.map(|p| p.0)),
-                seen("common", paper.map(|p| p.1)),
-                pct(&e["unseen"]["controversial"]["accuracy"]),
-                pct(&e["unseen"]["common"]["accuracy"]),
+                cell(accuracy(&e.seen.controversial), paper.map(|p| p.0)),
+                cell(accuracy(&e.seen.common), paper.map(|p| p.1)),
+                pct(unseen.and_then(|u| accuracy(&u.controversial))),
+                pct(unseen.and_then(|u| accuracy(&u.common))),
             )?;
         }
         let split = |variant: &str| {
             let e = s.eval(variant)?;
             Some((
-                e["seen"]["controversial"]["accuracy"].as_f64()?,
-                e["seen"]["common"]["accuracy"].as_f64()?,
+                e.seen.controversial.as_ref()?.accuracy,
+                e.seen.common.as_ref()?.accuracy,
             ))
         };
         if let (Some(copl), Some(uniform)) = (split("copl"), split("uniform")) {
@@ -296,29 +300,34 @@ pub fn reward_models(runs: &Path, md: &mut String, written: &mut Written) -> Res
 /// The paper's orderings on one data set: CoPL over every baseline on controversial
 /// pairs (Table 3) and overall, seen and unseen (Table 2).
 fn orderings(s: &SetRuns, written: &mut Written) {
-    let checks: [(&str, &str, &str); 3] = [
-        ("seen", "controversial", "on controversial pairs (seen)"),
-        ("seen", "overall", "on all pairs (seen)"),
-        ("unseen", "overall", "on all pairs (unseen, onboarded)"),
+    type Part = fn(&crate::mole::eval::Population) -> Option<&crate::mole::eval::Slice>;
+    let checks: [(Users, Part, &str); 3] = [
+        (
+            Users::Seen,
+            |p| p.controversial.as_ref(),
+            "on controversial pairs (seen)",
+        ),
+        (Users::Seen, |p| Some(&p.overall), "on all pairs (seen)"),
+        (
+            Users::Unseen,
+            |p| Some(&p.overall),
+            "on all pairs (unseen, onboarded)",
+        ),
     ];
     for (users, part, what) in checks {
-        let found: Vec<(&str, f64, u64)> = s
+        let found: Vec<(&str, f64, usize)> = s
             .evals
             .iter()
             .filter_map(|(v, e)| {
-                let slice = &e[users][part];
-                Some((
-                    v.as_str(),
-                    slice["accuracy"].as_f64()?,
-                    slice["pairs"].as_u64()?,
-                ))
+                let slice = part(population(e, users)?)?;
+                Some((v.as_str(), slice.accuracy, slice.pairs))
             })
             .collect();
         let Some(&(_, copl, copl_pairs)) = found.iter().find(|(v, _, _)| *v == "copl") else {
             continue;
         };
         // The baselines: not the G-Oracle, which knows every user's group.
-        let others: Vec<&(&str, f64, u64)> = found
+        let others: Vec<&(&str, f64, usize)> = found
             .iter()
             .filter(|(v, _, _)| *v != "copl" && *v != "g-oracle")
             .collect();
@@ -379,7 +388,7 @@ fn shortfall(s: &SetRuns, copl: f64, level: f64, other: Option<&str>) -> String 
     let pairs = ["copl"]
         .into_iter()
         .chain(other)
-        .filter_map(|v| s.eval(v)?["seen"]["overall"]["pairs"].as_u64())
+        .filter_map(|v| Some(s.eval(v)?.seen.overall.pairs))
         .min()
         .unwrap_or(1)
         .max(1);
@@ -390,10 +399,11 @@ fn shortfall(s: &SetRuns, copl: f64, level: f64, other: Option<&str>) -> String 
         "the gap is {within} sampling noise ({:.1} points)",
         100.0 * noise
     )];
-    let first = s.gcf["history"]
-        .as_array()
-        .and_then(|h| h.first()?["val_accuracy"].as_f64());
-    if let (Some(first), Some(best)) = (first, s.gcf["val_accuracy"].as_f64())
+    let first = s
+        .gcf
+        .as_ref()
+        .and_then(|g| Some(g.history.first()?.val_accuracy));
+    if let (Some(first), Some(best)) = (first, s.gcf.as_ref().map(|g| g.val_accuracy))
         && best - first < 0.05
     {
         why.push(format!(
@@ -406,7 +416,7 @@ fn shortfall(s: &SetRuns, copl: f64, level: f64, other: Option<&str>) -> String 
     }
     // The G-Oracle tells a backbone that cannot learn the groups' preferences at this
     // scale from a model that cannot tell the users apart.
-    if let Some(oracle) = s.accuracy("g-oracle", "seen") {
+    if let Some(oracle) = s.accuracy("g-oracle", Users::Seen) {
         why.push(if oracle - level > noise {
             format!(
                 "a Uniform model per group reaches {:.1} %: the backbone learns each group's \
@@ -433,7 +443,7 @@ fn reading(sets: &[SetRuns], md: &mut String) -> Result<()> {
     let fewest = sets
         .iter()
         .flat_map(|s| s.evals.iter())
-        .flat_map(|(_, e)| ["seen", "unseen"].map(|u| e[u]["overall"]["pairs"].as_u64()))
+        .flat_map(|(_, e)| Users::BOTH.map(|u| overall(e, u).map(|s| s.pairs)))
         .flatten()
         .filter(|&n| n > 0)
         .min();
@@ -449,15 +459,15 @@ fn reading(sets: &[SetRuns], md: &mut String) -> Result<()> {
         )?;
     }
     for s in sets {
-        let Some(copl) = s.accuracy("copl", "seen") else {
+        let Some(copl) = s.accuracy("copl", Users::Seen) else {
             continue;
         };
         let column = s.column.as_deref();
-        let single = s.synth["population_test_accuracy"].as_f64();
+        let single = s.synth.as_ref().map(|d| d.population_test_accuracy);
         let mut parts = Vec::new();
         // What CoPL is measured against: Uniform where it ran, else (AVG sets) the best
         // single reward, the ceiling of any shared reward on the same test pairs.
-        let shared = match s.accuracy("uniform", "seen") {
+        let shared = match s.accuracy("uniform", Users::Seen) {
             Some(uniform) => {
                 parts.push(format!(
                     "CoPL {} points against Uniform (seen)",
@@ -495,7 +505,7 @@ fn reading(sets: &[SetRuns], md: &mut String) -> Result<()> {
                 .find(|o| users(o) == users(s))
                 .or_else(|| siblings.iter().find(|o| o.name == all));
             if let Some((sibling, sibling_copl)) =
-                sibling.and_then(|o| Some((*o, o.accuracy("copl", "seen")?)))
+                sibling.and_then(|o| Some((*o, o.accuracy("copl", Users::Seen)?)))
             {
                 let in_paper = match (
                     paper(column, "copl", false),
@@ -517,19 +527,19 @@ fn reading(sets: &[SetRuns], md: &mut String) -> Result<()> {
                 ));
             }
         }
-        if let Some(bound) = s.synth["ground_truth_test_accuracy"].as_f64() {
+        if let Some(bound) = s.synth.as_ref().map(|d| d.ground_truth_test_accuracy) {
             parts.push(format!(
                 "{} points from the ground-truth bound",
                 gap(copl, bound)
             ));
         }
-        if let (Some(uniform), Some(single)) = (s.accuracy("uniform", "seen"), single) {
+        if let (Some(uniform), Some(single)) = (s.accuracy("uniform", Users::Seen), single) {
             parts.push(format!(
                 "Uniform {} points from the best single reward",
                 gap(uniform, single)
             ));
         }
-        if let Some(oracle) = s.accuracy("g-oracle", "seen") {
+        if let Some(oracle) = s.accuracy("g-oracle", Users::Seen) {
             let in_paper = match (
                 paper(column, "copl", false),
                 paper(column, "g-oracle", false),
@@ -545,7 +555,7 @@ fn reading(sets: &[SetRuns], md: &mut String) -> Result<()> {
             ));
         }
         for (variant, label) in [("user-token", "w/o MoLE"), ("copl-mf", "w/o GNN")] {
-            if let Some(a) = s.accuracy(variant, "seen") {
+            if let Some(a) = s.accuracy(variant, Users::Seen) {
                 let in_paper = match (paper(column, variant, false), paper(column, "copl", false)) {
                     (Some(p), Some(pc)) => format!(" (the paper {:+.1})", p - pc),
                     _ => String::new(),
@@ -553,15 +563,13 @@ fn reading(sets: &[SetRuns], md: &mut String) -> Result<()> {
                 parts.push(format!("{label} {} against CoPL{in_paper}", gap(a, copl)));
             }
         }
-        if let (Some(val), Some(epoch)) =
-            (s.gcf["val_accuracy"].as_f64(), s.gcf["best_epoch"].as_u64())
-        {
+        if let Some((val, epoch)) = s.gcf.as_ref().map(|g| (g.val_accuracy, g.best_epoch)) {
             parts.push(format!(
                 "its GCF embeddings order {:.1} % of validation pairs (best epoch {epoch})",
                 100.0 * val
             ));
         }
-        if let Some(unseen) = s.accuracy("copl", "unseen") {
+        if let Some(unseen) = s.accuracy("copl", Users::Unseen) {
             parts.push(format!(
                 "onboarded unseen users {} against seen",
                 gap(unseen, copl)

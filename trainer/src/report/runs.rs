@@ -1,9 +1,11 @@
 //! Reading a runs directory for the report: the JSON files the evaluation commands
-//! write (`read`, `read_typed`, `files`, `evals_in`, `training_summary`, `eval_of`), the
-//! directory walk (`subdirs`, `mole_sets`, `name_of`), the shared formatting (`pct`,
-//! `relative`, the experts-file readers) and what a report wrote (`Written`, `Ordering`).
-//! A leaf: every section module ([`super::results`] and the four section files) uses it,
-//! it uses none of them.
+//! write, each read as the type its writer serialised (`read_typed`, `files`,
+//! `evals_in`, `training_summary`, `eval_of`, `population`), the directory walk
+//! (`subdirs`, `mole_sets`, `name_of`), the shared formatting (`pct`, `relative`, the
+//! experts-file readers) and what a report wrote (`Written`, `Ordering`). A file whose
+//! shape is not its writer's is an error naming the file, never a silent `–`. A leaf:
+//! every section module ([`super::results`] and the four section files) uses it, it uses
+//! none of them.
 
 use std::{
     fs,
@@ -11,7 +13,12 @@ use std::{
 };
 
 use anyhow::{Context, Result};
-use serde_json::Value;
+
+use super::experts::CheckpointAllocation;
+use crate::mole::{
+    eval::{MoleEval, Population, Slice},
+    run::MoleSummary,
+};
 
 /// What `report` wrote.
 #[derive(Debug)]
@@ -33,10 +40,6 @@ pub struct Ordering {
     pub evidence: String,
 }
 
-pub(super) fn read(path: &Path) -> Result<Value> {
-    read_typed(path)
-}
-
 /// `path` read as the type its writer used.
 pub(super) fn read_typed<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -45,9 +48,45 @@ pub(super) fn read_typed<T: serde::de::DeserializeOwned>(path: &Path) -> Result<
 }
 
 /// `x` as a percentage with two decimals, `–` when absent.
-pub(super) fn pct(x: &Value) -> String {
-    x.as_f64()
-        .map_or_else(|| "–".to_string(), |v| format!("{:.2}", 100.0 * v))
+pub(super) fn pct(x: Option<f64>) -> String {
+    x.map_or_else(|| "–".to_string(), |v| format!("{:.2}", 100.0 * v))
+}
+
+/// Which users an evaluation's figures are of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Users {
+    Seen,
+    /// Onboarded from their answers (eq. 11).
+    Unseen,
+}
+
+impl Users {
+    pub(super) const BOTH: [Users; 2] = [Users::Seen, Users::Unseen];
+
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Users::Seen => "seen",
+            Users::Unseen => "unseen",
+        }
+    }
+}
+
+/// `e`'s figures for `users` (none for unseen users where none were onboarded).
+pub(super) fn population(e: &MoleEval, users: Users) -> Option<&Population> {
+    match users {
+        Users::Seen => Some(&e.seen),
+        Users::Unseen => e.unseen.as_ref(),
+    }
+}
+
+/// Overall accuracy of `users` in `e`.
+pub(super) fn overall(e: &MoleEval, users: Users) -> Option<&Slice> {
+    population(e, users).map(|p| &p.overall)
+}
+
+/// Accuracy of `group` among `e`'s seen users.
+pub(super) fn group_accuracy(e: &MoleEval, group: &str) -> Option<f64> {
+    e.seen.by_group.get(group).map(|s| s.accuracy)
 }
 
 /// Files of `dir` ending in `suffix`, sorted, with the name before the suffix.
@@ -113,27 +152,32 @@ pub(super) fn mole_sets(runs: &Path) -> Vec<PathBuf> {
     subdirs(&runs.join("mole"))
 }
 
-/// Every `<variant>.eval.json` in `dir`, read, by variant.
-pub(super) fn evals_in(dir: &Path) -> Result<Vec<(String, Value)>> {
+/// Every `<variant>.eval.json` in `dir` (`copl-train eval` / `eval-oracle`), read, by
+/// variant.
+pub(super) fn evals_in(dir: &Path) -> Result<Vec<(String, MoleEval)>> {
     files(dir, ".eval.json")
         .into_iter()
-        .map(|(variant, path)| Ok((variant, read(&path)?)))
+        .map(|(variant, path)| Ok((variant, read_typed(&path)?)))
         .collect()
 }
 
 /// `<dir>/<variant>.json`, the training summary `copl-train mole --json` wrote for an
 /// evaluated variant, if there.
-pub(super) fn training_summary(dir: &Path, variant: &str) -> Result<Option<Value>> {
-    let path = dir.join(format!("{variant}.json"));
+pub(super) fn training_summary(dir: &Path, variant: &str) -> Result<Option<MoleSummary>> {
+    read_if_there(&dir.join(format!("{variant}.json")))
+}
+
+/// `path` read as `T` if the file exists.
+pub(super) fn read_if_there<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     if path.exists() {
-        read(&path).map(Some)
+        read_typed(path).map(Some)
     } else {
         Ok(None)
     }
 }
 
 /// The evaluation of `variant` among `evals`.
-pub(super) fn eval_of<'a>(evals: &'a [(String, Value)], variant: &str) -> Option<&'a Value> {
+pub(super) fn eval_of<'a>(evals: &'a [(String, MoleEval)], variant: &str) -> Option<&'a MoleEval> {
     evals.iter().find(|(v, _)| v == variant).map(|(_, e)| e)
 }
 
@@ -146,32 +190,22 @@ pub(super) fn name_of(dir: &Path) -> String {
 
 /// Mean number of experts that receive any seen user, over projections (of an
 /// `eval-experts` file); `None` without projections.
-pub(super) fn experts_used(e: &Value) -> Option<f64> {
-    let used: Vec<f64> = e["experts_used"]
-        .as_array()?
-        .iter()
-        .filter_map(Value::as_f64)
-        .collect();
-    (!used.is_empty()).then(|| used.iter().sum::<f64>() / used.len() as f64)
+pub(super) fn experts_used(e: &CheckpointAllocation) -> Option<f64> {
+    let used = &e.experts_used;
+    (!used.is_empty()).then(|| used.iter().sum::<usize>() as f64 / used.len() as f64)
 }
 
 /// Projections (of an `eval-experts` file) in which every group's top expert takes
 /// ≥ 90 % of its users and no two groups share it; and the number of projections.
-pub(super) fn own_experts(e: &Value) -> (usize, usize) {
-    let Some(shares) = e["allocation"]["shares"].as_object() else {
-        return (0, 0);
-    };
-    let total = e["experts_used"].as_array().map_or(0, Vec::len);
+pub(super) fn own_experts(e: &CheckpointAllocation) -> (usize, usize) {
+    let shares = &e.allocation.shares;
+    let total = e.experts_used.len();
     let own = (0..total)
         .filter(|&p| {
             let tops: Vec<Option<usize>> = shares
                 .values()
                 .map(|table| {
-                    let row: Vec<f64> = table[p]
-                        .as_array()?
-                        .iter()
-                        .filter_map(Value::as_f64)
-                        .collect();
+                    let row = table.get(p)?;
                     let (top, share) = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
                     (*share >= 0.9).then_some(top)
                 })

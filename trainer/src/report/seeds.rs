@@ -6,7 +6,8 @@ use std::{collections::BTreeMap, fmt::Write as _, path::Path};
 
 use anyhow::Result;
 
-use super::runs::{Ordering, Written, files, read};
+use super::runs::{Ordering, Written, files, read_typed};
+use crate::{gcf::GcfEval, onboard::UnseenEval, synth};
 
 /// Mean and sample standard deviation (0 for one value).
 pub fn mean_std(values: &[f64]) -> (f64, f64) {
@@ -82,9 +83,10 @@ pub fn seeds(runs: &Path, md: &mut String, written: &mut Written) -> Result<()> 
         let Some((set, model, seed)) = parse(&stem) else {
             continue;
         };
-        if let Some(a) = read(&path)?["overall"]["accuracy"].as_f64() {
-            gcf.entry((set, model)).or_default().insert(seed, a);
-        }
+        let e: GcfEval = read_typed(&path)?;
+        gcf.entry((set, model))
+            .or_default()
+            .insert(seed, e.overall.accuracy);
     }
     let mut adaptation: BySeed = BTreeMap::new();
     for (stem, path) in files(&dir, ".unseen.json") {
@@ -95,9 +97,9 @@ pub fn seeds(runs: &Path, md: &mut String, written: &mut Written) -> Result<()> 
         else {
             continue;
         };
-        let e = read(&path)?;
+        let e: UnseenEval = read_typed(&path)?;
         for method in ["copl_2hop", "naive_avg_2hop", "user_opt"] {
-            if let Some(a) = e["methods"][method]["accuracy"].as_f64() {
+            if let Some(a) = e.methods.get(method).map(|m| m.accuracy) {
                 adaptation
                     .entry((set.clone(), method.to_string()))
                     .or_default()
@@ -113,7 +115,7 @@ pub fn seeds(runs: &Path, md: &mut String, written: &mut Written) -> Result<()> 
         .flatten()
         .map(|e| e.path().join("synth.json"))
         .find(|p| p.exists())
-        .and_then(|p| read(&p).ok()?["config"]["users"].as_u64())
+        .and_then(|p| Some(read_typed::<synth::Summary>(&p).ok()?.config.users))
         .map_or_else(|| "?".to_string(), |u| u.to_string());
     writeln!(
         md,

@@ -109,6 +109,16 @@ pub enum Sampling {
     Avg,
 }
 
+impl Sampling {
+    /// The name used on the command line and in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sampling::All => "all",
+            Sampling::Avg => "avg",
+        }
+    }
+}
+
 /// Everything that determines a synthetic benchmark.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SynthConfig {
