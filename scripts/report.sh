@@ -3,29 +3,33 @@
 # is already there is skipped, so the report can be rewritten without retraining, and an
 # interrupted run goes on where it stopped), then `copl-train report` writes
 # docs/results.md and docs/results/*.png from the JSON. Scales (2 cores, MiniLM, MoLE in
-# the top 2 layers, 128 tokens, 16 pairs a step):
+# the top 2 layers, 128 tokens, the recipe of scripts/lib/mole.sh: 32 pairs a step, 400
+# steps for tldr and ufp2, 600 for ufp4 and personal, where validation stops rising):
 #   - gcf/:      scripts/gcf-benchmarks.sh (ufp4 all/avg GCF vs MF, ufp2 ablation; 10 000
 #                users, d = 64, 600 full-batch epochs; minutes)
 #   - onboard/:  scripts/onboard-benchmarks.sh (eval-unseen on ufp4 all/avg; minutes)
-#   - mole/ufp2-all: CoPL, Uniform, w/o MoLE, w/o GNN at 2 000 users, 200 steps (issue
-#                #6's benchmark; about 1 h)
-#   - mole/<preset>-<all|avg>, the rest of Table 2 at 1 000 users, 100 steps: ufp4-all
+#   - mole/ufp2-all: CoPL, Uniform, w/o MoLE, w/o GNN at 2 000 users (issue #6's
+#                benchmark)
+#   - mole/<preset>-<all|avg>, the rest of Table 2 at 1 000 users: ufp4-all
 #                (on the gcf stage's 10 000 users) with w/o GNN (the paper's Table 4 is
 #                on UF-P ALL; w/o MoLE runs on ufp2-all), ufp4-all-1k, tldr-all and personal-all CoPL and
-#                Uniform, the AVG sets CoPL (about 7 min a model)
+#                Uniform, the AVG sets CoPL (5–10 min a model at 1 000 users on an
+#                AVX-512 VM, 2026-12-04; 2–3× that on the AVX2 one; 10 000 users run the
+#                frozen layers for almost every row: ≈ 30 min)
 #   - oracle:    the paper's G-Oracle (a Uniform model per ground-truth group, `mole
 #                --group`, `eval-oracle`) on ufp4-all-1k, ufp4-all, tldr-all and ufp2-all
 #                (about 75 min)
 #   - imbalance/<preset>-a-b: CoPL at group sizes 1:9 and 9:1 on ufp2 and tldr (AVG, as
 #                Fig. 4; 5:5 is mole/<preset>-avg), and the §7 options on ufp2 1:9
 #                (re-weighting, load balancing; and re-weighting on tldr 1:9)
-#   - longer/<set>: where the grid falls short of the paper (personal-all: CoPL level with
-#                Uniform; tldr 1:9: the minority at 0 %), the same data and embeddings
-#                trained 300 steps instead of 100 (about 45 min)
+#   - longer/<set>: past the plateau (personal-all, tldr 1:9), the same data and
+#                embeddings trained 1 500 steps × 32 pairs, a quarter of the paper's
+#                pairs: what training beyond the recipe still gives
 #   - seeds/:    scripts/seed-benchmarks.sh: GCF vs MF, negative edges, adaptation over
 #                seeds 0-2 at 1 000 users (mean ± std; about 10 min)
-# About 6 h in all on 2 cores; STAGES limits it (e.g. STAGES="gcf onboard"; STAGES=none
-# rewrites the report from the runs already there).
+# At the recipe about 10–14 h in all on 2 cores (an estimate: 5–30 min a model, ≈ 45
+# models; 6 h at the old 100 × 16 grid), more than one session; STAGES limits it (e.g.
+# STAGES="gcf onboard"; STAGES=none rewrites the report from the runs already there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/report}
@@ -36,11 +40,10 @@ mkdir -p "$RUNS/mole" "$RUNS/imbalance"
 # The package set of every release build here (one feature resolution: no rebuilds).
 cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
 stage() { [[ " $STAGES " == *" $1 "* ]]; }
-# The grid's budget is the one docs/results.md was made at (100 steps × 16 pairs), not
-# yet the recipe of scripts/lib/mole.sh (issue #19: 400 × 32 for two groups, 1 500 × 32
-# for four and for mixtures) that scripts/mole-benchmarks.sh now defaults to; moving the
-# report there costs ≈ 10–35 min a model on 2 cores (docs/next.md).
-GRID=(USERS=1000 STEPS=100 BATCH=16 TEST=256)
+# The grid's budget is the recipe (scripts/lib/mole.sh; mole-benchmarks.sh's default when
+# STEPS and BATCH are not given), since 2026-12-04 (issue #19). docs/results.md up to
+# then was made at 100 steps × 16 pairs: a stage rerun moves its figures.
+GRID=(USERS=1000 TEST=256)
 mole() { # mole <set dir> <env...>: scripts/mole-benchmarks.sh into $RUNS/<set dir>
   local dir=$1
   shift
@@ -55,7 +58,7 @@ if stage onboard; then
     GCF="$RUNS/gcf" OUT="$RUNS/onboard" scripts/onboard-benchmarks.sh
 fi
 if stage mole; then
-  mole mole/ufp2-all PRESET=ufp2 USERS=2000 STEPS=200 BATCH=16
+  mole mole/ufp2-all PRESET=ufp2 USERS=2000
   mole mole/tldr-all "${GRID[@]}" PRESET=tldr VARIANTS="copl uniform"
   # ufp4 ALL at the paper's 10 000 users: the gcf stage's data and embeddings. At 1 000
   # users (ufp4-all-1k, kept as evidence) GCF learns little after its first epoch and
@@ -86,7 +89,7 @@ if stage oracle; then
   mole mole/ufp4-all-1k "${GRID[@]}" PRESET=ufp4 VARIANTS=g-oracle
   mole mole/ufp4-all "${GRID[@]}" PRESET=ufp4 VARIANTS=g-oracle
   mole mole/tldr-all "${GRID[@]}" PRESET=tldr VARIANTS=g-oracle
-  mole mole/ufp2-all PRESET=ufp2 USERS=2000 STEPS=200 BATCH=16 VARIANTS=g-oracle
+  mole mole/ufp2-all PRESET=ufp2 USERS=2000 VARIANTS=g-oracle
 fi
 if stage imbalance; then
   for preset in ufp2 tldr; do
@@ -110,7 +113,7 @@ if stage options; then
       into "$set_dir/$variant.experts.json" $BIN eval-experts --data "$set_dir/data" --ckpt "$set_dir/ckpt-$variant"
   done
 fi
-longer() { # longer <grid set> <env...>: the grid set's data and embeddings, 300 steps
+longer() { # longer <grid set> <env...>: the grid set's data and embeddings, 1 500 steps
   local set=$1 set_dir="$RUNS/longer/${1#*/}"
   shift
   if [ ! -e "$set_dir/data" ]; then
@@ -119,7 +122,7 @@ longer() { # longer <grid set> <env...>: the grid set's data and embeddings, 300
     ln -s "../../$set/ckpt-gcf" "$set_dir/ckpt-gcf"
     cp "$RUNS/$set/gcf.json" "$set_dir/gcf.json"
   fi
-  mole "longer/${set#*/}" "${GRID[@]}" STEPS=300 "$@"
+  mole "longer/${set#*/}" "${GRID[@]}" STEPS=1500 EVAL_EVERY=100 "$@"
 }
 if stage longer; then
   longer mole/personal-all PRESET=personal VARIANTS="copl uniform"

@@ -32,11 +32,16 @@ pub(crate) struct MoleArgs {
     backbone: PathBuf,
     #[arg(long, value_enum, default_value = "copl")]
     variant: VariantArg,
+    /// Training steps. The defaults of steps, pairs a step, learning rate and layers are
+    /// the paper's schedule shape; the recipe measured for MiniLM on 2 cores is
+    /// `--adapt-layers 2 --steps 600 --batch-pairs 32 --lr 5e-4` (400 steps with two
+    /// groups; docs/data.md, scripts/lib/mole.sh).
     #[arg(long, default_value_t = 1500)]
     steps: usize,
     /// Pairs a step.
     #[arg(long, default_value_t = 16)]
     batch_pairs: usize,
+    /// Peak learning rate (AdamW, linear warm-up then cosine decay).
     #[arg(long, default_value_t = 5e-5)]
     lr: f64,
     #[arg(long, default_value_t = 1e-3)]
