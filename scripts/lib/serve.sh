@@ -7,11 +7,12 @@ cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
 
 # start_server CKPT PORT DATA_DIR LOG: copl-server in the background (SERVER = its pid,
 # COPL_ADDR exported for `copl`), returning once it reports SERVING; exits with its log
-# if it dies first. `COPL_…` variables set by the caller reach the server.
+# if it dies first. `COPL_…` variables set by the caller reach the server, and
+# SERVER_CONFIG (a TOML file) its --config.
 start_server() {
   local ckpt=$1 port=$2 data=$3 log=$4
   "$BIN/copl-server" --checkpoint "$ckpt" --listen "127.0.0.1:$port" --metrics-listen "" \
-    --data-dir "$data" >"$log" 2>&1 &
+    --data-dir "$data" ${SERVER_CONFIG:+--config "$SERVER_CONFIG"} >"$log" 2>&1 &
   SERVER=$!
   export COPL_ADDR="http://127.0.0.1:$port"
   for _ in $(seq 1 600); do
