@@ -3,9 +3,10 @@ stubs (scripts/python-client.sh venv). Each mode sends one kind of request a hos
 careless client would, CONCURRENCY at a time, COUNT times or for DURATION seconds, and
 prints a JSON line of what came back (status codes counted):
 
-  big      Score with a BYTES-long response (default 4 000 000) and truncate: true
-  unauth   ScoreBatch of empty items filling BYTES (default 4 MiB less a margin),
-           sent without an API key
+  big      Score with a BYTES-long response (default 4 000 000: the message stays under
+           the default 4 MiB limit) and truncate: true
+  unauth   ScoreBatch of empty items filling 4 MiB (the default message limit), sent
+           without an API key
   mixed    the soak's hostile share, in turn: big, unauth, a Score with a grpc-timeout
            beyond any clock, a ScoreBatch over max_batch_items, an over-long user id,
            a Score with a wrong key
@@ -28,7 +29,7 @@ MIB = 1 << 20
 
 
 def big_score(stub, key, size):
-    text = "a " * (size // 2)
+    text = "a " * (size // 2)  # 4 MB of text: two bytes a token-ish word
     return stub.Score.with_call(
         pb.ScoreRequest(prompt="Which is better?", response=text, truncate=True),
         metadata=[("authorization", f"Bearer {key}")], timeout=30)
@@ -36,9 +37,9 @@ def big_score(stub, key, size):
 
 def unauth_batch(stub, key, size):
     # An empty ScoreItem is 2 bytes on the wire (field 1's tag, length 0): as many as fit
-    # in `size`, written as bytes (two million message objects would cost the client
+    # in 4 MiB, written as bytes (two million message objects would cost the client
     # seconds), sent without a key.
-    body = b"\x0a\x00" * (size // 2)
+    body = b"\x0a\x00" * (4 * MIB // 2)
     return stub.raw_score_batch.with_call(body, timeout=30)
 
 
@@ -87,7 +88,7 @@ def main():
     ap.add_argument("--pause", type=float, default=0.0, help="seconds each worker waits between calls")
     ap.add_argument("mode", choices=sorted(MODES))
     a = ap.parse_args()
-    size = a.bytes or (4_000_000 if a.mode == "big" else 4 * MIB)
+    size = a.bytes or 4_000_000
     options = [("grpc.max_send_message_length", 64 * MIB),
                ("grpc.max_receive_message_length", 64 * MIB)]
     channel = grpc.insecure_channel(a.addr, options=options)
@@ -128,7 +129,7 @@ def main():
     with concurrent.futures.ThreadPoolExecutor(a.concurrency) as pool:
         for f in [pool.submit(worker) for _ in range(a.concurrency)]:
             f.result()
-    print(json.dumps({"mode": a.mode, "calls": sent[0], "bytes": size,
+    print(json.dumps({"mode": a.mode, "calls": sent[0], "bytes": size if a.mode != "unauth" else 4 * MIB,
                       "seconds": round(time.monotonic() - started, 3), "codes": dict(codes)}))
     sys.stdout.flush()
 

@@ -67,9 +67,9 @@ SERVER_CONFIG="$WORK/server.toml" start_server "$CKPT" "$PORT" "$WORK/data" "$WO
 USERS=$(seen_users "$CKPT" 8)
 sample_rss >"$OUT/rss.txt" &
 SAMPLER=$!
-normal() { # normal SECONDS: copl bench's JSON report of normal Score calls
+normal() { # normal SECONDS: copl bench's JSON report of normal Score calls, on one line
   "$BIN/copl" bench --concurrency "$NORMAL" --duration "$1" --users "$USERS" --api-key "$KEY" \
-    --timeout 30 --json
+    --timeout 30 --json | python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)))'
 }
 echo "mixed soak: $IDLE s of normal traffic alone, then $DURATION s beside hostile traffic"
 start=$(date +%s.%N)
