@@ -99,6 +99,123 @@ async fn onboardings_racing_deletions_of_one_id_leave_memory_and_disk_agreeing()
     assert_eq!(before, after, "memory before the restart, disk after it");
 }
 
+/// SplitMix64: the random schedules below, reproducible from their seed.
+struct Schedule(u64);
+
+impl Schedule {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// The ids the file store holds on disk (`<hex of the id>.json`; the ids here are short).
+fn ids_on_disk(store: &std::path::Path) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(store.join("users"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            let hex = name.strip_suffix(".json")?;
+            let bytes: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            Some(String::from_utf8(bytes).unwrap())
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The property behind the fixed schedule above, over random ones (issue #15's item 6):
+/// 200 batches of concurrent onboard / onboard-with-replace / delete calls on 5 ids,
+/// each call cancelled after 0–3 ms with probability ¼, drawn from a seeded schedule; every
+/// 50 batches the ids GetUser finds are the ids on disk, and a restarted server serves
+/// the same users with the same creation times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_interleavings_leave_memory_disk_and_a_restart_agreeing() {
+    let root = tempfile::tempdir().unwrap();
+    let (data, ckpt) = tiny_checkpoint(root.path());
+    let store = root.path().join("store");
+    let answers = unseen_survey_answers(&data);
+    let users: Vec<String> = (0..5).map(|i| format!("shuffled-{i}")).collect();
+    let mut schedule = Schedule(0x5eed);
+    let mut server = Server::start(&ckpt, &store, &[]);
+    for epoch in 0..4 {
+        let channel = server.serving("copl.v1.RewardService").await;
+        for _ in 0..50 {
+            let mut calls = Vec::new();
+            for _ in 0..1 + schedule.below(8) {
+                let user = users[schedule.below(users.len() as u64) as usize].clone();
+                let op = schedule.below(3);
+                let cancel_after = (schedule.below(4) == 0).then(|| schedule.below(4));
+                let (mut api, answers) =
+                    (RewardServiceClient::new(channel.clone()), answers.clone());
+                calls.push(tokio::spawn(async move {
+                    let timeout = cancel_after.map(std::time::Duration::from_millis);
+                    if op < 2 {
+                        let mut request = tonic::Request::new(OnboardUserRequest {
+                            user_id: user,
+                            answers,
+                            options: None,
+                            replace: op == 1,
+                        });
+                        if let Some(t) = timeout {
+                            request.set_timeout(t);
+                        }
+                        let _ = api.onboard_user(request).await;
+                    } else {
+                        let mut request = tonic::Request::new(DeleteUserRequest { user_id: user });
+                        if let Some(t) = timeout {
+                            request.set_timeout(t);
+                        }
+                        let _ = api.delete_user(request).await;
+                    }
+                }));
+            }
+            for call in calls {
+                call.await.unwrap();
+            }
+        }
+        // Writes still running for cancelled callers finish in their own tasks.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let mut api = RewardServiceClient::new(channel);
+        let mut before = Vec::new();
+        for user in &users {
+            before.push(created(&mut api, user).await);
+        }
+        let in_memory: Vec<String> = users
+            .iter()
+            .zip(&before)
+            .filter(|(_, c)| c.is_some())
+            .map(|(u, _)| u.clone())
+            .collect();
+        assert_eq!(
+            in_memory,
+            ids_on_disk(&store),
+            "epoch {epoch}: memory against disk"
+        );
+        drop(server);
+        server = Server::start(&ckpt, &store, &[]);
+        let mut api = RewardServiceClient::new(server.serving("copl.v1.RewardService").await);
+        let mut after = Vec::new();
+        for user in &users {
+            after.push(created(&mut api, user).await);
+        }
+        assert_eq!(
+            before, after,
+            "epoch {epoch}: memory before the restart, disk after it"
+        );
+    }
+}
+
 /// A user file that is not a record (a torn copy, a disk error) is renamed to
 /// `.corrupt` with its bytes, the log names it, a metric counts it, and the server
 /// serves every other user.

@@ -236,6 +236,84 @@ mod tests {
         assert_eq!(timeout(&m), None);
     }
 
+    /// The duration `digits` of `unit` stand for, exactly (u128 nanoseconds), if it fits
+    /// a `Duration`.
+    fn exact(digits: &str, unit: char) -> Option<Duration> {
+        let n: u128 = digits.parse().ok()?;
+        let nanos_per = match unit {
+            'H' => 3_600_000_000_000u128,
+            'M' => 60_000_000_000,
+            'S' => 1_000_000_000,
+            'm' => 1_000_000,
+            'u' => 1_000,
+            'n' => 1,
+            _ => return None,
+        };
+        let nanos = n.checked_mul(nanos_per)?;
+        let secs = u64::try_from(nanos / 1_000_000_000).ok()?;
+        Some(Duration::new(secs, (nanos % 1_000_000_000) as u32))
+    }
+
+    proptest::proptest! {
+        /// Issue #15's property over `grpc-timeout`'s grammar (TimeoutValue: 1–8 digits,
+        /// TimeoutUnit: H M S m u n): a well-formed value is honoured exactly; any other
+        /// header a client can send (longer digit runs up to u64's and past it, other
+        /// units, junk) is honoured, clamped or ignored, and the deadline never panics.
+        #[test]
+        fn any_grpc_timeout_is_honoured_clamped_or_ignored(
+            digits in "[0-9]{0,24}",
+            unit in "[HMSmun]|[ -~]",
+            junk in "[ -~]{0,12}",
+        ) {
+            for value in [format!("{digits}{unit}"), format!("{digits}{unit}{junk}"), junk.clone()] {
+                let mut request = Request::new(());
+                let Ok(header) = value.parse() else { continue };
+                request.metadata_mut().insert("grpc-timeout", header);
+                let parsed = timeout(request.metadata());
+                let _ = deadline(&request); // Never panics, whatever `parsed` is.
+                let unit_char = unit.chars().next().unwrap_or(' ');
+                let well_formed = value == format!("{digits}{unit}")
+                    && (1..=8).contains(&digits.len())
+                    && "HMSmun".contains(unit_char);
+                if well_formed {
+                    proptest::prop_assert_eq!(parsed, exact(&digits, unit_char), "{}", value);
+                    proptest::prop_assert!(parsed.is_some());
+                }
+                // Longer digit runs: read exactly while a Duration holds them, clamped
+                // (saturated to the longest Duration) past that, never wrapped round to
+                // something shorter.
+                if value == format!("{digits}{unit}") && digits.parse::<u64>().is_ok() {
+                    match exact(&digits, unit_char) {
+                        Some(e) => proptest::prop_assert_eq!(parsed, Some(e), "{}", value),
+                        None if "HM".contains(unit_char) => proptest::prop_assert_eq!(
+                            parsed,
+                            Some(Duration::from_secs(u64::MAX)),
+                            "{}",
+                            value
+                        ),
+                        None => {}
+                    }
+                }
+            }
+        }
+
+        /// The same over digit runs long enough to overflow an hour or a minute count
+        /// (16–20 digits: what `[0-9]{0,24}` draws only now and then).
+        #[test]
+        fn long_hour_and_minute_counts_saturate(digits in "[1-9][0-9]{15,19}", unit in "[HM]") {
+            let mut request = Request::new(());
+            request.metadata_mut().insert("grpc-timeout", format!("{digits}{unit}").parse().unwrap());
+            let parsed = timeout(request.metadata());
+            let _ = deadline(&request);
+            let unit_char = unit.chars().next().unwrap_or('H');
+            match (digits.parse::<u64>(), exact(&digits, unit_char)) {
+                (Ok(_), Some(e)) => proptest::prop_assert_eq!(parsed, Some(e)),
+                (Ok(_), None) => proptest::prop_assert_eq!(parsed, Some(Duration::from_secs(u64::MAX))),
+                (Err(_), _) => proptest::prop_assert_eq!(parsed, None),
+            }
+        }
+    }
+
     #[test]
     fn a_store_failure_reaches_the_client_without_its_cause() {
         let cause = anyhow::anyhow!("creating /srv/copl/data/users/61.json.tmp: disk full");
