@@ -63,20 +63,30 @@ source scripts/lib/gcf.sh
 GCF_EPOCHS=${GCF_EPOCHS:-$(gcf_epochs "$USERS")}
 [ -d backbones/minilm ] || scripts/fetch-backbone.sh minilm
 
-[ -f "$OUT/data/synth.json" ] ||
-  $BIN synth --preset "$PRESET" --sampling "$SAMPLING" --users "$USERS" --unseen-users "$UNSEEN" \
-    --common-share "$COMMON_SHARE" ${RATIO:+--group-ratio "$RATIO"} ${HELDOUT:+--heldout-prompts "$HELDOUT"} ${NOISE:+--label-noise "$NOISE"} --seed "$SEED" \
-    --out "$OUT/data" >/dev/null
-[ -f "$OUT/gcf.json" ] ||
-  into "$OUT/gcf.json" $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-gcf" "${GCF_CPU[@]}" --epochs "$GCF_EPOCHS" \
-    --seed "$SEED" --json
-
-[[ " $VARIANTS " != *" copl-mf "* ]] || [ -f "$OUT/mf.json" ] ||
-  into "$OUT/mf.json" $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-mf" --model mf "${GCF_CPU[@]}" --epochs "$GCF_EPOCHS" \
-    --seed "$SEED" --json
-
+# A variant is done when its evaluation is there (copl-oracle, which writes no model, when
+# its summary is). The data and embeddings are made only for what is left, and only where
+# their files are missing: a set restored from evidence/ (scripts/lib/evidence.sh: the
+# JSON of an earlier session, no data or checkpoints) is remade from its seed for the
+# variants it lacks, and not touched when it lacks none.
+variant_done() { [ -f "$OUT/$1.eval.json" ] || { [ "$1" = copl-oracle ] && [ -f "$OUT/$1.json" ]; }; }
+todo=()
 for variant in $VARIANTS; do
-  [ -f "$OUT/$variant.eval.json" ] && continue
+  variant_done "$variant" || todo+=("$variant")
+done
+if [ ${#todo[@]} -gt 0 ]; then
+  [ -f "$OUT/data/annotations.jsonl" ] ||
+    $BIN synth --preset "$PRESET" --sampling "$SAMPLING" --users "$USERS" --unseen-users "$UNSEEN" \
+      --common-share "$COMMON_SHARE" ${RATIO:+--group-ratio "$RATIO"} ${HELDOUT:+--heldout-prompts "$HELDOUT"} ${NOISE:+--label-noise "$NOISE"} --seed "$SEED" \
+      --out "$OUT/data" >/dev/null
+  [ -f "$OUT/ckpt-gcf/manifest.json" ] ||
+    into "$OUT/gcf.json" $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-gcf" "${GCF_CPU[@]}" --epochs "$GCF_EPOCHS" \
+      --seed "$SEED" --json
+  [[ " ${todo[*]} " != *" copl-mf "* ]] || [ -f "$OUT/ckpt-mf/manifest.json" ] ||
+    into "$OUT/mf.json" $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-mf" --model mf "${GCF_CPU[@]}" --epochs "$GCF_EPOCHS" \
+      --seed "$SEED" --json
+fi
+
+for variant in "${todo[@]}"; do
   # g-oracle: the paper's G-Oracle, a Uniform model per ground-truth group trained on
   # that group's users only, each user scored by their group's (eval-oracle).
   if [ "$variant" = g-oracle ]; then
@@ -84,7 +94,7 @@ for variant in $VARIANTS; do
     for group in $(python3 -c 'import json, sys
 print(" ".join(sorted({json.loads(l).get("group") or "" for l in open(sys.argv[1])} - {""})))' \
       "$OUT/data/users.jsonl"); do
-      [ -f "$OUT/g-oracle-$group.json" ] ||
+      [ -f "$OUT/ckpt-oracle-$group/manifest.json" ] ||
         into "$OUT/g-oracle-$group.json" $BIN mole --data "$OUT/data" --ckpt "$OUT/ckpt-gcf" \
           --out "$OUT/ckpt-oracle-$group" --variant uniform --group "$group" \
           --adapt-layers "$LAYERS" --max-tokens "$TOKENS" --steps "$STEPS" --batch-pairs "$BATCH" \

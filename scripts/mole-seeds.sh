@@ -5,7 +5,7 @@
 # variant, seen and unseen users, and the differences the issue's criteria name (CoPL −
 # Uniform, CoPL − G-Oracle) with their standard errors. A seed already run is skipped
 # (mole-benchmarks.sh skips what is there), so the table can be printed alone
-# (SEEDS="" prints what $OUT holds). Every other setting passes through to
+# (SEEDS="" prints what $OUT and evidence/ hold). Every other setting passes through to
 # mole-benchmarks.sh (PRESET, USERS, VARIANTS, TEST, HELDOUT, NOISE, …); its recipe is
 # the budget. At 1 000 users on ufp4 (CoPL, Uniform, G-Oracle: six models) ≈ 35 min a seed
 # on 2 cores; at 10 000 ≈ 80 min without the G-Oracle.
@@ -18,6 +18,13 @@ SEEDS=${SEEDS-0 1 2}
 VARIANTS=${VARIANTS:-copl uniform}
 export VARIANTS
 mkdir -p "$OUT"
+# The seeds' JSON outlives the session in evidence/<name of OUT>/ (scripts/lib/evidence.sh):
+# restored before, saved after, so a later session runs only the seeds and variants
+# still missing. Commit evidence/ with the docs that cite it.
+EVIDENCE=${EVIDENCE:-evidence/$(basename "$OUT")}
+source scripts/lib/evidence.sh
+evidence_restore "$OUT"
+trap 'evidence_save "$OUT"' EXIT
 for seed in $SEEDS; do
   SEED=$seed OUT="$OUT/s$seed" scripts/mole-benchmarks.sh >/dev/null
 done

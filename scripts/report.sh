@@ -27,7 +27,9 @@
 #                pairs: what training beyond the recipe still gives
 #   - seeds/:    scripts/seed-benchmarks.sh: GCF vs MF, negative edges, adaptation over
 #                seeds 0-2 at 1 000 users (mean ± std; about 10 min)
-# At the recipe about 10–14 h in all on 2 cores (an estimate: 5–30 min a model, ≈ 45
+# Stages span sessions: their JSON is kept in evidence/report/ (scripts/lib/evidence.sh),
+# restored into $RUNS at the start and saved back at the end; commit evidence/ with the
+# regenerated docs/results.md. At the recipe about 10–14 h in all on 2 cores (an estimate: 5–30 min a model, ≈ 45
 # models; 6 h at the old 100 × 16 grid), more than one session; STAGES limits it (e.g.
 # STAGES="gcf onboard"; STAGES=none rewrites the report from the runs already there).
 set -euo pipefail
@@ -36,7 +38,13 @@ RUNS=${RUNS:-runs/report}
 STAGES=${STAGES:-gcf onboard mole oracle imbalance options longer seeds}
 BIN=./target/release/copl-train
 source scripts/lib/into.sh
+source scripts/lib/gcf.sh
+source scripts/lib/evidence.sh
 mkdir -p "$RUNS/mole" "$RUNS/imbalance"
+# Earlier sessions' JSON (evidence/report/), then this run's saved back at the end, and at
+# every exit: an interrupted run keeps what it finished.
+evidence_restore "$RUNS"
+trap 'evidence_save "$RUNS"' EXIT
 # The package set of every release build here (one feature resolution: no rebuilds).
 cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
 stage() { [[ " $STAGES " == *" $1 "* ]]; }
@@ -64,13 +72,26 @@ if stage mole; then
   # users (ufp4-all-1k, kept as evidence) GCF learns little after its first epoch and
   # CoPL does not beat Uniform.
   set_dir="$RUNS/mole/ufp4-all"
-  if [ ! -e "$set_dir/data" ]; then
+  gcf_dir="$RUNS/gcf"
+  missing=0
+  for v in copl uniform copl-mf; do [ -f "$set_dir/$v.eval.json" ] || missing=1; done
+  # Restored from evidence/ without the gcf stage's data and checkpoints, with a variant
+  # still to run: remade as scripts/gcf-benchmarks.sh makes them (seed 0).
+  if [ "$missing" = 1 ] && [ ! -f "$gcf_dir/data-ufp4-all/annotations.jsonl" ]; then
+    $BIN synth --preset ufp4 --sampling all --users 10000 --seed 0 --out "$gcf_dir/data-ufp4-all" >/dev/null
+    into "$gcf_dir/ufp4-all-gcf.json" $BIN gcf --data "$gcf_dir/data-ufp4-all" \
+      --out "$gcf_dir/ckpt-ufp4-all-gcf" "${GCF_CPU[@]}" --epochs "$(gcf_epochs 10000)" --json
+    into "$gcf_dir/ufp4-all-mf.json" $BIN gcf --data "$gcf_dir/data-ufp4-all" --model mf \
+      --out "$gcf_dir/ckpt-ufp4-all-mf" "${GCF_CPU[@]}" --epochs "$(gcf_epochs 10000)" --json
+  fi
+  if [ "$missing" = 1 ] && [ ! -f "$set_dir/data/annotations.jsonl" ]; then
     mkdir -p "$set_dir"
+    rm -rf "$set_dir/data" "$set_dir/ckpt-gcf" "$set_dir/ckpt-mf"
     ln -s ../../gcf/data-ufp4-all "$set_dir/data"
     ln -s ../../gcf/ckpt-ufp4-all-gcf "$set_dir/ckpt-gcf"
     ln -s ../../gcf/ckpt-ufp4-all-mf "$set_dir/ckpt-mf"
-    cp "$RUNS/gcf/ufp4-all-gcf.json" "$set_dir/gcf.json"
-    cp "$RUNS/gcf/ufp4-all-mf.json" "$set_dir/mf.json"
+    cp "$gcf_dir/ufp4-all-gcf.json" "$set_dir/gcf.json"
+    cp "$gcf_dir/ufp4-all-mf.json" "$set_dir/mf.json"
   fi
   mole mole/ufp4-all "${GRID[@]}" PRESET=ufp4 VARIANTS="copl uniform copl-mf"
   mole mole/ufp4-all-1k "${GRID[@]}" PRESET=ufp4 VARIANTS="copl uniform"
@@ -116,8 +137,12 @@ fi
 longer() { # longer <grid set> <env...>: the grid set's data and embeddings, 1 500 steps
   local set=$1 set_dir="$RUNS/longer/${1#*/}"
   shift
-  if [ ! -e "$set_dir/data" ]; then
+  # The grid set's files where this session has them; a grid set restored from evidence/
+  # without them: the longer run remakes the same data from the same seed and settings.
+  if [ ! -e "$set_dir/data/annotations.jsonl" ] && [ -f "$RUNS/$set/data/annotations.jsonl" ] &&
+    [ -f "$RUNS/$set/ckpt-gcf/manifest.json" ]; then
     mkdir -p "$set_dir"
+    rm -rf "$set_dir/data" "$set_dir/ckpt-gcf"
     ln -s "../../$set/data" "$set_dir/data"
     ln -s "../../$set/ckpt-gcf" "$set_dir/ckpt-gcf"
     cp "$RUNS/$set/gcf.json" "$set_dir/gcf.json"
