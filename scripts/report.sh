@@ -16,6 +16,9 @@
 #                Uniform, the AVG sets CoPL (5–10 min a model at 1 000 users on an
 #                AVX-512 VM, 2026-12-04; 2–3× that on the AVX2 one; 10 000 users run the
 #                frozen layers for almost every row: ≈ 30 min)
+#   - mole-seeds/<set>: Table 2's cells over seeds 0–2 (scripts/mole-seeds.sh): ufp4-all
+#                at 1 000 users (CoPL, Uniform, G-Oracle) and 10 000 (CoPL, Uniform),
+#                personal-all, tldr-all, ufp2-all (CoPL, Uniform); ≈ 4–5 h
 #   - oracle:    the paper's G-Oracle (a Uniform model per ground-truth group, `mole
 #                --group`, `eval-oracle`) on ufp4-all-1k, ufp4-all, tldr-all and ufp2-all
 #                (about 75 min)
@@ -35,7 +38,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/report}
-STAGES=${STAGES:-gcf onboard mole oracle imbalance options longer seeds}
+STAGES=${STAGES:-gcf onboard mole mole-seeds oracle imbalance options longer seeds}
 BIN=./target/release/copl-train
 source scripts/lib/into.sh
 source scripts/lib/gcf.sh
@@ -102,6 +105,21 @@ if stage mole; then
   for preset in ufp2 tldr ufp4 personal; do
     mole "mole/$preset-avg" "${GRID[@]}" PRESET=$preset SAMPLING=avg VARIANTS=copl
   done
+fi
+if stage mole-seeds; then
+  # Table 2's cells over three seeds (issue #13, item 6): each seed its own data, GCF and
+  # models (scripts/mole-seeds.sh; mean ± std and paired differences in the report).
+  seeds() { # seeds <set> <env...>
+    local set=$1
+    shift
+    env "$@" SEEDS="0 1 2" OUT="$RUNS/mole-seeds/$set" EVIDENCE="$EVIDENCE/mole-seeds/$set" \
+      scripts/mole-seeds.sh
+  }
+  seeds ufp4-all-1k PRESET=ufp4 USERS=1000 VARIANTS="copl uniform g-oracle"
+  seeds ufp4-all PRESET=ufp4 USERS=10000 VARIANTS="copl uniform"
+  seeds personal-all PRESET=personal USERS=1000 VARIANTS="copl uniform"
+  seeds tldr-all PRESET=tldr USERS=1000 VARIANTS="copl uniform"
+  seeds ufp2-all PRESET=ufp2 USERS=2000 VARIANTS="copl uniform"
 fi
 if stage oracle; then
   # The paper's G-Oracle (a Uniform model per ground-truth group) where it tells most:

@@ -1,6 +1,9 @@
 #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 //! The report's building blocks (issue #9): principal components, expert allocation by
-//! group, and the PNG figures (decoded back: size, colours where the data are).
+//! group, and the PNG figures (decoded back: size, colours where the data are); and a
+//! file not of its writer's shape refused naming it (issue #17).
+
+mod report_fixtures;
 
 use copl_core::model::UserRouting;
 use copl_trainer::report::{
@@ -164,5 +167,76 @@ fn figures_are_pngs_that_draw_the_data() {
         e.to_string()
             .contains("series \"g\" has 2 values for 1 categories"),
         "{e}"
+    );
+}
+
+#[test]
+fn a_file_not_of_its_writers_shape_is_refused_naming_it() {
+    use copl_trainer::report::results::report;
+    use report_fixtures::write;
+    let out = tempfile::tempdir().unwrap();
+    // Not JSON at all.
+    let runs = tempfile::tempdir().unwrap();
+    write(
+        runs.path(),
+        "gcf/ufp4-all-gcf.eval.json",
+        &report_fixtures::gcf_eval(0.6, false),
+    );
+    std::fs::write(runs.path().join("gcf/ufp4-all-mf.eval.json"), "{ not json").unwrap();
+    let e = report(
+        runs.path(),
+        &out.path().join("results"),
+        &out.path().join("r.md"),
+    )
+    .unwrap_err();
+    assert!(
+        format!("{e:#}").contains("ufp4-all-mf.eval.json: not JSON"),
+        "{e:#}"
+    );
+    // JSON with a field renamed (what untyped reading turned into a silent `–`).
+    let runs = tempfile::tempdir().unwrap();
+    let mut renamed = serde_json::to_value(report_fixtures::eval(
+        report_fixtures::split(0.9, 0.9, 0.9),
+        None,
+    ))
+    .unwrap();
+    let seen = renamed.as_object_mut().unwrap().remove("seen").unwrap();
+    renamed["seen_users"] = seen;
+    report_fixtures::write(runs.path(), "mole/ufp2/copl.eval.json", &renamed);
+    let e = report(
+        runs.path(),
+        &out.path().join("results"),
+        &out.path().join("r.md"),
+    )
+    .unwrap_err();
+    let e = format!("{e:#}");
+    assert!(
+        e.contains("copl.eval.json: not JSON of the expected shape"),
+        "{e}"
+    );
+    assert!(e.contains("missing field `seen`"), "{e}");
+    // A training summary whose history lost its losses.
+    let runs = tempfile::tempdir().unwrap();
+    write(
+        runs.path(),
+        "mole/ufp2/copl.eval.json",
+        &report_fixtures::eval(report_fixtures::split(0.9, 0.9, 0.9), None),
+    );
+    let mut summary =
+        serde_json::to_value(report_fixtures::training(100, 10, &[(100, 0.4)], 100)).unwrap();
+    summary["history"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("train_loss");
+    report_fixtures::write(runs.path(), "mole/ufp2/copl.json", &summary);
+    let e = report(
+        runs.path(),
+        &out.path().join("results"),
+        &out.path().join("r.md"),
+    )
+    .unwrap_err();
+    assert!(
+        format!("{e:#}").contains("copl.json: not JSON of the expected shape"),
+        "{e:#}"
     );
 }

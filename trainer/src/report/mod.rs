@@ -8,6 +8,8 @@
 //! - [`reward_models`]: Tables 2 and 3 (seen/unseen, controversial/common, bounds);
 //! - [`imbalance`]: Fig. 4 (group imbalance) and the paper's §7 options measured;
 //! - [`longer`]: grid sets retrained with more steps, beside the grid's run;
+//! - [`mole_seeds`]: Table 2's reward-model cells over seeds, mean ± std, and the paired
+//!   differences issue #13's criteria name;
 //! - [`seeds`]: GCF and adaptation over several seeds, mean ± std;
 //! - [`projection`]: 2-D principal components of user embeddings (Fig. 1 / A2);
 //! - [`experts`]: which expert each group's users are routed to, per projection (Fig. 6);
@@ -20,6 +22,7 @@ pub mod experts;
 pub mod figures;
 pub mod imbalance;
 pub mod longer;
+pub mod mole_seeds;
 mod paper;
 pub mod projection;
 pub mod results;

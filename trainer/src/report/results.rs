@@ -17,6 +17,8 @@
 //!   with `<variant>.experts.json` (`copl-train eval-experts`) for the experts used;
 //! - `longer/<set>/<variant>.eval.json` and `<variant>.json`: a `mole/` or `imbalance/`
 //!   set retrained with more steps (the same data and embeddings);
+//! - `mole-seeds/<set>/s<seed>/<variant>.eval.json` (`scripts/mole-seeds.sh`): Table 2's
+//!   reward models over seeds;
 //! - `seeds/<set>-<model>-s<seed>.eval.json` and `seeds/<set>-s<seed>.unseen.json`
 //!   (`scripts/seed-benchmarks.sh`): GCF and adaptation over seeds.
 
@@ -59,6 +61,7 @@ pub fn report(runs: &Path, figures_dir: &Path, markdown: &Path) -> Result<Writte
         runs.display()
     )?;
     super::reward_models::reward_models(runs, &mut md, &mut written)?;
+    super::mole_seeds::mole_seeds(runs, &mut md, &mut written)?;
     super::imbalance::imbalance(runs, figures_dir, markdown, &mut md, &mut written)?;
     super::imbalance::options(runs, &mut md, &mut written)?;
     expert_allocation(runs, figures_dir, markdown, &mut md, &mut written)?;

@@ -227,3 +227,17 @@ pub(super) fn relative(markdown: &Path, file: &Path) -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// Mean and sample standard deviation (0 for one value; NaN for none).
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let mean = values.iter().sum::<f64>() / n;
+    if values.len() < 2 {
+        return (mean, 0.0);
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, var.sqrt())
+}

@@ -6,22 +6,8 @@ use std::{collections::BTreeMap, fmt::Write as _, path::Path};
 
 use anyhow::Result;
 
-use super::runs::{Ordering, Written, files, read_typed};
+use super::runs::{Ordering, Written, files, mean_std, read_typed};
 use crate::{gcf::GcfEval, onboard::UnseenEval, synth};
-
-/// Mean and sample standard deviation (0 for one value).
-pub fn mean_std(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    if values.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    let mean = values.iter().sum::<f64>() / n;
-    if values.len() < 2 {
-        return (mean, 0.0);
-    }
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, var.sqrt())
-}
 
 /// `mean ± std` in percent.
 fn shown(values: &[f64]) -> String {
