@@ -44,8 +44,10 @@ def unauth_batch(stub, key, size):
 
 
 def huge_timeout(stub, key, size):
-    # grpcio sends grpc-timeout from `timeout`; the largest it writes is its own clamp,
-    # so the header is set by hand too (the server must honour or clamp, never panic).
+    # grpcio reads a grpc-timeout in the metadata as the call's deadline and sends its own
+    # encoding of it: 99999999H is the longest the header's grammar allows (8 digits,
+    # hours). Longer forms (u64 seconds and past) cannot be sent from grpcio; the
+    # server's unit and property tests (server/src/service/fields.rs) cover them.
     return stub.Score.with_call(
         pb.ScoreRequest(prompt="p", response="r"),
         metadata=[("authorization", f"Bearer {key}"), ("grpc-timeout", "99999999H")])
