@@ -20,11 +20,8 @@ PY=.venv-client/bin/python
 source scripts/lib/serve.sh
 WORK=$(mktemp -d)
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
-"$BIN/copl" keygen >"$WORK/key"
-KEY=$(awk '/^key:/ {print $2}' "$WORK/key")
-DIGEST=$(awk '/^sha256:/ {print $2}' "$WORK/key")
-printf '[auth]\nscoring_keys_sha256 = ["%s"]\n' "$DIGEST" >"$WORK/server.toml"
-SERVER_CONFIG="$WORK/server.toml" start_server "$CKPT" "$PORT" "$WORK/data" "$WORK/log" >/dev/null
+with_scoring_key "$WORK"
+start_server "$CKPT" "$PORT" "$WORK/data" "$WORK/log" >/dev/null
 
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$SERVER/status"; }
 hwm_kib() { awk '/VmHWM/ {print $2}' "/proc/$SERVER/status"; }

@@ -59,11 +59,8 @@ fi
 [ "$MODE" = mixed ] || { echo "MODE is overload or mixed, not $MODE" >&2; exit 2; }
 scripts/python-client.sh venv
 mkdir -p "$OUT"
-"$BIN/copl" keygen >"$WORK/key"
-KEY=$(awk '/^key:/ {print $2}' "$WORK/key")
-printf '[auth]\nscoring_keys_sha256 = ["%s"]\n' "$(awk '/^sha256:/ {print $2}' "$WORK/key")" \
-  >"$WORK/server.toml"
-SERVER_CONFIG="$WORK/server.toml" start_server "$CKPT" "$PORT" "$WORK/data" "$WORK/log"
+with_scoring_key "$WORK"
+start_server "$CKPT" "$PORT" "$WORK/data" "$WORK/log"
 USERS=$(seen_users "$CKPT" 8)
 sample_rss >"$OUT/rss.txt" &
 SAMPLER=$!

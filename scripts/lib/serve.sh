@@ -27,3 +27,13 @@ start_server() {
 seen_users() {
   grep -o '"[^"]*"' "$1/ids.json" | sed -n "2,$(($2 + 1))p" | tr -d '"' | paste -sd, -
 }
+
+# with_scoring_key DIR: a new API key (KEY) and a server configuration that accepts it
+# (SERVER_CONFIG, DIR/server.toml: the key's sha256 digest as `auth.scoring_keys_sha256`).
+with_scoring_key() {
+  "$BIN/copl" keygen >"$1/key"
+  KEY=$(awk '/^key:/ {print $2}' "$1/key")
+  printf '[auth]\nscoring_keys_sha256 = ["%s"]\n' "$(awk '/^sha256:/ {print $2}' "$1/key")" \
+    >"$1/server.toml"
+  SERVER_CONFIG="$1/server.toml"
+}
