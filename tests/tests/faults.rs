@@ -34,6 +34,16 @@ async fn created(api: &mut RewardServiceClient<Channel>, user: &str) -> Option<i
     }
 }
 
+/// What GetUser says of each of `users`, in order.
+async fn creation_times(channel: Channel, users: &[String]) -> Vec<Option<i64>> {
+    let mut api = RewardServiceClient::new(channel);
+    let mut times = Vec::new();
+    for user in users {
+        times.push(created(&mut api, user).await);
+    }
+    times
+}
+
 /// Onboard (replace) and delete of one id, sent at once many times over: whatever order
 /// they land in, what the server holds in memory is what it loads from disk after a
 /// restart (issue #15: the map was updated outside the writer lock, and a cancelled
@@ -83,19 +93,11 @@ async fn onboardings_racing_deletions_of_one_id_leave_memory_and_disk_agreeing()
     }
     // Writes still running for cancelled callers finish in their own tasks.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let mut api = RewardServiceClient::new(channel);
-    let mut before = Vec::new();
-    for user in &users {
-        before.push(created(&mut api, user).await);
-    }
+    let before = creation_times(channel, &users).await;
     drop(server);
 
     let server = Server::start(&ckpt, &store, &[]);
-    let mut api = RewardServiceClient::new(server.serving("copl.v1.RewardService").await);
-    let mut after = Vec::new();
-    for user in &users {
-        after.push(created(&mut api, user).await);
-    }
+    let after = creation_times(server.serving("copl.v1.RewardService").await, &users).await;
     assert_eq!(before, after, "memory before the restart, disk after it");
 }
 
@@ -186,11 +188,7 @@ async fn random_interleavings_leave_memory_disk_and_a_restart_agreeing() {
         }
         // Writes still running for cancelled callers finish in their own tasks.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let mut api = RewardServiceClient::new(channel);
-        let mut before = Vec::new();
-        for user in &users {
-            before.push(created(&mut api, user).await);
-        }
+        let before = creation_times(channel, &users).await;
         let in_memory: Vec<String> = users
             .iter()
             .zip(&before)
@@ -204,11 +202,7 @@ async fn random_interleavings_leave_memory_disk_and_a_restart_agreeing() {
         );
         drop(server);
         server = Server::start(&ckpt, &store, &[]);
-        let mut api = RewardServiceClient::new(server.serving("copl.v1.RewardService").await);
-        let mut after = Vec::new();
-        for user in &users {
-            after.push(created(&mut api, user).await);
-        }
+        let after = creation_times(server.serving("copl.v1.RewardService").await, &users).await;
         assert_eq!(
             before, after,
             "epoch {epoch}: memory before the restart, disk after it"

@@ -175,6 +175,11 @@ fn a_file_not_of_its_writers_shape_is_refused_naming_it() {
     use copl_trainer::report::results::report;
     use report_fixtures::write;
     let out = tempfile::tempdir().unwrap();
+    // The report's error over `runs`, with its causes.
+    let refusal = |runs: &std::path::Path| {
+        let e = report(runs, &out.path().join("results"), &out.path().join("r.md")).unwrap_err();
+        format!("{e:#}")
+    };
     // Not JSON at all.
     let runs = tempfile::tempdir().unwrap();
     write(
@@ -183,16 +188,8 @@ fn a_file_not_of_its_writers_shape_is_refused_naming_it() {
         &report_fixtures::gcf_eval(0.6, false),
     );
     std::fs::write(runs.path().join("gcf/ufp4-all-mf.eval.json"), "{ not json").unwrap();
-    let e = report(
-        runs.path(),
-        &out.path().join("results"),
-        &out.path().join("r.md"),
-    )
-    .unwrap_err();
-    assert!(
-        format!("{e:#}").contains("ufp4-all-mf.eval.json: not JSON"),
-        "{e:#}"
-    );
+    let e = refusal(runs.path());
+    assert!(e.contains("ufp4-all-mf.eval.json: not JSON"), "{e}");
     // JSON with a field renamed (what untyped reading turned into a silent `–`).
     let runs = tempfile::tempdir().unwrap();
     let mut renamed = serde_json::to_value(report_fixtures::eval(
@@ -202,14 +199,8 @@ fn a_file_not_of_its_writers_shape_is_refused_naming_it() {
     .unwrap();
     let seen = renamed.as_object_mut().unwrap().remove("seen").unwrap();
     renamed["seen_users"] = seen;
-    report_fixtures::write(runs.path(), "mole/ufp2/copl.eval.json", &renamed);
-    let e = report(
-        runs.path(),
-        &out.path().join("results"),
-        &out.path().join("r.md"),
-    )
-    .unwrap_err();
-    let e = format!("{e:#}");
+    write(runs.path(), "mole/ufp2/copl.eval.json", &renamed);
+    let e = refusal(runs.path());
     assert!(
         e.contains("copl.eval.json: not JSON of the expected shape"),
         "{e}"
@@ -228,15 +219,10 @@ fn a_file_not_of_its_writers_shape_is_refused_naming_it() {
         .as_object_mut()
         .unwrap()
         .remove("train_loss");
-    report_fixtures::write(runs.path(), "mole/ufp2/copl.json", &summary);
-    let e = report(
-        runs.path(),
-        &out.path().join("results"),
-        &out.path().join("r.md"),
-    )
-    .unwrap_err();
+    write(runs.path(), "mole/ufp2/copl.json", &summary);
+    let e = refusal(runs.path());
     assert!(
-        format!("{e:#}").contains("copl.json: not JSON of the expected shape"),
-        "{e:#}"
+        e.contains("copl.json: not JSON of the expected shape"),
+        "{e}"
     );
 }
