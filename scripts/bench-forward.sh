@@ -14,7 +14,7 @@ TOKENS=${TOKENS:-128,512}
 mkdir -p "$OUT"
 scripts/fetch-backbone.sh minilm >/dev/null
 # The package set of every release build here (one feature resolution: no rebuilds).
-cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
+cargo build --release -q -p copl-server -p copl-cli -p copl-trainer -p copl-report
 ./target/release/copl-train bench forward --backbone backbones/minilm --repeats "$REPEATS" \
   --batches "$BATCHES" --tokens "$TOKENS" --json >"$OUT/candle.json"
 if [ "${SKIP_TORCH:-0}" != 1 ]; then

@@ -15,7 +15,7 @@ EPOCHS=${EPOCHS:-$(gcf_epochs 10000)}
 COMMON=("${GCF_CPU[@]}" --epochs "$EPOCHS" --json)
 mkdir -p "$OUT"
 # The package set of every release build here (one feature resolution: no rebuilds).
-cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
+cargo build --release -q -p copl-server -p copl-cli -p copl-trainer -p copl-report
 BIN=./target/release/copl-train
 source scripts/lib/into.sh
 

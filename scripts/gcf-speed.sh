@@ -19,7 +19,7 @@ STEPS=${STEPS:-3}
 LARGER=${LARGER:-100000}
 GENERATED=${GENERATED:-1000000}
 mkdir -p "$OUT"
-cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
+cargo build --release -q -p copl-server -p copl-cli -p copl-trainer -p copl-report
 BIN=./target/release/copl-train
 source scripts/lib/into.sh
 data() { # users → directory of ufp4-avg (sparse catalogue) at that many users

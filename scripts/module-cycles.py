@@ -12,7 +12,14 @@ import re
 import sys
 from collections import defaultdict
 
-CRATES = ["core", "proto", "trainer", "server", "client-cli", "tests"]
+
+
+def workspace_crates():
+    """The members of the workspace's Cargo.toml (one list, the manifest's)."""
+    text = open("Cargo.toml").read()
+    members = re.search(r"^members\s*=\s*\[([^\]]*)\]", text, re.M)
+    return re.findall(r'"([^"]+)"', members.group(1)) if members else []
+
 
 
 def module_name(src, path):
@@ -87,7 +94,7 @@ def cycles(modules, edges):
 def main():
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     os.chdir(root)
-    crates = sys.argv[1:] or [c for c in CRATES if os.path.isdir(os.path.join(c, "src"))]
+    crates = sys.argv[1:] or [c for c in workspace_crates() if os.path.isdir(os.path.join(c, "src"))]
     bad = 0
     for crate in crates:
         for component in cycles(*dependencies(crate)):

@@ -29,7 +29,7 @@ scripts/fetch-backbone.sh minilm >/dev/null
 # BIN: a copl-train built already (nothing is built); otherwise this tree's, built here
 # with the package set of every release build here (one feature resolution: no rebuilds).
 if [ -z "${BIN:-}" ]; then
-  cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
+  cargo build --release -q -p copl-server -p copl-cli -p copl-trainer -p copl-report
   BIN=./target/release/copl-train
 fi
 source scripts/lib/into.sh

@@ -12,7 +12,7 @@ OUT=${OUT:-runs/onboard}
 mkdir -p "$OUT"
 [ -f "$GCF/ufp4-avg-gcf.json" ] && [ -f "$GCF/ufp4-all-gcf.json" ] || OUT=$GCF scripts/gcf-benchmarks.sh
 # The package set of every release build here (one feature resolution: no rebuilds).
-cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
+cargo build --release -q -p copl-server -p copl-cli -p copl-trainer -p copl-report
 BIN=./target/release/copl-train
 
 for s in all avg; do

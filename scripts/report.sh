@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue #9's report, one command: each evaluation stage into $RUNS (a stage whose output
 # is already there is skipped, so the report can be rewritten without retraining, and an
-# interrupted run goes on where it stopped), then `copl-train report` writes
+# interrupted run goes on where it stopped), then `copl-report` writes
 # docs/results.md and docs/results/*.png from the JSON. Scales (2 cores, MiniLM, MoLE in
 # the top 2 layers, 128 tokens, the recipe of scripts/lib/mole.sh: 32 pairs a step, 400
 # steps for tldr and ufp2, 600 for ufp4 and personal, where validation stops rising):
@@ -49,7 +49,7 @@ mkdir -p "$RUNS/mole" "$RUNS/imbalance"
 evidence_restore "$RUNS"
 trap 'evidence_save "$RUNS"' EXIT
 # The package set of every release build here (one feature resolution: no rebuilds).
-cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
+cargo build --release -q -p copl-server -p copl-cli -p copl-trainer -p copl-report
 stage() { [[ " $STAGES " == *" $1 "* ]]; }
 # The grid's budget is the recipe (scripts/lib/mole.sh; mole-benchmarks.sh's default when
 # STEPS and BATCH are not given), since 2026-12-04 (issue #19). docs/results.md up to
@@ -192,4 +192,4 @@ if [ -d "$RUNS/gcf/ckpt-ufp4-avg-gcf" ] && [ ! -f "$RUNS/onboard/ufp4-avg.projec
   into "$RUNS/onboard/ufp4-avg.projection.json" \
     $BIN eval-projection --data "$RUNS/gcf/data-ufp4-avg" --ckpt "$RUNS/gcf/ckpt-ufp4-avg-gcf"
 fi
-$BIN report --runs "$RUNS" --out docs/results --markdown docs/results.md
+./target/release/copl-report --runs "$RUNS" --out docs/results --markdown docs/results.md

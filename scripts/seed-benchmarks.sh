@@ -12,7 +12,7 @@ SEEDS=${SEEDS:-0 1 2}
 USERS=${USERS:-1000}
 mkdir -p "$OUT"
 # The package set of every release build here (one feature resolution: no rebuilds).
-cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
+cargo build --release -q -p copl-server -p copl-cli -p copl-trainer -p copl-report
 BIN=./target/release/copl-train
 source scripts/lib/into.sh
 source scripts/lib/gcf.sh

@@ -140,9 +140,9 @@ pub async fn run(channel: Channel, key: ApiKey, args: BenchArgs) -> Result<()> {
         },
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        out!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!(
+        out!(
             "{ok} calls in {seconds:.1} s at concurrency {}: {:.1} calls/s, latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms{}",
             args.concurrency.max(1),
             ok as f64 / seconds.max(1e-9),

@@ -6,6 +6,8 @@
 //! refused call exits 1 with the gRPC code and the server's message. `bench` is the load
 //! generator ([`bench`]); API keys and their digests are in [`key`].
 
+#[macro_use]
+mod output;
 mod bench;
 mod key;
 
@@ -192,11 +194,17 @@ fn user_json(u: &UserInfo) -> serde_json::Value {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
-    let cli = Cli::parse();
+    match run(Cli::parse()).await {
+        Err(e) if output::is_closed_pipe(&e) => Ok(()),
+        done => done,
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
     if let Command::Keygen = cli.command {
         let fresh = key::new_key();
-        println!("key:    {fresh}");
-        println!("sha256: {}", key::hex_digest(&fresh));
+        out!("key:    {fresh}");
+        out!("sha256: {}", key::hex_digest(&fresh));
         return Ok(());
     }
     let timeout = Duration::from_secs_f64(cli.timeout.max(0.001));
@@ -235,7 +243,7 @@ async fn main() -> Result<()> {
                 .with_context(|| format!("health check of {service:?}"))?
                 .into_inner();
             let status = ServingStatus::try_from(response.status).unwrap_or(ServingStatus::Unknown);
-            println!("{service:?}: {}", status.as_str_name());
+            out!("{service:?}: {}", status.as_str_name());
             if status != ServingStatus::Serving {
                 bail!("{service:?} is not serving");
             }
@@ -276,7 +284,7 @@ async fn main() -> Result<()> {
                     "max_concurrent_streams": limits.max_concurrent_streams,
                 },
             });
-            println!("{}", serde_json::to_string_pretty(&json)?);
+            out!("{}", serde_json::to_string_pretty(&json)?);
         }
         Command::Score {
             user,
@@ -297,9 +305,9 @@ async fn main() -> Result<()> {
                 .into_inner();
             let result = r.result.unwrap_or_default();
             if json {
-                println!("{}", serde_json::to_string_pretty(&result_json(&result))?);
+                out!("{}", serde_json::to_string_pretty(&result_json(&result))?);
             } else {
-                println!(
+                out!(
                     "reward {:.4} for {} ({} tokens{})",
                     result.reward,
                     if result.personalised {
@@ -333,7 +341,7 @@ async fn main() -> Result<()> {
                 .into_inner();
             let (ra, rb) = (r.a.unwrap_or_default(), r.b.unwrap_or_default());
             if json {
-                println!(
+                out!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({
                         "probability_a_preferred": r.probability_a_preferred,
@@ -342,9 +350,11 @@ async fn main() -> Result<()> {
                     }))?
                 );
             } else {
-                println!(
+                out!(
                     "P(a preferred) = {:.3}  (reward a {:.4}, b {:.4})",
-                    r.probability_a_preferred, ra.reward, rb.reward
+                    r.probability_a_preferred,
+                    ra.reward,
+                    rb.reward
                 );
             }
         }
@@ -392,7 +402,7 @@ async fn main() -> Result<()> {
             let fallback =
                 AdaptationFallback::try_from(r.fallback).map_or("UNKNOWN", |f| f.as_str_name());
             if json {
-                println!(
+                out!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({
                         "user": r.user.as_ref().map(user_json),
@@ -411,7 +421,7 @@ async fn main() -> Result<()> {
                     }))?
                 );
             } else {
-                println!(
+                out!(
                     "onboarded {user:?} from {} of {} answers: {} neighbours within {} hops \
                      (about {} carry it), fallback {fallback}, confidence {:.2}",
                     summary.used,
@@ -439,10 +449,10 @@ async fn main() -> Result<()> {
                 .user
                 .unwrap_or_default();
             if json {
-                println!("{}", serde_json::to_string_pretty(&user_json(&u))?);
+                out!("{}", serde_json::to_string_pretty(&user_json(&u))?);
             } else {
                 let origin = UserOrigin::try_from(u.origin).map_or("UNKNOWN", |o| o.as_str_name());
-                println!(
+                out!(
                     "{:?}: {origin}, {} answers, {}",
                     u.user_id,
                     u.answers,
@@ -453,9 +463,11 @@ async fn main() -> Result<()> {
                     }
                 );
                 for r in &u.routing {
-                    println!(
+                    out!(
                         "  {}: expert {} (w {:.3})",
-                        r.projection, r.expert, r.weight
+                        r.projection,
+                        r.expert,
+                        r.weight
                     );
                 }
             }
@@ -468,7 +480,7 @@ async fn main() -> Result<()> {
                 })
                 .await
                 .map_err(refused("DeleteUser"))?;
-            println!("deleted {user:?}");
+            out!("deleted {user:?}");
         }
         Command::Survey {
             pairs,
@@ -507,14 +519,14 @@ async fn main() -> Result<()> {
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                out!("{}", serde_json::to_string_pretty(&list)?);
             } else {
                 for (i, p) in r.pairs.iter().enumerate() {
                     let (a, b) = (
                         p.a.clone().unwrap_or_default(),
                         p.b.clone().unwrap_or_default(),
                     );
-                    println!(
+                    out!(
                         "{}. {} ({:.2} bits)\n   a [{}]: {}\n   b [{}]: {}",
                         i + 1,
                         p.prompt,

@@ -3,7 +3,7 @@
 # so nothing is rebuilt between them) and sets BIN.
 BIN=./target/release
 SERVER=""
-cargo build --release -q -p copl-server -p copl-cli -p copl-trainer
+cargo build --release -q -p copl-server -p copl-cli -p copl-trainer -p copl-report
 
 # start_server CKPT PORT DATA_DIR LOG: copl-server in the background (SERVER = its pid,
 # COPL_ADDR exported for `copl`), returning once it reports SERVING; exits with its log

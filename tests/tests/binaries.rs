@@ -211,3 +211,21 @@ fn bench_forward_times_both_served_paths_at_fixed_and_mixed_lengths() {
     assert!(!refused.status.success());
     assert!(stderr.contains("--paths: \"fast\""), "{stderr}");
 }
+
+#[test]
+fn copl_writing_into_a_closed_pipe_ends_quietly() {
+    // `copl info | head -1`: the reader goes away before the command prints. Made
+    // certain here by closing the pipe's read end before `copl` starts.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = std::process::Command::new(copl_tests::binary("copl"))
+        .arg("keygen")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}

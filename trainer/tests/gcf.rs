@@ -6,10 +6,8 @@
 
 use candle_core::{DType, Device, Tensor};
 use copl_core::graph::PreferenceGraph;
-use copl_trainer::{
-    gcf::{GcfArch, GcfModel, GraphOps, TrainConfig, eval_gcf, run_gcf, scores},
-    synth::{Preset, SynthConfig, generate},
-};
+use copl_synth::{Preset, SynthConfig, generate};
+use copl_trainer::gcf::{GcfArch, GcfModel, GraphOps, TrainConfig, eval_gcf, run_gcf, scores};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 

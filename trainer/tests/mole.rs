@@ -12,6 +12,7 @@ use copl_core::{
     data::{Dataset, Split},
     model::reward::{RewardModel, Variant},
 };
+use copl_synth::{Preset, SynthConfig, generate};
 use copl_trainer::{
     gcf::{GcfArch, TrainConfig, run_gcf},
     mole::{
@@ -21,7 +22,6 @@ use copl_trainer::{
         run::{MoleRun, run_mole, spread, text_pairs},
         train::{MoleTrainConfig, accuracy},
     },
-    synth::{Preset, SynthConfig, generate},
 };
 
 /// A tiny BERT in `root/bb` and a small data set of `preset` in `root/data` with its GCF

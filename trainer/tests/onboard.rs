@@ -6,13 +6,13 @@ use copl_core::{
     adapt::{Adapter, Answer},
     graph::PreferenceGraph,
 };
+use copl_synth::{Preset, SynthConfig, generate};
 use copl_trainer::{
     gcf::{GcfArch, TrainConfig, run_gcf},
     onboard::{
         EvalUnseenConfig, eval_unseen,
         user_opt::{UserOptConfig, optimise_user, optimise_user_autograd},
     },
-    synth::{Preset, SynthConfig, generate},
 };
 
 #[test]

@@ -83,7 +83,7 @@ pub fn bench_gcf(
             if users == 0 || answers == 0 {
                 bail!("--users and --answers must be positive");
             }
-            let g = crate::synth::shape::ufp4_shaped_pairs(users, answers, seed);
+            let g = copl_synth::shape::ufp4_shaped_pairs(users, answers, seed);
             (
                 PreferenceGraph::from_pairs(users, g.responses, &g.pairs),
                 g.pairs,

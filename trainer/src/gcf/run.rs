@@ -18,7 +18,8 @@ use super::{
     pair_rows,
     train::{EpochRecord, TrainConfig, train},
 };
-use crate::{onboard::unseen_users, synth};
+use crate::onboard::unseen_users;
+use copl_synth as synth;
 
 /// What `copl-train gcf` reports.
 #[derive(Clone, Debug, Serialize, Deserialize)]

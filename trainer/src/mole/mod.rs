@@ -1,6 +1,8 @@
-//! The MoLE reward model offline (paper §4.2): its forward benchmark now; training and
-//! evaluation with issue #6. The model itself lives in `copl_core::model`.
+//! The MoLE reward model offline (paper §4.2): training (`run`, `train`, `packed`),
+//! evaluation (`eval`, `oracle`, `allocation`, `routing`) and the forward benchmarks.
+//! The model itself lives in `copl_core::model`.
 
+pub mod allocation;
 pub mod bench;
 pub mod eval;
 pub mod gate_init;

@@ -127,14 +127,14 @@ pub fn bench_generated(
     }
     let rss_before = crate::memory::status_mib("VmRSS");
     let started = Instant::now();
-    let generated = crate::synth::shape::ufp4_shaped_pairs(users, answers, seed);
+    let generated = copl_synth::shape::ufp4_shaped_pairs(users, answers, seed);
     let (responses, pool, pairs, mut rng) = (
         generated.responses,
         generated.pool,
         generated.pairs,
         generated.rng,
     );
-    let draw_answer = |rng: &mut ChaCha8Rng| crate::synth::shape::draw(rng, &pool);
+    let draw_answer = |rng: &mut ChaCha8Rng| copl_synth::shape::draw(rng, &pool);
     let graph = PreferenceGraph::from_pairs(users, responses, &pairs);
     drop(pairs);
     let mut normal =

@@ -20,10 +20,8 @@ use copl_core::{
 use serde::{Deserialize, Serialize};
 
 use super::user_opt::{UserOptConfig, optimise_user};
-use crate::{
-    gcf::{pair_rows, same_responses},
-    synth::truth,
-};
+use crate::gcf::{pair_rows, same_responses};
+use copl_synth::truth;
 
 /// Options of the evaluation.
 #[derive(Clone, Debug, Serialize, Deserialize)]

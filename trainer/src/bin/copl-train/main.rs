@@ -69,19 +69,6 @@ enum Command {
         #[arg(long)]
         ckpt: PathBuf,
     },
-    /// Write the results report (issue #9): tables and PNG figures from the evaluation
-    /// JSON under `--runs` (layout: trainer/src/report/results.rs).
-    Report {
-        /// Directory of the runs (gcf/, onboard/, mole/<set>/).
-        #[arg(long, default_value = "runs/report")]
-        runs: PathBuf,
-        /// Directory for the figures.
-        #[arg(long, default_value = "docs/results")]
-        out: PathBuf,
-        /// The markdown file written.
-        #[arg(long, default_value = "docs/results.md")]
-        markdown: PathBuf,
-    },
     /// Write `catalogue.jsonl` (response texts by id, which the server needs) into a
     /// checkpoint made before checkpoints carried it, from the data it was trained on.
     Catalogue {
@@ -280,32 +267,13 @@ fn main() -> Result<()> {
         } => {
             let backbone = backbone_of(&ckpt, backbone)?;
             let a =
-                copl_trainer::report::experts::allocation_of_checkpoint(&data, &ckpt, &backbone)?;
+                copl_trainer::mole::allocation::allocation_of_checkpoint(&data, &ckpt, &backbone)?;
             println!("{}", serde_json::to_string_pretty(&a)?);
             Ok(())
         }
         Command::EvalProjection { data, ckpt } => {
-            let p = copl_trainer::report::projection::projection_of_checkpoint(&data, &ckpt)?;
+            let p = copl_trainer::projection::projection_of_checkpoint(&data, &ckpt)?;
             println!("{}", serde_json::to_string_pretty(&p)?);
-            Ok(())
-        }
-        Command::Report {
-            runs,
-            out,
-            markdown,
-        } => {
-            let written = copl_trainer::report::results::report(&runs, &out, &markdown)?;
-            println!(
-                "{}: written ({} figures in {}); not run yet: {}",
-                written.markdown.display(),
-                written.figures.len(),
-                out.display(),
-                if written.missing.is_empty() {
-                    "nothing".to_string()
-                } else {
-                    written.missing.join("; ")
-                }
-            );
             Ok(())
         }
         Command::Catalogue { data, ckpt } => {

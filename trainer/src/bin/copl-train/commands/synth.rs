@@ -4,7 +4,7 @@ use std::{fs, path::PathBuf, time::Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use copl_trainer::synth::{self, Catalogue, Preset, Sampling, SynthConfig};
+use copl_synth::{self as synth, Catalogue, Preset, Sampling, SynthConfig};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub(crate) enum PresetArg {

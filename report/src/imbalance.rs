@@ -6,13 +6,14 @@ use std::{collections::BTreeMap, fmt::Write as _, path::Path};
 
 use anyhow::Result;
 
-use super::experts::CheckpointAllocation;
 use super::figures::{self, Series};
 use super::runs::{
     Ordering, Users, Written, eval_of, evals_in, experts_used, files, group_accuracy, name_of,
     overall, own_experts, pct, read_if_there, read_typed, relative, subdirs,
 };
-use crate::{mole::eval::MoleEval, synth};
+use copl_synth as synth;
+use copl_trainer::mole::allocation::CheckpointAllocation;
+use copl_trainer::mole::eval::MoleEval;
 
 /// One imbalanced data set: its preset, seen users per group and each variant's
 /// evaluation (and expert allocation, where `eval-experts` ran).

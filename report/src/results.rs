@@ -1,4 +1,4 @@
-//! `copl-train report`: reads the JSON the evaluation commands write under one runs
+//! `copl-report`: reads the JSON the evaluation commands write under one runs
 //! directory and writes `results.md` (tables) and PNG figures. Every number comes from
 //! those files; a table whose inputs are missing says which file and which script makes
 //! it. Layout of `runs` (what `scripts/report.sh` produces):
@@ -26,16 +26,16 @@ use std::{fmt::Write as _, fs, path::Path};
 
 use anyhow::{Context, Result};
 
-use super::experts::CheckpointAllocation;
 use super::figures::{self, Series};
 use super::paper::{paper_number as paper, paper_pct};
-use super::projection::{Projection, UserPoint};
 pub use super::runs::{Ordering, Written};
 use super::runs::{
     experts_used, files, mole_sets, name_of, own_experts, pct, read_typed, relative,
 };
+use copl_trainer::mole::allocation::CheckpointAllocation;
+use copl_trainer::projection::{Projection, UserPoint};
 
-use crate::{gcf::GcfEval, onboard::UnseenEval};
+use copl_trainer::{gcf::GcfEval, onboard::UnseenEval};
 
 /// Writes `markdown` and the figures into `figures_dir` from `runs`.
 pub fn report(runs: &Path, figures_dir: &Path, markdown: &Path) -> Result<Written> {
@@ -52,7 +52,7 @@ pub fn report(runs: &Path, figures_dir: &Path, markdown: &Path) -> Result<Writte
         md,
         "# Results\n\nMade by one command, `scripts/report.sh`: it runs each evaluation \
          stage (its header states their scales on this 2-core machine) and ends with \
-         `copl-train report --runs {}`, which wrote this file from the evaluation JSON \
+         `copl-report --runs {}`, which wrote this file from the evaluation JSON \
          under that directory; nothing here is typed by hand. MoLE runs are one seed \
          each; the cheap stages are repeated over seeds in the last section. Our data sets are \
          synthetic analogs of the paper's (docs/data.md) and our backbone is MiniLM, not \
@@ -365,7 +365,7 @@ fn adaptation(
         if points.is_empty() {
             continue;
         }
-        type Curve = fn(&crate::onboard::AnswersPoint) -> Option<f64>;
+        type Curve = fn(&copl_trainer::onboard::AnswersPoint) -> Option<f64>;
         let curves: [(&str, Curve); 4] = [
             ("random pairs, 2-hop", |p| Some(p.random_2hop)),
             ("random pairs, 4-hop", |p| Some(p.random_4hop)),
@@ -492,7 +492,7 @@ fn gcf(runs: &Path, md: &mut String, written: &mut Written) -> Result<()> {
 
 /// How well each run's user embeddings identify the users' groups or weights.
 fn identification(md: &mut String, evals: &[(String, GcfEval)]) -> Result<()> {
-    let rows: Vec<(&String, &crate::gcf::GroupIdentification)> = evals
+    let rows: Vec<(&String, &copl_trainer::gcf::GroupIdentification)> = evals
         .iter()
         .filter_map(|(run, e)| Some((run, e.identification.as_ref()?)))
         .collect();

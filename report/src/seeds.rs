@@ -7,7 +7,8 @@ use std::{collections::BTreeMap, fmt::Write as _, path::Path};
 use anyhow::Result;
 
 use super::runs::{Ordering, Written, files, mean_std, read_typed};
-use crate::{gcf::GcfEval, onboard::UnseenEval, synth};
+use copl_synth as synth;
+use copl_trainer::{gcf::GcfEval, onboard::UnseenEval};
 
 /// `mean ± std` in percent.
 fn shown(values: &[f64]) -> String {

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use copl_core::data::{Dataset, Split};
-use copl_trainer::synth::{Catalogue, Preset, Sampling, SynthConfig, generate};
+use copl_synth::{Catalogue, Preset, Sampling, SynthConfig, generate};
 
 fn small(preset: Preset, sampling: Sampling) -> SynthConfig {
     SynthConfig {
@@ -482,7 +482,7 @@ fn the_ground_truth_reader_reproduces_every_noiseless_label() {
         let data = &synthetic.dataset;
         let users: HashMap<&str, _> = data.users().iter().map(|u| (u.user.as_str(), u)).collect();
         for a in data.annotations() {
-            let verdict = copl_trainer::synth::truth::prefers(
+            let verdict = copl_synth::truth::prefers(
                 users[a.user.as_str()],
                 data.response(&a.chosen).unwrap(),
                 data.response(&a.rejected).unwrap(),

@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
-//! `copl-train report` over runs directories built from the writers' own types
+//! `copl-report` over runs directories built from the writers' own types
 //! (`report_fixtures`): every table and reading the report computes, what it names as
 //! missing, and a file of the wrong shape refused naming the file (issue #17).
 
@@ -7,10 +7,8 @@ mod report_fixtures;
 
 use std::path::Path;
 
-use copl_trainer::{
-    report::results::{Written, report},
-    synth::{Preset, Sampling},
-};
+use copl_report::results::{Written, report};
+use copl_synth::{Preset, Sampling};
 use report_fixtures::{
     allocation, by_group, eval, gcf_eval, gcf_summary, overall, projection, split, synth, training,
     unseen_eval, write,

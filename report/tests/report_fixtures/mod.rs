@@ -8,8 +8,10 @@
 use std::{collections::BTreeMap, path::Path};
 
 use copl_core::model::config::{BackboneFamily, Variant};
+use copl_synth::{Preset, Sampling, Summary, SynthConfig};
 use copl_trainer::{
     gcf::{EpochRecord, GcfEval, GcfSummary, GroupIdentification, Identification},
+    mole::allocation::{Allocation, CheckpointAllocation},
     mole::{
         eval::{MoleEval, Population, Slice},
         oracle::Routing,
@@ -17,11 +19,7 @@ use copl_trainer::{
         train::{MoleEngine, MoleTrainConfig, MoleTraining, StepRecord},
     },
     onboard::{AdaptationStats, AnswersPoint, MethodResult, UnseenEval},
-    report::{
-        experts::{Allocation, CheckpointAllocation},
-        projection::{Projection, UserPoint},
-    },
-    synth::{Preset, Sampling, Summary, SynthConfig},
+    projection::{Projection, UserPoint},
 };
 
 /// `value` as JSON into `root/path`, creating its directories.

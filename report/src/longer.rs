@@ -10,7 +10,7 @@ use anyhow::Result;
 use super::runs::{
     Users, Written, evals_in, group_accuracy, name_of, overall, pct, subdirs, training_summary,
 };
-use crate::mole::eval::MoleEval;
+use copl_trainer::mole::eval::MoleEval;
 
 /// One variant's run: its evaluation and the last point of its training history.
 struct Run {

@@ -1,4 +1,5 @@
-//! `copl-train report` (issue #9): the paper's tables and figures from our runs' JSON.
+//! `copl-report` (issue #9): the paper's tables and figures from the JSON that
+//! `copl-train` and the benchmark scripts write, read back as their writers' structs.
 //!
 //! - [`results`]: the report itself, its layout of inputs, and the sections on experts,
 //!   projections, adaptation and GCF;
@@ -11,20 +12,16 @@
 //! - [`mole_seeds`]: Table 2's reward-model cells over seeds, mean ± std, and the paired
 //!   differences issue #13's criteria name;
 //! - [`seeds`]: GCF and adaptation over several seeds, mean ± std;
-//! - [`projection`]: 2-D principal components of user embeddings (Fig. 1 / A2);
-//! - [`experts`]: which expert each group's users are routed to, per projection (Fig. 6);
 //! - [`figures`]: PNG line charts, scatter plots and grouped bars with an embedded font
 //!   (no system font library needed).
 //!
 //! What is left is listed in docs/next.md.
 
-pub mod experts;
 pub mod figures;
 pub mod imbalance;
 pub mod longer;
 pub mod mole_seeds;
 mod paper;
-pub mod projection;
 pub mod results;
 pub mod reward_models;
 pub mod runs;

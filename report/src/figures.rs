@@ -1,5 +1,5 @@
 //! The report's figures as PNG files (plotters' bitmap backend). Text is drawn with DejaVu
-//! Sans embedded in the binary (`trainer/assets/`, its licence beside it), so rendering
+//! Sans embedded in the binary (`report/assets/`, its licence beside it), so rendering
 //! needs no system font library.
 
 use std::{path::Path, sync::Once};
@@ -8,7 +8,7 @@ use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
-static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
 /// Registers the embedded font once, as `sans-serif`.
 fn fonts() {

@@ -14,14 +14,14 @@ use std::{
 
 use anyhow::{Context, Result};
 
-use super::experts::CheckpointAllocation;
-use crate::mole::{
+use copl_trainer::mole::allocation::CheckpointAllocation;
+use copl_trainer::mole::{
     eval::{MoleEval, Population, Slice},
     run::MoleSummary,
 };
 
-/// What `report` wrote.
-#[derive(Debug)]
+/// What `report` wrote (`copl-report` prints it; `Serialize` for callers that keep it).
+#[derive(Debug, serde::Serialize)]
 pub struct Written {
     pub markdown: PathBuf,
     pub figures: Vec<PathBuf>,
@@ -32,12 +32,30 @@ pub struct Written {
 }
 
 /// One ordering the paper claims, checked on our numbers.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Ordering {
     pub claim: String,
     pub holds: bool,
     /// The numbers compared.
     pub evidence: String,
+}
+
+impl std::fmt::Display for Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let holding = self.orderings.iter().filter(|o| o.holds).count();
+        write!(
+            f,
+            "{}: written ({} figures; {holding} of the paper's {} orderings hold); not run yet: ",
+            self.markdown.display(),
+            self.figures.len(),
+            self.orderings.len(),
+        )?;
+        if self.missing.is_empty() {
+            write!(f, "nothing")
+        } else {
+            write!(f, "{}", self.missing.join("; "))
+        }
+    }
 }
 
 /// `path` read as the type its writer used.

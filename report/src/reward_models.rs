@@ -10,10 +10,10 @@ use super::runs::{
     Ordering, Users, Written, eval_of, evals_in, mole_sets, name_of, overall, pct, population,
     read_if_there, training_summary,
 };
-use crate::{
+use copl_synth as synth;
+use copl_trainer::{
     gcf::GcfSummary,
     mole::{eval::MoleEval, run::MoleSummary},
-    synth,
 };
 
 /// Variants in the order of the paper's rows (CoPL last among ours is the paper's
@@ -247,8 +247,9 @@ pub fn reward_models(runs: &Path, md: &mut String, written: &mut Written) -> Res
     for s in &sets {
         for (variant, e) in &s.evals {
             let paper = paper_table3(s.column.as_deref(), variant);
-            let accuracy =
-                |slice: &Option<crate::mole::eval::Slice>| slice.as_ref().map(|s| s.accuracy);
+            let accuracy = |slice: &Option<copl_trainer::mole::eval::Slice>| {
+                slice.as_ref().map(|s| s.accuracy)
+            };
             let unseen = e.unseen.as_ref();
             writeln!(
                 md,
@@ -300,7 +301,8 @@ pub fn reward_models(runs: &Path, md: &mut String, written: &mut Written) -> Res
 /// The paper's orderings on one data set: CoPL over every baseline on controversial
 /// pairs (Table 3) and overall, seen and unseen (Table 2).
 fn orderings(s: &SetRuns, written: &mut Written) {
-    type Part = fn(&crate::mole::eval::Population) -> Option<&crate::mole::eval::Slice>;
+    type Part =
+        fn(&copl_trainer::mole::eval::Population) -> Option<&copl_trainer::mole::eval::Slice>;
     let checks: [(Users, Part, &str); 3] = [
         (
             Users::Seen,

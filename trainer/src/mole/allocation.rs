@@ -7,8 +7,8 @@ use anyhow::Context;
 use copl_core::{adapt::Adapter, data::Dataset, model::reward::RewardModel};
 use serde::{Deserialize, Serialize};
 
-use crate::mole::routing::RoutingProbe;
-pub use crate::mole::routing::{Allocation, ProjectionPurity};
+use super::routing::RoutingProbe;
+pub use super::routing::{Allocation, ProjectionPurity};
 
 /// A checkpoint's expert allocation: every seen user with a ground-truth group (or
 /// mixture weights: their largest, as `--routing oracle` routes them) routed by the
@@ -33,7 +33,7 @@ pub fn allocation_of_checkpoint(
     let dataset = Dataset::load(data).map_err(anyhow::Error::new)?;
     let (adapter, ids) =
         Adapter::from_checkpoint(ckpt).with_context(|| format!("loading {}", ckpt.display()))?;
-    let model = RewardModel::load(ckpt, backbone, &crate::mole::train::device())?;
+    let model = RewardModel::load(ckpt, backbone, &super::train::device())?;
     let Some(probe) = RoutingProbe::seen_users(&dataset, &ids, &adapter) else {
         anyhow::bail!(
             "{}: no seen user of {} has a ground-truth group or weights",
