@@ -10,11 +10,8 @@ use super::runs::{
     Ordering, Users, Written, eval_of, evals_in, mole_sets, name_of, overall, pct, population,
     read_if_there, training_summary,
 };
-use copl_synth as synth;
-use copl_trainer::{
-    gcf::GcfSummary,
-    mole::{eval::MoleEval, run::MoleSummary},
-};
+use copl_synth::Summary as SynthSummary;
+use copl_trainer::{gcf::GcfSummary, mole::eval::MoleEval, mole::run::MoleSummary};
 
 /// Variants in the order of the paper's rows (CoPL last among ours is the paper's
 /// order; here CoPL first so the table reads against it), with their display names.
@@ -45,7 +42,7 @@ struct SetRuns {
     /// `<preset>-<sampling>`, the paper's column, from `data/synth.json`.
     column: Option<String>,
     /// `data/synth.json`, if there.
-    synth: Option<synth::Summary>,
+    synth: Option<SynthSummary>,
     /// `copl-train gcf --json` of the set's user embeddings (`gcf.json`), if there.
     gcf: Option<GcfSummary>,
     evals: Vec<(String, MoleEval)>,
@@ -54,7 +51,7 @@ struct SetRuns {
 
 impl SetRuns {
     fn load(dir: &Path) -> Result<Self> {
-        let synth: Option<synth::Summary> = read_if_there(&dir.join("data").join("synth.json"))?;
+        let synth: Option<SynthSummary> = read_if_there(&dir.join("data").join("synth.json"))?;
         let column = synth
             .as_ref()
             .map(|s| format!("{}-{}", s.config.preset.name(), s.config.sampling.name()));
@@ -207,7 +204,7 @@ pub fn reward_models(runs: &Path, md: &mut String, written: &mut Written) -> Res
             writeln!(md, "| {} | {label} | {} |", users.name(), cells.join(" | "))?;
         }
     }
-    type Bound = fn(&synth::Summary) -> f64;
+    type Bound = fn(&SynthSummary) -> f64;
     let bounds: [(Bound, &str); 2] = [
         (|s| s.ground_truth_test_accuracy, "ground-truth bound"),
         (|s| s.population_test_accuracy, "best single reward"),
