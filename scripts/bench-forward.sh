@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The forward benchmark of docs/benchmarks.md (issue #11): copl-train bench forward (our
+# The forward benchmark of docs/benchmarks.md (issue #11): copl-bench forward (our
 # served forward, packed, and candle's reference forward) and the same forward in PyTorch
 # (scripts/bench_forward_torch.py), in turn on the same inputs, on the default backbone.
 # PyTorch and transformers are installed from PyPI into $VENV (about 5 GB) unless
@@ -15,7 +15,7 @@ mkdir -p "$OUT"
 scripts/fetch-backbone.sh minilm >/dev/null
 # The package set of every release build here (one feature resolution: no rebuilds).
 cargo build --release -q -p copl-server -p copl-cli -p copl-trainer -p copl-report
-./target/release/copl-train bench forward --backbone backbones/minilm --repeats "$REPEATS" \
+./target/release/copl-bench forward --backbone backbones/minilm --repeats "$REPEATS" \
   --batches "$BATCHES" --tokens "$TOKENS" --json >"$OUT/candle.json"
 if [ "${SKIP_TORCH:-0}" != 1 ]; then
   [ -x "$VENV/bin/python" ] || { python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet torch transformers; }

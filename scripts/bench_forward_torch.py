@@ -1,4 +1,4 @@
-"""The same forward as `copl-train bench forward`, in PyTorch + Hugging Face
+"""The same forward as `copl-bench forward`, in PyTorch + Hugging Face
 transformers, on this CPU: backbone alone, with MoLE (one shared + 8 experts of rank 8
 on query and value, stacked, a per-row mask) for one user and for mixed users.
 
@@ -12,7 +12,7 @@ on query and value, stacked, a per-row mask) for one user and for mixed users.
 Needs torch and transformers, and peft for `--adapter peft` (`scripts/bench-forward.sh`
 and `scripts/mole-speed.sh` install them in a venv).
 Random token ids; every row `tokens` long ("fixed") or a mix of lengths ("mixed", the
-formula of `copl-train bench forward`), padded to the longest with the attention mask
+formula of `copl-bench forward`), padded to the longest with the attention mask
 as Hugging Face does; tokens/s counts real tokens. Median of at least `--repeats` timed forwards (enough for about a second, at most 50)
 after a warm-up, inference mode, torch threads = the machine's cores.
 """
@@ -109,7 +109,7 @@ def main():
                             module.mask = m
                     warm = time.perf_counter()
                     model(input_ids=ids, attention_mask=attention)
-                    # At least --repeats, and enough for about a second (as bench forward).
+                    # At least --repeats, and enough for about a second (as copl-bench forward).
                     enough = math.ceil(1.0 / max(time.perf_counter() - warm, 1e-3))
                     times = []
                     for _ in range(max(1, args.repeats, min(enough, 50))):

@@ -2,7 +2,7 @@
 # The serving benchmark (issue #7): `copl bench` against a running copl-server at
 # concurrency 1, 8 and 64, then the same work (the same text, the same users in turn)
 # scored directly through copl_core::model in one process at batch 1, 8 and 64
-# (`copl-train bench serve`), level by level. Prints a markdown table with the server's
+# (`copl-bench serve`), level by level. Prints a markdown table with the server's
 # overhead in throughput (1 - server calls/s / bare rows/s).
 # The server is idle while the bare model runs (2 cores). ≈ 2.5 min at DURATION=20.
 #   CKPT=runs/mole-bench/ckpt-copl DURATION=15 scripts/serve-benchmark.sh
@@ -30,7 +30,7 @@ for c in "${levels[@]}"; do
   $BIN/copl bench --concurrency "$c" --duration "$DURATION" --users "$USERS" \
     --prompt "$PROMPT" --response "$RESPONSE" --json \
     | tr -d '\n ' >"$DATA/server.json"
-  $BIN/copl-train bench serve --ckpt "$CKPT" --batches "$c" --duration "$DURATION" \
+  $BIN/copl-bench serve --ckpt "$CKPT" --batches "$c" --duration "$DURATION" \
     --users "$USERS" --prompt "$PROMPT" --response "$RESPONSE" --json | tr -d '\n ' >"$DATA/bare.json"
   field() { grep -o "\"$1\":[0-9.]*" "$2" | head -1 | grep -o '[0-9.]*$'; }
   errors=$(grep -o '"errors":{[^}]*}' "$DATA/server.json")

@@ -154,9 +154,8 @@ fn bench_forward_times_both_served_paths_at_fixed_and_mixed_lengths() {
     copl_tests::tiny_bert(dir.path());
     let backbone = dir.path().to_str().unwrap();
     let stdout = copl_tests::run_ok(
-        "copl-train",
+        "copl-bench",
         &[
-            "bench",
             "forward",
             "--backbone",
             backbone,
@@ -196,16 +195,32 @@ fn bench_forward_times_both_served_paths_at_fixed_and_mixed_lengths() {
             assert!(tokens < batch * 64.0 && tokens >= batch * 16.0, "{r}");
         }
     }
-    let refused = run(
-        "copl-train",
+    // The table form: a header and one line a row.
+    let table = copl_tests::run_ok(
+        "copl-bench",
         &[
-            "bench",
             "forward",
             "--backbone",
             backbone,
+            "--batches",
+            "1",
+            "--tokens",
+            "32",
+            "--repeats",
+            "1",
             "--paths",
-            "fast",
+            "packed",
         ],
+    );
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("variant") && lines[0].contains("tokens/s"),
+        "{table}"
+    );
+    assert_eq!(lines.len(), 1 + 2 * 2, "{table}");
+    let refused = run(
+        "copl-bench",
+        &["forward", "--backbone", backbone, "--paths", "fast"],
     );
     let (_, stderr) = text(&refused);
     assert!(!refused.status.success());

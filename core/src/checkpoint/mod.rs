@@ -130,6 +130,21 @@ impl Manifest {
         Ok(manifest)
     }
 
+    /// The backbone directory to load `dir`'s reward model on: `given`, or the one its
+    /// manifest names (as it was given to `copl-train mole`).
+    pub fn backbone_of(dir: &Path, given: Option<PathBuf>) -> Result<PathBuf, CheckpointError> {
+        if let Some(given) = given {
+            return Ok(given);
+        }
+        let model = Self::load(dir)?.model.ok_or_else(|| {
+            invalid(
+                &dir.join(MANIFEST_FILE),
+                "no model section (train one with copl-train mole)",
+            )
+        })?;
+        Ok(PathBuf::from(model.backbone))
+    }
+
     /// Writes `dir/manifest.json` atomically.
     pub fn save(&self, dir: &Path) -> Result<(), CheckpointError> {
         let text = serde_json::to_string_pretty(self).map_err(|e| invalid(dir, e.to_string()))?;

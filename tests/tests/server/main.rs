@@ -84,6 +84,7 @@ async fn every_rpc_and_error_through_the_real_server() {
     scoring::reflection_lists_the_services(channel).await;
     scoring::info(&mut api).await;
     scoring::score_paths(&mut api, &addr, &ckpt).await;
+    scoring::the_bare_model_bench_scores_every_batch_size(&ckpt);
     let onboarded = users::onboarding(&mut api, &addr, &data, &ckpt).await;
     users::lookups_surveys_and_refusals(&mut api, &onboarded.answers).await;
     restart::metrics_name_no_user(&server);

@@ -360,3 +360,48 @@ pub async fn reflection_lists_the_services(channel: Channel) {
         "{reply:?}"
     );
 }
+
+/// `copl-bench serve`: `copl bench`'s work through the bare model at each batch size
+/// (the server's overhead is measured against it), typed rows or a table.
+pub fn the_bare_model_bench_scores_every_batch_size(ckpt: &Path) {
+    let ckpt = ckpt.to_str().unwrap();
+    let args = |json: bool| {
+        let mut a = vec![
+            "serve",
+            "--ckpt",
+            ckpt,
+            "--batches",
+            "1,3",
+            "--duration",
+            "0.2",
+            "--users",
+            "user-00000,user-00001",
+            "--prompt",
+            "How do I keep a houseplant alive?",
+            "--response",
+            "Water it weekly.",
+        ];
+        if json {
+            a.push("--json");
+        }
+        a
+    };
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&run_ok("copl-bench", &args(true))).unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for (row, batch) in rows.iter().zip([1, 3]) {
+        assert_eq!(row["batch"], batch, "{row}");
+        assert!(row["batches"].as_u64().unwrap() >= 1, "{row}");
+        assert!(row["rows_per_second"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["p99_ms"].as_f64().unwrap() >= row["p50_ms"].as_f64().unwrap());
+    }
+    let table = run_ok("copl-bench", &args(false));
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(table.starts_with("batch   1:"), "{table}");
+    let mut unknown = args(true);
+    unknown[8] = "nobody";
+    let output = run("copl-bench", &unknown);
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(stderr.contains("\"nobody\" is not a seen user"), "{stderr}");
+}

@@ -12,5 +12,4 @@ pub mod packed;
 pub mod routing;
 pub mod run;
 pub mod seeded;
-pub mod serve_bench;
 pub mod train;

@@ -177,7 +177,7 @@ pub struct MoleRun<'a> {
 pub fn run_mole(
     run: &MoleRun<'_>,
     config: &MoleTrainConfig,
-    on_step: impl FnMut(usize, f64),
+    mut on_step: impl FnMut(usize, f64),
 ) -> Result<MoleSummary> {
     let MoleRun {
         data,
@@ -348,29 +348,17 @@ pub fn run_mole(
         None
     };
     // The engine: packed where it runs (BERT on the CPU) unless told otherwise.
-    let training = if packed {
-        train_packed(
-            &mut model,
-            &trainable,
-            &train_pairs,
-            &val_pairs,
-            probe.as_ref(),
-            config,
-            &mut cache,
-            on_step,
-        )?
-    } else {
-        train_autograd(
-            &mut model,
-            &trainable,
-            &train_pairs,
-            &val_pairs,
-            probe.as_ref(),
-            config,
-            &mut cache,
-            on_step,
-        )?
-    };
+    let engine = if packed { train_packed } else { train_autograd };
+    let training = engine(
+        &mut model,
+        &trainable,
+        &train_pairs,
+        &val_pairs,
+        probe.as_ref(),
+        config,
+        &mut cache,
+        &mut on_step,
+    )?;
     let test_accuracy = accuracy(&model, &test_pairs, 32, &mut cache)?;
     let summary = MoleSummary {
         variant,

@@ -186,6 +186,16 @@ pub struct TextPair {
     pub weight: f32,
 }
 
+/// A batch's rows to score: every pair's (prompt, chosen), then every pair's (prompt,
+/// rejected) — the order both engines' BTL loss (eq. 10) reads the rewards in.
+pub fn chosen_then_rejected<'a>(pairs: &[&'a TextPair]) -> Vec<(&'a str, &'a str)> {
+    let chosen = pairs.iter().map(|p| (p.prompt.as_str(), p.chosen.as_str()));
+    let rejected = pairs
+        .iter()
+        .map(|p| (p.prompt.as_str(), p.rejected.as_str()));
+    chosen.chain(rejected).collect()
+}
+
 /// One validation point.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StepRecord {
@@ -234,15 +244,7 @@ fn routed_pair_rewards(
     noise: bool,
     cache: &mut FrozenCache,
 ) -> Result<(Tensor, Vec<copl_core::model::Routing>)> {
-    let mut items: Vec<(&str, &str)> = pairs
-        .iter()
-        .map(|p| (p.prompt.as_str(), p.chosen.as_str()))
-        .collect();
-    items.extend(
-        pairs
-            .iter()
-            .map(|p| (p.prompt.as_str(), p.rejected.as_str())),
-    );
+    let items = chosen_then_rejected(pairs);
     let dim = pairs.first().map_or(0, |p| p.user.len());
     let users: Vec<f32> = pairs
         .iter()
@@ -315,7 +317,7 @@ pub fn train_autograd(
     probe: Option<&super::routing::RoutingProbe>,
     config: &MoleTrainConfig,
     cache: &mut FrozenCache,
-    mut on_step: impl FnMut(usize, f64),
+    on_step: &mut dyn FnMut(usize, f64),
 ) -> Result<MoleTraining> {
     if train.is_empty() {
         bail!("no training pairs");

@@ -148,15 +148,7 @@ impl PackedStep {
         load_balance: f64,
         frozen: &mut PackedFrozenCache,
     ) -> Result<(f64, StepGrads)> {
-        let mut items: Vec<(&str, &str)> = pairs
-            .iter()
-            .map(|p| (p.prompt.as_str(), p.chosen.as_str()))
-            .collect();
-        items.extend(
-            pairs
-                .iter()
-                .map(|p| (p.prompt.as_str(), p.rejected.as_str())),
-        );
+        let items = super::train::chosen_then_rejected(pairs);
         let rows = model.tokenize(&items, true)?;
         let users: Vec<f32> = pairs
             .iter()

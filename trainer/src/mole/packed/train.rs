@@ -19,7 +19,7 @@ pub fn train_packed(
     probe: Option<&crate::mole::routing::RoutingProbe>,
     config: &crate::mole::train::MoleTrainConfig,
     cache: &mut copl_core::model::frozen_cache::FrozenCache,
-    mut on_step: impl FnMut(usize, f64),
+    on_step: &mut dyn FnMut(usize, f64),
 ) -> Result<crate::mole::train::MoleTraining> {
     use rand_distr::{Distribution, Normal};
     use std::time::Instant;

@@ -1,5 +1,5 @@
-//! `copl-train bench …`: speed and memory benchmarks (GCF step, onboarding, MoLE training
-//! step, serving, the served forward).
+//! `copl-train bench …`: speed and memory benchmarks of training and onboarding (GCF step,
+//! onboarding, MoLE training step). The served forward's are `copl-bench`'s.
 
 use std::path::PathBuf;
 
@@ -10,7 +10,7 @@ use copl_trainer::{
     onboard,
 };
 
-use super::{mole::backbone_of, onboard::print_onboard_bench};
+use super::onboard::print_onboard_bench;
 
 #[derive(Subcommand)]
 pub(crate) enum BenchCommand {
@@ -61,55 +61,6 @@ pub(crate) enum BenchCommand {
         /// packed where it runs).
         #[arg(long, value_enum, default_value = "auto")]
         engine: copl_trainer::mole::train::MoleEngine,
-        #[arg(long)]
-        json: bool,
-    },
-    /// The bare-model side of the serving benchmark: `copl bench`'s work (one text, users
-    /// in turn) scored through `copl_core::model` in this process, in batches of each size.
-    Serve {
-        #[arg(long)]
-        ckpt: PathBuf,
-        /// Backbone directory [default: the one the manifest names].
-        #[arg(long)]
-        backbone: Option<PathBuf>,
-        /// Batch sizes (the server's batch at concurrency 1, 8, 64).
-        #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
-        batches: Vec<usize>,
-        /// Seconds per batch size.
-        #[arg(long, default_value_t = 10.0)]
-        duration: f64,
-        /// Seen users scored for, in turn [default: the first eight].
-        #[arg(long, value_delimiter = ',', default_value = "")]
-        users: Vec<String>,
-        /// The text scored (scripts/serve-benchmark.sh passes `copl bench`'s).
-        #[arg(long)]
-        prompt: String,
-        #[arg(long)]
-        response: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Tokens per second of the reward model's served forward (packed and reference):
-    /// backbone alone, with MoLE for one user, with MoLE for a batch of different users;
-    /// every row of one length and a mix of lengths.
-    Forward {
-        /// Backbone directory (scripts/fetch-backbone.sh minilm).
-        #[arg(long, default_value = "backbones/minilm")]
-        backbone: PathBuf,
-        #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
-        batches: Vec<usize>,
-        #[arg(long, value_delimiter = ',', default_value = "128,512")]
-        tokens: Vec<usize>,
-        /// Timed forwards per configuration (after one warm-up), at least; more when one
-        /// is short (about a second in all, at most 50). The median is reported.
-        #[arg(long, default_value_t = 3)]
-        repeats: usize,
-        /// User-embedding size the gates read.
-        #[arg(long, default_value_t = 64)]
-        user_dim: usize,
-        /// Which served forwards to time: `packed` (the server's), `reference` (candle).
-        #[arg(long, value_delimiter = ',', default_value = "packed,reference")]
-        paths: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -206,41 +157,6 @@ pub(crate) fn run(command: BenchCommand) -> Result<()> {
             }
             Ok(())
         }
-        BenchCommand::Serve {
-            ckpt,
-            backbone,
-            batches,
-            duration,
-            users,
-            prompt,
-            response,
-            json,
-        } => {
-            let users: Vec<String> = users.into_iter().filter(|u| !u.is_empty()).collect();
-            let backbone = backbone_of(&ckpt, backbone)?;
-            let rows = copl_trainer::mole::serve_bench::bench_serve(
-                &copl_trainer::mole::serve_bench::ServeBench {
-                    ckpt: &ckpt,
-                    backbone: &backbone,
-                    users: &users,
-                    prompt: &prompt,
-                    response: &response,
-                    batches: &batches,
-                    seconds: duration,
-                },
-            )?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                for r in &rows {
-                    println!(
-                        "batch {:>3}: {:>8.1} rows/s, per batch p50 {:.2} ms, p99 {:.2} ms ({} batches)",
-                        r.batch, r.rows_per_second, r.p50_ms, r.p99_ms, r.batches
-                    );
-                }
-            }
-            Ok(())
-        }
         BenchCommand::Mole {
             backbone,
             batch_pairs,
@@ -280,39 +196,6 @@ pub(crate) fn run(command: BenchCommand) -> Result<()> {
                     t.frozen_forward,
                     t.pairs_per_second_uncached
                 );
-            }
-            Ok(())
-        }
-        BenchCommand::Forward {
-            backbone,
-            batches,
-            tokens,
-            repeats,
-            user_dim,
-            paths,
-            json,
-        } => {
-            let rows = copl_trainer::mole::bench::bench_forward(
-                &backbone, &batches, &tokens, repeats, user_dim, &paths,
-            )?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                println!(
-                    "variant            path       batch  tokens  lengths   s/forward   tokens/s"
-                );
-                for r in &rows {
-                    println!(
-                        "{:<18} {:<9} {:>6}  {:>6}  {:<7}  {:>10.4}  {:>9.0}",
-                        r.variant,
-                        r.path,
-                        r.batch,
-                        r.tokens,
-                        r.lengths,
-                        r.seconds,
-                        r.tokens_per_second
-                    );
-                }
             }
             Ok(())
         }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -169,14 +169,7 @@ pub(crate) fn parse_group_ckpt(s: &str) -> Result<(String, PathBuf), String> {
 
 /// The backbone directory given, or the one the checkpoint's manifest names.
 pub(crate) fn backbone_of(ckpt: &std::path::Path, given: Option<PathBuf>) -> Result<PathBuf> {
-    if let Some(dir) = given {
-        return Ok(dir);
-    }
-    let manifest = copl_core::checkpoint::Manifest::load(ckpt)?;
-    let model = manifest
-        .model
-        .with_context(|| format!("{}: no model section (copl-train mole)", ckpt.display()))?;
-    Ok(PathBuf::from(model.backbone))
+    Ok(copl_core::checkpoint::Manifest::backbone_of(ckpt, given)?)
 }
 
 pub(crate) fn run_mole(args: MoleArgs) -> Result<()> {

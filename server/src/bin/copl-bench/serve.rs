@@ -1,4 +1,4 @@
-//! `copl-train bench serve`: the bare-model side of the serving benchmark. The work
+//! `copl-bench serve`: the bare-model side of the serving benchmark. The work
 //! `copl bench` sends the server (one `(prompt, response)` per Score call, users taken
 //! in turn) run directly through `copl_core::model` in this process, in batches of the
 //! sizes the server forms at each concurrency: tokenise each row, then
@@ -13,10 +13,10 @@ use copl_core::{
     adapt::Adapter,
     model::reward::{RewardModel, ServedRow},
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One batch size's throughput and per-batch latency.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ServeRow {
     pub batch: usize,
     pub batches: usize,
@@ -110,4 +110,22 @@ pub fn bench_serve(args: &ServeBench<'_>) -> Result<Vec<ServeRow>> {
         });
     }
     Ok(out)
+}
+
+/// The rows of a `bench serve` run, one line a batch size.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ServeRows(pub Vec<ServeRow>);
+
+impl std::fmt::Display for ServeRows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for r in &self.0 {
+            writeln!(
+                f,
+                "batch {:>3}: {:>8.1} rows/s, per batch p50 {:.2} ms, p99 {:.2} ms ({} batches)",
+                r.batch, r.rows_per_second, r.p50_ms, r.p99_ms, r.batches
+            )?;
+        }
+        Ok(())
+    }
 }
