@@ -149,7 +149,7 @@ if stage options; then
     EVAL_ARGS=--per-group VARIANTS="copl copl-inv"
   for variant in copl copl-lb; do
     [ -f "$set_dir/$variant.experts.json" ] ||
-      into "$set_dir/$variant.experts.json" $BIN eval-experts --data "$set_dir/data" --ckpt "$set_dir/ckpt-$variant"
+      into "$set_dir/$variant.experts.json" $BIN eval-experts --json --data "$set_dir/data" --ckpt "$set_dir/ckpt-$variant"
   done
 fi
 longer() { # longer <grid set> <env...>: the grid set's data and embeddings, 1 500 steps
@@ -181,15 +181,15 @@ for set_dir in "$RUNS"/mole/*/ "$RUNS"/imbalance/*/; do
   { [ -d "$set_dir/ckpt-copl" ] && [ ! -f "$experts" ]; } || continue
   # Allocation is counted by ground-truth group: personal's users have weights instead.
   grep -q '"group"' "$set_dir/data/users.jsonl" || continue
-  into "$experts" $BIN eval-experts --data "$set_dir/data" --ckpt "$set_dir/ckpt-copl"
+  into "$experts" $BIN eval-experts --json --data "$set_dir/data" --ckpt "$set_dir/ckpt-copl"
 done
 mkdir -p "$RUNS/onboard"
 if [ -d "$RUNS/mole/ufp2-all/ckpt-gcf" ] && [ ! -f "$RUNS/onboard/ufp2.projection.json" ]; then
   into "$RUNS/onboard/ufp2.projection.json" \
-    $BIN eval-projection --data "$RUNS/mole/ufp2-all/data" --ckpt "$RUNS/mole/ufp2-all/ckpt-gcf"
+    $BIN eval-projection --json --data "$RUNS/mole/ufp2-all/data" --ckpt "$RUNS/mole/ufp2-all/ckpt-gcf"
 fi
 if [ -d "$RUNS/gcf/ckpt-ufp4-avg-gcf" ] && [ ! -f "$RUNS/onboard/ufp4-avg.projection.json" ]; then
   into "$RUNS/onboard/ufp4-avg.projection.json" \
-    $BIN eval-projection --data "$RUNS/gcf/data-ufp4-avg" --ckpt "$RUNS/gcf/ckpt-ufp4-avg-gcf"
+    $BIN eval-projection --json --data "$RUNS/gcf/data-ufp4-avg" --ckpt "$RUNS/gcf/ckpt-ufp4-avg-gcf"
 fi
 ./target/release/copl-report --runs "$RUNS" --out docs/results --markdown docs/results.md

@@ -22,6 +22,7 @@
 //! `users / 10 000`. Generation is deterministic for a seed (ChaCha8).
 
 pub mod catalogue;
+mod display;
 pub mod shape;
 mod taste;
 pub mod text;

@@ -56,6 +56,19 @@ fn synth_then_check_round_trips_through_the_binaries() {
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stderr}");
     assert!(stdout.contains("valid"), "{stdout}");
+    // The same result as JSON: the counts the summary gave.
+    let counts: serde_json::Value = serde_json::from_str(&copl_tests::run_ok(
+        "copl-train",
+        &["check", "--data", out_str, "--json"],
+    ))
+    .unwrap();
+    assert_eq!(counts["users_with_ground_truth"], 304, "{counts}");
+    assert_eq!(
+        counts["annotations"],
+        summary["train_annotations"].as_u64().unwrap()
+            + summary["val_annotations"].as_u64().unwrap()
+            + summary["test_annotations"].as_u64().unwrap()
+    );
 }
 
 #[test]

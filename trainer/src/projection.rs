@@ -125,6 +125,41 @@ pub struct Projection {
     pub points: Vec<UserPoint>,
 }
 
+/// The share of variance the components explain, and per group the seen and unseen
+/// users' centre on them.
+impl std::fmt::Display for Projection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let explained: Vec<String> = self
+            .explained
+            .iter()
+            .map(|e| format!("{:.1} %", 100.0 * e))
+            .collect();
+        writeln!(
+            f,
+            "{} users on two principal components (explaining {} of the seen users' variance)",
+            self.points.len(),
+            explained.join(" and ")
+        )?;
+        let mut centres: std::collections::BTreeMap<(&str, bool), (f64, f64, usize)> =
+            Default::default();
+        for p in &self.points {
+            let c = centres.entry((p.group.as_str(), p.unseen)).or_default();
+            *c = (c.0 + p.x, c.1 + p.y, c.2 + 1);
+        }
+        for ((group, unseen), (x, y, n)) in centres {
+            let who = if unseen { "unseen" } else { "seen" };
+            let n_f = n as f64;
+            writeln!(
+                f,
+                "  {group:<12} {who:<6} {n:>6} users, centre ({:+.3}, {:+.3})",
+                x / n_f,
+                y / n_f
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Projects every user of `data` with a ground-truth group: seen users of `ckpt` and
 /// unseen users onboarded from their answers.
 pub fn projection_of_checkpoint(

@@ -180,6 +180,7 @@ pub async fn score_paths(api: &mut Api, addr: &str, ckpt: &Path) {
             "Water it weekly.",
             "--response",
             "Water it weekly and give it light.",
+            "--json",
         ],
     );
     let offline: Vec<f32> = serde_json::from_str(stdout.trim()).unwrap();

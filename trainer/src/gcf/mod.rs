@@ -2,6 +2,7 @@
 //! preference graph with the BTL loss (eq. 5).
 
 pub mod bench;
+mod display;
 pub mod fused;
 pub mod identify;
 pub mod model;

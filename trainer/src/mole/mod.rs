@@ -4,6 +4,7 @@
 
 pub mod allocation;
 pub mod bench;
+mod display;
 pub mod eval;
 pub mod gate_init;
 pub mod objective;

@@ -3,6 +3,7 @@
 //! itself lives in `copl_core::adapt`, where the server uses it.
 
 pub mod bench;
+mod display;
 mod eval;
 pub mod user_opt;
 

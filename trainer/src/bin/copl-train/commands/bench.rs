@@ -6,64 +6,74 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use copl_trainer::{
-    gcf::{self},
-    onboard,
+    gcf::{self, bench::GcfBench},
+    mole::bench::TrainStepTiming,
+    onboard::{self, bench::OnboardBench},
 };
 
-use super::onboard::print_onboard_bench;
+use super::{Run, dispatch};
 
 #[derive(Subcommand)]
 pub(crate) enum BenchCommand {
     /// Seconds per GCF training step (full-graph propagation, backward, AdamW; batch
     /// 1 024) and peak memory, for one step engine, on a data set or generated pairs.
-    Gcf {
-        /// Data set directory; without it, ufp4-shaped pairs for --users users.
-        #[arg(long, required_unless_present = "users")]
-        data: Option<PathBuf>,
-        /// Generated users (16 answers each unless --answers).
-        #[arg(long, conflicts_with = "data")]
-        users: Option<usize>,
-        #[arg(long, default_value_t = 16)]
-        answers: usize,
-        /// Embedding size d.
-        #[arg(long, default_value_t = 64)]
-        dim: usize,
-        /// Steps to time (one more, untimed, warms up).
-        #[arg(long, default_value_t = 3)]
-        steps: usize,
-        #[arg(long, value_enum, default_value = "fused")]
-        engine: gcf::StepEngine,
-        /// Layer inputs the fused step keeps (every-other: less memory, ≈ 17 % slower).
-        #[arg(long, value_enum, default_value = "all")]
-        layer_inputs: gcf::fused::LayerInputs,
-        #[arg(long)]
-        json: bool,
-    },
+    Gcf(BenchGcfArgs),
     /// Latency (p50, p99) and memory of one onboarding, against per-user optimisation.
     Onboard(BenchOnboardArgs),
     /// Training pairs per second of the MoLE reward model (forward, backward, AdamW).
-    Mole {
-        #[arg(long, default_value = "backbones/minilm")]
-        backbone: PathBuf,
-        #[arg(long, default_value_t = 16)]
-        batch_pairs: usize,
-        #[arg(long, default_value_t = 128)]
-        tokens: usize,
-        #[arg(long, default_value_t = 3)]
-        steps: usize,
-        #[arg(long, default_value_t = 64)]
-        user_dim: usize,
-        /// MoLE in the top K layers only, the frozen layers below cached per text
-        /// [default: all layers].
-        #[arg(long)]
-        adapt_layers: Option<usize>,
-        /// How the step computes its gradients (packed: the hand-written backward; auto:
-        /// packed where it runs).
-        #[arg(long, value_enum, default_value = "auto")]
-        engine: copl_trainer::mole::train::MoleEngine,
-        #[arg(long)]
-        json: bool,
-    },
+    Mole(BenchMoleArgs),
+}
+
+/// Runs the benchmark `command` names and prints its result.
+pub(crate) fn run(command: BenchCommand) -> Result<()> {
+    match command {
+        BenchCommand::Gcf(args) => dispatch(args),
+        BenchCommand::Onboard(args) => dispatch(args),
+        BenchCommand::Mole(args) => dispatch(args),
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct BenchGcfArgs {
+    /// Data set directory; without it, ufp4-shaped pairs for --users users.
+    #[arg(long, required_unless_present = "users")]
+    data: Option<PathBuf>,
+    /// Generated users (16 answers each unless --answers).
+    #[arg(long, conflicts_with = "data")]
+    users: Option<usize>,
+    #[arg(long, default_value_t = 16)]
+    answers: usize,
+    /// Embedding size d.
+    #[arg(long, default_value_t = 64)]
+    dim: usize,
+    /// Steps to time (one more, untimed, warms up).
+    #[arg(long, default_value_t = 3)]
+    steps: usize,
+    #[arg(long, value_enum, default_value = "fused")]
+    engine: gcf::StepEngine,
+    /// Layer inputs the fused step keeps (every-other: less memory, ≈ 17 % slower).
+    #[arg(long, value_enum, default_value = "all")]
+    layer_inputs: gcf::fused::LayerInputs,
+    #[arg(long)]
+    json: bool,
+}
+
+impl Run for BenchGcfArgs {
+    type Output = GcfBench;
+    fn json(&self) -> bool {
+        self.json
+    }
+    fn run(self) -> Result<GcfBench> {
+        let graph = match &self.data {
+            Some(data) => gcf::bench::BenchGraph::Data(data),
+            None => gcf::bench::BenchGraph::Generated {
+                users: self.users.unwrap_or(0),
+                answers: self.answers,
+                seed: 0,
+            },
+        };
+        gcf::bench::bench_gcf(graph, self.dim, self.steps, self.engine, self.layer_inputs)
+    }
 }
 
 #[derive(Args)]
@@ -91,113 +101,64 @@ pub(crate) struct BenchOnboardArgs {
     json: bool,
 }
 
-pub(crate) fn run(command: BenchCommand) -> Result<()> {
-    match command {
-        BenchCommand::Gcf {
-            data,
-            users,
-            answers,
-            dim,
-            steps,
-            engine,
-            layer_inputs,
-            json,
-        } => {
-            let graph = match (&data, users) {
-                (Some(data), _) => gcf::bench::BenchGraph::Data(data),
-                (None, users) => gcf::bench::BenchGraph::Generated {
-                    users: users.unwrap_or(0),
-                    answers,
-                    seed: 0,
-                },
-            };
-            let b = gcf::bench::bench_gcf(graph, dim, steps, engine, layer_inputs)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&b)?);
-            } else {
-                println!(
-                    "{:?} ({:?} layer inputs), d = {}, {} users, {} responses, {} + {} edges: {:.3} s a step \
-                     ({} timed, {} threads; eq. 2's GEMMs {:.1} GFLOP), peak RSS {:.0} MiB; \
-                     graph built in {:.2} s",
-                    b.engine,
-                    b.layer_inputs,
-                    b.dim,
-                    b.users,
-                    b.responses,
-                    b.positive_edges,
-                    b.negative_edges,
-                    b.seconds_per_step,
-                    b.steps,
-                    b.threads,
-                    b.gemm_gflop_per_step,
-                    b.peak_rss_mib.unwrap_or(f64::NAN),
-                    b.graph_seconds
-                );
-            }
-            Ok(())
+impl Run for BenchOnboardArgs {
+    type Output = OnboardBench;
+    fn json(&self) -> bool {
+        self.json
+    }
+    fn run(self) -> Result<OnboardBench> {
+        match (&self.ckpt, &self.data, self.users) {
+            (Some(ckpt), Some(data), _) => onboard::bench::bench_checkpoint(ckpt, data, self.calls),
+            (None, _, Some(users)) => onboard::bench::bench_generated(
+                users,
+                self.answers,
+                self.dim,
+                self.calls,
+                self.seed,
+            ),
+            _ => bail!("give --ckpt and --data, or --users to generate a graph"),
         }
-        BenchCommand::Onboard(args) => {
-            let bench = match (&args.ckpt, &args.data, args.users) {
-                (Some(ckpt), Some(data), _) => {
-                    onboard::bench::bench_checkpoint(ckpt, data, args.calls)?
-                }
-                (None, _, Some(users)) => onboard::bench::bench_generated(
-                    users,
-                    args.answers,
-                    args.dim,
-                    args.calls,
-                    args.seed,
-                )?,
-                _ => bail!("give --ckpt and --data, or --users to generate a graph"),
-            };
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&bench)?);
-            } else {
-                print_onboard_bench(&bench);
-            }
-            Ok(())
-        }
-        BenchCommand::Mole {
-            backbone,
-            batch_pairs,
-            tokens,
-            steps,
-            user_dim,
-            adapt_layers,
-            engine,
-            json,
-        } => {
-            let t = copl_trainer::mole::bench::bench_train_step(
-                &backbone,
-                batch_pairs,
-                tokens,
-                steps,
-                user_dim,
-                adapt_layers,
-                engine,
-            )?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&t)?);
-            } else {
-                let layers = t
-                    .adapt_layers
-                    .map_or("all layers".to_string(), |k| format!("top {k} layers"));
-                println!(
-                    "{:?}: {} pairs x {} tokens, MoLE in {layers}: forward {:.2} s, backward {:.2} s, \
-                     AdamW {:.3} s -> {:.2} pairs/s (frozen layers cached); frozen forward \
-                     {:.2} s -> {:.2} pairs/s uncached",
-                    t.engine,
-                    t.batch_pairs,
-                    t.tokens,
-                    t.forward,
-                    t.backward,
-                    t.optimiser,
-                    t.pairs_per_second,
-                    t.frozen_forward,
-                    t.pairs_per_second_uncached
-                );
-            }
-            Ok(())
-        }
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct BenchMoleArgs {
+    #[arg(long, default_value = "backbones/minilm")]
+    backbone: PathBuf,
+    #[arg(long, default_value_t = 16)]
+    batch_pairs: usize,
+    #[arg(long, default_value_t = 128)]
+    tokens: usize,
+    #[arg(long, default_value_t = 3)]
+    steps: usize,
+    #[arg(long, default_value_t = 64)]
+    user_dim: usize,
+    /// MoLE in the top K layers only, the frozen layers below cached per text
+    /// [default: all layers].
+    #[arg(long)]
+    adapt_layers: Option<usize>,
+    /// How the step computes its gradients (packed: the hand-written backward; auto:
+    /// packed where it runs).
+    #[arg(long, value_enum, default_value = "auto")]
+    engine: copl_trainer::mole::train::MoleEngine,
+    #[arg(long)]
+    json: bool,
+}
+
+impl Run for BenchMoleArgs {
+    type Output = TrainStepTiming;
+    fn json(&self) -> bool {
+        self.json
+    }
+    fn run(self) -> Result<TrainStepTiming> {
+        copl_trainer::mole::bench::bench_train_step(
+            &self.backbone,
+            self.batch_pairs,
+            self.tokens,
+            self.steps,
+            self.user_dim,
+            self.adapt_layers,
+            self.engine,
+        )
     }
 }

@@ -1,4 +1,5 @@
-//! `copl-train gcf` and `eval-gcf`: arguments, the run, the printed evaluation.
+//! `copl-train gcf`: its arguments and the run (its summary prints as
+//! `GcfSummary`'s `Display`).
 
 use std::path::PathBuf;
 
@@ -106,7 +107,17 @@ impl GcfArgs {
     }
 }
 
-pub(crate) fn run_gcf(args: GcfArgs) -> Result<()> {
+impl super::Run for GcfArgs {
+    type Output = super::Written<gcf::GcfSummary>;
+    fn json(&self) -> bool {
+        self.json
+    }
+    fn run(self) -> Result<Self::Output> {
+        run_gcf(self)
+    }
+}
+
+fn run_gcf(args: GcfArgs) -> Result<super::Written<gcf::GcfSummary>> {
     let config = args.config();
     let bar = ProgressBar::new(config.epochs as u64);
     bar.set_style(
@@ -128,86 +139,9 @@ pub(crate) fn run_gcf(args: GcfArgs) -> Result<()> {
         bar.inc(1);
     })?;
     bar.finish();
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        println!(
-            "{}: {} users, {} responses, {}+/{}- edges; best epoch {} of {}: val accuracy {:.2}%, test accuracy {:.2}%; {:.1} s/epoch; written to {}",
-            summary.model,
-            summary.users,
-            summary.responses,
-            summary.positive_edges,
-            summary.negative_edges,
-            summary.best_epoch,
-            summary.history.len(),
-            100.0 * summary.val_accuracy,
-            100.0 * summary.test_accuracy,
-            summary.seconds_per_epoch,
-            args.out.display()
-        );
-    }
-    Ok(())
-}
-
-pub(crate) fn print_eval(eval: &gcf::GcfEval) {
-    println!(
-        "{}: seen users' test pairs: {:.2}% of {}",
-        eval.model,
-        100.0 * eval.overall.accuracy,
-        eval.overall.pairs
-    );
-    for (group, slice) in &eval.by_group {
-        println!(
-            "  group {group}: {:.2}% of {}",
-            100.0 * slice.accuracy,
-            slice.pairs
-        );
-    }
-    for (name, slice) in [
-        ("controversial", &eval.controversial),
-        ("common", &eval.common),
-    ] {
-        if let Some(slice) = slice.as_ref().filter(|s| s.pairs > 0) {
-            println!(
-                "  {name} pairs: {:.2}% of {}",
-                100.0 * slice.accuracy,
-                slice.pairs
-            );
-        }
-    }
-    if let Some(bound) = eval.ground_truth_bound {
-        println!("  ground-truth upper bound: {:.2}%", 100.0 * bound);
-    }
-    if let Some(bound) = eval.shared_preference_bound {
-        println!(
-            "  one shared preference (non-personalised bound): {:.2}%",
-            100.0 * bound
-        );
-    }
-    if let Some(id) = &eval.identification {
-        let line = |who: &str, i: &gcf::Identification| {
-            let mut parts = Vec::new();
-            if let Some(a) = i.probe_accuracy {
-                parts.push(format!("linear probe {:.1}%", 100.0 * a));
-            }
-            if let Some(n) = i.kmeans_nmi {
-                parts.push(format!("k-means NMI {n:.3}"));
-            }
-            if let Some(r2) = i.weights_r2 {
-                parts.push(format!("weights R² {r2:.3}"));
-            }
-            println!("  {who} ({} users): {}", i.users, parts.join(", "));
-        };
-        println!("identification of the user's preference from the embedding:");
-        line("seen, held out", &id.seen);
-        if let Some(unseen) = &id.unseen {
-            line("unseen, onboarded", unseen);
-        }
-        if let Some(b) = id.bayes_bound {
-            println!(
-                "  Bayes bound of the group from a user's own training answers: {:.1}%",
-                100.0 * b
-            );
-        }
-    }
+    Ok(super::Written {
+        value: summary,
+        to: args.out,
+        seconds: None,
+    })
 }

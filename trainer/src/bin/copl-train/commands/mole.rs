@@ -1,4 +1,5 @@
-//! `copl-train mole`, `eval`, `eval-oracle`: arguments, the run, the printed evaluation.
+//! `copl-train mole`: its arguments and the run (its summary prints as `MoleSummary`'s
+//! `Display`).
 
 use std::path::PathBuf;
 
@@ -127,52 +128,17 @@ pub(crate) enum ReweightArg {
     Focal,
 }
 
-/// `eval`'s and `eval-oracle`'s report: JSON, or a line per population and group.
-pub(crate) fn print_mole_eval(eval: &copl_trainer::mole::eval::MoleEval, json: bool) -> Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(eval)?);
-        return Ok(());
+impl super::Run for MoleArgs {
+    type Output = super::Written<copl_trainer::mole::run::MoleSummary>;
+    fn json(&self) -> bool {
+        self.json
     }
-    for (name, p) in [("seen", Some(&eval.seen)), ("unseen", eval.unseen.as_ref())] {
-        let Some(p) = p else { continue };
-        println!(
-            "{name}: {:.2} % over {} pairs{}",
-            100.0 * p.overall.accuracy,
-            p.overall.pairs,
-            match (&p.controversial, &p.common) {
-                (Some(c), Some(m)) => format!(
-                    "; controversial {:.2} %, common {:.2} %",
-                    100.0 * c.accuracy,
-                    100.0 * m.accuracy
-                ),
-                _ => String::new(),
-            }
-        );
-        for (g, s) in &p.by_group {
-            println!("  {g:<12} {:.2} % ({} pairs)", 100.0 * s.accuracy, s.pairs);
-        }
-    }
-    Ok(())
-}
-
-/// `GROUP=CKPT` of `eval-oracle --group-ckpt`.
-pub(crate) fn parse_group_ckpt(s: &str) -> Result<(String, PathBuf), String> {
-    match s.split_once('=') {
-        Some((group, ckpt)) if !group.is_empty() && !ckpt.is_empty() => {
-            Ok((group.to_string(), PathBuf::from(ckpt)))
-        }
-        _ => Err(format!(
-            "{s:?}: expected GROUP=CKPT, e.g. detail=runs/x/ckpt-oracle-detail"
-        )),
+    fn run(self) -> Result<Self::Output> {
+        run_mole(self)
     }
 }
 
-/// The backbone directory given, or the one the checkpoint's manifest names.
-pub(crate) fn backbone_of(ckpt: &std::path::Path, given: Option<PathBuf>) -> Result<PathBuf> {
-    Ok(copl_core::checkpoint::Manifest::backbone_of(ckpt, given)?)
-}
-
-pub(crate) fn run_mole(args: MoleArgs) -> Result<()> {
+fn run_mole(args: MoleArgs) -> Result<super::Written<copl_trainer::mole::run::MoleSummary>> {
     use copl_core::model::reward::Variant;
     use copl_trainer::mole::{
         objective::Reweight,
@@ -230,21 +196,9 @@ pub(crate) fn run_mole(args: MoleArgs) -> Result<()> {
         bar.set_message(format!("loss {loss:.4}"));
     })?;
     bar.finish_and_clear();
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        println!(
-            "{:?} on {} ({}): best step {}, val {:.2} %, test {:.2} %, {:.2} pairs/s, {:.0} s -> {}",
-            summary.variant,
-            summary.family,
-            args.backbone.display(),
-            summary.training.best_step,
-            100.0 * summary.training.best_val_accuracy,
-            100.0 * summary.test_accuracy,
-            summary.training.pairs_per_second,
-            summary.training.train_seconds,
-            out.display()
-        );
-    }
-    Ok(())
+    Ok(super::Written {
+        value: summary,
+        to: out,
+        seconds: None,
+    })
 }

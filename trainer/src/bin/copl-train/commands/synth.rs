@@ -81,7 +81,17 @@ pub(crate) struct SynthArgs {
     json: bool,
 }
 
-pub(crate) fn run_synth(args: SynthArgs) -> Result<()> {
+impl super::Run for SynthArgs {
+    type Output = super::Written<synth::Summary>;
+    fn json(&self) -> bool {
+        self.json
+    }
+    fn run(self) -> Result<Self::Output> {
+        run_synth(self)
+    }
+}
+
+fn run_synth(args: SynthArgs) -> Result<super::Written<synth::Summary>> {
     let preset = match args.preset {
         PresetArg::Tldr => Preset::Tldr,
         PresetArg::Ufp2 => Preset::Ufp2,
@@ -126,16 +136,11 @@ pub(crate) fn run_synth(args: SynthArgs) -> Result<()> {
     let summary_json = serde_json::to_string_pretty(&synthetic.summary)?;
     fs::write(args.out.join("synth.json"), &summary_json)
         .with_context(|| format!("writing {}", args.out.join("synth.json").display()))?;
-    if args.json {
-        println!("{summary_json}");
-    } else {
-        print_summary(
-            &synthetic.summary,
-            &args.out,
-            started.elapsed().as_secs_f64(),
-        );
-    }
-    Ok(())
+    Ok(super::Written {
+        value: synthetic.summary,
+        to: args.out,
+        seconds: Some(started.elapsed().as_secs_f64()),
+    })
 }
 
 pub(crate) fn parse_ratio(text: &str) -> Result<Vec<f64>> {
@@ -151,57 +156,4 @@ pub(crate) fn parse_ratio(text: &str) -> Result<Vec<f64>> {
         bail!("expected parts separated by ':', e.g. 1:9, got {text:?}");
     }
     Ok(parts)
-}
-
-pub(crate) fn print_summary(s: &synth::Summary, out: &std::path::Path, seconds: f64) {
-    let c = &s.config;
-    println!(
-        "Synthetic benchmark {} ({:?} sampling, {} catalogue, seed {}) written to {} in {seconds:.1} s",
-        c.preset.name(),
-        c.sampling,
-        c.catalogue.name(),
-        c.seed,
-        out.display()
-    );
-    println!(
-        "  catalogue: {} prompts, {} responses ({:.0}–{:.0} words, mean {:.0}); {} survey pairs, {} test pairs{}",
-        s.prompts,
-        s.responses,
-        s.response_words[0],
-        s.response_words[2],
-        s.response_words[1],
-        s.survey_pairs,
-        s.test_pairs,
-        if s.new_text_pairs > 0 {
-            format!(" + {} on held-out prompts' new texts", s.new_text_pairs)
-        } else {
-            String::new()
-        }
-    );
-    let groups = if s.group_sizes.is_empty() {
-        "Dirichlet(0.1) mixtures over detail, hedging, structure, formality".to_string()
-    } else {
-        s.group_sizes
-            .iter()
-            .map(|(g, n)| format!("{g} {n}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    println!(
-        "  users: {} seen ({groups}), {} unseen",
-        s.seen_users, s.unseen_users
-    );
-    println!(
-        "  annotations: {} train (mean {:.1} a seen user), {} val, {} test",
-        s.train_annotations, s.mean_train_per_seen_user, s.val_annotations, s.test_annotations
-    );
-    println!(
-        "  controversial pairs: {:.1}% of the catalogue",
-        100.0 * s.controversial_pair_share
-    );
-    println!(
-        "  test accuracy of the ground truth (upper bound): {:.2}%; of one shared preference (non-personalised bound): {:.2}%",
-        100.0 * s.ground_truth_test_accuracy,
-        100.0 * s.population_test_accuracy
-    );
 }
