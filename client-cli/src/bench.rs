@@ -4,12 +4,10 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
+use crate::connect::Connection;
 use anyhow::{Context, Result};
 use copl_proto::v1::{ScoreRequest, reward_service_client::RewardServiceClient};
 use serde::{Deserialize, Serialize};
-use tonic::transport::Channel;
-
-use crate::key::ApiKey;
 
 /// `copl bench` options.
 #[derive(clap::Args)]
@@ -64,7 +62,8 @@ pub struct Percentiles {
 
 /// Runs `args.concurrency` callers until the duration or count is reached; errors are
 /// counted by gRPC code, latencies of successful calls give the percentiles.
-pub async fn run(channel: Channel, key: ApiKey, args: BenchArgs) -> Result<()> {
+pub async fn run(conn: &Connection, args: BenchArgs) -> Result<BenchReport> {
+    let (channel, key) = (conn.channel.clone(), conn.key.clone());
     use std::sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -139,22 +138,26 @@ pub async fn run(channel: Channel, key: ApiKey, args: BenchArgs) -> Result<()> {
             p99: pct(99.0),
         },
     };
-    if args.json {
-        out!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        out!(
-            "{ok} calls in {seconds:.1} s at concurrency {}: {:.1} calls/s, latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms{}",
-            args.concurrency.max(1),
-            ok as f64 / seconds.max(1e-9),
-            pct(50.0),
-            pct(90.0),
-            pct(99.0),
-            if report.errors.is_empty() {
-                String::new()
-            } else {
-                format!("; errors {:?}", report.errors)
-            }
-        );
+    Ok(report)
+}
+
+impl std::fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let l = &self.latency_ms;
+        write!(
+            f,
+            "{} calls in {:.1} s at concurrency {}: {:.1} calls/s, latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms",
+            self.calls_ok,
+            self.seconds,
+            self.concurrency,
+            self.calls_per_second,
+            l.p50,
+            l.p90,
+            l.p99
+        )?;
+        if !self.errors.is_empty() {
+            write!(f, "; errors {:?}", self.errors)?;
+        }
+        Ok(())
     }
-    Ok(())
 }

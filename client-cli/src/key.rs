@@ -45,3 +45,26 @@ pub fn hex_digest(key: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(key.as_bytes()))
 }
+
+/// What `copl keygen` prints: a new key and the digest a server's configuration takes.
+#[derive(serde::Serialize)]
+pub struct Keys {
+    pub key: String,
+    pub sha256: String,
+}
+
+impl Keys {
+    pub fn new() -> Self {
+        let key = new_key();
+        Self {
+            sha256: hex_digest(&key),
+            key,
+        }
+    }
+}
+
+impl std::fmt::Display for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "key:    {}\nsha256: {}", self.key, self.sha256)
+    }
+}

@@ -4,18 +4,21 @@
 
 use std::io::{self, Write};
 
-/// `out!(…)`: one line to standard output as `println!` formats it; a failed write returns
-/// the `io::Error` from the calling function (which `main` sorts out).
-macro_rules! out {
-    ($($arg:tt)*) => {
-        $crate::output::line(format_args!($($arg)*))?
-    };
-}
-
+/// One line to standard output; a failed write is the caller's `io::Error`.
 pub fn line(args: std::fmt::Arguments<'_>) -> io::Result<()> {
     let mut stdout = io::stdout().lock();
     stdout.write_fmt(args)?;
     stdout.write_all(b"\n")
+}
+
+/// A verb's result: JSON with `--json` (the typed view every verb returns), else its text.
+pub fn emit<T: serde::Serialize + std::fmt::Display>(value: &T, json: bool) -> anyhow::Result<()> {
+    if json {
+        line(format_args!("{}", serde_json::to_string_pretty(value)?))?;
+    } else {
+        line(format_args!("{}", value.to_string().trim_end()))?;
+    }
+    Ok(())
 }
 
 /// Whether `e` is standard output's reader having gone away (not a failure of the command).

@@ -303,3 +303,89 @@ async fn calls_in_flight_are_bounded_over_all_connections() {
     }
     assert!(served, "the stream's permit never came back");
 }
+
+/// A certificate authority made for a test: its issuer and its PEM certificate.
+fn authority(name: &str) -> (rcgen::Issuer<'static, rcgen::KeyPair>, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    let pem = params.self_signed(&key).unwrap().pem();
+    (rcgen::Issuer::new(params, key), pem)
+}
+
+/// A certificate `issuer` signs for `names` and `usage`: (certificate, key) as PEM.
+fn signed(
+    issuer: &rcgen::Issuer<'_, rcgen::KeyPair>,
+    names: &[&str],
+    usage: rcgen::ExtendedKeyUsagePurpose,
+) -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let mut params = rcgen::CertificateParams::new(names).unwrap();
+    params.extended_key_usages = vec![usage];
+    (
+        params.signed_by(&key, issuer).unwrap().pem(),
+        key.serialize_pem(),
+    )
+}
+
+/// Mutual TLS (`tls.client_ca`): `copl --cert/--key` with a certificate the CA signed is
+/// served; without one, or with another CA's, the handshake or the call is refused
+/// (exit 2 or 3). The address as `host:port`: https because certificates are given.
+#[test]
+fn mutual_tls_serves_only_clients_the_ca_signed() {
+    use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+    let root = tempfile::tempdir().unwrap();
+    let (_data, ckpt) = tiny_checkpoint(root.path());
+    let (ca, ca_pem) = authority("copl test CA");
+    let (other, _) = authority("someone else's CA");
+    let file = |name: &str, pem: &str| {
+        let path = root.path().join(name);
+        std::fs::write(&path, pem).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let ca_file = file("ca.pem", &ca_pem);
+    let (cert, key) = signed(&ca, &["localhost"], ServerAuth);
+    let (server_cert, server_key) = (file("server.pem", &cert), file("server.key", &key));
+    let (cert, key) = signed(&ca, &[], ClientAuth);
+    let client = (file("client.pem", &cert), file("client.key", &key));
+    let (cert, key) = signed(&other, &[], ClientAuth);
+    let stranger = (file("stranger.pem", &cert), file("stranger.key", &key));
+    let server = Server::start(
+        &ckpt,
+        &root.path().join("store"),
+        &[
+            ("COPL_TLS__CERT", server_cert.as_str()),
+            ("COPL_TLS__KEY", server_key.as_str()),
+            ("COPL_TLS__CLIENT_CA", ca_file.as_str()),
+        ],
+    );
+    let port = server.addr.rsplit(':').next().unwrap().to_string();
+    let addr = format!("localhost:{port}");
+    let health = |identity: Option<&(String, String)>| {
+        let mut args = vec!["--addr", &addr, "--ca-cert", &ca_file, "--timeout", "5"];
+        if let Some((cert, key)) = identity {
+            args.extend(["--cert", cert.as_str(), "--key", key.as_str()]);
+        }
+        args.push("health");
+        let output = run("copl", &args);
+        let (stdout, stderr) = text(&output);
+        (output.status.code(), format!("{stdout}{stderr}"))
+    };
+    let mut served = health(Some(&client));
+    for _ in 0..300 {
+        if served.0 == Some(0) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        served = health(Some(&client));
+    }
+    assert_eq!(served.0, Some(0), "{}", served.1);
+    for (who, identity) in [("no certificate", None), ("another CA's", Some(&stranger))] {
+        let (code, said) = health(identity);
+        assert!(matches!(code, Some(2 | 3)), "{who}: {code:?} {said}");
+    }
+}

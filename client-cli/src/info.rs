@@ -1,0 +1,136 @@
+//! `copl info`: the server's model, checkpoint and limits.
+
+use std::fmt;
+
+use anyhow::Result;
+use copl_proto::v1::InfoRequest;
+use serde::Serialize;
+
+use crate::{connect::Connection, exit::refused};
+
+#[derive(clap::Args)]
+pub struct InfoArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The Info answer as `copl info --json` prints it.
+#[derive(Serialize)]
+pub struct Info {
+    pub version: String,
+    pub backbone: String,
+    pub backbone_family: String,
+    pub backbone_sha256: String,
+    pub checkpoint: String,
+    pub checkpoint_format_version: u32,
+    pub text_template: String,
+    pub embedding_dim: u32,
+    pub num_experts: u32,
+    pub adapted_projections: Vec<String>,
+    pub seen_users: u32,
+    pub onboarded_users: u32,
+    pub catalogue_responses: u32,
+    pub device: String,
+    pub population_reward: String,
+    pub limits: Limits,
+}
+
+#[derive(Serialize)]
+pub struct Limits {
+    pub max_input_tokens: u32,
+    pub max_batch_items: u32,
+    pub max_batch_tokens: u32,
+    pub max_queued_requests: u32,
+    pub max_survey_answers: u32,
+    pub max_hops: u32,
+    pub max_message_bytes: u32,
+    pub max_batch_rows: u32,
+    pub batch_linger_micros: u64,
+    pub max_concurrent_streams: u32,
+}
+
+impl fmt::Display for Info {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let l = &self.limits;
+        writeln!(f, "copl-server {} on {}", self.version, self.device)?;
+        writeln!(
+            f,
+            "checkpoint {} (format {}), backbone {} ({}, sha256 {})",
+            self.checkpoint,
+            self.checkpoint_format_version,
+            self.backbone,
+            self.backbone_family,
+            self.backbone_sha256
+                .get(..12)
+                .unwrap_or(&self.backbone_sha256)
+        )?;
+        writeln!(
+            f,
+            "MoLE: {} experts in {} projections ({}), user embeddings d = {}",
+            self.num_experts,
+            self.adapted_projections.len(),
+            self.adapted_projections.join(", "),
+            self.embedding_dim
+        )?;
+        writeln!(
+            f,
+            "users: {} seen, {} onboarded; catalogue {} responses; population reward: {}",
+            self.seen_users, self.onboarded_users, self.catalogue_responses, self.population_reward
+        )?;
+        writeln!(f, "template: {}", self.text_template)?;
+        write!(
+            f,
+            "limits: {} input tokens, batches of {} items / {} rows / {} tokens (linger {} µs), \
+             {} queued requests, {} survey answers, {} hops, {} message bytes, {} streams",
+            l.max_input_tokens,
+            l.max_batch_items,
+            l.max_batch_rows,
+            l.max_batch_tokens,
+            l.batch_linger_micros,
+            l.max_queued_requests,
+            l.max_survey_answers,
+            l.max_hops,
+            l.max_message_bytes,
+            l.max_concurrent_streams
+        )
+    }
+}
+
+pub async fn info(conn: &Connection) -> Result<Info> {
+    let i = conn
+        .api()
+        .info(InfoRequest {})
+        .await
+        .map_err(refused("Info"))?
+        .into_inner();
+    let l = i.limits.unwrap_or_default();
+    Ok(Info {
+        version: i.version,
+        backbone: i.backbone,
+        backbone_family: i.backbone_family,
+        backbone_sha256: i.backbone_sha256,
+        checkpoint: i.checkpoint,
+        checkpoint_format_version: i.checkpoint_format_version,
+        text_template: i.text_template,
+        embedding_dim: i.embedding_dim,
+        num_experts: i.num_experts,
+        adapted_projections: i.adapted_projections,
+        seen_users: i.seen_users,
+        onboarded_users: i.onboarded_users,
+        catalogue_responses: i.catalogue_responses,
+        device: i.device,
+        population_reward: i.population_reward,
+        limits: Limits {
+            max_input_tokens: l.max_input_tokens,
+            max_batch_items: l.max_batch_items,
+            max_batch_tokens: l.max_batch_tokens,
+            max_queued_requests: l.max_queued_requests,
+            max_survey_answers: l.max_survey_answers,
+            max_hops: l.max_hops,
+            max_message_bytes: l.max_message_bytes,
+            max_batch_rows: l.max_batch_rows,
+            batch_linger_micros: l.batch_linger_micros,
+            max_concurrent_streams: l.max_concurrent_streams,
+        },
+    })
+}
