@@ -3,7 +3,8 @@
 # draws the data, GCF and the reward model alike) into $OUT/s<seed>, then the table of
 # mean ± standard deviation (and the standard error of the mean) over the seeds run, per
 # variant, seen and unseen users, and the differences the issue's criteria name (CoPL −
-# Uniform, CoPL − G-Oracle) with their standard errors. A seed already run is skipped
+# Uniform, CoPL − G-Oracle) with their standard errors (`copl-report seeds`: the report's
+# own section, report/src/mole_seeds.rs). A seed already run is skipped
 # (mole-benchmarks.sh skips what is there), so the table can be printed alone
 # (SEEDS="" prints what $OUT and evidence/ hold). Every other setting passes through to
 # mole-benchmarks.sh (PRESET, USERS, VARIANTS, TEST, HELDOUT, NOISE, …); its recipe is
@@ -25,60 +26,11 @@ EVIDENCE=${EVIDENCE:-evidence/$(basename "$OUT")}
 source scripts/lib/evidence.sh
 evidence_restore "$OUT"
 trap 'evidence_save "$OUT"' EXIT
+# The package set of every release build here (one feature resolution: no rebuilds).
+cargo build --release -q -p copl-server -p copl-cli -p copl-trainer -p copl-report
 for seed in $SEEDS; do
   SEED=$seed OUT="$OUT/s$seed" scripts/mole-benchmarks.sh >/dev/null
 done
 
-python3 - "$OUT" $VARIANTS <<'PY'
-import glob, json, math, os, sys
-out, variants = sys.argv[1], sys.argv[2:]
-runs = sorted(d for d in glob.glob(f"{out}/s*") if os.path.isdir(d))
-
-def accuracy(run, variant, users):
-    p = os.path.join(run, variant + ".eval.json")
-    if not os.path.exists(p):
-        return None
-    e = json.load(open(p)).get(users) or {}
-    return e.get("overall", {}).get("accuracy")
-
-def stats(xs):
-    n = len(xs)
-    if n == 0:
-        return None
-    mean = sum(xs) / n
-    sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1)) if n > 1 else float("nan")
-    return mean, sd, sd / math.sqrt(n) if n > 1 else float("nan"), n
-
-def cell(xs):
-    s = stats([100 * x for x in xs])
-    return "–" if s is None else f"{s[0]:.2f} ± {s[1]:.2f} (SE {s[2]:.2f}, n = {s[3]})"
-
-print(f"{out}: seeds " + ", ".join(os.path.basename(r)[1:] for r in runs))
-print()
-print("| variant | seen | unseen | per seed (seen / unseen) |")
-print("|---|---|---|---|")
-for v in variants:
-    seen = [a for r in runs if (a := accuracy(r, v, "seen")) is not None]
-    unseen = [a for r in runs if (a := accuracy(r, v, "unseen")) is not None]
-    per = ", ".join(
-        f"{100 * (accuracy(r, v, 'seen') or float('nan')):.1f} / {100 * (accuracy(r, v, 'unseen') or float('nan')):.1f}"
-        for r in runs if accuracy(r, v, "seen") is not None)
-    print(f"| {v} | {cell(seen)} | {cell(unseen)} | {per} |")
-
-# Paired differences (same seed, same data): the issue's criteria.
-pairs = [("copl", "uniform"), ("copl", "g-oracle")]
-lines = []
-for a, b in pairs:
-    if a not in variants or b not in variants:
-        continue
-    for users in ("seen", "unseen"):
-        d = [x - y for r in runs
-             if (x := accuracy(r, a, users)) is not None and (y := accuracy(r, b, users)) is not None]
-        if d:
-            lines.append(f"| {a} − {b} | {users} | {cell(d)} |")
-if lines:
-    print()
-    print("| difference (paired by seed) | users | points |")
-    print("|---|---|---|")
-    print("\n".join(lines))
-PY
+# The tables: copl-report's, the same text as the report's section (typed readers).
+./target/release/copl-report seeds "$OUT"

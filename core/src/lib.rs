@@ -12,6 +12,7 @@ pub mod adapt;
 pub mod atomic;
 pub mod checkpoint;
 pub mod data;
+pub mod file_version;
 pub mod graph;
 pub mod model;
 mod simd;

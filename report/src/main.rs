@@ -1,10 +1,11 @@
 //! `copl-report`: writes docs/results.md and its figures from the evaluation JSON under
-//! `--runs` (the layout `scripts/report.sh` makes; see `results.rs`).
+//! `--runs` (the layout `scripts/report.sh` makes; see `results.rs`). `copl-report seeds
+//! DIR…` prints the seeds' tables of the given sets alone (`scripts/mole-seeds.sh`).
 
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -22,11 +23,31 @@ struct Cli {
     /// The markdown file written.
     #[arg(long, default_value = "docs/results.md")]
     markdown: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The reward models over seeds of each set given (a directory of `s<seed>/` runs,
+    /// as `scripts/mole-seeds.sh` writes): mean ± std per variant and CoPL's paired
+    /// differences, as markdown on stdout. Writes nothing.
+    Seeds {
+        #[arg(required = true)]
+        sets: Vec<PathBuf>,
+    },
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let written = copl_report::results::report(&cli.runs, &cli.out, &cli.markdown)?;
-    println!("{written}");
+    match cli.command {
+        Some(Command::Seeds { sets }) => {
+            print!("{}", copl_report::mole_seeds::tables(&sets)?);
+        }
+        None => {
+            let written = copl_report::results::report(&cli.runs, &cli.out, &cli.markdown)?;
+            println!("{written}");
+        }
+    }
     Ok(())
 }

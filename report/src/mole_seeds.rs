@@ -13,12 +13,16 @@ use super::runs::{Users, Written, evals_in, mean_std, name_of, overall, subdirs}
 /// Accuracy (in [0, 1]) by variant, users and seed, of one data set.
 type BySeed = BTreeMap<(String, &'static str), BTreeMap<u64, f64>>;
 
-/// `mean ± std (n)` in percent, `–` for none.
+/// `mean ± std (n)` in percent (`mean (n = 1)` for one seed), `–` for none.
 fn shown(values: &[f64]) -> String {
     if values.is_empty() {
         return "–".to_string();
     }
     let (m, s) = mean_std(values);
+    if values.len() == 1 {
+        // One seed has no spread to show.
+        return format!("{:.2} (n = 1)", 100.0 * m);
+    }
     format!("{:.2} ± {:.2} (n = {})", 100.0 * m, 100.0 * s, values.len())
 }
 
@@ -67,6 +71,15 @@ pub fn mole_seeds(runs: &Path, md: &mut String, written: &mut Written) -> Result
     ) else {
         return Ok(());
     };
+    md.push_str(&tables(&sets)?);
+    Ok(())
+}
+
+/// The tables of the seeded sets `sets` (each a directory of `s<seed>/` runs): mean ±
+/// std per variant, then CoPL's paired differences. The report's section and
+/// `copl-report seeds` (what `scripts/mole-seeds.sh` prints) are this one text.
+pub fn tables(sets: &[std::path::PathBuf]) -> Result<String> {
+    let mut md = String::new();
     writeln!(
         md,
         "Each seed generates its own data set and trains GCF and every model again \
@@ -76,7 +89,7 @@ pub fn mole_seeds(runs: &Path, md: &mut String, written: &mut Written) -> Result
          mean.\n\n| data set | variant | seen | unseen |\n|---|---|---|---|"
     )?;
     let mut differences = Vec::new();
-    for set in &sets {
+    for set in sets {
         let name = name_of(set);
         let found = load(set)?;
         let variants: Vec<&String> = {
@@ -134,5 +147,5 @@ pub fn mole_seeds(runs: &Path, md: &mut String, written: &mut Written) -> Result
             differences.join("\n")
         )?;
     }
-    Ok(())
+    Ok(md)
 }

@@ -61,6 +61,12 @@ impl std::fmt::Display for Written {
 /// `path` read as the type its writer used.
 pub(super) fn read_typed<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    // A newer writer's file is refused, not misread (copl_core::file_version).
+    if let Ok(v) = serde_json::from_str::<copl_core::file_version::VersionOnly>(&text) {
+        v.format_version
+            .readable()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
     serde_json::from_str(&text)
         .with_context(|| format!("{}: not JSON of the expected shape", path.display()))
 }

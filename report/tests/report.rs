@@ -121,6 +121,20 @@ fn a_file_not_of_its_writers_shape_is_refused_naming_it() {
         "{e}"
     );
     assert!(e.contains("missing field `seen`"), "{e}");
+    // A file of a newer format than this build reads: refused, naming file and versions.
+    let runs = tempfile::tempdir().unwrap();
+    let mut newer = serde_json::to_value(report_fixtures::eval(
+        report_fixtures::split(0.9, 0.9, 0.9),
+        None,
+    ))
+    .unwrap();
+    newer["format_version"] = serde_json::json!(99);
+    write(runs.path(), "mole/ufp2/copl.eval.json", &newer);
+    let e = refusal(runs.path());
+    assert!(
+        e.contains("copl.eval.json: format_version 99 is newer than this build reads (1)"),
+        "{e}"
+    );
     // A training summary whose history lost its losses.
     let runs = tempfile::tempdir().unwrap();
     write(

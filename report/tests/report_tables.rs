@@ -561,3 +561,32 @@ fn an_avg_set_is_read_against_the_best_single_reward_and_its_all_sibling() {
         "{md}"
     );
 }
+
+/// `copl-report seeds` (scripts/mole-seeds.sh's table) is the report's own section text
+/// for the sets given; one seed shows its value without a spread.
+#[test]
+fn the_seeds_table_of_a_set_is_the_reports_section_text() {
+    let runs = tempfile::tempdir().unwrap();
+    let set = "mole-seeds/personal-all";
+    write(
+        runs.path(),
+        &format!("{set}/s0/copl.eval.json"),
+        &eval(overall(512, 0.879), Some(overall(512, 0.879))),
+    );
+    write(
+        runs.path(),
+        &format!("{set}/s0/uniform.eval.json"),
+        &eval(overall(512, 0.732), Some(overall(512, 0.711))),
+    );
+    let table = copl_report::mole_seeds::tables(&[runs.path().join(set)]).unwrap();
+    assert!(
+        table.contains("| personal-all | copl | 87.90 (n = 1) | 87.90 (n = 1) |"),
+        "{table}"
+    );
+    assert!(
+        table.contains("| personal-all | copl − uniform | unseen | +16.80 | – | 1 |"),
+        "{table}"
+    );
+    let (_, md) = report_of(runs.path(), &runs.path().join("out"));
+    assert!(md.contains(&table), "{md}");
+}

@@ -219,6 +219,9 @@ pub struct Synthetic {
 /// What a generated benchmark holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary {
+    /// The file's format (`copl_core::file_version`; absent in files before it: 1).
+    #[serde(default)]
+    pub format_version: copl_core::file_version::FileVersion,
     pub config: SynthConfig,
     pub prompts: usize,
     pub responses: usize,
@@ -383,6 +386,7 @@ pub fn generate(config: &SynthConfig) -> Result<Synthetic, SynthError> {
         .map(|n| n.text.split_whitespace().count())
         .collect();
     let summary = Summary {
+        format_version: copl_core::file_version::FileVersion::CURRENT,
         config: config.clone(),
         prompts: prompts.len(),
         responses: nodes.len(),

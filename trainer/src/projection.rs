@@ -120,6 +120,9 @@ pub struct UserPoint {
 /// principal components (`copl-train eval-projection`).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Projection {
+    /// The file's format (`copl_core::file_version`; absent in files before it: 1).
+    #[serde(default)]
+    pub format_version: copl_core::file_version::FileVersion,
     /// Share of the seen embeddings' variance on each of the two components.
     pub explained: Vec<f64>,
     pub points: Vec<UserPoint>,
@@ -208,6 +211,7 @@ pub fn projection_of_checkpoint(
         })
         .collect();
     Ok(Projection {
+        format_version: copl_core::file_version::FileVersion::CURRENT,
         explained: pca
             .variances
             .iter()

@@ -76,6 +76,7 @@ pub fn overall(pairs: usize, accuracy: f64) -> Population {
 /// `copl-train eval`'s output.
 pub fn eval(seen: Population, unseen: Option<Population>) -> MoleEval {
     MoleEval {
+        format_version: copl_core::file_version::FileVersion::CURRENT,
         variant: Variant::Copl,
         seen,
         unseen,
@@ -94,6 +95,7 @@ pub fn synth(
     config.sampling = sampling;
     config.users = users;
     Summary {
+        format_version: copl_core::file_version::FileVersion::CURRENT,
         config,
         prompts: 10,
         responses: 100,
@@ -126,6 +128,7 @@ pub fn training(
     best_step: usize,
 ) -> MoleSummary {
     MoleSummary {
+        format_version: copl_core::file_version::FileVersion::CURRENT,
         variant: Variant::Copl,
         family: BackboneFamily::Bert,
         train_pairs,
@@ -165,6 +168,7 @@ pub fn training(
 /// (epoch, validation accuracy).
 pub fn gcf_summary(val_accuracy: f64, best_epoch: usize, history: &[(usize, f64)]) -> GcfSummary {
     GcfSummary {
+        format_version: copl_core::file_version::FileVersion::CURRENT,
         model: "gcf".into(),
         users: 10,
         responses: 10,
@@ -200,6 +204,7 @@ pub fn unseen_eval(
     by_answers: &[(usize, f64, f64, f64, f64)],
 ) -> UnseenEval {
     UnseenEval {
+        format_version: copl_core::file_version::FileVersion::CURRENT,
         unseen_users: 10,
         mean_answers: 8.0,
         test_pairs: 100,
@@ -250,6 +255,7 @@ pub fn allocation(
         experts,
     };
     CheckpointAllocation {
+        format_version: copl_core::file_version::FileVersion::CURRENT,
         projections: projections.iter().map(|p| p.to_string()).collect(),
         purity: allocation.purity(),
         allocation,
@@ -261,6 +267,7 @@ pub fn allocation(
 /// `copl-train eval-projection --json`: points as (user, group, unseen, x, y).
 pub fn projection(explained: [f64; 2], points: &[(&str, &str, bool, f64, f64)]) -> Projection {
     Projection {
+        format_version: copl_core::file_version::FileVersion::CURRENT,
         explained: explained.to_vec(),
         points: points
             .iter()
@@ -279,6 +286,7 @@ pub fn projection(explained: [f64; 2], points: &[(&str, &str, bool, f64, f64)]) 
 pub fn gcf_eval(accuracy: f64, identified: bool) -> GcfEval {
     use copl_trainer::gcf::Slice;
     GcfEval {
+        format_version: copl_core::file_version::FileVersion::CURRENT,
         model: "gcf".into(),
         overall: Slice {
             pairs: 100,

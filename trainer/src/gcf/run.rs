@@ -24,6 +24,9 @@ use copl_synth as synth;
 /// What `copl-train gcf` reports.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GcfSummary {
+    /// The file's format (`copl_core::file_version`; absent in files before it: 1).
+    #[serde(default)]
+    pub format_version: copl_core::file_version::FileVersion,
     pub model: String,
     pub users: usize,
     pub responses: usize,
@@ -75,6 +78,7 @@ pub fn run_gcf(
     let model = if config.arch.layers == 0 { "mf" } else { "gcf" };
     let epochs = trained.history.len().max(1) as f64;
     let summary = GcfSummary {
+        format_version: copl_core::file_version::FileVersion::CURRENT,
         model: model.to_string(),
         users: graph.users,
         responses: graph.responses,
@@ -155,6 +159,9 @@ pub struct Slice {
 /// What `copl-train eval-gcf` reports (written with `--json`, read by the report).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GcfEval {
+    /// The file's format (`copl_core::file_version`; absent in files before it: 1).
+    #[serde(default)]
+    pub format_version: copl_core::file_version::FileVersion,
     pub model: String,
     /// Seen users' test pairs.
     pub overall: Slice,
@@ -249,6 +256,7 @@ pub fn eval_gcf(data: &Path, ckpt: &Path) -> Result<GcfEval> {
     let label_noise = synth.as_ref().map_or(0.0, |s| s.config.label_noise);
     let identification = identification(&dataset, ckpt, &ids, &users, label_noise)?;
     Ok(GcfEval {
+        format_version: copl_core::file_version::FileVersion::CURRENT,
         model: gcf.model,
         overall: slice(&all)?,
         by_group: by_group

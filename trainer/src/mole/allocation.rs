@@ -15,6 +15,9 @@ pub use super::routing::{Allocation, ProjectionPurity};
 /// model's gates (what the server caches at load), counted by group.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CheckpointAllocation {
+    /// The file's format (`copl_core::file_version`; absent in files before it: 1).
+    #[serde(default)]
+    pub format_version: copl_core::file_version::FileVersion,
     /// The MoLE projections in routing order (`encoder.layer.4.attention.self.query`, …).
     pub projections: Vec<String>,
     pub allocation: Allocation,
@@ -43,6 +46,7 @@ pub fn allocation_of_checkpoint(
     };
     let allocation = probe.allocation(&model)?;
     Ok(CheckpointAllocation {
+        format_version: copl_core::file_version::FileVersion::CURRENT,
         projections: model.backbone.adapters().names.clone(),
         experts_used: allocation.experts_used(),
         purity: allocation.purity(),

@@ -46,6 +46,9 @@ pub struct Population {
 /// What `copl-train eval` reports.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct MoleEval {
+    /// The file's format (`copl_core::file_version`; absent in files before it: 1).
+    #[serde(default)]
+    pub format_version: copl_core::file_version::FileVersion,
     pub variant: Variant,
     pub seen: Population,
     pub unseen: Option<Population>,
@@ -268,6 +271,7 @@ pub fn eval_mole(
         )?)
     };
     Ok(MoleEval {
+        format_version: copl_core::file_version::FileVersion::CURRENT,
         variant: model.config.variant,
         seen,
         unseen,
@@ -334,6 +338,7 @@ pub fn eval_oracle(
         )?)
     };
     Ok(MoleEval {
+        format_version: copl_core::file_version::FileVersion::CURRENT,
         variant: Variant::Uniform,
         seen,
         unseen,

@@ -126,6 +126,9 @@ pub use super::train::spread;
 /// What `copl-train mole` reports.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MoleSummary {
+    /// The file's format (`copl_core::file_version`; absent in files before it: 1).
+    #[serde(default)]
+    pub format_version: copl_core::file_version::FileVersion,
     pub variant: Variant,
     pub family: BackboneFamily,
     pub train_pairs: usize,
@@ -361,6 +364,7 @@ pub fn run_mole(
     )?;
     let test_accuracy = accuracy(&model, &test_pairs, 32, &mut cache)?;
     let summary = MoleSummary {
+        format_version: copl_core::file_version::FileVersion::CURRENT,
         variant,
         family: model_config.family,
         routing: config.routing,

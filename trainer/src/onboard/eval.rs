@@ -79,6 +79,9 @@ pub struct AnswersPoint {
 /// What `copl-train eval-unseen` reports.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct UnseenEval {
+    /// The file's format (`copl_core::file_version`; absent in files before it: 1).
+    #[serde(default)]
+    pub format_version: copl_core::file_version::FileVersion,
     pub unseen_users: usize,
     pub mean_answers: f64,
     pub test_pairs: usize,
@@ -243,6 +246,7 @@ pub fn eval_unseen(data: &Path, ckpt: &Path, config: &EvalUnseenConfig) -> Resul
     }
 
     Ok(UnseenEval {
+        format_version: copl_core::file_version::FileVersion::CURRENT,
         unseen_users: users.len(),
         mean_answers: users.iter().map(|u| u.given.len()).sum::<usize>() as f64 / n,
         test_pairs: users.iter().map(|u| u.test.len()).sum(),
