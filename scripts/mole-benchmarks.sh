@@ -128,41 +128,5 @@ print(" ".join(sorted({json.loads(l).get("group") or "" for l in open(sys.argv[1
     --test-pairs "$TEST" $EVAL_ARGS --json
 done
 
-python3 - "$OUT" $VARIANTS <<'PY'
-import json, sys, os
-out, variants = sys.argv[1], sys.argv[2:]
-def pct(s): return "–" if s is None else f"{100*s['accuracy']:.2f}"
-def evaluation(v):  # copl-oracle has none: its own test figure only
-    p = os.path.join(out, v + ".eval.json")
-    return json.load(open(p)) if os.path.exists(p) else {"seen": {"overall": None, "by_group": {}}}
-print("| variant | seen all | seen controversial | seen common | unseen all | unseen controversial | unseen common | mole test | pairs/s | cache hit rate |")
-print("|---|---|---|---|---|---|---|---|---|---|")
-for v in variants:
-    # g-oracle has one training summary per group (g-oracle-<group>.json), none of its own.
-    tp = os.path.join(out, v + ".json")
-    t = json.load(open(tp)) if os.path.exists(tp) else None
-    e = evaluation(v)
-    s, u = e["seen"], e.get("unseen") or {}
-    train = (f"{100*t['test_accuracy']:.2f} | {t['pairs_per_second']:.2f} | {t['frozen_cache_hit_rate']:.2f}"
-             if t else "– | – | –")
-    print(f"| {v} | {pct(s['overall'])} | {pct(s.get('controversial'))} | {pct(s.get('common'))} "
-          f"| {pct(u.get('overall'))} | {pct(u.get('controversial'))} | {pct(u.get('common'))} "
-          f"| {train} |")
-print()
-print("| variant | group | seen | unseen |")
-print("|---|---|---|---|")
-for v in variants:
-    e = evaluation(v)
-    for g, s in e["seen"]["by_group"].items():
-        u = (e.get("unseen") or {}).get("by_group", {}).get(g)
-        print(f"| {v} | {g} | {pct(s)} | {pct(u)} |")
-if any(evaluation(v)["seen"].get("new_texts") for v in variants):
-    print()
-    print("| variant | seen users, seen texts | seen users, new texts | unseen users, seen texts | unseen users, new texts |")
-    print("|---|---|---|---|---|")
-    for v in variants:
-        e = evaluation(v)
-        s, u = e["seen"], e.get("unseen") or {}
-        print(f"| {v} | {pct(s.get('seen_texts'))} | {pct(s.get('new_texts'))} "
-              f"| {pct(u.get('seen_texts'))} | {pct(u.get('new_texts'))} |")
-PY
+# The tables, read as their writers' types (report/src/variants.rs).
+./target/release/copl-report variants "$OUT" $VARIANTS

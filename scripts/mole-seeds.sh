@@ -28,8 +28,11 @@ evidence_restore "$OUT"
 trap 'evidence_save "$OUT"' EXIT
 # The package set of every release build here (one feature resolution: no rebuilds).
 cargo build --release -q -p copl-server -p copl-cli -p copl-trainer -p copl-report
+# Saved after every seed too, not only at the exit: a session cut off hard (its shell
+# killed, no trap run) keeps the seeds it finished (2026-12-04 lost an hour of them).
 for seed in $SEEDS; do
   SEED=$seed OUT="$OUT/s$seed" scripts/mole-benchmarks.sh >/dev/null
+  evidence_save "$OUT"
 done
 
 # The tables: copl-report's, the same text as the report's section (typed readers).

@@ -97,6 +97,7 @@ pub async fn run(conn: &Connection, args: BenchArgs) -> Result<BenchReport> {
                         prompt: prompt.clone(),
                         response: response.clone(),
                         truncate: true,
+                        ..Default::default()
                     })
                     .await;
                 match call {

@@ -74,6 +74,7 @@ pub async fn score(args: ScoreArgs, conn: &Connection) -> Result<Scored> {
             prompt: args.prompt,
             response: args.response,
             truncate: args.truncate,
+            ..Default::default()
         })
         .await
         .map_err(refused("Score"))?
@@ -123,6 +124,7 @@ pub async fn compare(args: CompareArgs, conn: &Connection) -> Result<Compared> {
             response_a: args.a,
             response_b: args.b,
             truncate: args.truncate,
+            ..Default::default()
         })
         .await
         .map_err(refused("CompareResponses"))?

@@ -12,6 +12,8 @@
 //! - [`mole_seeds`]: Table 2's reward-model cells over seeds, mean ± std, and the paired
 //!   differences issue #13's criteria name;
 //! - [`seeds`]: GCF and adaptation over several seeds, mean ± std;
+//! - [`variants`]: one benchmark run directory's tables (what
+//!   `scripts/mole-benchmarks.sh` prints);
 //! - [`figures`]: PNG line charts, scatter plots and grouped bars with an embedded font
 //!   (no system font library needed).
 //!
@@ -26,3 +28,4 @@ pub mod results;
 pub mod reward_models;
 pub mod runs;
 pub mod seeds;
+pub mod variants;

@@ -1,6 +1,7 @@
 //! `copl-report`: writes docs/results.md and its figures from the evaluation JSON under
 //! `--runs` (the layout `scripts/report.sh` makes; see `results.rs`). `copl-report seeds
-//! DIR…` prints the seeds' tables of the given sets alone (`scripts/mole-seeds.sh`).
+//! DIR…` prints the seeds' tables of the given sets alone (`scripts/mole-seeds.sh`),
+//! `copl-report variants DIR VARIANT…` one benchmark run's (`scripts/mole-benchmarks.sh`).
 
 use std::path::PathBuf;
 
@@ -36,6 +37,14 @@ enum Command {
         #[arg(required = true)]
         sets: Vec<PathBuf>,
     },
+    /// The reward-model tables of one benchmark run directory (`<variant>.eval.json`
+    /// and `<variant>.json` as `scripts/mole-benchmarks.sh` writes them): overall,
+    /// per group, seen and new texts, as markdown on stdout. Writes nothing.
+    Variants {
+        dir: PathBuf,
+        #[arg(required = true)]
+        variants: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -43,6 +52,9 @@ fn main() -> Result<()> {
     match cli.command {
         Some(Command::Seeds { sets }) => {
             print!("{}", copl_report::mole_seeds::tables(&sets)?);
+        }
+        Some(Command::Variants { dir, variants }) => {
+            print!("{}", copl_report::variants::tables(&dir, &variants)?);
         }
         None => {
             let written = copl_report::results::report(&cli.runs, &cli.out, &cli.markdown)?;

@@ -31,6 +31,7 @@ pub struct Settings {
     /// `text` or `json` log lines (tracing; level from `RUST_LOG`, default info).
     pub log_format: String,
     pub limits: Limits,
+    pub scoring: Scoring,
     pub onboarding: Onboarding,
     // Empty lists and strings do not survive the defaults' round trip through the config
     // crate: these two sections default field by field.
@@ -129,6 +130,29 @@ pub struct Store {
     pub on_corrupt: String,
 }
 
+/// How scoring treats what a request leaves open.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scoring {
+    /// A user id neither seen nor onboarded, where the request does not say
+    /// (`unknown_user` UNSPECIFIED): `error` (NOT_FOUND) or `population` (the population
+    /// reward, flagged `user_unknown` in the result and counted).
+    pub unknown_user: String,
+}
+
+impl Scoring {
+    /// Whether an unknown user gets the population reward under `asked` (the request's
+    /// `unknown_user`; UNSPECIFIED is this setting).
+    pub fn population_for_unknown(&self, asked: copl_proto::v1::UnknownUser) -> bool {
+        use copl_proto::v1::UnknownUser;
+        match asked {
+            UnknownUser::Population => true,
+            UnknownUser::Error => false,
+            UnknownUser::Unspecified => self.unknown_user == "population",
+        }
+    }
+}
+
 /// Onboarding settings (docs/onboarding.md).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -175,6 +199,9 @@ impl Default for Settings {
                 max_calls_in_flight: 1024,
                 http2_keepalive_seconds: 60,
                 max_connection_age_seconds: 0,
+            },
+            scoring: Scoring {
+                unknown_user: "error".into(),
             },
             onboarding: Onboarding {
                 min_neighbours: 5,
@@ -288,6 +315,12 @@ impl Settings {
             anyhow::bail!(
                 "setting store.on_corrupt = {:?}: use \"quarantine\" or \"refuse\"",
                 self.store.on_corrupt
+            );
+        }
+        if !matches!(self.scoring.unknown_user.as_str(), "error" | "population") {
+            anyhow::bail!(
+                "setting scoring.unknown_user = {:?}: use \"error\" or \"population\"",
+                self.scoring.unknown_user
             );
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {

@@ -8,6 +8,8 @@
 //! - `copl_batch_rows`, `copl_batch_tokens` (padded), `copl_batch_duration_seconds`,
 //!   `copl_backend_panics_total`
 //! - `copl_onboarded_users`, `copl_seen_users`
+//! - `copl_unknown_user_population_total` (items of unknown users scored with the
+//!   population reward: `unknown_user` = population)
 
 use std::{net::SocketAddr, time::Instant};
 
@@ -52,6 +54,10 @@ pub fn install(addr: SocketAddr) -> Result<()> {
     metrics::describe_counter!(
         "copl_backend_panics_total",
         "Model batches that panicked (their callers got INTERNAL)"
+    );
+    metrics::describe_counter!(
+        "copl_unknown_user_population_total",
+        "Items whose user id was unknown, scored with the population reward (unknown_user = population)"
     );
     metrics::describe_histogram!("copl_batch_rows", "Rows in one model batch");
     metrics::describe_histogram!(

@@ -27,6 +27,7 @@ async fn answers_carry_the_request_id_and_a_refused_call_is_logged_with_it() {
         prompt: "How do I keep a houseplant alive?".into(),
         response: response.into(),
         truncate: false,
+        ..Default::default()
     };
 
     // The client's id comes back on a success.

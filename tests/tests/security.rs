@@ -118,6 +118,7 @@ async fn api_keys_have_two_roles_over_tls() {
         prompt: "How do I keep a houseplant alive?".into(),
         response: "Water it weekly.".into(),
         truncate: false,
+        ..Default::default()
     };
     let code = |r: Result<_, tonic::Status>| {
         r.err()
@@ -259,6 +260,7 @@ async fn calls_in_flight_are_bounded_over_all_connections() {
         prompt: "How do I keep a houseplant alive?".into(),
         response: "Water it weekly.".into(),
         truncate: false,
+        ..Default::default()
     };
     let (items, requests) = tokio::sync::mpsc::unbounded_channel();
     items
@@ -270,6 +272,7 @@ async fn calls_in_flight_are_bounded_over_all_connections() {
                 response: "Water it weekly.".into(),
             }),
             truncate: false,
+            ..Default::default()
         })
         .unwrap();
     let mut streaming = RewardServiceClient::new(first);

@@ -58,6 +58,7 @@ fn score(user: &str) -> ScoreRequest {
         prompt: "How do I keep a houseplant alive?".into(),
         response: "Water it weekly.".into(),
         truncate: false,
+        ..Default::default()
     }
 }
 

@@ -64,6 +64,7 @@ async fn a_stream_whose_client_stops_reading_holds_no_queue_room() {
                     response: "Water it weekly and give it bright, indirect light.".into(),
                 }),
                 truncate: false,
+                ..Default::default()
             })
             .unwrap();
     }
@@ -93,6 +94,7 @@ async fn a_stream_whose_client_stops_reading_holds_no_queue_room() {
             prompt: "How do I keep a houseplant alive?".into(),
             response: "Water it weekly.".into(),
             truncate: false,
+            ..Default::default()
         })
         .await;
     assert!(reply.is_ok(), "{reply:?}");
@@ -121,6 +123,7 @@ async fn a_stream_stops_when_its_client_goes_away_and_shutdown_finishes_open_cal
             response: "Water it weekly and give it bright, indirect light.".into(),
         }),
         truncate: false,
+        ..Default::default()
     };
 
     // A client that sends many items, reads one result and goes away: the server stops

@@ -14,6 +14,7 @@ from .client import (
     Comparison,
     CoplClient,
     CoplError,
+    ItemError,
     Onboarded,
     Score,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "Comparison",
     "CoplClient",
     "CoplError",
+    "ItemError",
     "Onboarded",
     "Score",
     "reward_function",

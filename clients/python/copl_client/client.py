@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence, Tuple, Union
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 import grpc
 
@@ -36,6 +36,8 @@ class Score:
     personalised: bool
     input_tokens: int
     truncated: bool
+    #: True when the user id was unknown and ``unknown_user="population"`` stood in.
+    user_unknown: bool = False
 
     @staticmethod
     def _of(result: pb.ScoreResult) -> "Score":
@@ -44,7 +46,43 @@ class Score:
             personalised=result.personalised,
             input_tokens=result.input_tokens,
             truncated=result.truncated,
+            user_unknown=result.user_unknown,
         )
+
+
+#: ``grpc.StatusCode`` by its number (``ItemError.code`` on the wire).
+_CODES = {c.value[0]: c for c in grpc.StatusCode}
+
+
+@dataclass(frozen=True)
+class ItemError:
+    """An item a per-item ``score_batch`` did not score (the others were): its status
+    code and why, naming the field (``items[3].response: blank …``)."""
+
+    code: grpc.StatusCode
+    message: str
+
+    @staticmethod
+    def _of(error: pb.ItemError) -> "ItemError":
+        return ItemError(_CODES.get(error.code, grpc.StatusCode.UNKNOWN), error.message)
+
+
+#: ``unknown_user`` values: what the server does with a user id it does not know.
+#: ``None`` leaves it to the server's ``scoring.unknown_user`` setting (default error).
+UNKNOWN_USER = {
+    None: pb.UNKNOWN_USER_UNSPECIFIED,
+    "error": pb.UNKNOWN_USER_ERROR,
+    "population": pb.UNKNOWN_USER_POPULATION,
+}
+
+
+def _unknown_user(value: Optional[str]) -> int:
+    try:
+        return UNKNOWN_USER[value]
+    except KeyError:
+        raise ValueError(
+            f"unknown_user={value!r}: use None, 'error' or 'population'"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -153,12 +191,21 @@ class CoplClient:
         response: str,
         *,
         truncate: bool = True,
+        unknown_user: Optional[str] = None,
         timeout: Optional[float] = None,
     ) -> Score:
-        """The reward of ``response`` to ``prompt`` for ``user_id`` ("" = population)."""
+        """The reward of ``response`` to ``prompt`` for ``user_id`` ("" = population).
+        ``unknown_user="population"`` scores an unknown id with the population reward
+        (``Score.user_unknown`` says so) instead of NOT_FOUND."""
         reply = self._call(
             self._stub.Score,
-            pb.ScoreRequest(user_id=user_id, prompt=prompt, response=response, truncate=truncate),
+            pb.ScoreRequest(
+                user_id=user_id,
+                prompt=prompt,
+                response=response,
+                truncate=truncate,
+                unknown_user=_unknown_user(unknown_user),
+            ),
             timeout,
         )
         return Score._of(reply.result)
@@ -169,12 +216,19 @@ class CoplClient:
         *,
         truncate: bool = True,
         chunk: int = 256,
+        per_item_errors: bool = False,
+        unknown_user: Optional[str] = None,
         timeout: Optional[float] = None,
-    ) -> list[Score]:
+    ) -> List[Union[Score, ItemError]]:
         """Rewards of ``(user_id, prompt, response)`` items, in order; sent in calls of
-        at most ``chunk`` items (the server's ``max_batch_items`` is 256 by default)."""
+        at most ``chunk`` items (the server's ``max_batch_items`` is 256 by default).
+
+        By default one bad item fails the call (``CoplError`` naming ``items[i]``); with
+        ``per_item_errors`` each item is a ``Score`` or an ``ItemError`` and one bad
+        item (a blank completion, an unknown user, an over-long text) never fails the
+        others. ``unknown_user`` as in ``score``."""
         items = list(items)
-        scores: list[Score] = []
+        scores: List[Union[Score, ItemError]] = []
         for start in range(0, len(items), max(1, chunk)):
             part = items[start : start + chunk]
             reply = self._call(
@@ -182,10 +236,19 @@ class CoplClient:
                 pb.ScoreBatchRequest(
                     items=[pb.ScoreItem(user_id=u, prompt=p, response=r) for u, p, r in part],
                     truncate=truncate,
+                    per_item_errors=per_item_errors,
+                    unknown_user=_unknown_user(unknown_user),
                 ),
                 timeout,
             )
-            scores.extend(Score._of(r) for r in reply.results)
+            if per_item_errors:
+                scores.extend(
+                    Score._of(o.result) if o.WhichOneof("outcome") == "result"
+                    else ItemError._of(o.error)
+                    for o in reply.outcomes
+                )
+            else:
+                scores.extend(Score._of(r) for r in reply.results)
         return scores
 
     def compare(
@@ -196,6 +259,7 @@ class CoplClient:
         response_b: str,
         *,
         truncate: bool = True,
+        unknown_user: Optional[str] = None,
         timeout: Optional[float] = None,
     ) -> Comparison:
         """Which of two responses ``user_id`` prefers (Bradley–Terry probability)."""
@@ -207,6 +271,7 @@ class CoplClient:
                 response_a=response_a,
                 response_b=response_b,
                 truncate=truncate,
+                unknown_user=_unknown_user(unknown_user),
             ),
             timeout,
         )

@@ -15,7 +15,7 @@ import tempfile
 import grpc
 import pytest
 
-from copl_client import CoplClient, CoplError, reward_function
+from copl_client import CoplClient, CoplError, ItemError, Score, reward_function
 
 ADDR = os.environ["COPL_ADDR"]
 SEEN = os.environ["COPL_SEEN_USER"]
@@ -100,22 +100,99 @@ def test_unavailable_is_retried_with_backoff():
     assert counter.calls == 3
 
 
+def test_a_per_item_batch_fails_only_the_bad_items(client):
+    items = [
+        (SEEN, PROMPT, "Water it weekly."),
+        (SEEN, PROMPT, "   "),
+        ("ghost-user", PROMPT, "Water it weekly."),
+    ]
+    good, blank, ghost = client.score_batch(items, per_item_errors=True)
+    assert isinstance(good, Score) and good.personalised
+    assert abs(good.reward - client.score(SEEN, PROMPT, "Water it weekly.").reward) < 1e-4
+    assert isinstance(blank, ItemError) and blank.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert blank.message.startswith("items[1].response")
+    assert isinstance(ghost, ItemError) and ghost.code == grpc.StatusCode.NOT_FOUND
+    # Without per-item outcomes the call fails whole, naming the item.
+    with pytest.raises(CoplError) as whole:
+        client.score_batch(items)
+    assert whole.value.message.startswith("items[1].response")
+    # The population for unknown users, only when asked, and flagged.
+    flagged = client.score("ghost-user", PROMPT, "Water it weekly.", unknown_user="population")
+    assert flagged.user_unknown and not flagged.personalised
+    assert flagged.reward == pytest.approx(client.score("", PROMPT, "Water it weekly.").reward)
+    with pytest.raises(ValueError):
+        client.score(SEEN, PROMPT, "x", unknown_user="populace")
+
+
 def test_trl_reward_function_scores_each_sample_for_its_user(client):
     reward = reward_function(client)
-    prompts = [PROMPT, PROMPT, [{"role": "user", "content": PROMPT}]]
+    prompts = [PROMPT, PROMPT, [{"role": "user", "content": PROMPT}], PROMPT, PROMPT]
     completions = [
         "Water it weekly.",
         "Give it light.",
         [{"role": "assistant", "content": "Water it weekly."}],
+        "",
+        "Water it weekly.",
     ]
-    got = reward(prompts, completions, user_id=[SEEN, "", SEEN], completion_ids=None)
-    assert len(got) == 3 and all(isinstance(r, float) for r in got)
+    users = [SEEN, "", SEEN, SEEN, "ghost-user"]
+    got = reward(prompts=prompts, completions=completions, user_id=users, completion_ids=None)
+    assert got[3] is None and got[4] is None, got
+    assert all(isinstance(r, float) for r in got[:3]), got
     assert abs(got[0] - client.score(SEEN, PROMPT, "Water it weekly.").reward) < 1e-4
     assert abs(got[1] - client.score("", PROMPT, "Give it light.").reward) < 1e-4
-    # Chat messages are joined into text: the same text as the first sample.
+    # A one-turn conversation is its text: the same input as the first sample.
     assert abs(got[2] - got[0]) < 1e-4
-    # No user column: the population reward.
-    assert reward([PROMPT], ["Give it light."])[0] == pytest.approx(got[1], abs=1e-4)
+    assert reward.stats["scored"] == 3 and reward.stats["population"] == 1
+    assert reward.stats["not_scored:INVALID_ARGUMENT"] == 1
+    assert reward.stats["not_scored:NOT_FOUND"] == 1
+    # Unknown users may get the population reward instead, flagged and counted.
+    lenient = reward_function(client, unknown_user="population")
+    assert lenient([PROMPT], ["Give it light."], user_id=["ghost-user"])[0] == pytest.approx(
+        got[1], abs=1e-4
+    )
+    assert lenient.stats["unknown_user_population"] == 1
+
+
+def test_trl_reward_function_is_explicit_about_user_ids(client):
+    reward = reward_function(client)
+    # A mistyped column is an error, not the population for everyone.
+    with pytest.raises(KeyError) as mistyped:
+        reward([PROMPT], ["Give it light."], user=[SEEN])
+    assert "user_id" in str(mistyped.value) and "'user'" in str(mistyped.value)
+    # Integer ids are their decimal strings (here unknown: None); other types raise.
+    assert reward([PROMPT], ["x"], user_id=[12345]) == [None]
+    assert reward.stats["not_scored:NOT_FOUND"] == 1
+    with pytest.raises(TypeError):
+        reward([PROMPT], ["x"], user_id=[1.5])
+    # A missing id: the population reward by default, None when asked.
+    population = client.score("", PROMPT, "Give it light.").reward
+    assert reward([PROMPT], ["Give it light."], user_id=[None])[0] == pytest.approx(population)
+    strict = reward_function(client, missing_user="none")
+    assert strict([PROMPT], ["Give it light."], user_id=[None]) == [None]
+    # user_key=None: every sample the population.
+    everyone = reward_function(client, user_key=None)
+    assert everyone([PROMPT], ["Give it light."])[0] == pytest.approx(population)
+
+
+def test_trl_conversations_render_with_the_servers_template(client):
+    reward = reward_function(client)
+    conversation = [
+        {"role": "system", "content": "Answer briefly."},
+        {"role": "user", "content": "I have a fern."},
+        {"role": "assistant", "content": [{"type": "text", "text": "Nice."}]},
+        {"role": "user", "content": PROMPT},
+    ]
+    image = [{"role": "user", "content": [{"type": "image", "url": "x.png"}]}]
+    got = reward(
+        [conversation, image],
+        [[{"role": "assistant", "content": "Water it weekly."}]] * 2,
+        user_id=[SEEN, SEEN],
+    )
+    # The test checkpoint is BERT's sentence pair: the turns labelled in the prompt.
+    rendered = "System: Answer briefly.\n\nUser: I have a fern.\n\nAssistant: Nice.\n\nUser: " + PROMPT
+    assert got[0] == pytest.approx(client.score(SEEN, rendered, "Water it weekly.").reward, abs=1e-4)
+    assert got[1] is None
+    assert reward.stats["not_scored:content part of type 'image' is not text"] == 1
 
 
 def test_generated_stubs_match_the_proto():

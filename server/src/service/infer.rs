@@ -24,6 +24,8 @@ pub(super) struct Item {
     pub prompt: String,
     pub response: String,
     pub condition: Arc<Condition>,
+    /// The user id was unknown: the population's condition stands in (`unknown_user`).
+    pub user_unknown: bool,
 }
 
 /// Tokenised items.
@@ -33,6 +35,8 @@ pub(super) struct Prepared {
     rows: Vec<Row>,
     /// Per row: tokens before truncation.
     lengths: Vec<usize>,
+    /// Per row: [`Item::user_unknown`].
+    user_unknown: Vec<bool>,
     chars: u64,
     tokenization: Duration,
 }
@@ -50,13 +54,41 @@ pub(super) fn since(t: Instant) -> u64 {
 
 /// Tokenises `items` on the blocking pool once the queue has room for them (a full
 /// queue refuses them before any work); over-long input is refused naming
-/// `field(index)` unless `truncate`.
+/// `field(index)` unless `truncate`. The first item refused fails them all.
 pub(super) async fn prepare(
     state: &Arc<State>,
     items: Vec<Item>,
     truncate: bool,
     field: impl Fn(usize) -> String,
 ) -> Result<Prepared, Status> {
+    let (prepared, refused) = tokenise(state, items, truncate, false, field).await?;
+    match refused.into_iter().next() {
+        Some((_, status)) => Err(status),
+        None => Ok(prepared),
+    }
+}
+
+/// As [`prepare`], each item on its own: the items the tokeniser refuses come back as
+/// (index in `items`, why), the others are prepared in their order (ScoreBatch's
+/// `per_item_errors`). The call itself still fails on a full queue.
+pub(super) async fn prepare_each(
+    state: &Arc<State>,
+    items: Vec<Item>,
+    truncate: bool,
+    field: impl Fn(usize) -> String,
+) -> Result<(Prepared, Vec<(usize, Status)>), Status> {
+    tokenise(state, items, truncate, true, field).await
+}
+
+/// Both of the above: every item tokenised alone (the tokeniser's cost is per text
+/// either way), stopping at the first refusal unless `each`.
+async fn tokenise(
+    state: &Arc<State>,
+    items: Vec<Item>,
+    truncate: bool,
+    each: bool,
+    field: impl Fn(usize) -> String,
+) -> Result<(Prepared, Vec<(usize, Status)>), Status> {
     let room = state.scheduler.reserve().map_err(score_status)?;
     let started = Instant::now();
     let s = state.clone();
@@ -66,20 +98,25 @@ pub(super) async fn prepare(
         .collect();
     let limit = state.max_input_tokens;
     let tokenised = tokio::task::spawn_blocking(move || {
-        let refs: Vec<(&str, &str)> = texts
-            .iter()
-            .map(|(p, r)| (p.as_str(), r.as_str()))
-            .collect();
-        s.model.tokenize_limited(&refs, limit, truncate)
+        let mut out = Vec::with_capacity(texts.len());
+        for (p, r) in &texts {
+            let one = s.model.tokenize_limited(&[(p, r)], limit, truncate);
+            let refused = one.is_err();
+            out.push(one);
+            if refused && !each {
+                break;
+            }
+        }
+        out
     })
     .await
     .map_err(|e| Status::internal(format!("tokeniser task: {e}")))?;
-    let tokenised = tokenised.map_err(|e| match e {
+    let refusal = |index: usize, e: copl_core::model::reward::InputError| match e {
         copl_core::model::reward::InputError::TooLong {
-            index,
             tokens,
             limit,
             at_least,
+            ..
         } => invalid(
             field(index),
             format!(
@@ -89,31 +126,49 @@ pub(super) async fn prepare(
                 if at_least { "at least " } else { "" }
             ),
         ),
-        copl_core::model::reward::InputError::Tokenizer { index, message } => {
+        copl_core::model::reward::InputError::Tokenizer { message, .. } => {
             invalid(field(index), format!("tokenizer: {message}"))
         }
         other => Status::internal(other.to_string()),
-    })?;
-    let chars = items
-        .iter()
-        .map(|i| (i.prompt.chars().count() + i.response.chars().count()) as u64)
-        .sum();
+    };
+    let mut chars = 0;
     let mut rows = Vec::with_capacity(items.len());
     let mut lengths = Vec::with_capacity(items.len());
-    for (item, (tokens, length)) in items.into_iter().zip(tokenised) {
-        rows.push(Row {
-            tokens,
-            condition: item.condition,
-        });
-        lengths.push(length);
+    let mut user_unknown = Vec::with_capacity(items.len());
+    let mut refused = Vec::new();
+    for (index, (item, one)) in items.into_iter().zip(tokenised).enumerate() {
+        match one.map(|mut rows| rows.pop()) {
+            Ok(Some((tokens, length))) => {
+                chars += (item.prompt.chars().count() + item.response.chars().count()) as u64;
+                rows.push(Row {
+                    tokens,
+                    condition: item.condition,
+                });
+                lengths.push(length);
+                user_unknown.push(item.user_unknown);
+            }
+            Ok(None) => refused.push((index, Status::internal("the tokeniser returned no row"))),
+            Err(e) => refused.push((index, refusal(index, e))),
+        }
     }
-    Ok(Prepared {
-        room,
-        rows,
-        lengths,
-        chars,
-        tokenization: started.elapsed(),
-    })
+    Ok((
+        Prepared {
+            room,
+            rows,
+            lengths,
+            user_unknown,
+            chars,
+            tokenization: started.elapsed(),
+        },
+        refused,
+    ))
+}
+
+impl Prepared {
+    /// Rows left to score.
+    pub(super) fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
 }
 
 /// Scores prepared rows, split into jobs that each fit one model batch (charged as the
@@ -130,17 +185,20 @@ pub(super) async fn reward(
         mut room,
         rows,
         lengths,
+        user_unknown,
         chars,
         tokenization,
     } = prepared;
-    let results_meta: Vec<(bool, u32, bool)> = rows
+    let results_meta: Vec<(bool, u32, bool, bool)> = rows
         .iter()
         .zip(&lengths)
-        .map(|(r, &n)| {
+        .zip(user_unknown)
+        .map(|((r, &n), unknown)| {
             (
                 r.condition.personalised,
                 r.tokens.ids.len() as u32,
                 n > r.tokens.ids.len(),
+                unknown,
             )
         })
         .collect();
@@ -181,11 +239,12 @@ pub(super) async fn reward(
         .into_iter()
         .zip(results_meta)
         .map(
-            |(reward, (personalised, input_tokens, truncated))| ScoreResult {
+            |(reward, (personalised, input_tokens, truncated, user_unknown))| ScoreResult {
                 reward,
                 personalised,
                 input_tokens,
                 truncated,
+                user_unknown,
             },
         )
         .collect();

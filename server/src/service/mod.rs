@@ -26,8 +26,8 @@ use copl_proto::v1::{
     DeleteUserRequest, DeleteUserResponse, ExpertRouting, GetUserRequest, GetUserResponse,
     InfoRequest, InfoResponse, Metadata, OnboardUserRequest, OnboardUserResponse,
     ScoreBatchRequest, ScoreBatchResponse, ScoreRequest, ScoreResponse, ScoreStreamRequest,
-    ScoreStreamResponse, SuggestSurveyRequest, SuggestSurveyResponse, SurveyPair, UserInfo,
-    UserOrigin, reward_service_server::RewardService,
+    ScoreStreamResponse, SuggestSurveyRequest, SuggestSurveyResponse, SurveyPair, UnknownUser,
+    UserInfo, UserOrigin, reward_service_server::RewardService,
 };
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
@@ -37,7 +37,7 @@ use request_id::RequestId;
 
 use crate::{
     state::State,
-    users::{Condition, Found},
+    users::{Condition, Found, UserError},
 };
 use fields::{answers, at_most, deadline, invalid, non_empty, response_row, user_id, user_status};
 use infer::{Item, prepare, reward, since};
@@ -106,15 +106,42 @@ impl RewardApi {
     }
 }
 
-/// Finds the user of `field`.
-async fn condition(state: &State, field: &str, id: &str) -> Result<Arc<Condition>, Status> {
+/// Whom an item is scored for: the condition of the user `field` names, and whether the
+/// id was unknown and the population's condition stands in (only where `unknown_user`,
+/// the request's value or else `scoring.unknown_user`, asks for it).
+pub(super) struct Whom {
+    pub condition: Arc<Condition>,
+    pub user_unknown: bool,
+}
+
+/// Finds the user of `field` (`unknown_user` as the request gives it).
+async fn condition(
+    state: &State,
+    field: &str,
+    id: &str,
+    unknown_user: i32,
+) -> Result<Whom, Status> {
     user_id(field, id)?;
-    state
-        .users
-        .find(id)
-        .await
-        .map(|f| f.condition().clone())
-        .map_err(|e| user_status(field, e))
+    let asked = UnknownUser::try_from(unknown_user).map_err(|_| {
+        invalid(
+            "unknown_user",
+            format!("{unknown_user} is not an UnknownUser value (0, 1 or 2)"),
+        )
+    })?;
+    match state.users.find(id).await {
+        Ok(found) => Ok(Whom {
+            condition: found.condition().clone(),
+            user_unknown: false,
+        }),
+        Err(UserError::NotFound(_)) if state.settings.scoring.population_for_unknown(asked) => {
+            metrics::counter!("copl_unknown_user_population_total").increment(1);
+            Ok(Whom {
+                condition: state.users.population(),
+                user_unknown: true,
+            })
+        }
+        Err(e) => Err(user_status(field, e)),
+    }
 }
 
 fn user_info(state: &State, id: &str, found: &Found, include_embedding: bool) -> UserInfo {
@@ -166,17 +193,19 @@ impl RewardApi {
         non_empty("prompt", &r.prompt)?;
         non_empty("response_a", &r.response_a)?;
         non_empty("response_b", &r.response_b)?;
-        let condition = condition(&state, "user_id", &r.user_id).await?;
+        let whom = condition(&state, "user_id", &r.user_id, r.unknown_user).await?;
         let items = vec![
             Item {
                 prompt: r.prompt.clone(),
                 response: r.response_a,
-                condition: condition.clone(),
+                condition: whom.condition.clone(),
+                user_unknown: whom.user_unknown,
             },
             Item {
                 prompt: r.prompt,
                 response: r.response_b,
-                condition,
+                condition: whom.condition,
+                user_unknown: whom.user_unknown,
             },
         ];
         let prepared = prepare(&state, items, r.truncate, |i| {

@@ -9,8 +9,9 @@ use std::{
 };
 
 use copl_proto::v1::{
-    ItemError, ScoreBatchRequest, ScoreBatchResponse, ScoreItem, ScoreRequest, ScoreResponse,
-    ScoreStreamRequest, ScoreStreamResponse, score_stream_response::Outcome,
+    ItemError, ScoreBatchRequest, ScoreBatchResponse, ScoreItem, ScoreOutcome, ScoreRequest,
+    ScoreResponse, ScoreStreamRequest, ScoreStreamResponse, score_outcome,
+    score_stream_response::Outcome,
 };
 use futures_util::{StreamExt, stream::FuturesOrdered};
 use tokio_stream::wrappers::ReceiverStream;
@@ -18,11 +19,11 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
 use super::{
-    RewardApi, ScoreStream, condition,
+    RewardApi, ScoreStream, Whom, condition,
     fields::{at_most, deadline, invalid, non_empty},
-    infer::{Item, Rewarded, prepare, reward},
+    infer::{Item, Rewarded, prepare, prepare_each, reward, since},
 };
-use crate::{state::State, users::Condition};
+use crate::state::State;
 
 /// Items of one stream in flight at once (beyond them the stream waits for results).
 const STREAM_IN_FLIGHT: usize = 256;
@@ -41,7 +42,15 @@ impl RewardApi {
             prompt: r.prompt,
             response: r.response,
         };
-        let mut rewarded = score_one(&state, "", item, r.truncate, deadline, arrived).await?;
+        let mut rewarded = score_one(
+            &state,
+            "",
+            item,
+            (r.truncate, r.unknown_user),
+            deadline,
+            arrived,
+        )
+        .await?;
         Ok(Response::new(ScoreResponse {
             result: rewarded.results.pop(),
             metadata: Some(rewarded.metadata),
@@ -67,35 +76,87 @@ impl RewardApi {
             "items",
             format!("max_batch_items = {max}"),
         )?;
+        let per_item = r.per_item_errors;
         let mut items = Vec::with_capacity(r.items.len());
+        // Per item: Some(why) for an item refused before tokenising (per_item only).
+        let mut refused: Vec<Option<Status>> = Vec::with_capacity(r.items.len());
         // One lookup per distinct user (with a shared store each is a Redis read).
-        let mut found: HashMap<String, Arc<Condition>> = HashMap::new();
+        let mut found: HashMap<String, Arc<Whom>> = HashMap::new();
         for (i, item) in r.items.into_iter().enumerate() {
-            non_empty(&format!("items[{i}].prompt"), &item.prompt)?;
-            non_empty(&format!("items[{i}].response"), &item.response)?;
-            let condition = match found.get(&item.user_id) {
-                Some(c) => c.clone(),
-                None => {
-                    let c =
-                        condition(&state, &format!("items[{i}].user_id"), &item.user_id).await?;
-                    found.insert(item.user_id.clone(), c.clone());
-                    c
+            let checked = async {
+                non_empty(&format!("items[{i}].prompt"), &item.prompt)?;
+                non_empty(&format!("items[{i}].response"), &item.response)?;
+                let whom = match found.get(&item.user_id) {
+                    Some(w) => w.clone(),
+                    None => {
+                        let field = format!("items[{i}].user_id");
+                        let w = Arc::new(
+                            condition(&state, &field, &item.user_id, r.unknown_user).await?,
+                        );
+                        found.insert(item.user_id.clone(), w.clone());
+                        w
+                    }
+                };
+                Ok::<_, Status>(Item {
+                    prompt: item.prompt,
+                    response: item.response,
+                    condition: whom.condition.clone(),
+                    user_unknown: whom.user_unknown,
+                })
+            }
+            .await;
+            match checked {
+                Ok(item) => {
+                    items.push(item);
+                    refused.push(None);
                 }
-            };
-            items.push(Item {
-                prompt: item.prompt,
-                response: item.response,
-                condition,
-            });
+                Err(status) if per_item => refused.push(Some(status)),
+                Err(status) => return Err(status),
+            }
         }
-        let prepared = prepare(&state, items, r.truncate, |i| {
-            format!("items[{i}].response")
-        })
-        .await?;
-        let rewarded = reward(&state, prepared, deadline, arrived).await?;
+        // Positions in the request of the items left (what `prepare`'s indices count).
+        let left: Vec<usize> = (0..refused.len())
+            .filter(|&i| refused[i].is_none())
+            .collect();
+        let field = |k: usize| format!("items[{}].response", left[k]);
+        if !per_item {
+            let prepared = prepare(&state, items, r.truncate, field).await?;
+            let rewarded = reward(&state, prepared, deadline, arrived).await?;
+            return Ok(Response::new(ScoreBatchResponse {
+                results: rewarded.results,
+                metadata: Some(rewarded.metadata),
+                outcomes: Vec::new(),
+            }));
+        }
+        let (prepared, too_long) = prepare_each(&state, items, r.truncate, field).await?;
+        for (k, status) in too_long {
+            refused[left[k]] = Some(status);
+        }
+        let (mut results, metadata) = if prepared.is_empty() {
+            (Vec::new().into_iter(), None)
+        } else {
+            let rewarded = reward(&state, prepared, deadline, arrived).await?;
+            (rewarded.results.into_iter(), Some(rewarded.metadata))
+        };
+        // The scored results fill the slots of the items not refused, in order.
+        let outcomes = refused
+            .into_iter()
+            .map(|why| ScoreOutcome {
+                outcome: match why {
+                    Some(status) => Some(score_outcome::Outcome::Error(item_error(&status))),
+                    None => results.next().map(score_outcome::Outcome::Result),
+                },
+            })
+            .collect();
         Ok(Response::new(ScoreBatchResponse {
-            results: rewarded.results,
-            metadata: Some(rewarded.metadata),
+            results: Vec::new(),
+            metadata: metadata.or_else(|| {
+                Some(copl_proto::v1::Metadata {
+                    total_time_ns: since(arrived),
+                    ..Default::default()
+                })
+            }),
+            outcomes,
         }))
     }
 
@@ -160,20 +221,27 @@ async fn score_one(
     state: &Arc<State>,
     prefix: &str,
     item: ScoreItem,
-    truncate: bool,
+    (truncate, unknown_user): (bool, i32),
     deadline: Option<Instant>,
     arrived: Instant,
 ) -> Result<Rewarded, Status> {
     let response_field = format!("{prefix}response");
     non_empty(&format!("{prefix}prompt"), &item.prompt)?;
     non_empty(&response_field, &item.response)?;
-    let condition = condition(state, &format!("{prefix}user_id"), &item.user_id).await?;
+    let whom = condition(
+        state,
+        &format!("{prefix}user_id"),
+        &item.user_id,
+        unknown_user,
+    )
+    .await?;
     let prepared = prepare(
         state,
         vec![Item {
             prompt: item.prompt,
             response: item.response,
-            condition,
+            condition: whom.condition,
+            user_unknown: whom.user_unknown,
         }],
         truncate,
         |_| response_field.clone(),
@@ -191,7 +259,10 @@ async fn stream_item(
     let arrived = Instant::now();
     let request_id = item.request_id;
     let outcome = match item.item {
-        Some(i) => score_one(state, "item.", i, item.truncate, deadline, arrived).await,
+        Some(i) => {
+            let asked = (item.truncate, item.unknown_user);
+            score_one(state, "item.", i, asked, deadline, arrived).await
+        }
         None => Err(invalid("item", "missing")),
     };
     match outcome {
@@ -202,11 +273,16 @@ async fn stream_item(
         },
         Err(status) => ScoreStreamResponse {
             request_id,
-            outcome: Some(Outcome::Error(ItemError {
-                code: status.code() as i32,
-                message: status.message().to_string(),
-            })),
+            outcome: Some(Outcome::Error(item_error(&status))),
             metadata: None,
         },
+    }
+}
+
+/// A refused item's status as its per-item error (a stream item, a per-item batch item).
+fn item_error(status: &Status) -> ItemError {
+    ItemError {
+        code: status.code() as i32,
+        message: status.message().to_string(),
     }
 }

@@ -257,6 +257,12 @@ impl Users {
         }))
     }
 
+    /// The population's condition (the shared expert only: what an empty id is scored
+    /// with).
+    pub fn population(&self) -> Arc<Condition> {
+        self.population.clone()
+    }
+
     /// The user `user_id` names; the population for an empty id.
     pub async fn find(&self, user_id: &str) -> Result<Found, UserError> {
         if user_id.is_empty() {

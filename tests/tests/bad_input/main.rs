@@ -58,6 +58,7 @@ fn score(user: &str, prompt: &str, response: &str, truncate: bool) -> Call {
         prompt: prompt.into(),
         response: response.into(),
         truncate,
+        ..Default::default()
     })
 }
 
@@ -73,6 +74,7 @@ fn batch(items: Vec<ScoreItem>) -> Call {
     Call::Batch(ScoreBatchRequest {
         items,
         truncate: false,
+        ..Default::default()
     })
 }
 
@@ -111,6 +113,7 @@ async fn reward_that_must_survive(api: &mut RewardServiceClient<Channel>) -> f32
         prompt: PROMPT.into(),
         response: "Water it weekly.".into(),
         truncate: false,
+        ..Default::default()
     })
     .await
     .unwrap()
@@ -190,6 +193,7 @@ async fn hostile_requests_get_the_right_code_and_message_and_harm_nothing() {
             request_id: i as u64,
             item: Some(item(u, r)),
             truncate: false,
+            ..Default::default()
         })
         .collect();
     let mut stream = api

@@ -185,6 +185,7 @@ pub fn hostile_calls(inputs: &Inputs<'_>) -> Vec<Row> {
                 response_a: "x".into(),
                 response_b: "x".into(),
                 truncate: false,
+                ..Default::default()
             }),
             ok,
             "",
@@ -197,6 +198,7 @@ pub fn hostile_calls(inputs: &Inputs<'_>) -> Vec<Row> {
                 response_a: "x".into(),
                 response_b: String::new(),
                 truncate: false,
+                ..Default::default()
             }),
             invalid,
             "response_b: empty",
@@ -209,6 +211,7 @@ pub fn hostile_calls(inputs: &Inputs<'_>) -> Vec<Row> {
                 response_a: "x".into(),
                 response_b: "y".into(),
                 truncate: false,
+                ..Default::default()
             }),
             Code::NotFound,
             "user_id",

@@ -4,12 +4,14 @@
 //! standard health protocol and server reflection: every RPC, every error path, and a
 //! restart that keeps an onboarded user. One server serves the sections in turn (its
 //! checkpoint is the costly part): `scoring` (Info, Score, ScoreBatch, CompareResponses,
-//! ScoreStream, the CLI and its load generator), `users` (OnboardUser, GetUser,
+//! ScoreStream, the CLI and its load generator), `per_item` (ScoreBatch's per-item
+//! outcomes, the unknown-user policy), `users` (OnboardUser, GetUser,
 //! SuggestSurvey, DeleteUser), `restart` (metrics, kill -9 and restarts, a full queue);
 //! `refusals` holds the checkpoints and configurations a server refuses at start.
 
 #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 
+mod per_item;
 mod refusals;
 mod restart;
 mod scoring;
@@ -49,6 +51,7 @@ fn score(user: &str, response: &str, truncate: bool) -> ScoreRequest {
         prompt: "How do I keep a houseplant alive?".into(),
         response: response.into(),
         truncate,
+        ..Default::default()
     }
 }
 
@@ -84,6 +87,7 @@ async fn every_rpc_and_error_through_the_real_server() {
     scoring::reflection_lists_the_services(channel).await;
     scoring::info(&mut api).await;
     scoring::score_paths(&mut api, &addr, &ckpt).await;
+    per_item::per_item_outcomes_and_unknown_users(&mut api).await;
     scoring::the_bare_model_bench_scores_every_batch_size(&ckpt);
     let onboarded = users::onboarding(&mut api, &addr, &data, &ckpt).await;
     users::lookups_surveys_and_refusals(&mut api, &onboarded.answers).await;

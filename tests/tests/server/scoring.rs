@@ -155,6 +155,7 @@ pub async fn score_paths(api: &mut Api, addr: &str, ckpt: &Path) {
                 item("", "Water it weekly."),
             ],
             truncate: false,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -192,6 +193,7 @@ pub async fn score_paths(api: &mut Api, addr: &str, ckpt: &Path) {
                 item("", "Water."),
             ],
             truncate: false,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -212,6 +214,7 @@ pub async fn score_paths(api: &mut Api, addr: &str, ckpt: &Path) {
         api.score_batch(ScoreBatchRequest {
             items: vec![item("user-00000", "a"), item("ghost", "b")],
             truncate: false,
+            ..Default::default()
         })
         .await,
     );
@@ -224,6 +227,7 @@ pub async fn score_paths(api: &mut Api, addr: &str, ckpt: &Path) {
         api.score_batch(ScoreBatchRequest {
             items: vec![item("user-00000", "a"), item("user-00000", "")],
             truncate: false,
+            ..Default::default()
         })
         .await,
     );
@@ -238,6 +242,7 @@ pub async fn score_paths(api: &mut Api, addr: &str, ckpt: &Path) {
         api.score_batch(ScoreBatchRequest {
             items: (0..300).map(|_| item("", "a")).collect(),
             truncate: false,
+            ..Default::default()
         })
         .await,
     );
@@ -255,6 +260,7 @@ pub async fn score_paths(api: &mut Api, addr: &str, ckpt: &Path) {
             response_a: "Water it weekly.".into(),
             response_b: "Water it weekly and give it light.".into(),
             truncate: false,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -270,6 +276,7 @@ pub async fn score_paths(api: &mut Api, addr: &str, ckpt: &Path) {
             response_a: "a".into(),
             response_b: String::new(),
             truncate: false,
+            ..Default::default()
         })
         .await,
     );
@@ -292,6 +299,7 @@ pub async fn score_paths(api: &mut Api, addr: &str, ckpt: &Path) {
         request_id: 100 + i as u64,
         item: Some(item(u, r)),
         truncate: false,
+        ..Default::default()
     })
     .collect();
     let mut stream = api

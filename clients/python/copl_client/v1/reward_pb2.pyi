@@ -7,6 +7,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class UnknownUser(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    UNKNOWN_USER_UNSPECIFIED: _ClassVar[UnknownUser]
+    UNKNOWN_USER_ERROR: _ClassVar[UnknownUser]
+    UNKNOWN_USER_POPULATION: _ClassVar[UnknownUser]
+
 class AdaptationFallback(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ADAPTATION_FALLBACK_NONE: _ClassVar[AdaptationFallback]
@@ -19,6 +25,9 @@ class UserOrigin(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     USER_ORIGIN_UNSPECIFIED: _ClassVar[UserOrigin]
     USER_ORIGIN_SEEN: _ClassVar[UserOrigin]
     USER_ORIGIN_ONBOARDED: _ClassVar[UserOrigin]
+UNKNOWN_USER_UNSPECIFIED: UnknownUser
+UNKNOWN_USER_ERROR: UnknownUser
+UNKNOWN_USER_POPULATION: UnknownUser
 ADAPTATION_FALLBACK_NONE: AdaptationFallback
 ADAPTATION_FALLBACK_WIDENED_HOPS: AdaptationFallback
 ADAPTATION_FALLBACK_POPULATION: AdaptationFallback
@@ -54,16 +63,26 @@ class ScoreItem(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., prompt: _Optional[str] = ..., response: _Optional[str] = ...) -> None: ...
 
 class ScoreResult(_message.Message):
-    __slots__ = ("reward", "personalised", "input_tokens", "truncated")
+    __slots__ = ("reward", "personalised", "input_tokens", "truncated", "user_unknown")
     REWARD_FIELD_NUMBER: _ClassVar[int]
     PERSONALISED_FIELD_NUMBER: _ClassVar[int]
     INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    USER_UNKNOWN_FIELD_NUMBER: _ClassVar[int]
     reward: float
     personalised: bool
     input_tokens: int
     truncated: bool
-    def __init__(self, reward: _Optional[float] = ..., personalised: _Optional[bool] = ..., input_tokens: _Optional[int] = ..., truncated: _Optional[bool] = ...) -> None: ...
+    user_unknown: bool
+    def __init__(self, reward: _Optional[float] = ..., personalised: _Optional[bool] = ..., input_tokens: _Optional[int] = ..., truncated: _Optional[bool] = ..., user_unknown: _Optional[bool] = ...) -> None: ...
+
+class ScoreOutcome(_message.Message):
+    __slots__ = ("result", "error")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    result: ScoreResult
+    error: ItemError
+    def __init__(self, result: _Optional[_Union[ScoreResult, _Mapping]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
 
 class ItemError(_message.Message):
     __slots__ = ("code", "message")
@@ -74,16 +93,18 @@ class ItemError(_message.Message):
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ScoreRequest(_message.Message):
-    __slots__ = ("user_id", "prompt", "response", "truncate")
+    __slots__ = ("user_id", "prompt", "response", "truncate", "unknown_user")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_FIELD_NUMBER: _ClassVar[int]
     TRUNCATE_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_USER_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     prompt: str
     response: str
     truncate: bool
-    def __init__(self, user_id: _Optional[str] = ..., prompt: _Optional[str] = ..., response: _Optional[str] = ..., truncate: _Optional[bool] = ...) -> None: ...
+    unknown_user: UnknownUser
+    def __init__(self, user_id: _Optional[str] = ..., prompt: _Optional[str] = ..., response: _Optional[str] = ..., truncate: _Optional[bool] = ..., unknown_user: _Optional[_Union[UnknownUser, str]] = ...) -> None: ...
 
 class ScoreResponse(_message.Message):
     __slots__ = ("result", "metadata")
@@ -94,30 +115,38 @@ class ScoreResponse(_message.Message):
     def __init__(self, result: _Optional[_Union[ScoreResult, _Mapping]] = ..., metadata: _Optional[_Union[Metadata, _Mapping]] = ...) -> None: ...
 
 class ScoreBatchRequest(_message.Message):
-    __slots__ = ("items", "truncate")
+    __slots__ = ("items", "truncate", "per_item_errors", "unknown_user")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     TRUNCATE_FIELD_NUMBER: _ClassVar[int]
+    PER_ITEM_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_USER_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[ScoreItem]
     truncate: bool
-    def __init__(self, items: _Optional[_Iterable[_Union[ScoreItem, _Mapping]]] = ..., truncate: _Optional[bool] = ...) -> None: ...
+    per_item_errors: bool
+    unknown_user: UnknownUser
+    def __init__(self, items: _Optional[_Iterable[_Union[ScoreItem, _Mapping]]] = ..., truncate: _Optional[bool] = ..., per_item_errors: _Optional[bool] = ..., unknown_user: _Optional[_Union[UnknownUser, str]] = ...) -> None: ...
 
 class ScoreBatchResponse(_message.Message):
-    __slots__ = ("results", "metadata")
+    __slots__ = ("results", "metadata", "outcomes")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[ScoreResult]
     metadata: Metadata
-    def __init__(self, results: _Optional[_Iterable[_Union[ScoreResult, _Mapping]]] = ..., metadata: _Optional[_Union[Metadata, _Mapping]] = ...) -> None: ...
+    outcomes: _containers.RepeatedCompositeFieldContainer[ScoreOutcome]
+    def __init__(self, results: _Optional[_Iterable[_Union[ScoreResult, _Mapping]]] = ..., metadata: _Optional[_Union[Metadata, _Mapping]] = ..., outcomes: _Optional[_Iterable[_Union[ScoreOutcome, _Mapping]]] = ...) -> None: ...
 
 class ScoreStreamRequest(_message.Message):
-    __slots__ = ("request_id", "item", "truncate")
+    __slots__ = ("request_id", "item", "truncate", "unknown_user")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ITEM_FIELD_NUMBER: _ClassVar[int]
     TRUNCATE_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_USER_FIELD_NUMBER: _ClassVar[int]
     request_id: int
     item: ScoreItem
     truncate: bool
-    def __init__(self, request_id: _Optional[int] = ..., item: _Optional[_Union[ScoreItem, _Mapping]] = ..., truncate: _Optional[bool] = ...) -> None: ...
+    unknown_user: UnknownUser
+    def __init__(self, request_id: _Optional[int] = ..., item: _Optional[_Union[ScoreItem, _Mapping]] = ..., truncate: _Optional[bool] = ..., unknown_user: _Optional[_Union[UnknownUser, str]] = ...) -> None: ...
 
 class ScoreStreamResponse(_message.Message):
     __slots__ = ("request_id", "result", "error", "metadata")
@@ -132,18 +161,20 @@ class ScoreStreamResponse(_message.Message):
     def __init__(self, request_id: _Optional[int] = ..., result: _Optional[_Union[ScoreResult, _Mapping]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ..., metadata: _Optional[_Union[Metadata, _Mapping]] = ...) -> None: ...
 
 class CompareRequest(_message.Message):
-    __slots__ = ("user_id", "prompt", "response_a", "response_b", "truncate")
+    __slots__ = ("user_id", "prompt", "response_a", "response_b", "truncate", "unknown_user")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_A_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_B_FIELD_NUMBER: _ClassVar[int]
     TRUNCATE_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_USER_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     prompt: str
     response_a: str
     response_b: str
     truncate: bool
-    def __init__(self, user_id: _Optional[str] = ..., prompt: _Optional[str] = ..., response_a: _Optional[str] = ..., response_b: _Optional[str] = ..., truncate: _Optional[bool] = ...) -> None: ...
+    unknown_user: UnknownUser
+    def __init__(self, user_id: _Optional[str] = ..., prompt: _Optional[str] = ..., response_a: _Optional[str] = ..., response_b: _Optional[str] = ..., truncate: _Optional[bool] = ..., unknown_user: _Optional[_Union[UnknownUser, str]] = ...) -> None: ...
 
 class CompareResponse(_message.Message):
     __slots__ = ("probability_a_preferred", "a", "b", "metadata")

@@ -95,9 +95,11 @@ class RewardServiceServicer:
 
     def ScoreBatch(self, request, context):
         """Rewards of many (user, prompt, response) items in one call; each item has its own
-        user. Results come back in request order. The whole call fails if any item is
-        invalid (the error names the item index), so no partial result is ever mistaken for
-        a complete one. At most `Limits.max_batch_items` items.
+        user. Results come back in request order. By default the whole call fails if any
+        item is invalid (the error names the item index), so no partial result is ever
+        mistaken for a complete one; with `per_item_errors` each item gets its own outcome
+        (`outcomes`: a result or an ItemError, as ScoreStream's) and one bad item never
+        fails the others (what an RLHF step wants). At most `Limits.max_batch_items` items.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -48,6 +48,15 @@ pub(crate) struct EvalArgs {
     /// Backbone directory [default: the one the manifest names].
     #[arg(long)]
     backbone: Option<PathBuf>,
+    #[command(flatten)]
+    pairs: TestPairs,
+    #[arg(long)]
+    json: bool,
+}
+
+/// Which test pairs `eval` and `eval-oracle` score.
+#[derive(Args)]
+pub(crate) struct TestPairs {
     /// Seen users' test pairs scored, spread over the split, and as many unseen users'
     /// (0 = all).
     #[arg(long, default_value_t = 0)]
@@ -57,8 +66,6 @@ pub(crate) struct EvalArgs {
     /// groups' shares).
     #[arg(long)]
     per_group: bool,
-    #[arg(long)]
-    json: bool,
 }
 
 impl Run for EvalArgs {
@@ -72,8 +79,8 @@ impl Run for EvalArgs {
             &self.data,
             &self.ckpt,
             &backbone,
-            self.test_pairs,
-            self.per_group,
+            self.pairs.test_pairs,
+            self.pairs.per_group,
         )
     }
 }
@@ -88,12 +95,8 @@ pub(crate) struct EvalOracleArgs {
     /// Backbone directory [default: the one the first model's manifest names].
     #[arg(long)]
     backbone: Option<PathBuf>,
-    /// As `eval --test-pairs`.
-    #[arg(long, default_value_t = 0)]
-    test_pairs: usize,
-    /// As `eval --per-group`.
-    #[arg(long)]
-    per_group: bool,
+    #[command(flatten)]
+    pairs: TestPairs,
     #[arg(long)]
     json: bool,
 }
@@ -110,8 +113,8 @@ impl Run for EvalOracleArgs {
             &self.data,
             &self.models,
             &backbone,
-            self.test_pairs,
-            self.per_group,
+            self.pairs.test_pairs,
+            self.pairs.per_group,
         )
     }
 }
