@@ -8,6 +8,7 @@
 
 mod auth;
 mod backend;
+mod http;
 mod in_flight;
 mod job;
 mod scheduler;
@@ -55,6 +56,10 @@ struct Cli {
     /// auth]; 0.0.0.0:9100 to be scraped from outside the host; empty for none.
     #[arg(long)]
     metrics_listen: Option<String>,
+    /// HTTP/JSON address (`/v1/score`, `/v1/compare`, `/get_reward`); empty for none
+    /// [default: none].
+    #[arg(long)]
+    http_listen: Option<String>,
     /// `cpu` or `cuda:N`.
     #[arg(long)]
     device: Option<String>,
@@ -76,6 +81,7 @@ fn main() -> Result<()> {
             device: cli.device,
             listen: cli.listen,
             metrics_listen: cli.metrics_listen,
+            http_listen: cli.http_listen,
             data_dir: cli.data_dir,
             log_format: cli.log_format,
         },
@@ -138,6 +144,8 @@ async fn serve(settings: Settings) -> Result<()> {
         tracing::info!("API keys required (scoring and admin roles)");
     }
     let api = RewardApi::default();
+    let auth = Arc::new(auth);
+    let in_flight = in_flight::InFlight::new(settings.limits.max_calls_in_flight);
     let max_message = settings.limits.max_message_bytes;
     let list_limit = settings
         .limits
@@ -174,8 +182,8 @@ async fn serve(settings: Settings) -> Result<()> {
             RewardServiceServer::new(api.clone())
                 .max_decoding_message_size(max_message)
                 .max_encoding_message_size(max_message),
-            Arc::new(auth),
-            in_flight::InFlight::new(limits.max_calls_in_flight),
+            auth.clone(),
+            in_flight.clone(),
         ))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
@@ -184,6 +192,37 @@ async fn serve(settings: Settings) -> Result<()> {
             },
         );
     let server = tokio::spawn(server);
+    let http_server = if settings.http_listen.is_empty() {
+        None
+    } else {
+        let http_addr: SocketAddr = settings.http_listen.parse().with_context(|| {
+            format!(
+                "setting http_listen = {:?}: not an address",
+                settings.http_listen
+            )
+        })?;
+        let http_listener = tokio::net::TcpListener::bind(http_addr)
+            .await
+            .with_context(|| format!("binding {http_addr} (http_listen)"))?;
+        let routes = http::router(
+            http::Http {
+                api: api.clone(),
+                auth: auth.clone(),
+                in_flight: in_flight.clone(),
+                max_batch_items: settings.limits.max_batch_items,
+            },
+            max_message,
+        );
+        let mut http_stop = stop_rx.clone();
+        tracing::info!(addr = %http_listener.local_addr()?, "HTTP/JSON at /v1/score, /v1/compare, /get_reward");
+        Some(tokio::spawn(async move {
+            axum::serve(http_listener, routes)
+                .with_graceful_shutdown(async move {
+                    let _ = http_stop.wait_for(|stop| *stop).await;
+                })
+                .await
+        }))
+    };
     // The line tests and operators wait for: the real port (also when 0 was asked).
     tracing::info!(%bound, "listening (NOT_SERVING until the model is loaded)");
     println!("listening on {bound}");
@@ -236,6 +275,12 @@ async fn serve(settings: Settings) -> Result<()> {
     match tokio::time::timeout(grace, server).await {
         Ok(done) => done.context("server task")?.context("gRPC server")?,
         Err(_) => tracing::warn!("in-flight calls outlived the grace period; exiting"),
+    }
+    if let Some(http_server) = http_server {
+        match tokio::time::timeout(grace, http_server).await {
+            Ok(done) => done.context("HTTP task")?.context("HTTP server")?,
+            Err(_) => tracing::warn!("HTTP calls outlived the grace period; exiting"),
+        }
     }
     Ok(())
 }

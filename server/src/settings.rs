@@ -22,6 +22,9 @@ pub struct Settings {
     pub listen: String,
     /// Prometheus metrics address (`GET /metrics`); empty: no metrics listener.
     pub metrics_listen: String,
+    /// HTTP/JSON address (`POST /v1/score`, `/v1/compare`, OpenRLHF's `/get_reward`;
+    /// same keys and limits as gRPC; plaintext); empty (the default): none.
+    pub http_listen: String,
     /// Where the embedded store keeps onboarded users (`users/` below it).
     pub data_dir: PathBuf,
     /// Which store holds onboarded users.
@@ -175,6 +178,7 @@ impl Default for Settings {
             // Loopback: the metrics carry no auth (issue #15); deployments that scrape
             // from outside the host set 0.0.0.0 (the Dockerfile and Kubernetes config do).
             metrics_listen: "127.0.0.1:9100".into(),
+            http_listen: String::new(),
             data_dir: PathBuf::from("copl-data"),
             store: Store {
                 backend: "embedded".into(),
@@ -222,6 +226,7 @@ pub struct Overrides {
     pub device: Option<String>,
     pub listen: Option<String>,
     pub metrics_listen: Option<String>,
+    pub http_listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub log_format: Option<String>,
 }
@@ -256,6 +261,7 @@ impl Settings {
             .set_override_option("device", flags.device.clone())?
             .set_override_option("listen", flags.listen.clone())?
             .set_override_option("metrics_listen", flags.metrics_listen.clone())?
+            .set_override_option("http_listen", flags.http_listen.clone())?
             .set_override_option("data_dir", path(&flags.data_dir))?
             .set_override_option("log_format", flags.log_format.clone())?;
         let settings: Settings = builder
@@ -295,6 +301,12 @@ impl Settings {
         }
         if self.tls.cert.is_empty() != self.tls.key.is_empty() {
             anyhow::bail!("settings tls.cert and tls.key: give both (TLS) or neither (plaintext)");
+        }
+        if !self.http_listen.is_empty() && !self.tls.cert.is_empty() {
+            anyhow::bail!(
+                "settings http_listen and tls.cert: the HTTP port has no TLS of its own; \
+                 terminate TLS in front of it (an ingress, a sidecar) or leave http_listen empty"
+            );
         }
         if !self.tls.client_ca.is_empty() && self.tls.cert.is_empty() {
             anyhow::bail!("setting tls.client_ca needs tls.cert and tls.key");

@@ -16,6 +16,8 @@ use std::{
 
 use tonic::transport::Channel;
 
+pub mod pki;
+
 /// Path of a workspace binary built in the same profile as the running test.
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test knows its own path");

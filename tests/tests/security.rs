@@ -9,7 +9,11 @@ use copl_proto::v1::{
     DeleteUserRequest, InfoRequest, OnboardUserRequest, ScoreRequest,
     reward_service_client::RewardServiceClient,
 };
-use copl_tests::{Server, run, run_ok, text, tiny_checkpoint, unseen_survey_answers};
+use copl_tests::{
+    Server,
+    pki::{authority, signed},
+    run, run_ok, text, tiny_checkpoint, unseen_survey_answers,
+};
 use tonic::{
     Code, Request,
     transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
@@ -305,34 +309,6 @@ async fn calls_in_flight_are_bounded_over_all_connections() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(served, "the stream's permit never came back");
-}
-
-/// A certificate authority made for a test: its issuer and its PEM certificate.
-fn authority(name: &str) -> (rcgen::Issuer<'static, rcgen::KeyPair>, String) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    let pem = params.self_signed(&key).unwrap().pem();
-    (rcgen::Issuer::new(params, key), pem)
-}
-
-/// A certificate `issuer` signs for `names` and `usage`: (certificate, key) as PEM.
-fn signed(
-    issuer: &rcgen::Issuer<'_, rcgen::KeyPair>,
-    names: &[&str],
-    usage: rcgen::ExtendedKeyUsagePurpose,
-) -> (String, String) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let mut params = rcgen::CertificateParams::new(names).unwrap();
-    params.extended_key_usages = vec![usage];
-    (
-        params.signed_by(&key, issuer).unwrap().pem(),
-        key.serialize_pem(),
-    )
 }
 
 /// Mutual TLS (`tls.client_ca`): `copl --cert/--key` with a certificate the CA signed is

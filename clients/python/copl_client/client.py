@@ -1,132 +1,44 @@
-"""A small typed wrapper over the ``copl.v1.RewardService`` stubs."""
+"""The blocking client: ``CoplClient``. ``aio.AsyncCoplClient`` has the same methods as
+coroutines; both build their requests and read their replies in ``calls``."""
 
 from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import grpc
 
+from . import calls
+from .calls import (
+    RETRYABLE,
+    Answer,
+    Comparison,
+    CoplError,
+    Item,
+    ItemError,
+    Onboarded,
+    Score,
+    SurveyPair,
+    UserInfo,
+)
 from .v1 import reward_pb2 as pb
 from .v1 import reward_pb2_grpc as pb_grpc
 
-#: Codes worth another try: the server (or its user store) is not ready, or the queue
-#: is full. Anything else (bad input, unknown user) fails at once.
-RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
-
-
-class CoplError(Exception):
-    """A call the server refused: ``code`` (a ``grpc.StatusCode``) and its message,
-    which names the field at fault."""
-
-    def __init__(self, code: grpc.StatusCode, message: str):
-        super().__init__(f"{code.name}: {message}")
-        self.code = code
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Score:
-    """One scored response."""
-
-    reward: float
-    #: False when the population reward was served (empty or population-fallback user).
-    personalised: bool
-    input_tokens: int
-    truncated: bool
-    #: True when the user id was unknown and ``unknown_user="population"`` stood in.
-    user_unknown: bool = False
-
-    @staticmethod
-    def _of(result: pb.ScoreResult) -> "Score":
-        return Score(
-            reward=result.reward,
-            personalised=result.personalised,
-            input_tokens=result.input_tokens,
-            truncated=result.truncated,
-            user_unknown=result.user_unknown,
-        )
-
-
-#: ``grpc.StatusCode`` by its number (``ItemError.code`` on the wire).
-_CODES = {c.value[0]: c for c in grpc.StatusCode}
-
-
-@dataclass(frozen=True)
-class ItemError:
-    """An item a per-item ``score_batch`` did not score (the others were): its status
-    code and why, naming the field (``items[3].response: blank …``)."""
-
-    code: grpc.StatusCode
-    message: str
-
-    @staticmethod
-    def _of(error: pb.ItemError) -> "ItemError":
-        return ItemError(_CODES.get(error.code, grpc.StatusCode.UNKNOWN), error.message)
-
-
-#: ``unknown_user`` values: what the server does with a user id it does not know.
-#: ``None`` leaves it to the server's ``scoring.unknown_user`` setting (default error).
-UNKNOWN_USER = {
-    None: pb.UNKNOWN_USER_UNSPECIFIED,
-    "error": pb.UNKNOWN_USER_ERROR,
-    "population": pb.UNKNOWN_USER_POPULATION,
-}
-
-
-def _unknown_user(value: Optional[str]) -> int:
-    try:
-        return UNKNOWN_USER[value]
-    except KeyError:
-        raise ValueError(
-            f"unknown_user={value!r}: use None, 'error' or 'population'"
-        ) from None
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Two responses to one prompt, scored in one batch."""
-
-    probability_a_preferred: float
-    a: Score
-    b: Score
-
-
-@dataclass(frozen=True)
-class Onboarded:
-    """What onboarding made of a new user's answers."""
-
-    user_id: str
-    personalised: bool
-    confidence: float
-    #: ``NONE``, ``WIDENED_HOPS``, ``SIGNED_NEIGHBOURS`` or ``POPULATION``.
-    fallback: str
-    neighbours_used: int
-    answers_used: int
-
-
-#: A survey answer: ``(chosen, rejected)`` catalogue response ids, or
-#: ``((prompt, chosen_text), (prompt, rejected_text))`` texts.
-Answer = Tuple[Union[str, Tuple[str, str]], Union[str, Tuple[str, str]]]
-
-
-def _ref(r: Union[str, Tuple[str, str]]) -> pb.ResponseRef:
-    if isinstance(r, str):
-        return pb.ResponseRef(id=r)
-    prompt, response = r
-    return pb.ResponseRef(text=pb.ResponseText(prompt=prompt, response=response))
-
 
 class CoplClient:
-    """A connection to one CoPL-serve server (or a load balancer in front of several).
+    """A connection to CoPL-serve: one server, a load balancer, or every address a name
+    resolves to (round robin: a headless Service's pods all get calls).
 
-    ``timeout`` is each attempt's deadline in seconds; a call that answers UNAVAILABLE
-    or RESOURCE_EXHAUSTED is tried up to ``retries`` more times with jittered
-    exponential back-off from ``backoff`` seconds. ``api_key``, when given, is sent as
-    ``authorization: Bearer``; ``root_certificates`` (PEM bytes of the CA) connects
-    with TLS (docs/security.md).
+    ``target``: ``host:port``, ``http://…`` (plaintext), ``https://…`` (TLS with the
+    system's roots), or a gRPC target (``dns:///…``, ``ipv4:a:p,b:p``). ``timeout`` is
+    each attempt's deadline in seconds; a call answered UNAVAILABLE or
+    RESOURCE_EXHAUSTED is tried up to ``retries`` more times with jittered exponential
+    back-off from ``backoff`` seconds (OnboardUser and DeleteUser too: a retry never
+    turns the caller's own landed write into an error, see ``onboard``). ``api_key`` is
+    sent as ``authorization: Bearer``; ``root_certificates`` (PEM, the server's CA)
+    connects with TLS, ``certificate_chain`` + ``private_key`` add a client certificate
+    (mutual TLS; docs/security.md).
     """
 
     def __init__(
@@ -140,16 +52,26 @@ class CoplClient:
         channel: Optional[grpc.Channel] = None,
         max_message_bytes: int = 4 << 20,
         root_certificates: Optional[bytes] = None,
+        certificate_chain: Optional[bytes] = None,
+        private_key: Optional[bytes] = None,
+        load_balancing: str = "round_robin",
     ):
-        options = [
-            ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.max_send_message_length", max_message_bytes),
-        ]
         self._own_channel = channel is None
-        if channel is None and root_certificates is not None:
-            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
-            channel = grpc.secure_channel(target, credentials, options=options)
-        self._channel = channel or grpc.insecure_channel(target, options=options)
+        if channel is None:
+            c = calls.channel(
+                target,
+                max_message_bytes=max_message_bytes,
+                root_certificates=root_certificates,
+                certificate_chain=certificate_chain,
+                private_key=private_key,
+                load_balancing=load_balancing,
+            )
+            channel = (
+                grpc.secure_channel(c.target, c.credentials, options=c.options)
+                if c.credentials
+                else grpc.insecure_channel(c.target, options=c.options)
+            )
+        self._channel = channel
         self._stub = pb_grpc.RewardServiceStub(self._channel)
         self.timeout = timeout
         self.retries = retries
@@ -166,23 +88,25 @@ class CoplClient:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _call(self, method, request, timeout: Optional[float] = None):
-        attempt = 0
+    def _send(self, call: calls.Call, timeout: Optional[float] = None):
+        method = getattr(self._stub, call.method)
+        attempt, lost = 0, False
         while True:
             try:
-                return method(
-                    request,
+                reply = method(
+                    call.request,
                     timeout=self.timeout if timeout is None else timeout,
                     metadata=self._metadata,
                 )
+                return call.read(reply)
             except grpc.RpcError as e:
                 code = e.code()
                 if code in RETRYABLE and attempt < self.retries:
-                    delay = self.backoff * (2**attempt)
-                    time.sleep(delay * (0.5 + random.random()))
+                    lost = lost or code == grpc.StatusCode.UNAVAILABLE
+                    time.sleep(calls.backoff(attempt, self.backoff, random.random()))
                     attempt += 1
                     continue
-                raise CoplError(code, e.details() or "") from None
+                raise CoplError(code, e.details() or "", after_lost_reply=lost) from None
 
     def score(
         self,
@@ -197,22 +121,11 @@ class CoplClient:
         """The reward of ``response`` to ``prompt`` for ``user_id`` ("" = population).
         ``unknown_user="population"`` scores an unknown id with the population reward
         (``Score.user_unknown`` says so) instead of NOT_FOUND."""
-        reply = self._call(
-            self._stub.Score,
-            pb.ScoreRequest(
-                user_id=user_id,
-                prompt=prompt,
-                response=response,
-                truncate=truncate,
-                unknown_user=_unknown_user(unknown_user),
-            ),
-            timeout,
-        )
-        return Score._of(reply.result)
+        return self._send(calls.score(user_id, prompt, response, truncate, unknown_user), timeout)
 
     def score_batch(
         self,
-        items: Iterable[Tuple[str, str, str]],
+        items: Iterable[Item],
         *,
         truncate: bool = True,
         chunk: int = 256,
@@ -231,25 +144,30 @@ class CoplClient:
         scores: List[Union[Score, ItemError]] = []
         for start in range(0, len(items), max(1, chunk)):
             part = items[start : start + chunk]
-            reply = self._call(
-                self._stub.ScoreBatch,
-                pb.ScoreBatchRequest(
-                    items=[pb.ScoreItem(user_id=u, prompt=p, response=r) for u, p, r in part],
-                    truncate=truncate,
-                    per_item_errors=per_item_errors,
-                    unknown_user=_unknown_user(unknown_user),
-                ),
-                timeout,
-            )
-            if per_item_errors:
-                scores.extend(
-                    Score._of(o.result) if o.WhichOneof("outcome") == "result"
-                    else ItemError._of(o.error)
-                    for o in reply.outcomes
-                )
-            else:
-                scores.extend(Score._of(r) for r in reply.results)
+            call = calls.score_batch(part, truncate, per_item_errors, unknown_user)
+            scores.extend(self._send(call, timeout))
         return scores
+
+    def score_stream(
+        self,
+        items: Iterable[Item],
+        *,
+        truncate: bool = True,
+        unknown_user: Optional[str] = None,
+        timeout: Optional[float] = None,
+    ) -> Iterator[Union[Score, ItemError]]:
+        """Scores ``items`` over one ScoreStream as they come (an iterator may be
+        endless), yielding a ``Score`` or an ``ItemError`` per item in the order sent.
+        Not retried: a stream that fails raises ``CoplError`` where it stands."""
+        requests = (
+            calls.stream_request(i, item, truncate, unknown_user) for i, item in enumerate(items)
+        )
+        replies = self._stub.ScoreStream(requests, timeout=timeout, metadata=self._metadata)
+        try:
+            for reply in replies:
+                yield calls.stream_result(reply)
+        except grpc.RpcError as e:
+            raise CoplError(e.code(), e.details() or "") from None
 
     def compare(
         self,
@@ -263,19 +181,8 @@ class CoplClient:
         timeout: Optional[float] = None,
     ) -> Comparison:
         """Which of two responses ``user_id`` prefers (Bradley–Terry probability)."""
-        reply = self._call(
-            self._stub.CompareResponses,
-            pb.CompareRequest(
-                user_id=user_id,
-                prompt=prompt,
-                response_a=response_a,
-                response_b=response_b,
-                truncate=truncate,
-                unknown_user=_unknown_user(unknown_user),
-            ),
-            timeout,
-        )
-        return Comparison(reply.probability_a_preferred, Score._of(reply.a), Score._of(reply.b))
+        call = calls.compare(user_id, prompt, response_a, response_b, truncate, unknown_user)
+        return self._send(call, timeout)
 
     def onboard(
         self,
@@ -287,37 +194,51 @@ class CoplClient:
         temperature: Optional[float] = None,
         timeout: Optional[float] = None,
     ) -> Onboarded:
-        """Onboards a new user from pairwise answers (no optimisation: paper eq. 11)."""
-        options = pb.OnboardOptions()
-        if hops is not None:
-            options.hops = hops
-        if temperature is not None:
-            options.temperature = temperature
-        reply = self._call(
-            self._stub.OnboardUser,
-            pb.OnboardUserRequest(
-                user_id=user_id,
-                answers=[pb.SurveyAnswer(chosen=_ref(c), rejected=_ref(r)) for c, r in answers],
-                options=options,
-                replace=replace,
-            ),
-            timeout,
-        )
-        return Onboarded(
-            user_id=reply.user.user_id,
-            personalised=reply.user.personalised,
-            confidence=reply.confidence,
-            fallback=pb.AdaptationFallback.Name(reply.fallback).removeprefix(
-                "ADAPTATION_FALLBACK_"
-            ),
-            neighbours_used=reply.neighbours_used,
-            answers_used=reply.answers.used,
-        )
+        """Onboards a new user from pairwise answers (no optimisation: paper eq. 11).
+
+        Retried like every call. Where an attempt's reply was lost (UNAVAILABLE) and
+        the retry answers ALREADY_EXISTS, the stored user is looked up: if it is this
+        call's own write (``calls.own_write``) the result says ``recovered``, else the
+        ALREADY_EXISTS stands."""
+        first_sent_ms = int(time.time() * 1000)
+        try:
+            return self._send(calls.onboard(user_id, answers, replace, hops, temperature), timeout)
+        except CoplError as e:
+            if not (e.after_lost_reply and e.code == grpc.StatusCode.ALREADY_EXISTS):
+                raise
+            stored = self.get_user(user_id, timeout=timeout)
+            if calls.own_write(stored, len(answers), first_sent_ms):
+                return calls.recovered(stored)
+            raise
+
+    def get_user(
+        self, user_id: str, *, include_embedding: bool = False, timeout: Optional[float] = None
+    ) -> UserInfo:
+        """What the server knows of a seen or onboarded user (NOT_FOUND if neither)."""
+        return self._send(calls.get_user(user_id, include_embedding), timeout)
 
     def delete_user(self, user_id: str, *, timeout: Optional[float] = None) -> None:
-        """Deletes an onboarded user for good."""
-        self._call(self._stub.DeleteUser, pb.DeleteUserRequest(user_id=user_id), timeout)
+        """Deletes an onboarded user for good. A retry after a lost reply that finds the
+        user gone counts as done."""
+        try:
+            self._send(calls.delete_user(user_id), timeout)
+        except CoplError as e:
+            if not (e.after_lost_reply and e.code == grpc.StatusCode.NOT_FOUND):
+                raise
+
+    def suggest_survey(
+        self,
+        max_pairs: int = 8,
+        *,
+        answers_so_far: Sequence[Answer] = (),
+        declined: Sequence[Tuple[Union[str, Tuple[str, str]], Union[str, Tuple[str, str]]]] = (),
+        seed: int = 0,
+        timeout: Optional[float] = None,
+    ) -> List[SurveyPair]:
+        """The catalogue pairs to ask a new user next, most informative first (pass the
+        answers so far for an adaptive survey, pairs shown and skipped as ``declined``)."""
+        return self._send(calls.suggest_survey(max_pairs, answers_so_far, declined, seed), timeout)
 
     def info(self, *, timeout: Optional[float] = None) -> pb.InfoResponse:
         """The server's model, checkpoint and effective limits (the raw message)."""
-        return self._call(self._stub.Info, pb.InfoRequest(), timeout)
+        return self._send(calls.info(), timeout)

@@ -39,7 +39,7 @@ import logging
 from collections import Counter
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
-from .client import CoplClient, ItemError
+from .calls import ItemError
 
 log = logging.getLogger("copl_client")
 
@@ -231,8 +231,64 @@ def _check(missing_user: str, unknown_user: str) -> None:
         raise ValueError(f"unknown_user={unknown_user!r}: use 'none' or 'population'")
 
 
+class _Rules:
+    """One reward function's settings, counters and template (shared by the blocking and
+    the async variant)."""
+
+    def __init__(self, user_key, missing_user, unknown_user, truncate, text_template):
+        _check(missing_user, unknown_user)
+        self.user_key = user_key
+        self.missing_user = missing_user
+        self.unknown_user = "population" if unknown_user == "population" else "error"
+        self.truncate = truncate
+        self.stats: Counter = Counter()
+        self.template = Template(text_template) if text_template is not None else None
+
+    def needs_template(self, prompts) -> bool:
+        """Plain text needs no template: the server is asked only for conversations."""
+        return self.template is None and any(not isinstance(p, str) for p in prompts)
+
+    def batch(self, prompts, completions, kwargs) -> "_Batch":
+        users = _users(kwargs, len(completions), self.user_key)
+        template = self.template or _PLAIN
+        return _Batch(template, prompts, completions, users, self.missing_user, self.stats)
+
+    def send_args(self) -> dict:
+        return dict(truncate=self.truncate, per_item_errors=True, unknown_user=self.unknown_user)
+
+
+_PLAIN = Template("pair")
+
+
+def async_reward_function(
+    client,
+    *,
+    user_key: Optional[str] = "user_id",
+    missing_user: str = "population",
+    unknown_user: str = "none",
+    truncate: bool = True,
+    text_template: Optional[str] = None,
+):
+    """As ``reward_function`` over an ``AsyncCoplClient``: a coroutine function, for TRL's
+    async reward functions (or any asyncio pipeline)."""
+    rules = _Rules(user_key, missing_user, unknown_user, truncate, text_template)
+
+    async def copl_reward(prompts, completions, **kwargs) -> List[Optional[float]]:
+        if rules.needs_template(prompts):
+            rules.template = Template((await client.info()).text_template)
+        batch = rules.batch(prompts, completions, kwargs)
+        outcomes = (
+            await client.score_batch(batch.items, **rules.send_args()) if batch.items else []
+        )
+        return batch.fill(outcomes)
+
+    copl_reward.__name__ = "copl_reward"
+    copl_reward.stats = rules.stats  # type: ignore[attr-defined]
+    return copl_reward
+
+
 def reward_function(
-    client: CoplClient,
+    client,
     *,
     user_key: Optional[str] = "user_id",
     missing_user: str = "population",
@@ -243,30 +299,15 @@ def reward_function(
     """A GRPOTrainer reward function scoring each completion for its sample's user (see
     the module's text for every rule). ``text_template`` defaults to the server's
     (``Info``, asked once, on the first conversational batch)."""
-    _check(missing_user, unknown_user)
-    stats: Counter = Counter()
-    template: List[Template] = [Template(text_template)] if text_template is not None else []
-    plain = Template("pair")
-
-    def template_of(prompts) -> Template:
-        if template:
-            return template[0]
-        if all(isinstance(p, str) for p in prompts):
-            return plain  # plain text needs no template: do not ask the server yet
-        template.append(Template(client.info().text_template))
-        return template[0]
+    rules = _Rules(user_key, missing_user, unknown_user, truncate, text_template)
 
     def copl_reward(prompts, completions, **kwargs) -> List[Optional[float]]:
-        users = _users(kwargs, len(completions), user_key)
-        batch = _Batch(template_of(prompts), prompts, completions, users, missing_user, stats)
-        outcomes = client.score_batch(
-            batch.items,
-            truncate=truncate,
-            per_item_errors=True,
-            unknown_user="population" if unknown_user == "population" else "error",
-        ) if batch.items else []
+        if rules.needs_template(prompts):
+            rules.template = Template(client.info().text_template)
+        batch = rules.batch(prompts, completions, kwargs)
+        outcomes = client.score_batch(batch.items, **rules.send_args()) if batch.items else []
         return batch.fill(outcomes)
 
     copl_reward.__name__ = "copl_reward"
-    copl_reward.stats = stats  # type: ignore[attr-defined]
+    copl_reward.stats = rules.stats  # type: ignore[attr-defined]
     return copl_reward

@@ -93,6 +93,11 @@ impl RewardApi {
         }
     }
 
+    /// Whether the model is loaded (what health says).
+    pub fn is_ready(&self) -> bool {
+        self.state.get().is_some()
+    }
+
     /// The state, once loaded.
     pub fn ready(&self, state: Arc<State>) {
         let _ = self.state.set(state);
