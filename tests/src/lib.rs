@@ -18,6 +18,20 @@ use tonic::transport::Channel;
 
 pub mod pki;
 
+/// `copl keygen`: (key, sha256 digest).
+pub fn keygen() -> (String, String) {
+    let stdout = run_ok("copl", &["keygen"]);
+    let field = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    (field("key:"), field("sha256:"))
+}
+
 /// Path of a workspace binary built in the same profile as the running test.
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test knows its own path");

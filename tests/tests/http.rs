@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use copl_tests::{Server, free_port, run, scrape, text, tiny_checkpoint};
+use copl_tests::{Server, free_port, keygen, run, scrape, text, tiny_checkpoint};
 
 /// (status, body) of an HTTP/1.1 POST of `body` to `path` with `headers`.
 fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
@@ -48,20 +48,6 @@ fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, S
         .unwrap_or_default()
         .to_string();
     (status, body)
-}
-
-fn keygen() -> (String, String) {
-    let output = run("copl", &["keygen"]);
-    let (stdout, _) = text(&output);
-    let field = |name: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .unwrap()
-            .trim()
-            .to_string()
-    };
-    (field("key:"), field("sha256:"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

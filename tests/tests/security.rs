@@ -10,28 +10,14 @@ use copl_proto::v1::{
     reward_service_client::RewardServiceClient,
 };
 use copl_tests::{
-    Server,
+    Server, keygen,
     pki::{authority, signed},
-    run, run_ok, text, tiny_checkpoint, unseen_survey_answers,
+    run, text, tiny_checkpoint, unseen_survey_answers,
 };
 use tonic::{
     Code, Request,
     transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
 };
-
-/// `copl keygen`: (key, sha256 digest).
-fn keygen() -> (String, String) {
-    let stdout = run_ok("copl", &["keygen"]);
-    let field = |name: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .unwrap()
-            .trim()
-            .to_string()
-    };
-    (field("key:"), field("sha256:"))
-}
 
 fn with_key<T>(message: T, key: Option<&str>) -> Request<T> {
     let mut request = Request::new(message);

@@ -114,6 +114,7 @@ impl RewardApi {
 /// Whom an item is scored for: the condition of the user `field` names, and whether the
 /// id was unknown and the population's condition stands in (only where `unknown_user`,
 /// the request's value or else `scoring.unknown_user`, asks for it).
+#[derive(Clone)]
 pub(super) struct Whom {
     pub condition: Arc<Condition>,
     pub user_unknown: bool,

@@ -81,7 +81,7 @@ impl RewardApi {
         // Per item: Some(why) for an item refused before tokenising (per_item only).
         let mut refused: Vec<Option<Status>> = Vec::with_capacity(r.items.len());
         // One lookup per distinct user (with a shared store each is a Redis read).
-        let mut found: HashMap<String, Arc<Whom>> = HashMap::new();
+        let mut found: HashMap<String, Whom> = HashMap::new();
         for (i, item) in r.items.into_iter().enumerate() {
             let checked = async {
                 non_empty(&format!("items[{i}].prompt"), &item.prompt)?;
@@ -90,9 +90,7 @@ impl RewardApi {
                     Some(w) => w.clone(),
                     None => {
                         let field = format!("items[{i}].user_id");
-                        let w = Arc::new(
-                            condition(&state, &field, &item.user_id, r.unknown_user).await?,
-                        );
+                        let w = condition(&state, &field, &item.user_id, r.unknown_user).await?;
                         found.insert(item.user_id.clone(), w.clone());
                         w
                     }
@@ -100,7 +98,7 @@ impl RewardApi {
                 Ok::<_, Status>(Item {
                     prompt: item.prompt,
                     response: item.response,
-                    condition: whom.condition.clone(),
+                    condition: whom.condition,
                     user_unknown: whom.user_unknown,
                 })
             }
