@@ -2,6 +2,9 @@
 #
 #   docker build -t copl-serve .                          CPU image (debian-slim runtime)
 #   docker build --build-arg VARIANT=cuda -t copl-serve:cuda .   CUDA image (`cuda` feature)
+#   docker build --build-arg VARIANT=cuda --build-arg CUDA_COMPUTE_CAP=80 …  for an A100
+#     (CUDA_COMPUTE_CAP: the GPUs' compute capability without the dot; default 90, H100 /
+#     H200. candle's kernel build cannot ask a GPU inside `docker build`, so it is given.)
 #
 #   docker run -p 50051:50051 -p 9100:9100 \
 #     -v $PWD/runs/demo/ckpt:/checkpoint:ro -v $PWD/backbones:/backbones:ro \
@@ -19,11 +22,12 @@ FROM rust:${RUST_VERSION}-bookworm AS build-cpu
 
 FROM nvidia/cuda:${CUDA_VERSION}-devel-ubuntu22.04 AS build-cuda
 ARG RUST_VERSION
+ARG CUDA_COMPUTE_CAP=90
 RUN apt-get update \
  && apt-get install -y --no-install-recommends curl ca-certificates build-essential pkg-config \
  && rm -rf /var/lib/apt/lists/* \
  && curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain ${RUST_VERSION}
-ENV PATH=/root/.cargo/bin:${PATH} CUDA=1
+ENV PATH=/root/.cargo/bin:${PATH} CUDA=1 CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP}
 
 FROM build-${VARIANT} AS build
 WORKDIR /src
