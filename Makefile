@@ -6,7 +6,7 @@
 #   make test   runs every check CI runs: format, lints, module cycles, build, the test dependencies
 #               (redis-server, the Python client's venv), all tests, the deploy manifests'
 #               schema check and the container's build script
-.PHONY: demo test fmt clippy cycles build backbones deps
+.PHONY: demo test fmt clippy cycles build backbones deps otlp
 
 DEMO_DIR ?= runs/demo
 
@@ -15,6 +15,7 @@ demo:
 
 test: fmt clippy cycles build backbones deps
 	cargo test --workspace
+	$(MAKE) otlp
 	scripts/validate-deploy.sh
 	scripts/build-release.sh
 	QUICK=1 scripts/demo.sh
@@ -28,6 +29,12 @@ clippy:
 # No module cycles inside a crate (modules named through crate:: or super::).
 cycles:
 	scripts/module-cycles.py
+
+# copl-server's optional OTLP export (feature `otlp`): compiled, linted, and its export
+# test run against a local HTTP listener (server/src/traces.rs).
+otlp:
+	cargo clippy -p copl-server --features otlp --all-targets -- -D warnings
+	cargo test -p copl-server --features otlp --bin copl-server traces::
 
 # The end-to-end tests in tests/ run the real binaries: build them first.
 build:

@@ -53,7 +53,7 @@ impl Backend {
     }
 
     /// Starts the thread on `score` (rewards of a batch's rows, in order).
-    fn spawn(
+    pub(crate) fn spawn(
         mut score: impl FnMut(&[Job]) -> Result<Vec<f32>, String> + Send + 'static,
     ) -> std::io::Result<Self> {
         let (batches, mut rx) = mpsc::unbounded_channel::<(Vec<Job>, OwnedSemaphorePermit)>();
@@ -123,10 +123,29 @@ fn run_batch(
     settle: impl FnOnce(Outcome),
 ) {
     // Callers that went away while the batch waited are not computed.
-    let batch: Vec<Job> = batch.into_iter().filter(|j| !j.reply.is_closed()).collect();
+    let mut batch: Vec<Job> = batch.into_iter().filter(|j| !j.reply.is_closed()).collect();
     if batch.is_empty() {
         return settle(Outcome::Skipped);
     }
+    // Each call's `queue` span ends and its `forward` span (this batch's forward, shared)
+    // begins: a call's trace shows tokenise, queue and forward as its children.
+    let (rows, jobs) = (
+        batch.iter().map(|j| j.rows.len()).sum::<usize>(),
+        batch.len(),
+    );
+    let forward: Vec<tracing::Span> = batch
+        .iter_mut()
+        .map(|job| {
+            job.dequeued();
+            tracing::info_span!(
+                parent: &job.span,
+                "forward",
+                rows = job.rows.len(),
+                batch_rows = rows,
+                batch_jobs = jobs
+            )
+        })
+        .collect();
     let started = Instant::now();
     // The model holds no state a half-done batch could leave inconsistent (weights are
     // read-only; scratch is per call), so going on after a panic is sound.
@@ -150,6 +169,7 @@ fn run_batch(
     };
     settle(outcome);
     let inference_time = started.elapsed();
+    drop(forward);
     metrics::histogram!("copl_batch_duration_seconds").record(inference_time.as_secs_f64());
     match result {
         Ok(rewards) if rewards.len() != batch.iter().map(|j| j.rows.len()).sum::<usize>() => {
@@ -220,12 +240,7 @@ mod tests {
                 personalised: false,
             }),
         };
-        let job = Job {
-            rows: vec![row],
-            deadline: None,
-            enqueued: Instant::now(),
-            reply,
-        };
+        let job = Job::new(vec![row], None, reply);
         (job, answer)
     }
 

@@ -48,9 +48,38 @@ pub(crate) struct Job {
     pub deadline: Option<Instant>,
     pub enqueued: Instant,
     pub reply: oneshot::Sender<Result<Scored, ScoreError>>,
+    /// The call's span (`rpc`, with its request id): the parent of the `queue` span and
+    /// of the `forward` span the backend opens for this job's share of a batch.
+    pub span: tracing::Span,
+    /// `queue`: open from submission until the backend takes the job into a batch
+    /// ([`Self::dequeued`]).
+    pub queued: tracing::Span,
 }
 
 impl Job {
+    /// A job of `rows` queued now, in the current span (the call's).
+    pub(crate) fn new(
+        rows: Vec<Row>,
+        deadline: Option<Instant>,
+        reply: oneshot::Sender<Result<Scored, ScoreError>>,
+    ) -> Self {
+        let span = tracing::Span::current();
+        let queued = tracing::info_span!(parent: &span, "queue", rows = rows.len());
+        Self {
+            rows,
+            deadline,
+            enqueued: Instant::now(),
+            reply,
+            span,
+            queued,
+        }
+    }
+
+    /// Closes the `queue` span: the job is in a batch now.
+    pub(crate) fn dequeued(&mut self) {
+        self.queued = tracing::Span::none();
+    }
+
     pub(crate) fn width(&self) -> usize {
         self.rows
             .iter()

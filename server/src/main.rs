@@ -16,6 +16,7 @@ mod service;
 mod settings;
 mod state;
 mod telemetry;
+mod traces;
 mod users;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
@@ -86,25 +87,14 @@ fn main() -> Result<()> {
             log_format: cli.log_format,
         },
     )?;
-    init_logs(&settings.log_format);
-    tokio::runtime::Builder::new_multi_thread()
+    let traces = traces::init(&settings.log_format, &settings.otlp_endpoint)?;
+    let served = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?
-        .block_on(serve(settings))
-}
-
-fn init_logs(format: &str) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
+        .block_on(serve(settings));
+    traces.shutdown();
+    served
 }
 
 async fn serve(settings: Settings) -> Result<()> {

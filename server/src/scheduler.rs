@@ -193,12 +193,7 @@ impl Scheduler {
         deadline: Option<Instant>,
     ) -> Result<Scored, ScoreError> {
         let (reply, answer) = oneshot::channel();
-        let job = Job {
-            rows,
-            deadline,
-            enqueued: Instant::now(),
-            reply,
-        };
+        let job = Job::new(rows, deadline, reply);
         if self.jobs.send(job).is_err() {
             return Err(ScoreError::ShuttingDown); // the room drops: given back
         }
@@ -371,8 +366,8 @@ mod tests {
             embedding: Vec::new(),
             personalised: false,
         });
-        Job {
-            rows: lengths
+        Job::new(
+            lengths
                 .iter()
                 .map(|&n| Row {
                     tokens: Tokens {
@@ -382,10 +377,9 @@ mod tests {
                     condition: condition.clone(),
                 })
                 .collect(),
-            deadline: None,
-            enqueued: Instant::now(),
-            reply: oneshot::channel().0,
-        }
+            None,
+            oneshot::channel().0,
+        )
     }
 
     fn limits(padded: bool) -> BatchLimits {
@@ -424,5 +418,95 @@ mod tests {
         assert_eq!(lengths(&batch), vec![40, 50, 45]);
         assert_eq!(batch_tokens(&batch, limits(true)), 150);
         assert_eq!(lengths(&pending), vec![100]);
+    }
+
+    /// Spans as a tracing layer sees them: (id, name, parent id) on creation, ids on
+    /// close. Installed as the process's default once (the backend thread's spans go to
+    /// the global dispatcher, not a test's thread-local one).
+    #[derive(Default)]
+    struct Recorded {
+        opened: Vec<(u64, &'static str, Option<u64>)>,
+        closed: Vec<u64>,
+    }
+
+    struct Recorder(Arc<std::sync::Mutex<Recorded>>);
+
+    impl<S> tracing_subscriber::Layer<S> for Recorder
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            id: &tracing::span::Id,
+            ctx: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let parent = attrs.parent().cloned().or_else(|| {
+                attrs
+                    .is_contextual()
+                    .then(|| ctx.current_span().id().cloned())
+                    .flatten()
+            });
+            let mut recorded = self.0.lock().unwrap();
+            recorded.opened.push((
+                id.into_u64(),
+                attrs.metadata().name(),
+                parent.map(|p| p.into_u64()),
+            ));
+        }
+
+        fn on_close(&self, id: tracing::span::Id, _: tracing_subscriber::layer::Context<'_, S>) {
+            self.0.lock().unwrap().closed.push(id.into_u64());
+        }
+    }
+
+    fn recorded() -> Arc<std::sync::Mutex<Recorded>> {
+        use tracing_subscriber::layer::SubscriberExt;
+        static RECORDED: std::sync::OnceLock<Arc<std::sync::Mutex<Recorded>>> =
+            std::sync::OnceLock::new();
+        RECORDED
+            .get_or_init(|| {
+                let recorded = Arc::new(std::sync::Mutex::new(Recorded::default()));
+                let subscriber = tracing_subscriber::registry().with(Recorder(recorded.clone()));
+                tracing::subscriber::set_global_default(subscriber).unwrap();
+                recorded
+            })
+            .clone()
+    }
+
+    /// A call's trace: its `queue` span (closed when the backend takes the job) and its
+    /// `forward` span (the batch's forward) are children of the call's span, whichever
+    /// thread opens them.
+    #[tokio::test]
+    async fn a_calls_queue_and_forward_spans_are_children_of_its_span() {
+        use tracing::Instrument;
+        let recorded = recorded();
+        let backend = crate::backend::Backend::spawn(|batch: &[Job]| {
+            Ok(vec![0.5; batch.iter().map(|j| j.rows.len()).sum()])
+        })
+        .unwrap();
+        let scheduler = Scheduler::start(backend, limits(false));
+        let call = tracing::info_span!("rpc", test = "spans");
+        let room = scheduler.reserve().unwrap().into_jobs().pop().unwrap();
+        let rows = job(&[4, 6]).rows;
+        let scored = scheduler
+            .score(room, rows, None)
+            .instrument(call.clone())
+            .await
+            .unwrap();
+        assert_eq!(scored.rewards, vec![0.5, 0.5]);
+        let call = call.id().unwrap().into_u64();
+        let recorded = recorded.lock().unwrap();
+        let children: Vec<(u64, &str)> = recorded
+            .opened
+            .iter()
+            .filter(|(_, _, parent)| *parent == Some(call))
+            .map(|&(id, name, _)| (id, name))
+            .collect();
+        let names: Vec<&str> = children.iter().map(|c| c.1).collect();
+        assert_eq!(names, vec!["queue", "forward"], "{:?}", recorded.opened);
+        for (id, name) in children {
+            assert!(recorded.closed.contains(&id), "{name} never closed");
+        }
     }
 }

@@ -33,6 +33,11 @@ pub struct Settings {
     pub shutdown_grace_seconds: u64,
     /// `text` or `json` log lines (tracing; level from `RUST_LOG`, default info).
     pub log_format: String,
+    /// OTLP/HTTP traces endpoint (e.g. `http://otel-collector:4318/v1/traces`) every
+    /// call's spans are exported to; empty (the default): none. Needs a build with the
+    /// `otlp` feature.
+    #[serde(default)]
+    pub otlp_endpoint: String,
     pub limits: Limits,
     pub scoring: Scoring,
     pub onboarding: Onboarding,
@@ -127,6 +132,16 @@ pub struct Store {
     /// With `redis`: milliseconds a command may take before the call answers
     /// UNAVAILABLE.
     pub redis_timeout_ms: u64,
+    /// With a `rediss://` URL: a PEM file of the CA that signed Redis' certificate
+    /// (empty: the system's roots).
+    #[serde(default)]
+    pub redis_ca_cert: String,
+    /// With a `rediss://` URL and a Redis that asks for client certificates: this
+    /// server's PEM certificate and key (both or neither).
+    #[serde(default)]
+    pub redis_client_cert: String,
+    #[serde(default)]
+    pub redis_client_key: String,
     /// With `embedded`: what a user file that cannot be loaded at start does —
     /// `quarantine` (renamed `.corrupt`, logged, counted; the rest served) or `refuse`
     /// (the server does not start, naming the file).
@@ -185,10 +200,14 @@ impl Default for Settings {
                 redis_url: "redis://127.0.0.1:6379/".into(),
                 redis_prefix: "copl".into(),
                 redis_timeout_ms: 1000,
+                redis_ca_cert: String::new(),
+                redis_client_cert: String::new(),
+                redis_client_key: String::new(),
                 on_corrupt: "quarantine".into(),
             },
             shutdown_grace_seconds: 30,
             log_format: "text".into(),
+            otlp_endpoint: String::new(),
             limits: Limits {
                 max_input_tokens: None,
                 max_batch_items: 256,
@@ -317,6 +336,21 @@ impl Settings {
                 self.store.backend
             );
         }
+        let store = &self.store;
+        if store.redis_client_cert.is_empty() != store.redis_client_key.is_empty() {
+            anyhow::bail!(
+                "settings store.redis_client_cert and store.redis_client_key: give both \
+                 (a client certificate for Redis) or neither"
+            );
+        }
+        let redis_tls = !store.redis_ca_cert.is_empty() || !store.redis_client_cert.is_empty();
+        if redis_tls && !store.redis_url.starts_with("rediss://") {
+            anyhow::bail!(
+                "settings store.redis_ca_cert / redis_client_cert are for TLS: store.redis_url \
+                 must start with rediss:// (it is {})",
+                redacted(&store.redis_url)
+            );
+        }
         if l.max_hops < 2 || !l.max_hops.is_multiple_of(2) {
             anyhow::bail!(
                 "setting limits.max_hops = {} must be even and >= 2",
@@ -335,6 +369,24 @@ impl Settings {
                 self.scoring.unknown_user
             );
         }
+        if !self.otlp_endpoint.is_empty() {
+            if !cfg!(feature = "otlp") {
+                anyhow::bail!(
+                    "setting otlp_endpoint = {:?}: this copl-server was built without OTLP \
+                     export (cargo build -p copl-server --features otlp)",
+                    self.otlp_endpoint
+                );
+            }
+            if !(self.otlp_endpoint.starts_with("http://")
+                || self.otlp_endpoint.starts_with("https://"))
+            {
+                anyhow::bail!(
+                    "setting otlp_endpoint = {:?}: an http:// or https:// URL (OTLP over HTTP, \
+                     e.g. http://otel-collector:4318/v1/traces)",
+                    self.otlp_endpoint
+                );
+            }
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             anyhow::bail!(
                 "setting log_format = {:?}: use text or json",
@@ -342,6 +394,24 @@ impl Settings {
             );
         }
         Ok(())
+    }
+}
+
+/// `url` with the password of its user-info part (`redis://user:PASSWORD@host`) shown as
+/// `***`: what logs and errors may print of a Redis URL.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    // The user info ends at the last '@' before the path.
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split_once(':').map_or(&rest[..at], |(u, _)| u);
+            let hidden = if rest[..at].contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{}", &rest[at + 1..])
+        }
+        None => url.to_string(),
     }
 }
 
@@ -394,6 +464,30 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{err:#}").contains("log_format"), "{err:#}");
+        // Redis TLS files with a plaintext URL: refused naming the URL, its password hidden.
+        let err = Settings::load(
+            Some(
+                file(
+                    "[store]\nredis_url = \"redis://:hunter2@h:6379/\"\n\
+                     redis_ca_cert = \"ca.pem\"\n",
+                )
+                .path(),
+            ),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("rediss://") && text.contains("redis://:***@h:6379/"),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+        let err = Settings::load(
+            Some(file("[store]\nredis_client_cert = \"c.pem\"\n").path()),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("redis_client_key"), "{err:#}");
     }
 
     /// deploy/copl-server.example.toml loads, and names every option (a new option
@@ -433,5 +527,17 @@ mod tests {
             }
         }
         assert!(missing.is_empty(), "undocumented options: {missing:?}");
+    }
+
+    #[test]
+    fn a_redis_urls_password_is_never_shown() {
+        assert_eq!(
+            super::redacted("redis://:s3cret@h:6379/0"),
+            "redis://:***@h:6379/0"
+        );
+        assert_eq!(super::redacted("rediss://u:p@ss@h/1"), "rediss://u:***@h/1");
+        assert_eq!(super::redacted("redis://h:6379/"), "redis://h:6379/");
+        assert_eq!(super::redacted("redis://user@h/"), "redis://user@h/");
+        assert_eq!(super::redacted("not a url"), "not a url");
     }
 }

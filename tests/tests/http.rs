@@ -15,6 +15,17 @@ use copl_tests::{Server, free_port, keygen, run, scrape, text, tiny_checkpoint};
 
 /// (status, body) of an HTTP/1.1 POST of `body` to `path` with `headers`.
 fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let (status, _, body) = post_with_head(addr, path, headers, body);
+    (status, body)
+}
+
+/// As [`post`], with the answer's header block too.
+fn post_with_head(
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
     let mut stream = None;
     for _ in 0..100 {
         if let Ok(s) = std::net::TcpStream::connect(addr) {
@@ -42,12 +53,8 @@ fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, S
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"));
-    let body = answer
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    (status, body)
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    (status, head.to_ascii_lowercase(), body.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,9 +85,27 @@ async fn http_routes_take_the_grpc_ports_keys_and_limits() {
     }
     assert_eq!(scored.0, 200, "{}", scored.1);
     assert!(scored.1.contains("\"reward\""), "{}", scored.1);
-    let (status, said) = post(&http, "/v1/score", &[], body);
+    // Every answer carries its request id: the client's, or one made for it (a refusal
+    // before the route too).
+    let (status, head, _) = post_with_head(
+        &http,
+        "/v1/score",
+        &[("Authorization", &bearer), ("x-request-id", "trace-me-7")],
+        body,
+    );
+    assert_eq!(status, 200);
+    assert!(head.contains("x-request-id: trace-me-7"), "{head}");
+    let (status, head, said) = post_with_head(&http, "/v1/score", &[], body);
     assert_eq!(status, 401, "{said}");
     assert!(said.contains("UNAUTHENTICATED"), "{said}");
+    let made = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .unwrap_or_else(|| panic!("no x-request-id on a refusal: {head}"));
+    assert!(
+        made.len() == 16 && made.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{made}"
+    );
     let (status, said) = post(
         &http,
         "/get_reward",

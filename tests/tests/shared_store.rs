@@ -2,7 +2,11 @@
 //! one is scored on the other; deleted on one, NOT_FOUND on the other; onboarding an id
 //! the other replica made is ALREADY_EXISTS. Redis going away answers UNAVAILABLE for
 //! onboarded users (seen users still score), and its return is picked up without a
-//! restart. Needs `redis-server` (scripts/test-deps.sh installs it; `make test` runs it).
+//! restart. A replica reaches a Redis that speaks only TLS, asks for a client
+//! certificate and a password (`rediss://`, `store.redis_ca_cert`, `redis_client_cert`);
+//! without its certificate it does not start, and no error shows the password. Needs
+//! `redis-server` built with TLS (Debian's is; scripts/test-deps.sh installs it; `make
+//! test` runs it).
 
 #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 
@@ -16,7 +20,11 @@ use copl_proto::v1::{
     DeleteUserRequest, GetUserRequest, OnboardUserRequest, ScoreRequest, UserOrigin,
     reward_service_client::RewardServiceClient,
 };
-use copl_tests::{Server, free_port, tiny_checkpoint, unseen_survey_answers};
+use copl_tests::{
+    Server, free_port,
+    pki::{authority, signed},
+    tiny_checkpoint, unseen_survey_answers,
+};
 use tonic::{Code, transport::Channel};
 
 /// A throw-away redis-server on `port` (no persistence), killed on drop.
@@ -24,8 +32,14 @@ struct Redis(Child);
 
 impl Redis {
     fn start(port: u16, dir: &Path) -> Self {
+        Self::start_with(port, dir, &["--port", &port.to_string()])
+    }
+
+    /// With `args` saying where it listens (and how).
+    fn start_with(port: u16, dir: &Path, args: &[&str]) -> Self {
         let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(args)
+            .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .args(["--dir", dir.to_str().unwrap()])
             .stdout(Stdio::null())
@@ -173,4 +187,90 @@ async fn two_replicas_share_onboarded_users_through_redis() {
     }
     onboarded.unwrap();
     assert_eq!(code_of(&mut api_a, "shared-user").await, Code::Ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_reaches_redis_over_tls_with_a_client_certificate() {
+    use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+    let root = tempfile::tempdir().unwrap();
+    let (data, ckpt) = tiny_checkpoint(root.path());
+    let (ca, ca_pem) = authority("test redis CA");
+    let (redis_cert, redis_key) = signed(&ca, &["localhost"], ServerAuth);
+    let (client_cert, client_key) = signed(&ca, &["copl-server"], ClientAuth);
+    let file = |name: &str, text: &str| {
+        let path = root.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let (ca_file, redis_cert_file, redis_key_file) = (
+        file("ca.pem", &ca_pem),
+        file("redis.pem", &redis_cert),
+        file("redis.key", &redis_key),
+    );
+    let (client_cert_file, client_key_file) = (
+        file("client.pem", &client_cert),
+        file("client.key", &client_key),
+    );
+    let port = free_port();
+    // TLS only (no plaintext port), client certificates required, a password.
+    let _redis = Redis::start_with(
+        port,
+        root.path(),
+        &[
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            &redis_cert_file,
+            "--tls-key-file",
+            &redis_key_file,
+            "--tls-ca-cert-file",
+            &ca_file,
+            "--tls-auth-clients",
+            "yes",
+            "--requirepass",
+            "s3cret-pw",
+        ],
+    );
+    let url = format!("rediss://:s3cret-pw@localhost:{port}/0");
+    let env = [
+        ("COPL_STORE__BACKEND", "redis"),
+        ("COPL_STORE__REDIS_URL", url.as_str()),
+        ("COPL_STORE__REDIS_CA_CERT", ca_file.as_str()),
+        ("COPL_STORE__REDIS_CLIENT_CERT", client_cert_file.as_str()),
+        ("COPL_STORE__REDIS_CLIENT_KEY", client_key_file.as_str()),
+    ];
+    let server = Server::start(&ckpt, &root.path().join("a"), &env);
+    let mut api = RewardServiceClient::new(server.serving("copl.v1.RewardService").await);
+    api.onboard_user(OnboardUserRequest {
+        user_id: "tls-user".into(),
+        answers: unseen_survey_answers(&data),
+        options: None,
+        replace: false,
+    })
+    .await
+    .unwrap();
+    assert_eq!(code_of(&mut api, "tls-user").await, Code::Ok);
+
+    // Without the client certificate Redis refuses the handshake: the server does not
+    // start, says which Redis (password hidden) and why.
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let output = Command::new(copl_tests::binary("copl-server"))
+        .args(["--checkpoint", ckpt.to_str().unwrap()])
+        .args(["--data-dir", root.path().join("b").to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0", "--metrics-listen", &metrics])
+        .envs(env[..3].iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        !output.status.success(),
+        "started without a client certificate"
+    );
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        log.contains(&format!("rediss://:***@localhost:{port}/0")),
+        "{log}"
+    );
+    assert!(!log.contains("s3cret-pw"), "the password in the log: {log}");
 }

@@ -18,7 +18,9 @@
 //! - `GET /health`: 200 `SERVING` once the model is loaded, else 503.
 //!
 //! Errors are `{"error": {"code": "INVALID_ARGUMENT", "message": …}}` with the HTTP
-//! status of the gRPC code ([`http_status`]).
+//! status of the gRPC code ([`http_status`]). Every answer, refusals included, carries
+//! the call's `x-request-id` (the client's usable one, or one made here before the
+//! route runs, so the gRPC call's span and log lines have the same id).
 
 use std::sync::Arc;
 
@@ -27,7 +29,8 @@ use axum::{
     extract::{
         DefaultBodyLimit, FromRequest, Request, State as AxumState, rejection::JsonRejection,
     },
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, HeaderValue, StatusCode},
+    middleware::{Next, from_fn},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -41,7 +44,10 @@ use tonic::{Code, Status};
 use crate::{
     auth::{Auth, Role},
     in_flight::InFlight,
-    service::RewardApi,
+    service::{
+        RewardApi,
+        request_id::{HEADER, RequestId},
+    },
 };
 
 mod openrlhf;
@@ -64,7 +70,23 @@ pub fn router(http: Http, max_body: usize) -> Router {
         .route("/get_reward", post(openrlhf::get_reward))
         .route("/health", get(health))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(from_fn(request_ids))
         .with_state(http)
+}
+
+/// Gives the request its id (the client's when usable: [`RequestId::of`]'s rule) before
+/// any route or refusal, and puts it on the answer.
+async fn request_ids(mut request: Request, next: Next) -> Response {
+    let metadata = tonic::metadata::MetadataMap::from_headers(request.headers().clone());
+    let id = HeaderValue::from_str(&RequestId::of(&metadata).to_string()).ok();
+    if let Some(id) = &id {
+        request.headers_mut().insert(HEADER, id.clone());
+    }
+    let mut response = next.run(request).await;
+    if let Some(id) = id {
+        response.headers_mut().insert(HEADER, id);
+    }
+    response
 }
 
 /// The HTTP status of a gRPC code.

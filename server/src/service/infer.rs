@@ -97,7 +97,10 @@ async fn tokenise(
         .map(|i| (i.prompt.clone(), i.response.clone()))
         .collect();
     let limit = state.max_input_tokens;
+    // The call's `tokenise` span, entered on the blocking thread that does the work.
+    let span = tracing::info_span!("tokenise", items = texts.len());
     let tokenised = tokio::task::spawn_blocking(move || {
+        let _in = span.enter();
         let mut out = Vec::with_capacity(texts.len());
         for (p, r) in &texts {
             let one = s.model.tokenize_limited(&[(p, r)], limit, truncate);

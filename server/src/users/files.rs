@@ -17,7 +17,7 @@ use std::{
 
 use anyhow::{Context, Result, anyhow};
 
-use super::store::StoredUser;
+use super::record::StoredUser;
 
 /// The longest id named by its hex: `<hex>.json.tmp` (the write's temporary sibling)
 /// then fits the 255-byte file-name limit of Linux file systems.

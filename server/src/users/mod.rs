@@ -12,6 +12,7 @@
 //! its write went on).
 
 pub mod files;
+pub mod record;
 pub mod redis_store;
 pub mod store;
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use redis::{AsyncCommands, aio::ConnectionManager};
 
-use super::store::{StoreError, StoredUser};
+use super::record::{StoreError, StoredUser};
 
 #[derive(Clone)]
 pub struct RedisStore {
@@ -26,11 +26,63 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
+/// What a `rediss://` connection trusts and presents, read from the files the settings
+/// name (`store.redis_ca_cert`, `redis_client_cert`, `redis_client_key`).
+#[derive(Clone, Default)]
+pub struct RedisTls {
+    /// PEM CA; `None`: the system's roots.
+    pub root_cert: Option<Vec<u8>>,
+    /// PEM certificate and key, for a Redis that asks for client certificates.
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl RedisTls {
+    /// From the settings' file names (empty: not set); `None` when none is set. A file
+    /// that cannot be read is an error naming the setting and the file.
+    pub fn from_settings(store: &crate::settings::Store) -> Result<Option<Self>, StoreError> {
+        let read = |setting: &str, path: &str| -> Result<Option<Vec<u8>>, StoreError> {
+            if path.is_empty() {
+                return Ok(None);
+            }
+            std::fs::read(path).map(Some).map_err(|e| {
+                StoreError::Failed(anyhow::anyhow!("setting store.{setting} = {path:?}: {e}"))
+            })
+        };
+        let root_cert = read("redis_ca_cert", &store.redis_ca_cert)?;
+        let cert = read("redis_client_cert", &store.redis_client_cert)?;
+        let key = read("redis_client_key", &store.redis_client_key)?;
+        let client = cert.zip(key);
+        Ok((root_cert.is_some() || client.is_some()).then_some(Self { root_cert, client }))
+    }
+}
+
 impl RedisStore {
-    /// Connects to `url` (fails when Redis cannot be reached now).
-    pub async fn connect(url: &str, prefix: &str, timeout: Duration) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError::Failed(anyhow::anyhow!("store.redis_url {url:?}: {e}")))?;
+    /// Connects to `url` (fails when Redis cannot be reached now); `tls` adds a CA and a
+    /// client certificate to a `rediss://` connection. Errors show the URL with its
+    /// password as `***`.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+        tls: Option<RedisTls>,
+    ) -> Result<Self, StoreError> {
+        let shown = crate::settings::redacted(url);
+        let client = match tls {
+            None => redis::Client::open(url),
+            Some(tls) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: tls.client.map(|(client_cert, client_key)| {
+                        redis::ClientTlsConfig {
+                            client_cert,
+                            client_key,
+                        }
+                    }),
+                    root_cert: tls.root_cert,
+                },
+            ),
+        }
+        .map_err(|e| StoreError::Failed(anyhow::anyhow!("store.redis_url {shown}: {e}")))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
@@ -38,7 +90,7 @@ impl RedisStore {
             .set_max_delay(Duration::from_secs(2));
         let connection = ConnectionManager::new_with_config(client, config)
             .await
-            .map_err(|e| StoreError::Unavailable(format!("connecting to {url}: {e}")))?;
+            .map_err(|e| StoreError::Unavailable(format!("connecting to {shown}: {e}")))?;
         Ok(Self {
             connection,
             prefix: prefix.to_string(),

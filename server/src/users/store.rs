@@ -2,38 +2,11 @@
 //! under the data directory; one server) or Redis ([`RedisStore`], shared by every
 //! replica). A record is durable in the store before OnboardUser answers.
 
-use serde::{Deserialize, Serialize};
-
+pub use super::record::{StoreError, StoredUser};
 use super::{
     files::{FileStore, Loaded},
     redis_store::RedisStore,
 };
-
-/// An onboarded user as stored.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StoredUser {
-    pub user_id: String,
-    /// The adapted, L2-normalised embedding the gates read (eq. 11).
-    pub embedding: Vec<f32>,
-    /// False under the population fallback.
-    pub personalised: bool,
-    pub created_unix_ms: i64,
-    /// Answers given at onboarding.
-    pub answers: u32,
-    /// The checkpoint's embedding space (GCF data hash and size): users adapted in
-    /// another space are not served.
-    pub space: String,
-}
-
-/// Why the store could not do what was asked.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The store cannot be reached (Redis down or slow): retry later.
-    #[error("the user store is unavailable: {0}")]
-    Unavailable(String),
-    #[error("{0:#}")]
-    Failed(anyhow::Error),
-}
 
 /// The configured store.
 #[derive(Clone, Debug)]
@@ -58,6 +31,7 @@ impl UserStore {
                     &store.redis_url,
                     &store.redis_prefix,
                     std::time::Duration::from_millis(store.redis_timeout_ms.max(1)),
+                    super::redis_store::RedisTls::from_settings(store)?,
                 )
                 .await
                 .map_err(|e| anyhow::anyhow!("store.backend = \"redis\": {e}"))?,
