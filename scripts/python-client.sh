@@ -2,15 +2,19 @@
 # The Python client (clients/python): a virtual environment for its tests, and its gRPC
 # stubs generated from proto/copl/v1/reward.proto.
 #
-#   scripts/python-client.sh venv   .venv-client/ with grpcio, protobuf, pytest and the
-#                                   client installed (editable); PyPI only; idempotent
+#   scripts/python-client.sh venv   .venv-client/ with grpcio, protobuf, pytest, TRL (with
+#                                   torch and transformers, for the reward function's
+#                                   test inside GRPOTrainer: ≈ 6 GB, ≈ 6 min, PyPI's torch
+#                                   being the CUDA build) and the client installed
+#                                   (editable); PyPI only; idempotent
 #   scripts/python-client.sh gen    regenerate clients/python/copl_client/v1/ from the proto
 #                                   (after a change to the proto; a test checks they agree)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv-client}
 PY=${PYTHON:-python3}
-REQS=(grpcio==1.85.3 grpcio-tools==1.85.1 protobuf==7.36.2 pytest==9.2.0)
+REQS=(grpcio==1.85.3 grpcio-tools==1.85.1 protobuf==7.36.2 pytest==9.2.0
+  trl==1.16.0 torch==2.15.0 transformers==5.25.0 accelerate==1.16.0 datasets==5.2.0)
 
 venv() {
   if [ -f "$VENV/READY" ] && [ "$(cat "$VENV/READY")" = "${REQS[*]}" ]; then
