@@ -286,10 +286,20 @@ impl RewardApi {
             .adapt(&given, &config)
             .map_err(|e| invalid("answers", e))?;
         let adapt_time = started.elapsed();
-        let answers_given = r.answers.len() as u32;
+        // The answers as kept (catalogue ids, in the order given): what a new
+        // checkpoint re-adapts the user from (issue #18).
+        let answered = crate::users::now_unix_ms();
+        let kept = given
+            .iter()
+            .map(|a| crate::users::KeptAnswer {
+                chosen: state.catalogue.entries[a.chosen as usize].id.clone(),
+                rejected: state.catalogue.entries[a.rejected as usize].id.clone(),
+                answered_unix_ms: answered,
+            })
+            .collect();
         let onboarded = state
             .users
-            .onboard(&r.user_id, &adaptation, answers_given, r.replace)
+            .onboard(&r.user_id, &adaptation, kept, r.replace)
             .await
             .map_err(|e| user_status("user_id", e))?;
         let found = Found::Onboarded(onboarded);

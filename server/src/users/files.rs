@@ -176,15 +176,23 @@ fn set_aside(path: &Path) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::users::record::KeptAnswer;
+    use copl_core::file_version::FileVersion;
 
     fn user(id: &str) -> StoredUser {
         StoredUser {
+            format_version: FileVersion::CURRENT,
             user_id: id.to_string(),
             embedding: vec![0.6, 0.8],
             personalised: true,
             created_unix_ms: 1,
-            answers: 8,
+            answers: 1,
             space: "s".into(),
+            answer_log: Some(vec![KeptAnswer {
+                chosen: "r000001".into(),
+                rejected: "r000002".into(),
+                answered_unix_ms: 1,
+            }]),
         }
     }
 
@@ -305,5 +313,42 @@ mod tests {
                 .users
                 .is_empty()
         );
+    }
+
+    /// A record written before answers were kept (no `format_version`, no `answer_log`)
+    /// still loads, as version 1 with its answers unknown; a new one keeps its answers
+    /// in order through a write and a read.
+    #[test]
+    #[allow(clippy::unwrap_used)] // a panic is the failure report
+    fn old_records_load_with_answers_unknown_and_new_ones_keep_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path()).unwrap();
+        let old = r#"{"user_id": "old", "embedding": [0.6, 0.8], "personalised": true,
+            "created_unix_ms": 5, "answers": 8, "space": "s"}"#;
+        std::fs::write(store.path("old"), old).unwrap();
+        let read = store.get("old").unwrap().unwrap();
+        assert_eq!(read.format_version, FileVersion(1));
+        assert!(!read.answers_known());
+        assert_eq!(read.answers, 8);
+        let mut new = user("new");
+        new.answer_log = Some(vec![
+            KeptAnswer {
+                chosen: "r000007".into(),
+                rejected: "r000003".into(),
+                answered_unix_ms: 10,
+            },
+            KeptAnswer {
+                chosen: "r000011".into(),
+                rejected: "r000012".into(),
+                answered_unix_ms: 11,
+            },
+        ]);
+        store.put(&new).unwrap();
+        let back = store.get("new").unwrap().unwrap();
+        assert_eq!(back, new);
+        assert!(back.answers_known());
+        let loaded = store.load_all(true).unwrap();
+        assert_eq!(loaded.users.len(), 2);
+        assert!(loaded.quarantined.is_empty());
     }
 }

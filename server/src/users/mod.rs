@@ -26,12 +26,14 @@ use anyhow::{Context, Result};
 use candle_core::Tensor;
 use copl_core::{
     adapt::{Adaptation, Adapter, Fallback},
+    file_version::FileVersion,
     graph::GraphIds,
     model::{UserRouting, reward::RewardModel},
 };
 use dashmap::DashMap;
 use tokio::sync::Mutex;
 
+pub use record::KeptAnswer;
 use store::{StoreError, StoredUser, UserStore};
 
 /// What a row of a batch needs of its user.
@@ -188,6 +190,14 @@ impl Users {
         }
         metrics::counter!("copl_user_records_quarantined_total")
             .increment(stored.quarantined.len() as u64);
+        let answers_unknown = stored.users.iter().filter(|u| !u.answers_known()).count();
+        if answers_unknown > 0 {
+            tracing::warn!(
+                records = answers_unknown,
+                "stored users from before answers were kept: served in their own embedding \
+                 space, but a new checkpoint cannot re-adapt them (they must onboard again)"
+            );
+        }
         for user in stored.users {
             if user.space != this.space {
                 tracing::warn!(
@@ -316,21 +326,21 @@ impl Users {
         &self,
         user_id: &str,
         adaptation: &Adaptation,
-        answers: u32,
+        answers: Vec<KeptAnswer>,
         replace: bool,
     ) -> Result<Arc<Onboarded>, UserError> {
         if self.seen_rows.contains_key(user_id) {
             return Err(UserError::Seen(user_id.to_string(), "onboarded again"));
         }
         let stored = StoredUser {
+            format_version: FileVersion::CURRENT,
             user_id: user_id.to_string(),
             embedding: adaptation.embedding.clone(),
             personalised: adaptation.fallback != Fallback::Population,
-            created_unix_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64),
-            answers,
+            created_unix_ms: now_unix_ms(),
+            answers: answers.len() as u32,
             space: self.space.clone(),
+            answer_log: Some(answers),
         };
         let onboarded = self
             .restore(&stored)
@@ -401,4 +411,11 @@ impl Users {
 
 fn count_onboarded(map: &DashMap<String, Arc<Onboarded>>) {
     metrics::gauge!("copl_onboarded_users").set(map.len() as f64);
+}
+
+/// Milliseconds since the Unix epoch (0 on a clock before it).
+pub fn now_unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

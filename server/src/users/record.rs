@@ -1,11 +1,28 @@
 //! An onboarded user's record as every store keeps it, and a store's errors: the leaf
 //! the stores ([`super::files`], [`super::redis_store`]) and [`super::store`] share.
 
+use copl_core::file_version::FileVersion;
 use serde::{Deserialize, Serialize};
+
+/// One pairwise answer as kept: the catalogue ids of the response the user chose and the
+/// one they rejected, and when the answer reached the server. The answers are what a
+/// user is re-adapted from in another checkpoint's embedding space (eq. 11 on the new
+/// graph) and what refresh training exports as annotations (issue #18). Personal data:
+/// DeleteUser removes them with the record (docs/security.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptAnswer {
+    pub chosen: String,
+    pub rejected: String,
+    pub answered_unix_ms: i64,
+}
 
 /// An onboarded user as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredUser {
+    /// The record's format ([`FileVersion`]; a record from before the field reads as 1,
+    /// and one newer than this build is refused naming its version).
+    #[serde(default)]
+    pub format_version: FileVersion,
     pub user_id: String,
     /// The adapted, L2-normalised embedding the gates read (eq. 11).
     pub embedding: Vec<f32>,
@@ -17,6 +34,19 @@ pub struct StoredUser {
     /// The checkpoint's embedding space (GCF data hash and size): users adapted in
     /// another space are not served.
     pub space: String,
+    /// The answers themselves, in the order given (since 2026-12-06). `None` in a record
+    /// written before: its answers are unknown ([`Self::answers_known`]), so it can be
+    /// served in its own space but never re-adapted or exported.
+    #[serde(default)]
+    pub answer_log: Option<Vec<KeptAnswer>>,
+}
+
+impl StoredUser {
+    /// Whether the record holds the answers it was adapted from (records written before
+    /// answers were kept do not).
+    pub fn answers_known(&self) -> bool {
+        self.answer_log.is_some()
+    }
 }
 
 /// Why the store could not do what was asked.

@@ -91,6 +91,7 @@ async fn every_rpc_and_error_through_the_real_server() {
     scoring::the_bare_model_bench_scores_every_batch_size(&ckpt);
     let onboarded = users::onboarding(&mut api, &addr, &data, &ckpt).await;
     users::lookups_surveys_and_refusals(&mut api, &onboarded.answers).await;
+    users::answers_are_kept_in_the_record(&store, &data);
     restart::metrics_name_no_user(&server);
     restart::onboarded_users_survive_restarts(server, api, &ckpt, &store, &onboarded).await;
     restart::a_full_queue_refuses_at_once(&ckpt, &store).await;

@@ -234,3 +234,37 @@ pub async fn lookups_surveys_and_refusals(api: &mut Api, answers: &[SurveyAnswer
     );
     assert_eq!(c, Code::FailedPrecondition);
 }
+
+/// The stored record keeps the answers (catalogue ids in the order given, the one named
+/// by its text resolved to its id, each with a time) and says its format (issue #18:
+/// what a new checkpoint re-adapts the user from).
+pub fn answers_are_kept_in_the_record(store: &Path, data: &Path) {
+    let file = store
+        .join("users")
+        .join(format!("{}.json", hex_of("new-user")));
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(record["format_version"], 1, "{record}");
+    let kept: Vec<(String, String)> = record["answer_log"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no answer_log in {record}"))
+        .iter()
+        .map(|a| {
+            assert!(
+                a["answered_unix_ms"].as_i64().unwrap() > 1_700_000_000_000,
+                "{a}"
+            );
+            (
+                a["chosen"].as_str().unwrap().to_string(),
+                a["rejected"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(kept, unseen_answers(data));
+    assert_eq!(record["answers"], kept.len());
+}
+
+/// The file store's name stem of a short id: its bytes in hex.
+fn hex_of(id: &str) -> String {
+    id.bytes().map(|b| format!("{b:02x}")).collect()
+}
