@@ -120,6 +120,16 @@ pub(super) struct Whom {
     pub user_unknown: bool,
 }
 
+/// The request's `unknown_user`, refused naming the field when out of range.
+fn unknown_user_policy(unknown_user: i32) -> Result<UnknownUser, Status> {
+    UnknownUser::try_from(unknown_user).map_err(|_| {
+        invalid(
+            "unknown_user",
+            format!("{unknown_user} is not an UnknownUser value (0, 1 or 2)"),
+        )
+    })
+}
+
 /// Finds the user of `field` (`unknown_user` as the request gives it).
 async fn condition(
     state: &State,
@@ -128,12 +138,7 @@ async fn condition(
     unknown_user: i32,
 ) -> Result<Whom, Status> {
     user_id(field, id)?;
-    let asked = UnknownUser::try_from(unknown_user).map_err(|_| {
-        invalid(
-            "unknown_user",
-            format!("{unknown_user} is not an UnknownUser value (0, 1 or 2)"),
-        )
-    })?;
+    let asked = unknown_user_policy(unknown_user)?;
     match state.users.find(id).await {
         Ok(found) => Ok(Whom {
             condition: found.condition().clone(),

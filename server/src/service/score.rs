@@ -76,6 +76,8 @@ impl RewardApi {
             "items",
             format!("max_batch_items = {max}"),
         )?;
+        // The call's own field: out of range, the call is refused (not each item).
+        super::unknown_user_policy(r.unknown_user)?;
         let per_item = r.per_item_errors;
         let mut items = Vec::with_capacity(r.items.len());
         // Per item: Some(why) for an item refused before tokenising (per_item only).

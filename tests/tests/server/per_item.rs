@@ -162,6 +162,21 @@ pub async fn per_item_outcomes_and_unknown_users(api: &mut Api) {
         (Code::InvalidArgument, true),
         "{m}"
     );
+    // In a per-item batch it is the call's field: the call is refused, not each item.
+    let (c, m) = code(
+        api.score_batch(ScoreBatchRequest {
+            items: vec![item("user-00000", "Water it weekly.")],
+            truncate: false,
+            per_item_errors: true,
+            unknown_user: 7,
+        })
+        .await,
+    );
+    assert_eq!(
+        (c, m.starts_with("unknown_user")),
+        (Code::InvalidArgument, true),
+        "{m}"
+    );
     let compared = api
         .compare_responses(CompareRequest {
             user_id: "ghost".into(),
