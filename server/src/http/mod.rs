@@ -74,11 +74,11 @@ pub fn router(http: Http, max_body: usize) -> Router {
         .with_state(http)
 }
 
-/// Gives the request its id (the client's when usable: [`RequestId::of`]'s rule) before
+/// Gives the request its id (the client's when usable: [`RequestId::from_header`]) before
 /// any route or refusal, and puts it on the answer.
 async fn request_ids(mut request: Request, next: Next) -> Response {
-    let metadata = tonic::metadata::MetadataMap::from_headers(request.headers().clone());
-    let id = HeaderValue::from_str(&RequestId::of(&metadata).to_string()).ok();
+    let given = request.headers().get(HEADER).and_then(|v| v.to_str().ok());
+    let id = HeaderValue::from_str(&RequestId::from_header(given).to_string()).ok();
     if let Some(id) = &id {
         request.headers_mut().insert(HEADER, id.clone());
     }

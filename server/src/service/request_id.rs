@@ -31,9 +31,13 @@ impl std::fmt::Display for RequestId {
 impl RequestId {
     /// The client's id from `metadata` when it is usable, else a new one.
     pub fn of(metadata: &MetadataMap) -> Self {
-        metadata
-            .get(HEADER)
-            .and_then(|v| v.to_str().ok())
+        Self::from_header(metadata.get(HEADER).and_then(|v| v.to_str().ok()))
+    }
+
+    /// The id a request's `x-request-id` value gives (`None`: no header), by the same
+    /// rule: the client's when usable, else a new one.
+    pub fn from_header(value: Option<&str>) -> Self {
+        value
             .filter(|v| !v.is_empty() && v.len() <= MAX_LEN)
             .filter(|v| v.bytes().all(|b| b.is_ascii_graphic()))
             .map_or_else(Self::new, |v| Self(v.to_string()))
