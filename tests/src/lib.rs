@@ -301,8 +301,10 @@ impl Drop for Server {
 /// One unseen user's answers (chosen, rejected ids) outside the test split of `data`.
 pub fn unseen_answers(data: &Path) -> Vec<(String, String)> {
     let dataset = copl_core::data::Dataset::load(data).unwrap();
+    // The smallest id, not the set's first: a HashSet's order differs from one call to
+    // the next, and callers compare what two calls return.
     let unseen = dataset.unseen_users();
-    let user = unseen.iter().next().unwrap().to_string();
+    let user = unseen.iter().min().unwrap().to_string();
     dataset
         .annotations()
         .iter()
