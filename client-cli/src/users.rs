@@ -185,6 +185,10 @@ pub struct User {
     pub created_unix_ms: i64,
     pub answers: u32,
     pub personalised: bool,
+    /// Onboarded for another checkpoint and re-adapted here from the kept answers.
+    pub readapted: bool,
+    /// Of those answers, the ones naming a response this checkpoint lacks.
+    pub answers_outside_catalogue: u32,
     pub routing: Vec<Route>,
     pub embedding: Vec<f32>,
 }
@@ -206,6 +210,8 @@ impl User {
             created_unix_ms: u.created_unix_ms,
             answers: u.answers,
             personalised: u.personalised,
+            readapted: u.readapted,
+            answers_outside_catalogue: u.answers_outside_catalogue,
             routing: u
                 .routing
                 .into_iter()
@@ -234,6 +240,14 @@ impl fmt::Display for User {
                 "population reward"
             }
         )?;
+        if self.readapted {
+            writeln!(
+                f,
+                "  re-adapted from the answers kept for another checkpoint ({} outside this \
+                 catalogue)",
+                self.answers_outside_catalogue
+            )?;
+        }
         for r in &self.routing {
             writeln!(
                 f,

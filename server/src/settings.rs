@@ -181,6 +181,21 @@ pub struct Onboarding {
     pub survey_committee: usize,
     /// Candidate pairs the survey considers.
     pub survey_pool: usize,
+    /// When stored users onboarded for another checkpoint are re-adapted from their
+    /// answers: `"lazy"` (on first use) or `"eager"` (at load; a Redis store is
+    /// scanned). Issue #18.
+    pub readapt: String,
+}
+
+impl Onboarding {
+    /// [`Self::readapt`] as the users module takes it (checked by `Settings::check`).
+    pub fn readapt(&self) -> crate::users::Readapt {
+        if self.readapt == "eager" {
+            crate::users::Readapt::Eager
+        } else {
+            crate::users::Readapt::Lazy
+        }
+    }
 }
 
 impl Default for Settings {
@@ -230,6 +245,7 @@ impl Default for Settings {
                 min_neighbours: 5,
                 survey_committee: 512,
                 survey_pool: 2048,
+                readapt: "lazy".into(),
             },
             auth: AuthSettings::default(),
             tls: Tls::default(),
@@ -361,6 +377,12 @@ impl Settings {
             anyhow::bail!(
                 "setting store.on_corrupt = {:?}: use \"quarantine\" or \"refuse\"",
                 self.store.on_corrupt
+            );
+        }
+        if !matches!(self.onboarding.readapt.as_str(), "lazy" | "eager") {
+            anyhow::bail!(
+                "setting onboarding.readapt = {:?}: use \"lazy\" or \"eager\"",
+                self.onboarding.readapt
             );
         }
         if !matches!(self.scoring.unknown_user.as_str(), "error" | "population") {

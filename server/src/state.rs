@@ -7,7 +7,7 @@ use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 use anyhow::{Context, Result, bail};
 use copl_core::{
-    adapt::{Adapter, SurveyConfig, SurveyEngine},
+    adapt::{AdaptConfig, Adapter, SurveyConfig, SurveyEngine},
     checkpoint::{self, CatalogueEntry, Manifest},
     model::reward::RewardModel,
 };
@@ -16,14 +16,15 @@ use crate::{
     backend::Backend,
     scheduler::{BatchLimits, Scheduler},
     settings::Settings,
-    users::{Users, store::UserStore},
+    users::{EmbeddingSpace, Users, UsersConfig, store::UserStore},
 };
 
 /// The catalogue: response rows with their texts, by id and by text.
 #[derive(Debug)]
 pub struct Catalogue {
     pub entries: Vec<CatalogueEntry>,
-    pub by_id: HashMap<String, u32>,
+    /// Shared with the users module (a stored user's answers are resolved by it).
+    pub by_id: Arc<HashMap<String, u32>>,
     pub by_text: HashMap<String, Vec<u32>>,
 }
 
@@ -40,7 +41,7 @@ impl Catalogue {
         }
         Self {
             entries,
-            by_id,
+            by_id: Arc::new(by_id),
             by_text,
         }
     }
@@ -53,7 +54,7 @@ pub struct State {
     pub checkpoint: PathBuf,
     pub manifest: Manifest,
     pub model: Arc<RewardModel>,
-    pub adapter: Adapter,
+    pub adapter: Arc<Adapter>,
     pub survey: SurveyEngine,
     pub catalogue: Catalogue,
     pub users: Users,
@@ -115,6 +116,7 @@ impl State {
             "the checkpoint lacks a usable catalogue.jsonl (written by copl-train gcf since \
              2026-11-27: rerun it)"
         })?;
+        let catalogue = Catalogue::new(catalogue);
         let survey_pairs = checkpoint::load_survey_pairs(&dir, ids.responses.len())?;
         let survey = SurveyEngine::build(
             &adapter,
@@ -125,13 +127,23 @@ impl State {
                 ..SurveyConfig::default()
             },
         );
-        let space = format!("{}:{}", gcf.data_hash, gcf.dim);
+        let users_config = UsersConfig {
+            space: EmbeddingSpace::of_checkpoint(&dir, &gcf)?,
+            adapt: AdaptConfig {
+                min_neighbours: settings.onboarding.min_neighbours,
+                max_hops: settings.limits.max_hops,
+                ..AdaptConfig::default()
+            },
+            response_rows: catalogue.by_id.clone(),
+            readapt: settings.onboarding.readapt(),
+        };
         let model = Arc::new(model);
+        let adapter = Arc::new(adapter);
         // Loading runs on the blocking pool; the store's client is async.
         let runtime = tokio::runtime::Handle::current();
         let users = runtime.block_on(async {
             let store = UserStore::open(&settings).await?;
-            Users::load(model.clone(), &adapter, &ids, store, space).await
+            Users::load(model.clone(), adapter.clone(), &ids, store, users_config).await
         })?;
         let max_input_tokens = settings
             .limits
@@ -157,7 +169,7 @@ impl State {
             model,
             adapter,
             survey,
-            catalogue: Catalogue::new(catalogue),
+            catalogue,
             users,
             scheduler,
             max_input_tokens,

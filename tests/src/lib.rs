@@ -182,6 +182,37 @@ pub fn tiny_checkpoint(root: &Path) -> (PathBuf, PathBuf) {
     (data, ckpt)
 }
 
+/// A copy of [`tiny_checkpoint`]'s `ckpt` at `root/ckpt-regcf` whose GCF embeddings were
+/// trained again (more epochs: another embedding space) under the same reward model: a
+/// new checkpoint that the users onboarded for `ckpt` must be re-adapted for (issue #18).
+pub fn regcf_checkpoint(root: &Path, data: &Path, ckpt: &Path) -> PathBuf {
+    let out = root.join("ckpt-regcf");
+    std::fs::create_dir_all(&out).unwrap();
+    for entry in std::fs::read_dir(ckpt).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, out.join(path.file_name().unwrap())).unwrap();
+    }
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    train(&[
+        "gcf",
+        "--data",
+        &s(data),
+        "--out",
+        &s(&out),
+        "--dim",
+        "8",
+        "--layers",
+        "1",
+        "--epochs",
+        "9",
+        "--batch-size",
+        "10000",
+        "--lr",
+        "1e-2",
+    ]);
+    out
+}
+
 /// A running copl-server, killed (SIGKILL) on drop.
 pub struct Server {
     pub child: Child,

@@ -4,7 +4,8 @@
 //! onboarded users (seen users still score), and its return is picked up without a
 //! restart. A replica reaches a Redis that speaks only TLS, asks for a client
 //! certificate and a password (`rediss://`, `store.redis_ca_cert`, `redis_client_cert`);
-//! without its certificate it does not start, and no error shows the password. Needs
+//! without its certificate it does not start, and no error shows the password. Replicas
+//! on two checkpoints share the users (re-adapted from their kept answers). Needs
 //! `redis-server` built with TLS (Debian's is; scripts/test-deps.sh installs it; `make
 //! test` runs it).
 
@@ -187,6 +188,113 @@ async fn two_replicas_share_onboarded_users_through_redis() {
     }
     onboarded.unwrap();
     assert_eq!(code_of(&mut api_a, "shared-user").await, Code::Ok);
+}
+
+/// `redis-cli -p port args…`'s output, trimmed.
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run redis-cli ({e}): run scripts/test-deps.sh"));
+    assert!(out.status.success(), "redis-cli {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+async fn user_of(api: &mut RewardServiceClient<Channel>, id: &str) -> copl_proto::v1::UserInfo {
+    api.get_user(GetUserRequest {
+        user_id: id.into(),
+        include_embedding: true,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("GetUser {id}: {e:?}"))
+    .into_inner()
+    .user
+    .unwrap()
+}
+
+/// Issue #18: replicas on two checkpoints (the second's GCF trained again) share one
+/// Redis during a rollout: a user onboarded on the old one is re-adapted by the new one
+/// from the kept answers (eagerly, at its start) and served by both, each in its own
+/// space; a record under the key layout of before 2026-12-06
+/// (`<prefix>:<data hash>:<d>:user:<id>`) is moved to today's key at start and served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_two_checkpoints_share_users_through_redis() {
+    let root = tempfile::tempdir().unwrap();
+    let (data, ckpt) = tiny_checkpoint(root.path());
+    let ckpt2 = copl_tests::regcf_checkpoint(root.path(), &data, &ckpt);
+    let port = free_port();
+    let _redis = Redis::start(port, root.path());
+    let url = format!("redis://127.0.0.1:{port}/");
+    let env = [
+        ("COPL_STORE__BACKEND", "redis"),
+        ("COPL_STORE__REDIS_URL", url.as_str()),
+        ("COPL_STORE__REDIS_PREFIX", "rollout"),
+    ];
+    let old = Server::start(&ckpt, &root.path().join("a"), &env);
+    let mut api_old = RewardServiceClient::new(old.serving("copl.v1.RewardService").await);
+    let answers = unseen_survey_answers(&data);
+    let onboard = |id: &str| OnboardUserRequest {
+        user_id: id.into(),
+        answers: answers.clone(),
+        options: None,
+        replace: false,
+    };
+    api_old.onboard_user(onboard("shared-user")).await.unwrap();
+    // A record as the server of before 2026-12-06 kept it: no answers, the space as
+    // `<data hash>:<d>`, in that space's key.
+    let mut legacy: serde_json::Value =
+        serde_json::from_str(&redis_cli(port, &["GET", "rollout:user:shared-user"])).unwrap();
+    let space = legacy["space"].as_str().unwrap().to_string();
+    let old_space = space.rsplit_once(':').unwrap().0.to_string();
+    legacy["user_id"] = "legacy-user".into();
+    legacy["space"] = old_space.clone().into();
+    legacy.as_object_mut().unwrap().remove("answer_log");
+    let legacy_key = format!("rollout:{old_space}:user:legacy-user");
+    redis_cli(port, &["SET", &legacy_key, &legacy.to_string()]);
+
+    let mut eager = env.to_vec();
+    eager.push(("COPL_ONBOARDING__READAPT", "eager"));
+    let new = Server::start(&ckpt2, &root.path().join("b"), &eager);
+    let mut api_new = RewardServiceClient::new(new.serving("copl.v1.RewardService").await);
+    assert_eq!(redis_cli(port, &["EXISTS", &legacy_key]), "0");
+    assert_eq!(
+        redis_cli(port, &["EXISTS", "rollout:user:legacy-user"]),
+        "1"
+    );
+    let legacy_user = user_of(&mut api_old, "legacy-user").await;
+    assert!(!legacy_user.readapted, "{legacy_user:?}");
+
+    let on_new = user_of(&mut api_new, "shared-user").await;
+    let on_old = user_of(&mut api_old, "shared-user").await;
+    assert!(
+        on_new.readapted && !on_old.readapted,
+        "{on_new:?}\n{on_old:?}"
+    );
+    assert_ne!(on_new.embedding, on_old.embedding);
+    api_new.onboard_user(onboard("twin")).await.unwrap();
+    let twin = user_of(&mut api_new, "twin").await;
+    assert!(
+        on_new
+            .embedding
+            .iter()
+            .zip(&twin.embedding)
+            .all(|(a, b)| (a - b).abs() < 1e-5),
+        "{on_new:?}\n{twin:?}"
+    );
+    assert_eq!(code_of(&mut api_new, "shared-user").await, Code::Ok);
+    // The record is the old replica's still: serving it elsewhere wrote nothing.
+    let kept: serde_json::Value =
+        serde_json::from_str(&redis_cli(port, &["GET", "rollout:user:shared-user"])).unwrap();
+    assert_eq!(kept["space"], space.as_str());
+    // One record for both: deleted on the new replica, gone on the old.
+    api_new
+        .delete_user(DeleteUserRequest {
+            user_id: "shared-user".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(code_of(&mut api_old, "shared-user").await, Code::NotFound);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -111,6 +111,11 @@ class UserInfo:
     routing: List[Tuple[str, int, float]]
     #: The gates' input; empty unless asked for.
     embedding: List[float]
+    #: Onboarded for another checkpoint and re-adapted by this server from the answers
+    #: the record keeps.
+    readapted: bool = False
+    #: Of those answers, the ones naming a response this checkpoint lacks.
+    answers_outside_catalogue: int = 0
 
     @staticmethod
     def _of(u: pb.UserInfo) -> "UserInfo":
@@ -122,6 +127,8 @@ class UserInfo:
             personalised=u.personalised,
             routing=[(r.projection, r.expert, r.weight) for r in u.routing],
             embedding=list(u.embedding),
+            readapted=u.readapted,
+            answers_outside_catalogue=u.answers_outside_catalogue,
         )
 
 

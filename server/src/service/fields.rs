@@ -83,7 +83,9 @@ pub fn user_status(field: &str, error: UserError) -> Status {
                 "{field}: user {id:?}: the user store is unavailable; retry later"
             ))
         }
-        UserError::NotFound(_) => Status::not_found(format!("{field}: {error}")),
+        UserError::NotFound(_) | UserError::Stale(_) => {
+            Status::not_found(format!("{field}: {error}"))
+        }
         UserError::Seen(..) => Status::failed_precondition(format!("{field}: {error}")),
         UserError::AlreadyExists(_) => Status::already_exists(format!("{field}: {error}")),
     }

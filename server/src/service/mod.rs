@@ -20,7 +20,7 @@ use std::{
     time::Instant,
 };
 
-use copl_core::adapt::{AdaptConfig, Fallback};
+use copl_core::adapt::Fallback;
 use copl_proto::v1::{
     AdaptationFallback, AnswerSummary, CatalogueResponse, CompareRequest, CompareResponse,
     DeleteUserRequest, DeleteUserResponse, ExpertRouting, GetUserRequest, GetUserResponse,
@@ -144,7 +144,9 @@ async fn condition(
             condition: found.condition().clone(),
             user_unknown: false,
         }),
-        Err(UserError::NotFound(_)) if state.settings.scoring.population_for_unknown(asked) => {
+        Err(UserError::NotFound(_) | UserError::Stale(_))
+            if state.settings.scoring.population_for_unknown(asked) =>
+        {
             metrics::counter!("copl_unknown_user_population_total").increment(1);
             Ok(Whom {
                 condition: state.users.population(),
@@ -162,6 +164,10 @@ fn user_info(state: &State, id: &str, found: &Found, include_embedding: bool) ->
         Found::Population(_) => (UserOrigin::Unspecified, 0, 0),
         Found::Seen { answers, .. } => (UserOrigin::Seen, 0, *answers),
         Found::Onboarded(o) => (UserOrigin::Onboarded, o.created_unix_ms, o.answers),
+    };
+    let readapted = match found {
+        Found::Onboarded(o) => o.readapted,
+        _ => None,
     };
     UserInfo {
         user_id: id.to_string(),
@@ -189,6 +195,8 @@ fn user_info(state: &State, id: &str, found: &Found, include_embedding: bool) ->
         } else {
             Vec::new()
         },
+        readapted: readapted.is_some(),
+        answers_outside_catalogue: readapted.unwrap_or(0),
     }
 }
 
@@ -278,13 +286,11 @@ impl RewardApi {
                 format!("{temperature}: must be > 0"),
             ));
         }
-        let config = AdaptConfig {
-            hops,
+        let options = crate::users::KeptOptions {
+            hops: hops as u32,
             temperature,
-            min_neighbours: state.settings.onboarding.min_neighbours,
-            max_hops: max_hops.max(hops),
-            ..AdaptConfig::default()
         };
+        let config = state.users.adapt_config(options);
         let started = Instant::now();
         let adaptation = state
             .adapter
@@ -304,7 +310,7 @@ impl RewardApi {
             .collect();
         let onboarded = state
             .users
-            .onboard(&r.user_id, &adaptation, kept, r.replace)
+            .onboard(&r.user_id, &adaptation, kept, options, r.replace)
             .await
             .map_err(|e| user_status("user_id", e))?;
         let found = Found::Onboarded(onboarded);

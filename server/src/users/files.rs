@@ -193,6 +193,7 @@ mod tests {
                 rejected: "r000002".into(),
                 answered_unix_ms: 1,
             }]),
+            options: None,
         }
     }
 

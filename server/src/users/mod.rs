@@ -4,6 +4,10 @@
 //! lookup, so a user onboarded or deleted on one replica is seen so on all), and the
 //! population (empty user id: shared expert only).
 //!
+//! A stored user adapted on another checkpoint's graph (another [`space`]) is re-adapted
+//! from the answers the record keeps ([`readapt`], eq. 11 on this graph), lazily on first
+//! use or at load (`users.readapt`); the record is never rewritten for it (issue #18).
+//!
 //! Writes (OnboardUser, DeleteUser) take one lock per user id around the store's write
 //! *and* the map's update, inside a task of their own: two writes of one id cannot
 //! interleave their store and memory halves, and a caller that goes away mid-write does
@@ -12,8 +16,10 @@
 //! its write went on).
 
 pub mod files;
+pub mod readapt;
 pub mod record;
 pub mod redis_store;
+pub mod space;
 pub mod store;
 
 use std::{
@@ -25,7 +31,7 @@ use std::{
 use anyhow::{Context, Result};
 use candle_core::Tensor;
 use copl_core::{
-    adapt::{Adaptation, Adapter, Fallback},
+    adapt::{AdaptConfig, Adaptation, Adapter, Fallback},
     file_version::FileVersion,
     graph::GraphIds,
     model::{UserRouting, reward::RewardModel},
@@ -33,7 +39,8 @@ use copl_core::{
 use dashmap::DashMap;
 use tokio::sync::Mutex;
 
-pub use record::KeptAnswer;
+pub use record::{KeptAnswer, KeptOptions};
+pub use space::EmbeddingSpace;
 use store::{StoreError, StoredUser, UserStore};
 
 /// What a row of a batch needs of its user.
@@ -53,6 +60,50 @@ pub struct Onboarded {
     pub condition: Arc<Condition>,
     pub created_unix_ms: i64,
     pub answers: u32,
+    /// `Some(answers the catalogue lacks)` when re-adapted from another space's record.
+    pub readapted: Option<u32>,
+    /// The record this was made from ([`stamp`]): a shared store's reader re-derives the
+    /// user only when the record changed.
+    stamp: u64,
+}
+
+/// A fingerprint of what a record's user is derived from.
+fn stamp(user: &StoredUser) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    (
+        user.created_unix_ms,
+        &user.space,
+        user.personalised,
+        user.answers,
+    )
+        .hash(&mut h);
+    for x in &user.embedding {
+        x.to_bits().hash(&mut h);
+    }
+    h.finish()
+}
+
+/// When users of another embedding space are re-adapted (`users.readapt`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readapt {
+    /// On first use (a lookup pays one eq. 11, ≈ the cost of an onboarding).
+    Lazy,
+    /// At load, every stored user (a Redis store is scanned): the first calls pay
+    /// nothing, the start pays for all.
+    Eager,
+}
+
+/// What [`Users::load`] needs besides the model and the store.
+#[derive(Debug)]
+pub struct UsersConfig {
+    pub space: EmbeddingSpace,
+    /// The server's neighbourhood settings for eq. 11 (OnboardUser's options and each
+    /// record's kept ones set k and κ on top).
+    pub adapt: AdaptConfig,
+    /// Catalogue id → response row: what a record's answers are resolved by.
+    pub response_rows: Arc<HashMap<String, u32>>,
+    pub readapt: Readapt,
 }
 
 /// A user as found.
@@ -84,6 +135,13 @@ pub enum UserError {
     Seen(String, &'static str),
     #[error("{0:?} is already onboarded (set replace to overwrite)")]
     AlreadyExists(String),
+    /// Stored for another checkpoint's embedding space before answers were kept.
+    #[error(
+        "no such user {0:?} for this checkpoint: its record is from another checkpoint and \
+         from before answers were kept, so it cannot be re-adapted; onboard it again with \
+         replace set"
+    )]
+    Stale(String),
     #[error("storing user {0:?}: {1:#}")]
     Store(String, anyhow::Error),
     /// The shared store cannot be reached now.
@@ -116,19 +174,26 @@ pub struct Users {
     writes: Arc<Vec<Arc<Mutex<()>>>>,
     population: Arc<Condition>,
     store: UserStore,
-    /// The checkpoint's embedding space (stored users carry it).
-    space: String,
+    /// The checkpoint's embedding space (stored users carry theirs).
+    space: EmbeddingSpace,
+    adapter: Arc<Adapter>,
+    adapt: AdaptConfig,
+    response_rows: Arc<HashMap<String, u32>>,
+    /// Embedded store, lazy re-adaptation: records of another space, re-adapted on
+    /// first use (and those that cannot be, for their message).
+    pending: Arc<DashMap<String, StoredUser>>,
 }
 
 impl Users {
     /// Seen users of the checkpoint (routed by `model` once, here), then the stored
-    /// onboarded users adapted in the same `space`.
+    /// onboarded users: those of this space as stored, the others re-adapted now or
+    /// held for first use (`config.readapt`).
     pub async fn load(
         model: Arc<RewardModel>,
-        adapter: &Adapter,
+        adapter: Arc<Adapter>,
         ids: &GraphIds,
         store: UserStore,
-        space: String,
+        config: UsersConfig,
     ) -> Result<Self> {
         let n = ids.users.len();
         let dim = adapter.dim();
@@ -174,11 +239,16 @@ impl Users {
             writes: Arc::new((0..WRITE_LOCKS).map(|_| Arc::default()).collect()),
             population,
             store,
-            space,
+            space: config.space,
+            adapter,
+            adapt: config.adapt,
+            response_rows: config.response_rows,
+            pending: Arc::default(),
         };
+        let eager = config.readapt == Readapt::Eager;
         let stored = this
             .store
-            .load_all()
+            .load_all(eager)
             .await
             .map_err(|e| anyhow::anyhow!("loading the stored users: {e}"))?;
         for q in &stored.quarantined {
@@ -198,17 +268,36 @@ impl Users {
                  space, but a new checkpoint cannot re-adapt them (they must onboard again)"
             );
         }
+        let (mut other_space, mut stale) = (0usize, 0usize);
         for user in stored.users {
-            if user.space != this.space {
-                tracing::warn!(
-                    user = %user.user_id,
-                    "stored user was adapted for another checkpoint ({}); not loaded",
-                    user.space
-                );
+            let here = this.space.holds(&user.space);
+            other_space += usize::from(!here);
+            if !here && !eager {
+                this.pending.insert(user.user_id.clone(), user);
                 continue;
             }
-            let onboarded = this.restore(&user)?;
-            this.onboarded.insert(user.user_id.clone(), onboarded);
+            match this.restore(&user) {
+                Ok(onboarded) => {
+                    this.onboarded.insert(user.user_id.clone(), onboarded);
+                }
+                Err(UserError::Stale(_)) => {
+                    stale += 1;
+                    this.pending.insert(user.user_id.clone(), user);
+                }
+                Err(e) => return Err(anyhow::anyhow!("{e}")),
+            }
+        }
+        if other_space > 0 {
+            tracing::info!(
+                records = other_space,
+                cannot = stale,
+                when = if eager {
+                    "re-adapted now"
+                } else {
+                    "re-adapted on first use"
+                },
+                "stored users adapted for another checkpoint"
+            );
         }
         metrics::gauge!("copl_seen_users").set(this.seen.len() as f64);
         this.count_onboarded();
@@ -240,24 +329,38 @@ impl Users {
         })?
     }
 
-    fn restore(&self, user: &StoredUser) -> Result<Arc<Onboarded>> {
-        let model = &self.model;
-        let condition = if user.personalised {
-            let t = Tensor::from_vec(
-                user.embedding.clone(),
-                (1, user.embedding.len()),
-                &model.device,
-            )?;
-            let routing = model
-                .user_routings(&t)
-                .with_context(|| format!("routing stored user {:?}", user.user_id))?
-                .pop()
-                .context("no routing")?;
-            Arc::new(Condition {
-                routing,
-                embedding: user.embedding.clone(),
-                personalised: true,
-            })
+    /// The user `user` records, in this space: its embedding routed (eq. 8–9) when the
+    /// record is of this space, else re-adapted from its answers first ([`readapt`]).
+    fn restore(&self, user: &StoredUser) -> Result<Arc<Onboarded>, UserError> {
+        let id = &user.user_id;
+        let (embedding, personalised, readapted) = if self.space.holds(&user.space) {
+            (user.embedding.clone(), user.personalised, None)
+        } else {
+            let r = readapt::readapt(&self.adapter, &self.response_rows, &self.adapt, user)
+                .map_err(|e| match e {
+                    readapt::ReadaptError::AnswersUnknown => UserError::Stale(id.clone()),
+                    e => UserError::Store(id.clone(), anyhow::anyhow!("re-adapting: {e}")),
+                })?;
+            metrics::counter!("copl_users_readapted_total").increment(1);
+            metrics::counter!("copl_readapt_answers_missing_total")
+                .increment(u64::from(r.answers_missing));
+            tracing::info!(
+                user = %id,
+                from_space = %user.space,
+                answers_missing = r.answers_missing,
+                fallback = ?r.adaptation.fallback,
+                "re-adapted a user onboarded for another checkpoint"
+            );
+            let personalised = r.adaptation.fallback != Fallback::Population;
+            (
+                r.adaptation.embedding,
+                personalised,
+                Some(r.answers_missing),
+            )
+        };
+        let condition = if personalised {
+            self.route(id, embedding)
+                .map_err(|e| UserError::Store(id.clone(), e))?
         } else {
             self.population.clone()
         };
@@ -265,6 +368,24 @@ impl Users {
             condition,
             created_unix_ms: user.created_unix_ms,
             answers: user.answers,
+            readapted,
+            stamp: stamp(user),
+        }))
+    }
+
+    /// A personalised user's condition: `embedding` routed by the gates (eq. 8–9).
+    fn route(&self, id: &str, embedding: Vec<f32>) -> Result<Arc<Condition>> {
+        let model = &self.model;
+        let t = Tensor::from_vec(embedding.clone(), (1, embedding.len()), &model.device)?;
+        let routing = model
+            .user_routings(&t)
+            .with_context(|| format!("routing stored user {id:?}"))?
+            .pop()
+            .context("no routing")?;
+        Ok(Arc::new(Condition {
+            routing,
+            embedding,
+            personalised: true,
         }))
     }
 
@@ -286,16 +407,18 @@ impl Users {
             });
         }
         if !self.store.shared() {
-            return self
-                .onboarded
-                .get(user_id)
-                .map(|o| Found::Onboarded(o.clone()))
-                .ok_or_else(|| UserError::NotFound(user_id.to_string()));
+            if let Some(o) = self.onboarded.get(user_id) {
+                return Ok(Found::Onboarded(o.clone()));
+            }
+            if !self.pending.contains_key(user_id) {
+                return Err(UserError::NotFound(user_id.to_string()));
+            }
+            return self.restore_pending(user_id).await.map(Found::Onboarded);
         }
-        // Shared store: the record decides; the map only saves re-routing it.
+        // Shared store: the record decides; the map only saves re-deriving it.
         let stored = self
             .store
-            .get(user_id, &self.space)
+            .get(user_id)
             .await
             .map_err(|e| UserError::store(user_id, e))?;
         let Some(stored) = stored else {
@@ -305,19 +428,42 @@ impl Users {
             return Err(UserError::NotFound(user_id.to_string()));
         };
         if let Some(held) = self.onboarded.get(user_id)
-            && held.created_unix_ms == stored.created_unix_ms
-            && held.condition.embedding == stored.embedding
-            && held.condition.personalised == stored.personalised
+            && held.stamp == stamp(&stored)
         {
             return Ok(Found::Onboarded(held.clone()));
         }
-        let onboarded = self
-            .restore(&stored)
-            .map_err(|e| UserError::Store(user_id.to_string(), e))?;
+        let onboarded = self.restore(&stored)?;
         self.onboarded
             .insert(user_id.to_string(), onboarded.clone());
         self.count_onboarded();
         Ok(Found::Onboarded(onboarded))
+    }
+
+    /// Embedded store: re-adapts a pending record of another space on its first use,
+    /// under the id's write lock (an onboarding or deletion of the id cannot interleave).
+    async fn restore_pending(&self, user_id: &str) -> Result<Arc<Onboarded>, UserError> {
+        let lock = self.write_lock(user_id);
+        let _one_writer = lock.lock().await;
+        if let Some(o) = self.onboarded.get(user_id) {
+            return Ok(o.clone());
+        }
+        let record = self
+            .pending
+            .get(user_id)
+            .map(|r| r.clone())
+            .ok_or_else(|| UserError::NotFound(user_id.to_string()))?;
+        let onboarded = self.restore(&record)?;
+        self.onboarded
+            .insert(user_id.to_string(), onboarded.clone());
+        self.pending.remove(user_id);
+        self.count_onboarded();
+        Ok(onboarded)
+    }
+
+    /// The eq. 11 configuration of an onboarding with `options` (k and κ) under this
+    /// server's neighbourhood settings.
+    pub fn adapt_config(&self, options: KeptOptions) -> AdaptConfig {
+        readapt::adapt_config(&self.adapt, options)
     }
 
     /// Stores and adds an onboarded user from its adaptation (durable before it is
@@ -327,6 +473,7 @@ impl Users {
         user_id: &str,
         adaptation: &Adaptation,
         answers: Vec<KeptAnswer>,
+        options: KeptOptions,
         replace: bool,
     ) -> Result<Arc<Onboarded>, UserError> {
         if self.seen_rows.contains_key(user_id) {
@@ -339,17 +486,17 @@ impl Users {
             personalised: adaptation.fallback != Fallback::Population,
             created_unix_ms: now_unix_ms(),
             answers: answers.len() as u32,
-            space: self.space.clone(),
+            space: self.space.id.clone(),
             answer_log: Some(answers),
+            options: Some(options),
         };
-        let onboarded = self
-            .restore(&stored)
-            .map_err(|e| UserError::Store(user_id.to_string(), e))?;
+        let onboarded = self.restore(&stored)?;
         // The store decides "already there" (atomically: one writer for files, SET NX
         // in Redis), so two concurrent onboardings of one id cannot both succeed.
-        let (store, map, id) = (
+        let (store, map, pending, id) = (
             self.store.clone(),
             self.onboarded.clone(),
+            self.pending.clone(),
             user_id.to_string(),
         );
         let held = onboarded.clone();
@@ -361,6 +508,7 @@ impl Users {
             if !written {
                 return Err(UserError::AlreadyExists(id));
             }
+            pending.remove(&id);
             map.insert(id, held);
             count_onboarded(&map);
             Ok(())
@@ -374,18 +522,19 @@ impl Users {
         if self.seen_rows.contains_key(user_id) {
             return Err(UserError::Seen(user_id.to_string(), "deleted"));
         }
-        let (store, map, id) = (
+        let (store, map, pending, id) = (
             self.store.clone(),
             self.onboarded.clone(),
+            self.pending.clone(),
             user_id.to_string(),
         );
-        let space = self.space.clone();
         self.write(user_id, async move {
             let removed = store
-                .delete(&id, &space)
+                .delete(&id)
                 .await
                 .map_err(|e| UserError::store(&id, e))?;
             map.remove(&id);
+            pending.remove(&id);
             count_onboarded(&map);
             if removed {
                 Ok(())

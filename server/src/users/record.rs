@@ -16,6 +16,24 @@ pub struct KeptAnswer {
     pub answered_unix_ms: i64,
 }
 
+/// The onboarding options a user was adapted with (eq. 11's k and κ): a re-adaptation
+/// on another checkpoint's graph uses the same ones. Absent in records written before
+/// 2026-12-06: the defaults then (k = 2, κ = 0.07, what OnboardUser uses unless told).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeptOptions {
+    pub hops: u32,
+    pub temperature: f32,
+}
+
+impl Default for KeptOptions {
+    fn default() -> Self {
+        Self {
+            hops: 2,
+            temperature: 0.07,
+        }
+    }
+}
+
 /// An onboarded user as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredUser {
@@ -31,14 +49,18 @@ pub struct StoredUser {
     pub created_unix_ms: i64,
     /// Answers given at onboarding.
     pub answers: u32,
-    /// The checkpoint's embedding space (GCF data hash and size): users adapted in
-    /// another space are not served.
+    /// The embedding space the embedding lives in (the checkpoint's GCF data hash and
+    /// size). A server on another space re-adapts the user from [`Self::answer_log`]
+    /// (issue #18) and leaves the record as it is.
     pub space: String,
     /// The answers themselves, in the order given (since 2026-12-06). `None` in a record
     /// written before: its answers are unknown ([`Self::answers_known`]), so it can be
     /// served in its own space but never re-adapted or exported.
     #[serde(default)]
     pub answer_log: Option<Vec<KeptAnswer>>,
+    /// The options of the adaptation (absent before 2026-12-06: the defaults).
+    #[serde(default)]
+    pub options: Option<KeptOptions>,
 }
 
 impl StoredUser {

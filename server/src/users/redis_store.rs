@@ -1,6 +1,9 @@
 //! The shared store of onboarded users: Redis, one JSON value per user under
-//! `<prefix>:<embedding space>:user:<id>`, so that replicas serving one checkpoint see
-//! the same users and different checkpoints never mix theirs. OnboardUser answers after
+//! `<prefix>:user:<id>`, whatever checkpoint onboarded them: the record names its
+//! embedding space, and a replica on another checkpoint re-adapts the user from the
+//! record's answers (issue #18). Until 2026-12-06 the key held the space
+//! (`<prefix>:<data hash>:<d>:user:<id>`), so a new checkpoint found no user:
+//! [`RedisStore::scan`] moves such keys to today's at every start. OnboardUser answers after
 //! Redis acknowledged the write (durability is Redis's: `appendonly yes` with
 //! `appendfsync always` matches the embedded store's; docs/operations.md). The
 //! connection is re-established on its own after Redis goes away; meanwhile calls
@@ -97,24 +100,90 @@ impl RedisStore {
         })
     }
 
-    fn key(&self, user_id: &str, space: &str) -> String {
-        format!("{}:{space}:user:{user_id}", self.prefix)
+    fn key(&self, user_id: &str) -> String {
+        format!("{}:user:{user_id}", self.prefix)
     }
 
-    pub async fn get(&self, user_id: &str, space: &str) -> Result<Option<StoredUser>, StoreError> {
-        let key = self.key(user_id, space);
+    pub async fn get(&self, user_id: &str) -> Result<Option<StoredUser>, StoreError> {
+        let key = self.key(user_id);
         let value: Option<Vec<u8>> = self.connection.clone().get(&key).await.map_err(failure)?;
-        value
-            .map(|bytes| {
-                serde_json::from_slice(&bytes).map_err(|e| {
-                    StoreError::Failed(anyhow::anyhow!("redis key {key:?}: not a stored user: {e}"))
-                })
-            })
-            .transpose()
+        value.map(|bytes| record(&key, &bytes)).transpose()
+    }
+
+    /// One pass over the prefix's keys (SCAN: O(keys), in batches, never blocking
+    /// Redis): records under a key of before 2026-12-06 move to today's key (SET NX,
+    /// then the old key is deleted; when today's key exists it is the newer write and
+    /// wins), and with `every` all records are returned (eager re-adaptation). A value
+    /// that is not a record is reported and left alone.
+    pub async fn scan(&self, every: bool) -> Result<Vec<StoredUser>, StoreError> {
+        let mut connection = self.connection.clone();
+        let pattern = format!("{}:*", self.prefix);
+        let (mut cursor, mut users, mut moved) = (0u64, Vec::new(), 0usize);
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut connection)
+                .await
+                .map_err(failure)?;
+            for key in keys {
+                let Ok(key) = String::from_utf8(key) else {
+                    continue;
+                };
+                let Some(rest) = key.strip_prefix(&format!("{}:", self.prefix)) else {
+                    continue;
+                };
+                let current = rest.starts_with("user:");
+                if !current && legacy_user_id(rest).is_none() {
+                    continue;
+                }
+                let value: Option<Vec<u8>> = connection.get(&key).await.map_err(failure)?;
+                let Some(value) = value else { continue };
+                let user = match record(&key, &value) {
+                    Ok(user) => user,
+                    Err(e) => {
+                        tracing::error!(error = %e, "a Redis value under the user prefix is not a stored user; left alone");
+                        continue;
+                    }
+                };
+                if !current {
+                    let _: Option<String> = redis::cmd("SET")
+                        .arg(self.key(&user.user_id))
+                        .arg(&value)
+                        .arg("NX")
+                        .query_async(&mut connection)
+                        .await
+                        .map_err(failure)?;
+                    let _: i64 = connection.del(&key).await.map_err(failure)?;
+                    moved += 1;
+                }
+                if every {
+                    users.push(user);
+                }
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        if moved > 0 {
+            tracing::info!(
+                records = moved,
+                "moved stored users from keys of before 2026-12-06 (<prefix>:<space>:user:<id>) \
+                 to <prefix>:user:<id>"
+            );
+        }
+        // SCAN may return a key twice (when Redis rehashes meanwhile).
+        users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        users.dedup_by(|a, b| a.user_id == b.user_id);
+        Ok(users)
     }
 
     pub async fn put(&self, user: &StoredUser, replace: bool) -> Result<bool, StoreError> {
-        let key = self.key(&user.user_id, &user.space);
+        let key = self.key(&user.user_id);
         let value = serde_json::to_vec(user).map_err(|e| StoreError::Failed(e.into()))?;
         let mut set = redis::cmd("SET");
         set.arg(&key).arg(value);
@@ -128,15 +197,32 @@ impl RedisStore {
         Ok(reply.is_some())
     }
 
-    pub async fn delete(&self, user_id: &str, space: &str) -> Result<bool, StoreError> {
+    pub async fn delete(&self, user_id: &str) -> Result<bool, StoreError> {
         let removed: i64 = self
             .connection
             .clone()
-            .del(self.key(user_id, space))
+            .del(self.key(user_id))
             .await
             .map_err(failure)?;
         Ok(removed > 0)
     }
+}
+
+/// The record stored under `key`.
+fn record(key: &str, bytes: &[u8]) -> Result<StoredUser, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        StoreError::Failed(anyhow::anyhow!("redis key {key:?}: not a stored user: {e}"))
+    })
+}
+
+/// The user id of a key of before 2026-12-06 (`<data hash>:<d>:user:<id>` after the
+/// prefix: a hex hash, a number), or `None` for any other key.
+fn legacy_user_id(rest: &str) -> Option<&str> {
+    let (hash, rest) = rest.split_once(':')?;
+    let (dim, id) = rest.split_once(":user:")?;
+    let hex = !hash.is_empty() && hash.bytes().all(|b| b.is_ascii_hexdigit());
+    let number = !dim.is_empty() && dim.bytes().all(|b| b.is_ascii_digit());
+    (hex && number).then_some(id)
 }
 
 /// Connection trouble is UNAVAILABLE (retry); anything else a failure.
@@ -145,5 +231,20 @@ fn failure(e: redis::RedisError) -> StoreError {
         StoreError::Unavailable(e.to_string())
     } else {
         StoreError::Failed(anyhow::anyhow!("redis: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::legacy_user_id;
+
+    #[test]
+    fn only_keys_of_the_old_layout_are_moved() {
+        assert_eq!(legacy_user_id("ab12:8:user:u-1"), Some("u-1"));
+        assert_eq!(legacy_user_id("ab12:8:user:a:user:b"), Some("a:user:b"));
+        // Today's keys, and keys of other applications under the prefix, are not.
+        assert_eq!(legacy_user_id("user:ab12:8:user:x"), None);
+        assert_eq!(legacy_user_id("ab12:x8:user:u"), None);
+        assert_eq!(legacy_user_id("session:42"), None);
     }
 }

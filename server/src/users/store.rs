@@ -50,26 +50,33 @@ impl UserStore {
     }
 
     /// The users to hold in memory at start: every stored user of the embedded store
-    /// (and the files it set aside); none of a shared store (read through on first use).
-    pub async fn load_all(&self) -> Result<Loaded, StoreError> {
+    /// (and the files it set aside). A shared store moves records from before
+    /// 2026-12-06's keys to today's ([`RedisStore::scan`]) and returns them all only
+    /// when `every` (eager re-adaptation); otherwise none (read through on first use).
+    pub async fn load_all(&self, every: bool) -> Result<Loaded, StoreError> {
         match self {
             Self::Embedded { files, quarantine } => {
                 let (files, quarantine) = (files.clone(), *quarantine);
                 blocking(move || files.load_all(quarantine)).await
             }
-            Self::Redis(_) => Ok(Loaded::default()),
+            Self::Redis(redis) => {
+                let users = redis.scan(every).await?;
+                Ok(Loaded {
+                    users,
+                    ..Loaded::default()
+                })
+            }
         }
     }
 
-    /// The record of `user_id` in embedding space `space`.
-    pub async fn get(&self, user_id: &str, space: &str) -> Result<Option<StoredUser>, StoreError> {
+    /// The record of `user_id`, whatever its embedding space.
+    pub async fn get(&self, user_id: &str) -> Result<Option<StoredUser>, StoreError> {
         match self {
             Self::Embedded { files, .. } => {
                 let (files, id) = (files.clone(), user_id.to_string());
-                let user = blocking(move || files.get(&id)).await?;
-                Ok(user.filter(|u| u.space == space))
+                blocking(move || files.get(&id)).await
             }
-            Self::Redis(redis) => redis.get(user_id, space).await,
+            Self::Redis(redis) => redis.get(user_id).await,
         }
     }
 
@@ -79,10 +86,7 @@ impl UserStore {
             Self::Embedded { files, .. } => {
                 let (files, user) = (files.clone(), user.clone());
                 blocking(move || {
-                    let present = files
-                        .get(&user.user_id)?
-                        .is_some_and(|u| u.space == user.space);
-                    if present && !replace {
+                    if !replace && files.get(&user.user_id)?.is_some() {
                         return Ok(false);
                     }
                     files.put(&user).map(|()| true)
@@ -94,13 +98,13 @@ impl UserStore {
     }
 
     /// Removes `user_id` for good; false when there was no record.
-    pub async fn delete(&self, user_id: &str, space: &str) -> Result<bool, StoreError> {
+    pub async fn delete(&self, user_id: &str) -> Result<bool, StoreError> {
         match self {
             Self::Embedded { files, .. } => {
                 let (files, id) = (files.clone(), user_id.to_string());
                 blocking(move || files.delete(&id)).await
             }
-            Self::Redis(redis) => redis.delete(user_id, space).await,
+            Self::Redis(redis) => redis.delete(user_id).await,
         }
     }
 }

@@ -6,11 +6,13 @@
 //! checkpoint is the costly part): `scoring` (Info, Score, ScoreBatch, CompareResponses,
 //! ScoreStream, the CLI and its load generator), `per_item` (ScoreBatch's per-item
 //! outcomes, the unknown-user policy), `users` (OnboardUser, GetUser,
-//! SuggestSurvey, DeleteUser), `restart` (metrics, kill -9 and restarts, a full queue);
+//! SuggestSurvey, DeleteUser), `new_checkpoint` (users onboarded for another
+//! checkpoint re-adapted from their kept answers), `restart` (metrics, kill -9 and restarts, a full queue);
 //! `refusals` holds the checkpoints and configurations a server refuses at start.
 
 #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 
+mod new_checkpoint;
 mod per_item;
 mod refusals;
 mod restart;
@@ -42,6 +44,11 @@ fn answer(chosen: &str, rejected: &str) -> SurveyAnswer {
 fn code<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> (Code, String) {
     let status = result.unwrap_err();
     (status.code(), status.message().to_string())
+}
+
+/// The file store's name stem of a short id: its bytes in hex.
+fn hex_of(id: &str) -> String {
+    id.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A Score request for the houseplant prompt every section uses.
@@ -92,6 +99,8 @@ async fn every_rpc_and_error_through_the_real_server() {
     let onboarded = users::onboarding(&mut api, &addr, &data, &ckpt).await;
     users::lookups_surveys_and_refusals(&mut api, &onboarded.answers).await;
     users::answers_are_kept_in_the_record(&store, &data);
+    new_checkpoint::a_new_checkpoint_readapts_onboarded_users(root.path(), &data, &ckpt, &store)
+        .await;
     restart::metrics_name_no_user(&server);
     restart::onboarded_users_survive_restarts(server, api, &ckpt, &store, &onboarded).await;
     restart::a_full_queue_refuses_at_once(&ckpt, &store).await;

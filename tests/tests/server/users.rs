@@ -10,7 +10,7 @@ use copl_proto::v1::{
 use copl_tests::{run_ok, unseen_answers};
 use tonic::Code;
 
-use super::{Api, answer, by_id, code, onboard, score};
+use super::{Api, answer, by_id, code, hex_of, onboard, score};
 
 /// What the later sections check against: the answers given, the user OnboardUser
 /// returned, and their reward for the houseplant answer.
@@ -262,9 +262,4 @@ pub fn answers_are_kept_in_the_record(store: &Path, data: &Path) {
         .collect();
     assert_eq!(kept, unseen_answers(data));
     assert_eq!(record["answers"], kept.len());
-}
-
-/// The file store's name stem of a short id: its bytes in hex.
-fn hex_of(id: &str) -> String {
-    id.bytes().map(|b| format!("{b:02x}")).collect()
 }
