@@ -13,7 +13,7 @@ use tonic::{
 use crate::{exit::Failure, key::ApiKey};
 
 /// The connection flags every verb shares.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct Target {
     /// Server address: `host:port` (https when --ca-cert or --cert is given, else http)
     /// or a URL (`http://…`, `https://…`).

@@ -8,6 +8,7 @@
 //! | 3 | the call failed (any gRPC error but a timeout; the message names the code) |
 //! | 4 | the call timed out (`--timeout`, DEADLINE_EXCEEDED) |
 //! | 20 | `health`: the service answered, and is not SERVING |
+//! | 21 | `info --also`: the replicas serve different checkpoints |
 
 use tonic::Code;
 
@@ -16,6 +17,7 @@ pub const CONNECTION: u8 = 2;
 pub const RPC: u8 = 3;
 pub const TIMEOUT: u8 = 4;
 pub const NOT_SERVING: u8 = 20;
+pub const DIVERGED: u8 = 21;
 
 /// Why a command failed, as far as its exit code goes.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +33,9 @@ pub enum Failure {
     },
     #[error("{service:?} is not serving ({status})")]
     NotServing { service: String, status: String },
+    /// Replicas that should serve one checkpoint serve several.
+    #[error("the replicas serve different checkpoints: {0}")]
+    Diverged(String),
 }
 
 /// A call's `Status` as a [`Failure`] naming the call (`.map_err(refused("Score"))`).
@@ -53,6 +58,7 @@ pub fn code_of(e: &anyhow::Error) -> u8 {
         Some(Failure::Rpc { code, message, .. }) if is_timeout(*code, message) => TIMEOUT,
         Some(Failure::Rpc { .. }) => RPC,
         Some(Failure::NotServing { .. }) => NOT_SERVING,
+        Some(Failure::Diverged(_)) => DIVERGED,
         None => USAGE,
     }
 }

@@ -6,12 +6,19 @@ use anyhow::Result;
 use copl_proto::v1::InfoRequest;
 use serde::Serialize;
 
-use crate::{connect::Connection, exit::refused};
+use crate::{
+    connect::{Connection, Target},
+    exit::{Failure, refused},
+};
 
 #[derive(clap::Args)]
 pub struct InfoArgs {
     #[arg(long)]
     pub json: bool,
+    /// Another replica to ask (repeatable; the same connection flags): every address's
+    /// Info is printed, and the exit code is 21 unless all serve the same checkpoint id.
+    #[arg(long, value_name = "ADDR")]
+    pub also: Vec<String>,
 }
 
 /// The Info answer as `copl info --json` prints it.
@@ -22,6 +29,9 @@ pub struct Info {
     pub backbone_family: String,
     pub backbone_sha256: String,
     pub checkpoint: String,
+    /// sha256 over the checkpoint's files, 16 hex digits: what replicas compare.
+    pub checkpoint_id: String,
+    pub loaded_unix_ms: i64,
     pub checkpoint_format_version: u32,
     pub text_template: String,
     pub embedding_dim: u32,
@@ -55,8 +65,9 @@ impl fmt::Display for Info {
         writeln!(f, "copl-server {} on {}", self.version, self.device)?;
         writeln!(
             f,
-            "checkpoint {} (format {}), backbone {} ({}, sha256 {})",
+            "checkpoint {} (id {}, format {}), backbone {} ({}, sha256 {})",
             self.checkpoint,
+            self.checkpoint_id,
             self.checkpoint_format_version,
             self.backbone,
             self.backbone_family,
@@ -110,6 +121,8 @@ pub async fn info(conn: &Connection) -> Result<Info> {
         backbone_family: i.backbone_family,
         backbone_sha256: i.backbone_sha256,
         checkpoint: i.checkpoint,
+        checkpoint_id: i.checkpoint_id,
+        loaded_unix_ms: i.loaded_unix_ms,
         checkpoint_format_version: i.checkpoint_format_version,
         text_template: i.text_template,
         embedding_dim: i.embedding_dim,
@@ -133,4 +146,65 @@ pub async fn info(conn: &Connection) -> Result<Info> {
             max_concurrent_streams: l.max_concurrent_streams,
         },
     })
+}
+
+/// One replica's Info, as `copl info --also` prints it.
+#[derive(Serialize)]
+pub struct Replica {
+    pub addr: String,
+    pub info: Info,
+}
+
+/// Every replica's Info (`target` first, then `also`), in order.
+#[derive(Serialize)]
+pub struct Replicas(pub Vec<Replica>);
+
+impl fmt::Display for Replicas {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, r) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+                writeln!(f)?;
+            }
+            writeln!(f, "== {}", r.addr)?;
+            write!(f, "{}", r.info)?;
+        }
+        Ok(())
+    }
+}
+
+impl Replicas {
+    /// Asks `target` and each of `also` (with `target`'s other flags).
+    pub async fn ask(target: &Target, also: &[String]) -> Result<Self> {
+        let mut replicas = Vec::with_capacity(1 + also.len());
+        for addr in std::iter::once(&target.addr).chain(also) {
+            let t = Target {
+                addr: addr.clone(),
+                ..target.clone()
+            };
+            replicas.push(Replica {
+                addr: addr.clone(),
+                info: info(&t.connect().await?).await?,
+            });
+        }
+        Ok(Self(replicas))
+    }
+
+    /// Fails ([`Failure::Diverged`], exit 21) unless every replica serves one checkpoint.
+    pub fn agree(&self) -> Result<()> {
+        let first = self.0.first().map(|r| r.info.checkpoint_id.as_str());
+        if self
+            .0
+            .iter()
+            .all(|r| Some(r.info.checkpoint_id.as_str()) == first)
+        {
+            return Ok(());
+        }
+        let ids: Vec<String> = self
+            .0
+            .iter()
+            .map(|r| format!("{} {}", r.addr, r.info.checkpoint_id))
+            .collect();
+        Err(Failure::Diverged(ids.join(", ")).into())
+    }
 }

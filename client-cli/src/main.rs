@@ -15,6 +15,7 @@ mod health;
 mod info;
 mod key;
 mod output;
+mod reload;
 mod scoring;
 mod users;
 
@@ -60,6 +61,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Pairs to ask a new user next (given the answers so far).
     Survey(users::SurveyArgs),
+    /// Load a checkpoint beside the serving one and swap it in, without downtime (admin
+    /// key). The old one finishes its calls; a failed load leaves it serving.
+    Reload(reload::ReloadArgs),
 }
 
 fn main() -> ExitCode {
@@ -105,7 +109,18 @@ async fn run(cli: Cli) -> Result<()> {
             emit(&health, args.json)?;
             health.serving()
         }
-        Command::Info(args) => emit(&info::info(&target.connect().await?).await?, args.json),
+        Command::Info(args) if args.also.is_empty() => {
+            emit(&info::info(&target.connect().await?).await?, args.json)
+        }
+        Command::Info(args) => {
+            let replicas = info::Replicas::ask(&target, &args.also).await?;
+            emit(&replicas, args.json)?;
+            replicas.agree()
+        }
+        Command::Reload(args) => emit(
+            &reload::reload(&args, &target.connect().await?).await?,
+            args.json,
+        ),
         Command::Score(args) => {
             let json = args.json;
             emit(&scoring::score(args, &target.connect().await?).await?, json)

@@ -125,6 +125,7 @@ pub fn role_of(method: &str) -> (&'static str, Role) {
     match method {
         "OnboardUser" => ("OnboardUser", Role::Admin),
         "DeleteUser" => ("DeleteUser", Role::Admin),
+        "ReloadCheckpoint" => ("ReloadCheckpoint", Role::Admin),
         "Score" => ("Score", Role::Scoring),
         "ScoreBatch" => ("ScoreBatch", Role::Scoring),
         "ScoreStream" => ("ScoreStream", Role::Scoring),

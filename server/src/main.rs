@@ -13,6 +13,7 @@ mod in_flight;
 mod job;
 mod scheduler;
 mod service;
+mod serving;
 mod settings;
 mod state;
 mod telemetry;
@@ -27,8 +28,8 @@ use copl_proto::v1::reward_service_server::RewardServiceServer;
 use tonic::transport::Server;
 
 use service::RewardApi;
+use serving::Serving;
 use settings::{Overrides, Settings};
-use state::State;
 
 /// mimalloc: glibc malloc's page faults on large tensors cost up to half a model step.
 #[global_allocator]
@@ -133,7 +134,8 @@ async fn serve(settings: Settings) -> Result<()> {
     if auth.enabled() {
         tracing::info!("API keys required (scoring and admin roles)");
     }
-    let api = RewardApi::default();
+    let serving = Arc::new(Serving::new(settings.clone()));
+    let api = RewardApi::new(serving.clone());
     let auth = Arc::new(auth);
     let in_flight = in_flight::InFlight::new(settings.limits.max_calls_in_flight);
     let max_message = settings.limits.max_message_bytes;
@@ -217,14 +219,10 @@ async fn serve(settings: Settings) -> Result<()> {
     tracing::info!(%bound, "listening (NOT_SERVING until the model is loaded)");
     println!("listening on {bound}");
 
-    let loading = tokio::task::spawn_blocking(move || -> Result<Arc<State>> {
-        let state = Arc::new(State::load(settings)?);
-        warm_up(&state)?;
-        Ok(state)
-    });
+    let loading = Serving::load(settings, None);
     let signals = tokio::spawn(shutdown_signal());
     let state = tokio::select! {
-        loaded = loading => loaded.context("loading task")??,
+        loaded = loading => loaded?.0,
         _ = signals => {
             tracing::info!("stopped while loading");
             let _ = stop_tx.send(true);
@@ -237,22 +235,15 @@ async fn serve(settings: Settings) -> Result<()> {
         catalogue = state.catalogue.entries.len(),
         "model loaded and warmed: SERVING"
     );
-    let mut backend_failed = state.scheduler.backend_failed();
-    // SuggestSurvey's `declined` may hold up to the survey pool's pairs.
+    // SuggestSurvey's `declined` may hold up to the survey pool's pairs (a reloaded
+    // checkpoint's pool is capped by the same setting, `onboarding.survey_pool`).
     copl_proto::codec::set_max_field_occurrences(decoding_bound(
         list_limit.max(state.survey.pool_size()),
     ));
-    api.ready(state);
+    serving.serve(state);
     set_health(&health, tonic_health::ServingStatus::Serving).await;
-    // A failed backend (its thread gone, or batches panicking in a row) turns health
-    // NOT_SERVING, so a readiness/liveness probe takes the replica out and restarts it.
-    let failed_health = health.clone();
-    tokio::spawn(async move {
-        if backend_failed.wait_for(|failed| *failed).await.is_ok() {
-            tracing::error!("the model backend failed: health NOT_SERVING");
-            set_health(&failed_health, tonic_health::ServingStatus::NotServing).await;
-        }
-    });
+    tokio::spawn(watch_backend(serving.clone(), health.clone()));
+    tokio::spawn(reload_on_sighup(serving.clone()));
 
     shutdown_signal().await;
     tracing::info!(
@@ -294,26 +285,6 @@ async fn set_health(
     health.set_service_status("", status).await;
 }
 
-/// One forward of the population on a short text, so the first call does not pay for
-/// lazy initialisation.
-fn warm_up(state: &State) -> Result<()> {
-    let rows = state
-        .model
-        .tokenize(&[("warm-up", "warm-up")], true)
-        .context("warm-up tokenisation")?;
-    let routing =
-        copl_core::model::UserRouting::population(state.model.backbone.adapters().moles.len());
-    state
-        .model
-        .score_served(&[copl_core::model::reward::ServedRow {
-            tokens: &rows[0],
-            routing: &routing,
-            embedding: state.adapter.population_embedding(),
-        }])
-        .context("warm-up forward")?;
-    Ok(())
-}
-
 /// The server's TLS from `tls.cert`, `tls.key` and (mutual TLS) `tls.client_ca`; None
 /// for plaintext.
 fn tls_config(tls: &settings::Tls) -> Result<Option<tonic::transport::ServerTlsConfig>> {
@@ -335,6 +306,62 @@ fn tls_config(tls: &settings::Tls) -> Result<Option<tonic::transport::ServerTlsC
         )?));
     }
     Ok(Some(config))
+}
+
+/// A failed backend (its thread gone, or batches panicking in a row) of the *served*
+/// state turns health NOT_SERVING, so a readiness/liveness probe takes the replica out
+/// and restarts it. A swapped-out state's backend ends when it is freed: that is no
+/// failure, and the watch moves on to the state served then.
+async fn watch_backend(serving: Arc<Serving>, health: tonic_health::server::HealthReporter) {
+    loop {
+        let Some(state) = serving.current() else {
+            return;
+        };
+        let mut failed = state.scheduler.backend_failed();
+        let watched = Arc::downgrade(&state);
+        drop(state);
+        let _ = failed.wait_for(|failed| *failed).await;
+        let still_served = watched
+            .upgrade()
+            .zip(serving.current())
+            .is_some_and(|(watched, served)| Arc::ptr_eq(&watched, &served));
+        if still_served {
+            tracing::error!("the model backend failed: health NOT_SERVING");
+            set_health(&health, tonic_health::ServingStatus::NotServing).await;
+            return;
+        }
+    }
+}
+
+/// SIGHUP reloads the configured checkpoint directory (ReloadCheckpoint with no
+/// directory): replace the directory's files, or repoint a symlink, then signal.
+async fn reload_on_sighup(serving: Arc<Serving>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP: reload with ReloadCheckpoint instead");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the configured checkpoint");
+            let outcome = match serving.reload(None).await {
+                Ok(_) => "swapped",
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP reload did not swap");
+                    if matches!(e, serving::ReloadError::Busy) {
+                        "busy"
+                    } else {
+                        "failed"
+                    }
+                }
+            };
+            metrics::counter!("copl_reloads_total", "outcome" => outcome).increment(1);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = serving;
 }
 
 /// SIGTERM or Ctrl-C.

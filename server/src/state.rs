@@ -52,6 +52,9 @@ impl Catalogue {
 pub struct State {
     pub settings: Settings,
     pub checkpoint: PathBuf,
+    /// [`checkpoint_id`] of `checkpoint`: what replicas compare.
+    pub checkpoint_id: String,
+    pub loaded_unix_ms: i64,
     pub manifest: Manifest,
     pub model: Arc<RewardModel>,
     pub adapter: Arc<Adapter>,
@@ -66,8 +69,14 @@ pub struct State {
 
 impl State {
     /// Loads and checks the checkpoint named by `settings`, starts the backend and the
-    /// scheduler (on the current runtime).
-    pub fn load(settings: Settings) -> Result<Self> {
+    /// scheduler (on the current runtime). The users are loaded last, after taking
+    /// `users_gate` for writing when one is given (a reload: no OnboardUser or DeleteUser
+    /// runs from the moment the store is read until the new state serves, so none is
+    /// missed; the guard is returned to be dropped after the swap).
+    pub fn load(
+        settings: Settings,
+        users_gate: Option<Arc<tokio::sync::RwLock<()>>>,
+    ) -> Result<(Self, Option<tokio::sync::OwnedRwLockWriteGuard<()>>)> {
         let dir = settings
             .checkpoint
             .clone()
@@ -141,9 +150,16 @@ impl State {
         let adapter = Arc::new(adapter);
         // Loading runs on the blocking pool; the store's client is async.
         let runtime = tokio::runtime::Handle::current();
-        let users = runtime.block_on(async {
+        let checkpoint_id = checkpoint_id(&dir)?;
+        let (users, gate) = runtime.block_on(async {
+            let gate = match users_gate {
+                Some(gate) => Some(gate.write_owned().await),
+                None => None,
+            };
             let store = UserStore::open(&settings).await?;
-            Users::load(model.clone(), adapter.clone(), &ids, store, users_config).await
+            let users =
+                Users::load(model.clone(), adapter.clone(), &ids, store, users_config).await?;
+            anyhow::Ok((users, gate))
         })?;
         let max_input_tokens = settings
             .limits
@@ -161,10 +177,12 @@ impl State {
                 max_queued: settings.limits.max_queued_requests,
             },
         );
-        Ok(Self {
+        let state = Self {
             device: settings.device.clone(),
             settings,
             checkpoint: dir,
+            checkpoint_id,
+            loaded_unix_ms: crate::users::now_unix_ms(),
             manifest,
             model,
             adapter,
@@ -173,8 +191,36 @@ impl State {
             users,
             scheduler,
             max_input_tokens,
-        })
+        };
+        Ok((state, gate))
     }
+}
+
+/// The first 16 hex digits of the sha256 over the checkpoint's files that decide what it
+/// serves (manifest, ids, graph, GCF, survey, MoLE, catalogue; in that order, each
+/// present one): two directories with the same files have the same id.
+fn checkpoint_id(dir: &std::path::Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for name in [
+        checkpoint::MANIFEST_FILE,
+        checkpoint::IDS_FILE,
+        checkpoint::GRAPH_FILE,
+        checkpoint::GCF_FILE,
+        checkpoint::SURVEY_FILE,
+        checkpoint::MOLE_FILE,
+        checkpoint::CATALOGUE_FILE,
+    ] {
+        let path = dir.join(name);
+        if !path.exists() {
+            continue;
+        }
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        hash.update(name.as_bytes());
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(&bytes);
+    }
+    Ok(hex::encode(hash.finalize())[..16].to_string())
 }
 
 /// `cpu`, or `cuda:N` (with the `cuda` feature).

@@ -10,6 +10,10 @@
 //! - `copl_onboarded_users`, `copl_seen_users`
 //! - `copl_unknown_user_population_total` (items of unknown users scored with the
 //!   population reward: `unknown_user` = population)
+//! - `copl_checkpoint_info{checkpoint_id}` (1 for the served checkpoint, 0 for one swapped
+//!   out), `copl_checkpoint_requests_total{checkpoint_id}` (calls answered by each),
+//!   `copl_reloads_total{outcome}`; `copl_users_readapted_total`,
+//!   `copl_readapt_answers_missing_total`
 
 use std::{net::SocketAddr, time::Instant};
 
@@ -71,7 +75,41 @@ pub fn install(addr: SocketAddr) -> Result<()> {
     );
     metrics::describe_gauge!("copl_onboarded_users", "Onboarded users stored");
     metrics::describe_gauge!("copl_seen_users", "Users trained into the checkpoint");
+    metrics::describe_gauge!(
+        "copl_checkpoint_info",
+        "1 for the checkpoint served, 0 for one swapped out by a reload"
+    );
+    metrics::describe_counter!(
+        "copl_checkpoint_requests_total",
+        "Calls answered, by the checkpoint that answered them"
+    );
+    metrics::describe_counter!(
+        "copl_reloads_total",
+        "ReloadCheckpoint and SIGHUP reloads, by outcome (swapped, failed, busy)"
+    );
+    metrics::describe_counter!(
+        "copl_users_readapted_total",
+        "Onboarded users of another checkpoint re-adapted from their kept answers"
+    );
+    metrics::describe_counter!(
+        "copl_readapt_answers_missing_total",
+        "Answers of re-adapted users on responses this checkpoint's catalogue lacks"
+    );
     Ok(())
+}
+
+/// The served checkpoint is now `id`: its info gauge 1, the one before 0.
+pub fn checkpoint_served(id: &str) {
+    static SERVED: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let mut served = SERVED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(old) = served.replace(id.to_string())
+        && old != id
+    {
+        metrics::gauge!("copl_checkpoint_info", "checkpoint_id" => old).set(0.0);
+    }
+    metrics::gauge!("copl_checkpoint_info", "checkpoint_id" => id.to_string()).set(1.0);
 }
 
 /// Counts and times one RPC.

@@ -5,7 +5,8 @@
 //! restart. A replica reaches a Redis that speaks only TLS, asks for a client
 //! certificate and a password (`rediss://`, `store.redis_ca_cert`, `redis_client_cert`);
 //! without its certificate it does not start, and no error shows the password. Replicas
-//! on two checkpoints share the users (re-adapted from their kept answers). Needs
+//! on two checkpoints share the users (re-adapted from their kept answers), and swap
+//! checkpoints under load (ReloadCheckpoint, SIGHUP) without a failed call. Needs
 //! `redis-server` built with TLS (Debian's is; scripts/test-deps.sh installs it; `make
 //! test` runs it).
 
@@ -381,4 +382,149 @@ async fn a_replica_reaches_redis_over_tls_with_a_client_certificate() {
         "{log}"
     );
     assert!(!log.contains("s3cret-pw"), "the password in the log: {log}");
+}
+
+/// Issue #18's hot swap: two replicas on one Redis, both under `copl bench` load, move to
+/// a new checkpoint — one by ReloadCheckpoint, one by SIGHUP after its configured
+/// checkpoint (a symlink) was repointed — with no failed call; both then report the same
+/// checkpoint id (`copl info --also` agrees), the onboarded user is served (re-adapted),
+/// and a reload of a directory that is no checkpoint leaves the new one serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_swap_checkpoints_under_load_without_a_failed_call() {
+    use copl_proto::v1::{InfoRequest, ReloadCheckpointRequest};
+    let root = tempfile::tempdir().unwrap();
+    let (data, ckpt) = tiny_checkpoint(root.path());
+    let ckpt2 = copl_tests::regcf_checkpoint(root.path(), &data, &ckpt);
+    let current = root.path().join("current");
+    std::os::unix::fs::symlink(&ckpt, &current).unwrap();
+    let port = free_port();
+    let _redis = Redis::start(port, root.path());
+    let url = format!("redis://127.0.0.1:{port}/");
+    let env = [
+        ("COPL_STORE__BACKEND", "redis"),
+        ("COPL_STORE__REDIS_URL", url.as_str()),
+        ("COPL_STORE__REDIS_PREFIX", "swap"),
+    ];
+    let a = Server::start(&current, &root.path().join("a"), &env);
+    let b = Server::start(&current, &root.path().join("b"), &env);
+    let mut api_a = RewardServiceClient::new(a.serving("copl.v1.RewardService").await);
+    let mut api_b = RewardServiceClient::new(b.serving("copl.v1.RewardService").await);
+    api_a
+        .onboard_user(OnboardUserRequest {
+            user_id: "loop-user".into(),
+            answers: unseen_survey_answers(&data),
+            options: None,
+            replace: false,
+        })
+        .await
+        .unwrap();
+    let info = |api: &mut RewardServiceClient<Channel>| {
+        let mut api = api.clone();
+        async move { api.info(InfoRequest {}).await.unwrap().into_inner() }
+    };
+    let old_id = info(&mut api_a).await.checkpoint_id;
+    assert_eq!(old_id.len(), 16);
+    assert_eq!(info(&mut api_b).await.checkpoint_id, old_id);
+
+    // Load on both replicas for the whole swap.
+    let bench = |addr: &str| {
+        Command::new(copl_tests::binary("copl"))
+            .args([
+                "--addr",
+                addr,
+                "bench",
+                "--concurrency",
+                "8",
+                "--duration",
+                "8",
+            ])
+            .args(["--users", "loop-user,user-00000", "--json"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (load_a, load_b) = (bench(&a.addr), bench(&b.addr));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let swapped = api_a
+        .reload_checkpoint(ReloadCheckpointRequest {
+            checkpoint: ckpt2.to_str().unwrap().into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(swapped.previous_checkpoint_id, old_id);
+    let new_id = swapped.checkpoint_id;
+    assert_ne!(new_id, old_id);
+    std::fs::remove_file(&current).unwrap();
+    std::os::unix::fs::symlink(&ckpt2, &current).unwrap();
+    let hup = Command::new("kill")
+        .args(["-HUP", &b.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let mut on_b = String::new();
+    for _ in 0..300 {
+        on_b = info(&mut api_b).await.checkpoint_id;
+        if on_b == new_id {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(on_b, new_id, "SIGHUP did not swap replica B");
+    for load in [load_a, load_b] {
+        let out = load.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(report["calls_ok"].as_u64().unwrap() > 0, "{report}");
+        assert_eq!(report["errors"], serde_json::json!({}), "{report}");
+    }
+
+    // Both replicas on the new checkpoint; the onboarded user re-adapted on both.
+    let args = ["--addr", &a.addr, "info", "--also", &b.addr, "--json"];
+    let replicas: serde_json::Value =
+        serde_json::from_str(&copl_tests::run_ok("copl", &args)).unwrap();
+    for r in replicas.as_array().unwrap() {
+        assert_eq!(r["info"]["checkpoint_id"], new_id.as_str(), "{replicas}");
+    }
+    for api in [&mut api_a, &mut api_b] {
+        assert!(user_of(api, "loop-user").await.readapted);
+        assert_eq!(code_of(api, "loop-user").await, Code::Ok);
+    }
+    let metrics = copl_tests::scrape(&a.metrics);
+    assert!(
+        metrics.contains(&format!(
+            "copl_checkpoint_info{{checkpoint_id=\"{new_id}\"}} 1"
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!(
+        "copl_checkpoint_info{{checkpoint_id=\"{old_id}\"}} 0"
+    )));
+
+    // A directory that is no checkpoint: refused, naming it; the new one still serves.
+    let refused = api_a
+        .reload_checkpoint(ReloadCheckpointRequest {
+            checkpoint: root.path().join("nope").to_str().unwrap().into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused.message().contains("nope") && refused.message().contains("still serves"),
+        "{refused:?}"
+    );
+    assert_eq!(info(&mut api_a).await.checkpoint_id, new_id);
+    assert_eq!(code_of(&mut api_a, "user-00000").await, Code::Ok);
+    // Replicas on different checkpoints: `copl info --also` exits 21.
+    api_b
+        .reload_checkpoint(ReloadCheckpointRequest {
+            checkpoint: ckpt.to_str().unwrap().into(),
+        })
+        .await
+        .unwrap();
+    let diverged = Command::new(copl_tests::binary("copl"))
+        .args(["--addr", &a.addr, "info", "--also", &b.addr])
+        .output()
+        .unwrap();
+    assert_eq!(diverged.status.code(), Some(21), "{diverged:?}");
 }

@@ -45,6 +45,8 @@ pub fn info(state: &State) -> InfoResponse {
             max_concurrent_streams: limits.max_concurrent_streams,
         }),
         device: state.device.clone(),
+        checkpoint_id: state.checkpoint_id.clone(),
+        loaded_unix_ms: state.loaded_unix_ms,
         population_reward: "the shared LoRA expert only (eq. 10 without the user's expert \
                             term, w_u = 0); not the average of users' rewards"
             .into(),

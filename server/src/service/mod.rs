@@ -2,32 +2,30 @@
 //! INVALID_ARGUMENT names the field and the value), resolves users (NOT_FOUND), and hands
 //! the checked items to [`infer`] (tokenising, jobs, admission, the
 //! [`Scheduler`](crate::scheduler::Scheduler)); [`score`] holds the three scoring RPCs,
-//! [`info`] the Info answer; onboarding and surveys (here) run the
+//! [`info`] the Info answer, [`reload`] ReloadCheckpoint; onboarding and surveys (here) run the
 //! optimisation-free adaptation (eq. 11) on plain rows. Until the model is loaded and
 //! warmed every call is UNAVAILABLE.
 
 pub mod fields;
 mod infer;
 mod info;
+mod reload;
 pub mod request_id;
 mod score;
 
 pub use info::info;
 
-use std::{
-    pin::Pin,
-    sync::{Arc, OnceLock},
-    time::Instant,
-};
+use std::{pin::Pin, sync::Arc, time::Instant};
 
 use copl_core::adapt::Fallback;
 use copl_proto::v1::{
     AdaptationFallback, AnswerSummary, CatalogueResponse, CompareRequest, CompareResponse,
     DeleteUserRequest, DeleteUserResponse, ExpertRouting, GetUserRequest, GetUserResponse,
     InfoRequest, InfoResponse, Metadata, OnboardUserRequest, OnboardUserResponse,
-    ScoreBatchRequest, ScoreBatchResponse, ScoreRequest, ScoreResponse, ScoreStreamRequest,
-    ScoreStreamResponse, SuggestSurveyRequest, SuggestSurveyResponse, SurveyPair, UnknownUser,
-    UserInfo, UserOrigin, reward_service_server::RewardService,
+    ReloadCheckpointRequest, ReloadCheckpointResponse, ScoreBatchRequest, ScoreBatchResponse,
+    ScoreRequest, ScoreResponse, ScoreStreamRequest, ScoreStreamResponse, SuggestSurveyRequest,
+    SuggestSurveyResponse, SurveyPair, UnknownUser, UserInfo, UserOrigin,
+    reward_service_server::RewardService,
 };
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
@@ -36,17 +34,20 @@ use tracing::Instrument;
 use request_id::RequestId;
 
 use crate::{
+    serving::Serving,
     state::State,
     users::{Condition, Found, UserError},
 };
 use fields::{answers, at_most, deadline, invalid, non_empty, response_row, user_id, user_status};
 use infer::{Item, prepare, reward, since};
 
-/// The service; answers UNAVAILABLE until [`Self::ready`] is set. It is served behind
+/// The service; answers UNAVAILABLE until [`Serving`] serves a state. It is served behind
 /// [`crate::auth::Guarded`], which admits each call by its key before the body is read.
-#[derive(Clone, Debug, Default)]
+/// Each call takes the state served when it begins and keeps it to its end (a reload
+/// swaps the state for the calls after it: [`crate::serving`]).
+#[derive(Clone, Debug)]
 pub struct RewardApi {
-    state: Arc<OnceLock<Arc<State>>>,
+    serving: Arc<Serving>,
 }
 
 impl RewardApi {
@@ -68,6 +69,10 @@ impl RewardApi {
         let span = tracing::info_span!("rpc", rpc, request_id = %id);
         let result = call(request).instrument(span.clone()).await;
         crate::telemetry::observe(rpc, started, &result);
+        if let Some(state) = self.serving.current() {
+            metrics::counter!("copl_checkpoint_requests_total", "checkpoint_id" => state.checkpoint_id.clone())
+                .increment(1);
+        }
         match result {
             Ok(mut response) => {
                 id.set_on(response.metadata_mut());
@@ -93,20 +98,19 @@ impl RewardApi {
         }
     }
 
+    pub fn new(serving: Arc<Serving>) -> Self {
+        Self { serving }
+    }
+
     /// Whether the model is loaded (what health says).
     pub fn is_ready(&self) -> bool {
-        self.state.get().is_some()
+        self.serving.current().is_some()
     }
 
-    /// The state, once loaded.
-    pub fn ready(&self, state: Arc<State>) {
-        let _ = self.state.set(state);
-    }
-
+    /// The state served now (a call takes it once).
     fn state(&self) -> Result<Arc<State>, Status> {
-        self.state
-            .get()
-            .cloned()
+        self.serving
+            .current()
             .ok_or_else(|| Status::unavailable("the model is still loading; retry shortly"))
     }
 }
@@ -256,6 +260,9 @@ impl RewardApi {
         request: Request<OnboardUserRequest>,
     ) -> Result<Response<OnboardUserResponse>, Status> {
         let arrived = Instant::now();
+        // Before the state: a reload reading the store waits for this write, and this
+        // write for the reload's swap ([`Serving::write_gate`]).
+        let gate = self.serving.write_gate().await;
         let state = self.state()?;
         let r = request.into_inner();
         non_empty("user_id", &r.user_id)?;
@@ -310,7 +317,7 @@ impl RewardApi {
             .collect();
         let onboarded = state
             .users
-            .onboard(&r.user_id, &adaptation, kept, options, r.replace)
+            .onboard(&r.user_id, &adaptation, kept, options, r.replace, gate)
             .await
             .map_err(|e| user_status("user_id", e))?;
         let found = Found::Onboarded(onboarded);
@@ -365,13 +372,14 @@ impl RewardApi {
         &self,
         request: Request<DeleteUserRequest>,
     ) -> Result<Response<DeleteUserResponse>, Status> {
+        let gate = self.serving.write_gate().await;
         let state = self.state()?;
         let r = request.into_inner();
         non_empty("user_id", &r.user_id)?;
         user_id("user_id", &r.user_id)?;
         state
             .users
-            .delete(&r.user_id)
+            .delete(&r.user_id, gate)
             .await
             .map_err(|e| user_status("user_id", e))?;
         Ok(Response::new(DeleteUserResponse { user_id: r.user_id }))
@@ -509,6 +517,16 @@ impl RewardService for RewardApi {
     ) -> Result<Response<DeleteUserResponse>, Status> {
         self.admitted("DeleteUser", request, |r| self.delete_user_impl(r))
             .await
+    }
+
+    async fn reload_checkpoint(
+        &self,
+        request: Request<ReloadCheckpointRequest>,
+    ) -> Result<Response<ReloadCheckpointResponse>, Status> {
+        self.admitted("ReloadCheckpoint", request, |r| {
+            self.reload_checkpoint_impl(r)
+        })
+        .await
     }
 
     async fn suggest_survey(

@@ -164,7 +164,10 @@ impl RewardApi {
         &self,
         request: Request<Streaming<ScoreStreamRequest>>,
     ) -> Result<Response<ScoreStream>, Status> {
-        let state = self.state()?;
+        self.state()?; // UNAVAILABLE while loading
+        // Each item takes the state served when it arrives: a long stream moves to a
+        // reloaded checkpoint, and does not keep the old one alive.
+        let api = self.clone();
         let deadline = deadline(&request);
         let mut inbound = request.into_inner();
         let (tx, rx) = tokio::sync::mpsc::channel(STREAM_IN_FLIGHT);
@@ -195,7 +198,8 @@ impl RewardApi {
                     next = inbound.next(), if open && in_flight.len() + ready.len() < STREAM_IN_FLIGHT => {
                         match next {
                             Some(Ok(item)) => {
-                                let state = state.clone();
+                                // Never unset once served (checked above).
+                                let Ok(state) = api.state() else { return };
                                 in_flight.push_back(async move { stream_item(&state, item, deadline).await });
                             }
                             Some(Err(status)) => {

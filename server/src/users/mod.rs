@@ -475,6 +475,7 @@ impl Users {
         answers: Vec<KeptAnswer>,
         options: KeptOptions,
         replace: bool,
+        hold: impl Send + 'static,
     ) -> Result<Arc<Onboarded>, UserError> {
         if self.seen_rows.contains_key(user_id) {
             return Err(UserError::Seen(user_id.to_string(), "onboarded again"));
@@ -501,6 +502,7 @@ impl Users {
         );
         let held = onboarded.clone();
         self.write(user_id, async move {
+            let _held_to_the_end = hold;
             let written = store
                 .put(&stored, replace)
                 .await
@@ -517,8 +519,10 @@ impl Users {
         Ok(onboarded)
     }
 
-    /// Removes an onboarded user from the store and from memory.
-    pub async fn delete(&self, user_id: &str) -> Result<(), UserError> {
+    /// Removes an onboarded user from the store and from memory. `hold` (the caller's
+    /// reload gate) is kept until the write ends, even if the caller goes away; so is
+    /// [`Self::onboard`]'s.
+    pub async fn delete(&self, user_id: &str, hold: impl Send + 'static) -> Result<(), UserError> {
         if self.seen_rows.contains_key(user_id) {
             return Err(UserError::Seen(user_id.to_string(), "deleted"));
         }
@@ -529,6 +533,7 @@ impl Users {
             user_id.to_string(),
         );
         self.write(user_id, async move {
+            let _held_to_the_end = hold;
             let removed = store
                 .delete(&id)
                 .await
