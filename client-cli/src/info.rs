@@ -32,6 +32,8 @@ pub struct Info {
     /// sha256 over the checkpoint's files, 16 hex digits: what replicas compare.
     pub checkpoint_id: String,
     pub loaded_unix_ms: i64,
+    /// The checkpoint this one was refreshed from (empty: trained from scratch).
+    pub parent_checkpoint_id: String,
     pub checkpoint_format_version: u32,
     pub text_template: String,
     pub embedding_dim: u32,
@@ -65,9 +67,14 @@ impl fmt::Display for Info {
         writeln!(f, "copl-server {} on {}", self.version, self.device)?;
         writeln!(
             f,
-            "checkpoint {} (id {}, format {}), backbone {} ({}, sha256 {})",
+            "checkpoint {} (id {}{}, format {}), backbone {} ({}, sha256 {})",
             self.checkpoint,
             self.checkpoint_id,
+            if self.parent_checkpoint_id.is_empty() {
+                String::new()
+            } else {
+                format!(", refreshed from {}", self.parent_checkpoint_id)
+            },
             self.checkpoint_format_version,
             self.backbone,
             self.backbone_family,
@@ -123,6 +130,7 @@ pub async fn info(conn: &Connection) -> Result<Info> {
         checkpoint: i.checkpoint,
         checkpoint_id: i.checkpoint_id,
         loaded_unix_ms: i.loaded_unix_ms,
+        parent_checkpoint_id: i.parent_checkpoint_id,
         checkpoint_format_version: i.checkpoint_format_version,
         text_template: i.text_template,
         embedding_dim: i.embedding_dim,

@@ -6,7 +6,8 @@
 //! - [`graph`]: the signed user–response graph with eq. 2's normalisation, as CSR;
 //! - [`adapt`]: optimisation-free onboarding of unseen users (eq. 11) and survey choice;
 //! - [`model`]: the reward model's MoLE projections (eq. 6–10);
-//! - [`checkpoint`]: the checkpoint directory (manifest, ids, graph, embeddings).
+//! - [`checkpoint`]: the checkpoint directory (manifest, ids, graph, embeddings);
+//! - [`stored_user`]: an onboarded user's record (the server stores it, refresh reads it).
 
 pub mod adapt;
 pub mod atomic;
@@ -15,4 +16,6 @@ pub mod data;
 pub mod file_version;
 pub mod graph;
 pub mod model;
+pub mod redact;
 mod simd;
+pub mod stored_user;

@@ -52,7 +52,7 @@ impl Catalogue {
 pub struct State {
     pub settings: Settings,
     pub checkpoint: PathBuf,
-    /// [`checkpoint_id`] of `checkpoint`: what replicas compare.
+    /// [`checkpoint::checkpoint_id`] of `checkpoint`: what replicas compare.
     pub checkpoint_id: String,
     pub loaded_unix_ms: i64,
     pub manifest: Manifest,
@@ -150,7 +150,7 @@ impl State {
         let adapter = Arc::new(adapter);
         // Loading runs on the blocking pool; the store's client is async.
         let runtime = tokio::runtime::Handle::current();
-        let checkpoint_id = checkpoint_id(&dir)?;
+        let checkpoint_id = checkpoint::checkpoint_id(&dir)?;
         let (users, gate) = runtime.block_on(async {
             let gate = match users_gate {
                 Some(gate) => Some(gate.write_owned().await),
@@ -194,33 +194,6 @@ impl State {
         };
         Ok((state, gate))
     }
-}
-
-/// The first 16 hex digits of the sha256 over the checkpoint's files that decide what it
-/// serves (manifest, ids, graph, GCF, survey, MoLE, catalogue; in that order, each
-/// present one): two directories with the same files have the same id.
-fn checkpoint_id(dir: &std::path::Path) -> Result<String> {
-    use sha2::{Digest, Sha256};
-    let mut hash = Sha256::new();
-    for name in [
-        checkpoint::MANIFEST_FILE,
-        checkpoint::IDS_FILE,
-        checkpoint::GRAPH_FILE,
-        checkpoint::GCF_FILE,
-        checkpoint::SURVEY_FILE,
-        checkpoint::MOLE_FILE,
-        checkpoint::CATALOGUE_FILE,
-    ] {
-        let path = dir.join(name);
-        if !path.exists() {
-            continue;
-        }
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        hash.update(name.as_bytes());
-        hash.update((bytes.len() as u64).to_le_bytes());
-        hash.update(&bytes);
-    }
-    Ok(hex::encode(hash.finalize())[..16].to_string())
 }
 
 /// `cpu`, or `cuda:N` (with the `cuda` feature).

@@ -384,17 +384,18 @@ async fn a_replica_reaches_redis_over_tls_with_a_client_certificate() {
     assert!(!log.contains("s3cret-pw"), "the password in the log: {log}");
 }
 
-/// Issue #18's hot swap: two replicas on one Redis, both under `copl bench` load, move to
-/// a new checkpoint — one by ReloadCheckpoint, one by SIGHUP after its configured
-/// checkpoint (a symlink) was repointed — with no failed call; both then report the same
-/// checkpoint id (`copl info --also` agrees), the onboarded user is served (re-adapted),
-/// and a reload of a directory that is no checkpoint leaves the new one serving.
+/// Issue #18's loop: users onboarded on two replicas sharing Redis → `copl-train refresh`
+/// from that Redis → both replicas, under `copl bench` load, move to the refreshed
+/// checkpoint — one by ReloadCheckpoint, one by SIGHUP after its configured checkpoint (a
+/// symlink) was repointed — with no failed call; both then report the same checkpoint id
+/// (`copl info --also` agrees) and its parent; the users onboarded before the refresh
+/// are seen users of the new checkpoint, one onboarded after it is re-adapted; a reload of
+/// a directory that is no checkpoint leaves the new one serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_swap_checkpoints_under_load_without_a_failed_call() {
+async fn onboard_refresh_and_swap_two_replicas_under_load_without_a_failed_call() {
     use copl_proto::v1::{InfoRequest, ReloadCheckpointRequest};
     let root = tempfile::tempdir().unwrap();
     let (data, ckpt) = tiny_checkpoint(root.path());
-    let ckpt2 = copl_tests::regcf_checkpoint(root.path(), &data, &ckpt);
     let current = root.path().join("current");
     std::os::unix::fs::symlink(&ckpt, &current).unwrap();
     let port = free_port();
@@ -412,6 +413,51 @@ async fn two_replicas_swap_checkpoints_under_load_without_a_failed_call() {
     api_a
         .onboard_user(OnboardUserRequest {
             user_id: "loop-user".into(),
+            answers: unseen_survey_answers(&data),
+            options: None,
+            replace: false,
+        })
+        .await
+        .unwrap();
+    // The refresh learns from the users onboarded on both replicas (through Redis).
+    let (a_user, b_user) = ("a-user", "b-user");
+    for (api, id) in [(&mut api_a, a_user), (&mut api_b, b_user)] {
+        api.onboard_user(OnboardUserRequest {
+            user_id: id.into(),
+            answers: unseen_survey_answers(&data),
+            options: None,
+            replace: false,
+        })
+        .await
+        .unwrap();
+    }
+    let ckpt2 = root.path().join("ckpt-refresh");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let refreshed = copl_tests::run_ok(
+        "copl-train",
+        &[
+            "refresh",
+            "--data",
+            &s(&data),
+            "--users",
+            &url,
+            "--redis-prefix",
+            "swap",
+            "--ckpt",
+            &s(&ckpt),
+            "--out",
+            &s(&ckpt2),
+            "--epochs",
+            "3",
+            "--json",
+        ],
+    );
+    let refreshed: serde_json::Value = serde_json::from_str(&refreshed).unwrap();
+    assert_eq!(refreshed["added"]["users_added"], 3, "{refreshed}");
+    // Onboarded after the refresh: the new checkpoint re-adapts this one.
+    api_b
+        .onboard_user(OnboardUserRequest {
+            user_id: "late-user".into(),
             answers: unseen_survey_answers(&data),
             options: None,
             replace: false,
@@ -479,7 +525,9 @@ async fn two_replicas_swap_checkpoints_under_load_without_a_failed_call() {
         assert_eq!(report["errors"], serde_json::json!({}), "{report}");
     }
 
-    // Both replicas on the new checkpoint; the onboarded user re-adapted on both.
+    // Both replicas on the new checkpoint, which names its parent; the users onboarded
+    // before the refresh are its seen users, the one after it re-adapted.
+    assert_eq!(info(&mut api_a).await.parent_checkpoint_id, old_id);
     let args = ["--addr", &a.addr, "info", "--also", &b.addr, "--json"];
     let replicas: serde_json::Value =
         serde_json::from_str(&copl_tests::run_ok("copl", &args)).unwrap();
@@ -487,8 +535,13 @@ async fn two_replicas_swap_checkpoints_under_load_without_a_failed_call() {
         assert_eq!(r["info"]["checkpoint_id"], new_id.as_str(), "{replicas}");
     }
     for api in [&mut api_a, &mut api_b] {
-        assert!(user_of(api, "loop-user").await.readapted);
-        assert_eq!(code_of(api, "loop-user").await, Code::Ok);
+        for id in ["loop-user", a_user, b_user] {
+            let user = user_of(api, id).await;
+            assert_eq!(user.origin, UserOrigin::Seen as i32, "{user:?}");
+            assert_eq!(code_of(api, id).await, Code::Ok);
+        }
+        assert!(user_of(api, "late-user").await.readapted);
+        assert_eq!(code_of(api, "late-user").await, Code::Ok);
     }
     let metrics = copl_tests::scrape(&a.metrics);
     assert!(

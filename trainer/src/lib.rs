@@ -8,3 +8,4 @@ pub mod mole;
 pub mod onboard;
 pub mod optim;
 pub mod projection;
+pub mod refresh;

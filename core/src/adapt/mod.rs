@@ -31,6 +31,7 @@
 mod alignment;
 mod answers;
 mod neighbourhood;
+pub mod stored;
 mod survey;
 
 use std::path::Path;

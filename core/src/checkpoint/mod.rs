@@ -83,6 +83,21 @@ pub struct ModelManifest {
     pub metrics: serde_json::Value,
 }
 
+/// Where a refreshed checkpoint came from (`copl-train refresh`, issue #18).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Lineage {
+    /// [`checkpoint_id`] of the checkpoint it was refreshed from, and its directory.
+    pub parent_checkpoint_id: String,
+    pub parent_checkpoint: String,
+    /// The data hashes of the parent's GCF and of this one's (the parent's data and the
+    /// onboarded users' answers).
+    pub parent_data_hash: String,
+    pub data_hash: String,
+    /// Onboarded users whose answers were added, and their answers.
+    pub users_added: usize,
+    pub answers_added: usize,
+}
+
 /// `manifest.json`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -91,6 +106,8 @@ pub struct Manifest {
     pub gcf: Option<GcfManifest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelManifest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<Lineage>,
     /// Sections of later stages, kept as they are.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
@@ -477,6 +494,12 @@ pub fn load_mole(dir: &Path) -> Result<HashMap<String, Tensor>, CheckpointError>
     load_tensors(&dir.join(MOLE_FILE))
 }
 
+/// Every tensor of `gcf.safetensors`: the GCF variables as trained (named as the
+/// trainer's model names them) and the final embeddings.
+pub fn load_gcf(dir: &Path) -> Result<HashMap<String, Tensor>, CheckpointError> {
+    load_tensors(&dir.join(GCF_FILE))
+}
+
 /// sha256 of a file, hex.
 pub fn file_sha256(path: &Path) -> Result<String, CheckpointError> {
     use sha2::Digest;
@@ -485,4 +508,35 @@ pub fn file_sha256(path: &Path) -> Result<String, CheckpointError> {
         source,
     })?;
     Ok(hex::encode(sha2::Sha256::digest(&bytes)))
+}
+
+/// A checkpoint's identity: the first 16 hex digits of the sha256 over the files that
+/// decide what it serves (manifest, ids, graph, GCF, survey, MoLE, catalogue; in that
+/// order, each present one, with its name and length): two directories holding the same
+/// files have the same id. What replicas compare (Info) and lineage records.
+pub fn checkpoint_id(dir: &Path) -> Result<String, CheckpointError> {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for name in [
+        MANIFEST_FILE,
+        IDS_FILE,
+        GRAPH_FILE,
+        GCF_FILE,
+        SURVEY_FILE,
+        MOLE_FILE,
+        CATALOGUE_FILE,
+    ] {
+        let path = dir.join(name);
+        if !path.exists() {
+            continue;
+        }
+        let bytes = fs::read(&path).map_err(|source| CheckpointError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        hash.update(name.as_bytes());
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(&bytes);
+    }
+    Ok(hex::encode(hash.finalize())[..16].to_string())
 }

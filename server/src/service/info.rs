@@ -47,6 +47,12 @@ pub fn info(state: &State) -> InfoResponse {
         device: state.device.clone(),
         checkpoint_id: state.checkpoint_id.clone(),
         loaded_unix_ms: state.loaded_unix_ms,
+        parent_checkpoint_id: state
+            .manifest
+            .lineage
+            .as_ref()
+            .map(|l| l.parent_checkpoint_id.clone())
+            .unwrap_or_default(),
         population_reward: "the shared LoRA expert only (eq. 10 without the user's expert \
                             term, w_u = 0); not the average of users' rewards"
             .into(),

@@ -5,7 +5,7 @@
 //! population (empty user id: shared expert only).
 //!
 //! A stored user adapted on another checkpoint's graph (another [`space`]) is re-adapted
-//! from the answers the record keeps ([`readapt`], eq. 11 on this graph), lazily on first
+//! from the answers the record keeps (`copl_core::adapt::stored`, eq. 11 on this graph), lazily on first
 //! use or at load (`users.readapt`); the record is never rewritten for it (issue #18).
 //!
 //! Writes (OnboardUser, DeleteUser) take one lock per user id around the store's write
@@ -16,7 +16,6 @@
 //! its write went on).
 
 pub mod files;
-pub mod readapt;
 pub mod record;
 pub mod redis_store;
 pub mod space;
@@ -31,7 +30,10 @@ use std::{
 use anyhow::{Context, Result};
 use candle_core::Tensor;
 use copl_core::{
-    adapt::{AdaptConfig, Adaptation, Adapter, Fallback},
+    adapt::{
+        AdaptConfig, Adaptation, Adapter, Fallback,
+        stored::{self as readapt, ReadaptError},
+    },
     file_version::FileVersion,
     graph::GraphIds,
     model::{UserRouting, reward::RewardModel},
@@ -338,7 +340,7 @@ impl Users {
         } else {
             let r = readapt::readapt(&self.adapter, &self.response_rows, &self.adapt, user)
                 .map_err(|e| match e {
-                    readapt::ReadaptError::AnswersUnknown => UserError::Stale(id.clone()),
+                    ReadaptError::AnswersUnknown => UserError::Stale(id.clone()),
                     e => UserError::Store(id.clone(), anyhow::anyhow!("re-adapting: {e}")),
                 })?;
             metrics::counter!("copl_users_readapted_total").increment(1);

@@ -9,9 +9,14 @@ pub mod model;
 mod run;
 pub mod spmm;
 mod train;
+pub mod warm;
 
 pub use identify::{GroupIdentification, Identification};
 pub use model::{GcfArch, GcfModel, GraphOps, scores};
-pub use run::{GcfEval, GcfSummary, Slice, eval_gcf, run_gcf, same_responses, write_catalogue};
+pub use run::{
+    GcfEval, GcfSummary, Slice, eval_gcf, run_gcf, run_gcf_from, same_responses, write_catalogue,
+};
 pub use train::EpochRecord;
-pub use train::{GcfTraining, PairRows, StepEngine, TrainConfig, accuracy, pair_rows, train};
+pub use train::{
+    GcfTraining, PairRows, StepEngine, TrainConfig, accuracy, pair_rows, train, train_from,
+};

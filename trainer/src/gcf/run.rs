@@ -16,7 +16,8 @@ use super::{
     accuracy,
     identify::{self, GroupIdentification, Identification},
     pair_rows,
-    train::{EpochRecord, TrainConfig, train},
+    train::{EpochRecord, TrainConfig, train_from},
+    warm::{WarmRows, WarmStart},
 };
 use crate::onboard::unseen_users;
 use copl_synth as synth;
@@ -51,6 +52,18 @@ pub fn run_gcf(
     config: &TrainConfig,
     on_epoch: impl FnMut(&EpochRecord, usize),
 ) -> Result<GcfSummary> {
+    run_gcf_from(data, out, config, None, on_epoch).map(|(summary, _)| summary)
+}
+
+/// [`run_gcf`] started from an earlier run's variables (`warm`: refresh), saying what
+/// the warm start kept.
+pub fn run_gcf_from(
+    data: &Path,
+    out: &Path,
+    config: &TrainConfig,
+    warm: Option<&WarmStart>,
+    on_epoch: impl FnMut(&EpochRecord, usize),
+) -> Result<(GcfSummary, Option<WarmRows>)> {
     let dataset = Dataset::load(data).map_err(anyhow::Error::new)?;
     let started = std::time::Instant::now();
     let (graph, ids) = graph_of(&dataset);
@@ -62,7 +75,18 @@ pub fn run_gcf(
     let val_pairs = pair_rows(&dataset, &ids, Split::Val);
     let test_pairs = pair_rows(&dataset, &ids, Split::Test);
     let device = Device::Cpu;
-    let trained = train(&graph, &train_pairs, &val_pairs, config, &device, on_epoch)?;
+    let init = warm
+        .map(|w| w.variables_for(&ids, config.arch.dim, config.seed))
+        .transpose()?;
+    let trained = train_from(
+        &graph,
+        &train_pairs,
+        &val_pairs,
+        config,
+        &device,
+        init.as_ref().map(|(variables, _)| variables),
+        on_epoch,
+    )?;
     let test_accuracy = accuracy(&trained.users, &trained.responses, &test_pairs)?;
 
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -110,7 +134,7 @@ pub fn run_gcf(
         }),
     });
     manifest.save(out)?;
-    Ok(summary)
+    Ok((summary, init.map(|(_, rows)| rows)))
 }
 
 /// `copl-train catalogue`: writes `catalogue.jsonl` (the response texts the server

@@ -184,6 +184,29 @@ pub fn train(
     val_pairs: &[(u32, u32, u32)],
     config: &TrainConfig,
     device: &Device,
+    on_epoch: impl FnMut(&EpochRecord, usize),
+) -> Result<GcfTraining> {
+    train_from(
+        graph,
+        train_pairs,
+        val_pairs,
+        config,
+        device,
+        None,
+        on_epoch,
+    )
+}
+
+/// [`train`], starting from `init` (every variable, named as
+/// [`GcfModel::named_vars`] names them, shaped for `graph`) instead of a fresh draw:
+/// a warm start ([`super::warm`]).
+pub fn train_from(
+    graph: &PreferenceGraph,
+    train_pairs: &[(u32, u32, u32)],
+    val_pairs: &[(u32, u32, u32)],
+    config: &TrainConfig,
+    device: &Device,
+    init: Option<&HashMap<String, Tensor>>,
     mut on_epoch: impl FnMut(&EpochRecord, usize),
 ) -> Result<GcfTraining> {
     let started = Instant::now();
@@ -196,6 +219,13 @@ pub fn train(
         DType::F32,
         device,
     )?;
+    if let Some(init) = init {
+        let on_device: HashMap<String, Tensor> = init
+            .iter()
+            .map(|(name, t)| Ok((name.clone(), t.to_device(device)?)))
+            .collect::<Result<_>>()?;
+        model.restore(&on_device)?;
+    }
     let ops = GraphOps::new(graph);
     let mut engine = Engine::new(model, config, device)?;
     let batch = config.batch_size.max(1);

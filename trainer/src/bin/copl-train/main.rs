@@ -16,6 +16,7 @@ use commands::{
     },
     gcf::GcfArgs,
     mole::MoleArgs,
+    refresh::RefreshArgs,
     synth::SynthArgs,
 };
 
@@ -69,6 +70,10 @@ enum Command {
     /// Write `catalogue.jsonl` (response texts by id, which the server needs) into a
     /// checkpoint made before checkpoints carried it, from the data it was trained on.
     Catalogue(CatalogueArgs),
+    /// A new checkpoint that learnt from the users a server onboarded: their kept
+    /// answers join the data, GCF trains warm-started from the parent, the reward model
+    /// carries over, the manifest records the lineage (issue #18).
+    Refresh(RefreshArgs),
     /// Benchmarks (speed, memory).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -95,6 +100,7 @@ fn main() -> Result<()> {
         Command::EvalProjection(c) => dispatch(c),
         Command::Score(c) => dispatch(c),
         Command::Catalogue(c) => dispatch(c),
+        Command::Refresh(c) => dispatch(c),
         Command::Bench(c) => commands::bench::run(c),
     }
 }

@@ -7,6 +7,7 @@ pub(crate) mod data;
 pub(crate) mod eval;
 pub(crate) mod gcf;
 pub(crate) mod mole;
+pub(crate) mod refresh;
 pub(crate) mod synth;
 
 use std::{fmt, path::PathBuf};

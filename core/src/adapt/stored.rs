@@ -1,16 +1,12 @@
-//! Re-adaptation (issue #18): a user onboarded on another checkpoint's graph, adapted
-//! again by eq. 11 on this checkpoint's graph from the answers their record keeps, with
-//! the options they were first adapted with. The record itself is left as it is: with
-//! replicas on two checkpoints during a rollout, each serves the user in its own space
-//! and neither overwrites the other's source of truth (the answers).
+//! A stored user adapted (again) by eq. 11 on this graph from the answers their record
+//! keeps, with the options they were first adapted with (issue #18): what a server on a
+//! new checkpoint serves them with, and what `copl-train refresh` starts their GCF rows
+//! from. The record itself is left as it is.
 
 use std::collections::HashMap;
 
-use copl_core::adapt::{
-    AdaptConfig, AdaptError, Adaptation, Adapter, Answer, AnswerReport, Fallback,
-};
-
-use super::record::{KeptOptions, StoredUser};
+use super::{AdaptConfig, AdaptError, Adaptation, Adapter, Answer, AnswerReport, Fallback};
+use crate::stored_user::{KeptOptions, StoredUser};
 
 /// The configuration eq. 11 runs with for `options`: OnboardUser's and re-adaptation's
 /// one rule (`base` carries the server's neighbourhood settings).
