@@ -4,7 +4,8 @@
 # `copl onboard`), then `copl-train refresh` learns from the server's store and prints
 # the before/after table: the onboarded users' test-pair accuracy with their eq. 11
 # embedding on CKPT against their trained row in the refreshed checkpoint, and CKPT's
-# seen users' test pairs before and after. ≈ 1 min on the demo's checkpoint.
+# seen users' test pairs before and after (EPOCHS, LR: refresh's --epochs, --lr). ≈ 1 min
+# on the demo's checkpoint, ≈ 4 min on ufp4-all at 10 000 users with EPOCHS=100.
 #   DATA=runs/demo-quick/data CKPT=runs/demo-quick/ckpt OUT=runs/refresh-bench \
 #     scripts/refresh-benchmark.sh
 set -euo pipefail
@@ -14,6 +15,8 @@ CKPT=${CKPT:-runs/demo-quick/ckpt}
 OUT=${OUT:-runs/refresh-bench}
 PORT=${PORT:-50074}
 EPOCHS=${EPOCHS:-}
+LR=${LR:-}
+KEEP_LAST=${KEEP_LAST:-}
 [ -f "$CKPT/manifest.json" ] || { echo "no checkpoint at $CKPT (scripts/demo.sh makes runs/demo-quick)" >&2; exit 2; }
 source scripts/lib/serve.sh
 rm -rf "$OUT"
@@ -41,4 +44,4 @@ kill $SERVER
 wait $SERVER 2>/dev/null || true
 echo "onboarded $n unseen users of $DATA on $CKPT; refreshing:"
 $BIN/copl-train refresh --data "$DATA" --users "$OUT/store" --ckpt "$CKPT" --out "$OUT/ckpt" \
-  ${EPOCHS:+--epochs "$EPOCHS"}
+  ${EPOCHS:+--epochs "$EPOCHS"} ${LR:+--lr "$LR"} ${KEEP_LAST:+--keep-last}

@@ -42,6 +42,10 @@ pub struct RefreshConfig {
     pub out: PathBuf,
     /// GCF epochs (default: the parent's).
     pub epochs: Option<usize>,
+    /// GCF's peak learning rate (default: the parent's).
+    pub lr: Option<f64>,
+    /// Keep GCF's last epoch rather than the best by validation accuracy.
+    pub keep_last: bool,
 }
 
 /// Accuracy of one set of users' test pairs before and after.
@@ -100,6 +104,10 @@ pub fn run_refresh(
     if let Some(epochs) = config.epochs {
         train.epochs = epochs;
     }
+    if let Some(lr) = config.lr {
+        train.lr = lr;
+    }
+    train.keep_last |= config.keep_last;
 
     let records = export::read_users(&config.users, &config.redis_prefix)?;
     let dataset = Dataset::load(&config.data).map_err(anyhow::Error::new)?;

@@ -27,6 +27,13 @@ pub(crate) struct RefreshArgs {
     /// GCF epochs [default: the parent's].
     #[arg(long)]
     epochs: Option<usize>,
+    /// GCF's peak learning rate [default: the parent's].
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Keep GCF's last epoch, not the best by validation accuracy (the validation pairs
+    /// are nearly all the parent's seen users').
+    #[arg(long)]
+    keep_last: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -45,6 +52,8 @@ impl super::Run for RefreshArgs {
             parent: self.ckpt,
             out: self.out.clone(),
             epochs: self.epochs,
+            lr: self.lr,
+            keep_last: self.keep_last,
         };
         let summary = run_refresh(&config, |record, _| {
             tracing::debug!(
