@@ -72,39 +72,27 @@ impl WarmStart {
         };
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut rows = WarmRows::default();
-        let old_user_rows = self.ids.user_rows();
-        let users: Vec<f32> = {
-            let bound = (6.0 / (ids.users.len() + dim) as f64).sqrt() as f32;
-            let mut flat = Vec::with_capacity(ids.users.len() * dim);
-            for id in &ids.users {
-                if let Some(&r) = old_user_rows.get(id.as_str()) {
-                    rows.users_kept += 1;
-                    flat.extend_from_slice(&old_users[r as usize]);
-                } else if let Some(e) = self.new_users.get(id) {
-                    rows.users_adapted += 1;
-                    flat.extend(e.iter().map(|x| x * mean_norm));
-                } else {
-                    rows.users_fresh += 1;
-                    flat.extend((0..dim).map(|_| rng.random_range(-bound..bound)));
-                }
-            }
-            flat
-        };
-        let old_response_rows = self.ids.response_rows();
-        let responses: Vec<f32> = {
-            let bound = (6.0 / (ids.responses.len() + dim) as f64).sqrt() as f32;
-            let mut flat = Vec::with_capacity(ids.responses.len() * dim);
-            for id in &ids.responses {
-                if let Some(&r) = old_response_rows.get(id.as_str()) {
-                    rows.responses_kept += 1;
-                    flat.extend_from_slice(&old_responses[r as usize]);
-                } else {
-                    rows.responses_fresh += 1;
-                    flat.extend((0..dim).map(|_| rng.random_range(-bound..bound)));
-                }
-            }
-            flat
-        };
+        let no_new_users = HashMap::new();
+        let (users, kept, adapted) = moved(
+            &ids.users,
+            &self.ids.user_rows(),
+            &old_users,
+            (&self.new_users, mean_norm),
+            dim,
+            &mut rng,
+        );
+        (rows.users_kept, rows.users_adapted) = (kept, adapted);
+        rows.users_fresh = ids.users.len() - kept - adapted;
+        let (responses, kept, _) = moved(
+            &ids.responses,
+            &self.ids.response_rows(),
+            &old_responses,
+            (&no_new_users, 1.0),
+            dim,
+            &mut rng,
+        );
+        rows.responses_kept = kept;
+        rows.responses_fresh = ids.responses.len() - kept;
         let mut variables: HashMap<String, Tensor> = self
             .variables
             .iter()
@@ -121,4 +109,31 @@ impl WarmStart {
         );
         Ok((variables, rows))
     }
+}
+
+/// One table's rows for `ids`, row-major: the earlier row of an id `old` has, else the
+/// scaled embedding `new` gives it (`(by id, scale)`), else a fresh Xavier-uniform row.
+/// Returns the rows and how many were kept and taken from `new`.
+fn moved(
+    ids: &[String],
+    old: &HashMap<&str, u32>,
+    old_table: &[Vec<f32>],
+    new: (&HashMap<String, Vec<f32>>, f32),
+    dim: usize,
+    rng: &mut ChaCha8Rng,
+) -> (Vec<f32>, usize, usize) {
+    let bound = (6.0 / (ids.len() + dim) as f64).sqrt() as f32;
+    let (mut flat, mut kept, mut adapted) = (Vec::with_capacity(ids.len() * dim), 0, 0);
+    for id in ids {
+        if let Some(&r) = old.get(id.as_str()) {
+            kept += 1;
+            flat.extend_from_slice(&old_table[r as usize]);
+        } else if let Some(e) = new.0.get(id) {
+            adapted += 1;
+            flat.extend(e.iter().map(|x| x * new.1));
+        } else {
+            flat.extend((0..dim).map(|_| rng.random_range(-bound..bound)));
+        }
+    }
+    (flat, kept, adapted)
 }
