@@ -279,7 +279,7 @@ class ExpertRouting(_message.Message):
     def __init__(self, projection: _Optional[str] = ..., expert: _Optional[int] = ..., weight: _Optional[float] = ...) -> None: ...
 
 class UserInfo(_message.Message):
-    __slots__ = ("user_id", "origin", "created_unix_ms", "answers", "personalised", "routing", "embedding")
+    __slots__ = ("user_id", "origin", "created_unix_ms", "answers", "personalised", "routing", "embedding", "readapted", "answers_outside_catalogue")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     ORIGIN_FIELD_NUMBER: _ClassVar[int]
     CREATED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
@@ -287,6 +287,8 @@ class UserInfo(_message.Message):
     PERSONALISED_FIELD_NUMBER: _ClassVar[int]
     ROUTING_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_FIELD_NUMBER: _ClassVar[int]
+    READAPTED_FIELD_NUMBER: _ClassVar[int]
+    ANSWERS_OUTSIDE_CATALOGUE_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     origin: UserOrigin
     created_unix_ms: int
@@ -294,7 +296,9 @@ class UserInfo(_message.Message):
     personalised: bool
     routing: _containers.RepeatedCompositeFieldContainer[ExpertRouting]
     embedding: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, user_id: _Optional[str] = ..., origin: _Optional[_Union[UserOrigin, str]] = ..., created_unix_ms: _Optional[int] = ..., answers: _Optional[int] = ..., personalised: _Optional[bool] = ..., routing: _Optional[_Iterable[_Union[ExpertRouting, _Mapping]]] = ..., embedding: _Optional[_Iterable[float]] = ...) -> None: ...
+    readapted: bool
+    answers_outside_catalogue: int
+    def __init__(self, user_id: _Optional[str] = ..., origin: _Optional[_Union[UserOrigin, str]] = ..., created_unix_ms: _Optional[int] = ..., answers: _Optional[int] = ..., personalised: _Optional[bool] = ..., routing: _Optional[_Iterable[_Union[ExpertRouting, _Mapping]]] = ..., embedding: _Optional[_Iterable[float]] = ..., readapted: _Optional[bool] = ..., answers_outside_catalogue: _Optional[int] = ...) -> None: ...
 
 class GetUserRequest(_message.Message):
     __slots__ = ("user_id", "include_embedding")
@@ -397,7 +401,7 @@ class Limits(_message.Message):
     def __init__(self, max_input_tokens: _Optional[int] = ..., max_batch_items: _Optional[int] = ..., max_batch_tokens: _Optional[int] = ..., max_queued_requests: _Optional[int] = ..., max_survey_answers: _Optional[int] = ..., max_hops: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_batch_rows: _Optional[int] = ..., batch_linger_micros: _Optional[int] = ..., max_concurrent_streams: _Optional[int] = ...) -> None: ...
 
 class InfoResponse(_message.Message):
-    __slots__ = ("version", "backbone", "backbone_family", "backbone_sha256", "checkpoint", "checkpoint_format_version", "text_template", "embedding_dim", "num_experts", "adapted_projections", "seen_users", "onboarded_users", "catalogue_responses", "limits", "device", "population_reward")
+    __slots__ = ("version", "backbone", "backbone_family", "backbone_sha256", "checkpoint", "checkpoint_format_version", "text_template", "embedding_dim", "num_experts", "adapted_projections", "seen_users", "onboarded_users", "catalogue_responses", "limits", "device", "population_reward", "checkpoint_id", "loaded_unix_ms", "parent_checkpoint_id")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     BACKBONE_FIELD_NUMBER: _ClassVar[int]
     BACKBONE_FAMILY_FIELD_NUMBER: _ClassVar[int]
@@ -414,6 +418,9 @@ class InfoResponse(_message.Message):
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     POPULATION_REWARD_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    LOADED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    PARENT_CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     version: str
     backbone: str
     backbone_family: str
@@ -430,4 +437,25 @@ class InfoResponse(_message.Message):
     limits: Limits
     device: str
     population_reward: str
-    def __init__(self, version: _Optional[str] = ..., backbone: _Optional[str] = ..., backbone_family: _Optional[str] = ..., backbone_sha256: _Optional[str] = ..., checkpoint: _Optional[str] = ..., checkpoint_format_version: _Optional[int] = ..., text_template: _Optional[str] = ..., embedding_dim: _Optional[int] = ..., num_experts: _Optional[int] = ..., adapted_projections: _Optional[_Iterable[str]] = ..., seen_users: _Optional[int] = ..., onboarded_users: _Optional[int] = ..., catalogue_responses: _Optional[int] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., device: _Optional[str] = ..., population_reward: _Optional[str] = ...) -> None: ...
+    checkpoint_id: str
+    loaded_unix_ms: int
+    parent_checkpoint_id: str
+    def __init__(self, version: _Optional[str] = ..., backbone: _Optional[str] = ..., backbone_family: _Optional[str] = ..., backbone_sha256: _Optional[str] = ..., checkpoint: _Optional[str] = ..., checkpoint_format_version: _Optional[int] = ..., text_template: _Optional[str] = ..., embedding_dim: _Optional[int] = ..., num_experts: _Optional[int] = ..., adapted_projections: _Optional[_Iterable[str]] = ..., seen_users: _Optional[int] = ..., onboarded_users: _Optional[int] = ..., catalogue_responses: _Optional[int] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., device: _Optional[str] = ..., population_reward: _Optional[str] = ..., checkpoint_id: _Optional[str] = ..., loaded_unix_ms: _Optional[int] = ..., parent_checkpoint_id: _Optional[str] = ...) -> None: ...
+
+class ReloadCheckpointRequest(_message.Message):
+    __slots__ = ("checkpoint",)
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    checkpoint: str
+    def __init__(self, checkpoint: _Optional[str] = ...) -> None: ...
+
+class ReloadCheckpointResponse(_message.Message):
+    __slots__ = ("checkpoint_id", "previous_checkpoint_id", "checkpoint", "load_ms")
+    CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    LOAD_MS_FIELD_NUMBER: _ClassVar[int]
+    checkpoint_id: str
+    previous_checkpoint_id: str
+    checkpoint: str
+    load_ms: int
+    def __init__(self, checkpoint_id: _Optional[str] = ..., previous_checkpoint_id: _Optional[str] = ..., checkpoint: _Optional[str] = ..., load_ms: _Optional[int] = ...) -> None: ...

@@ -80,6 +80,11 @@ class RewardServiceStub:
                 request_serializer=copl_dot_v1_dot_reward__pb2.InfoRequest.SerializeToString,
                 response_deserializer=copl_dot_v1_dot_reward__pb2.InfoResponse.FromString,
                 _registered_method=True)
+        self.ReloadCheckpoint = channel.unary_unary(
+                '/copl.v1.RewardService/ReloadCheckpoint',
+                request_serializer=copl_dot_v1_dot_reward__pb2.ReloadCheckpointRequest.SerializeToString,
+                response_deserializer=copl_dot_v1_dot_reward__pb2.ReloadCheckpointResponse.FromString,
+                _registered_method=True)
 
 
 class RewardServiceServicer:
@@ -162,6 +167,17 @@ class RewardServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReloadCheckpoint(self, request, context):
+        """Admin: loads a checkpoint beside the serving one, warms it, and swaps it in
+        atomically; calls already running finish on the old model, which is freed after
+        the last of them. A checkpoint that fails to load leaves the old one serving (the
+        error says why). One reload at a time (ABORTED while another runs). SIGHUP does the
+        same with the configured checkpoint directory.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RewardServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -209,6 +225,11 @@ def add_RewardServiceServicer_to_server(servicer, server):
                     servicer.Info,
                     request_deserializer=copl_dot_v1_dot_reward__pb2.InfoRequest.FromString,
                     response_serializer=copl_dot_v1_dot_reward__pb2.InfoResponse.SerializeToString,
+            ),
+            'ReloadCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReloadCheckpoint,
+                    request_deserializer=copl_dot_v1_dot_reward__pb2.ReloadCheckpointRequest.FromString,
+                    response_serializer=copl_dot_v1_dot_reward__pb2.ReloadCheckpointResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -455,6 +476,33 @@ class RewardService:
             '/copl.v1.RewardService/Info',
             copl_dot_v1_dot_reward__pb2.InfoRequest.SerializeToString,
             copl_dot_v1_dot_reward__pb2.InfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReloadCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/copl.v1.RewardService/ReloadCheckpoint',
+            copl_dot_v1_dot_reward__pb2.ReloadCheckpointRequest.SerializeToString,
+            copl_dot_v1_dot_reward__pb2.ReloadCheckpointResponse.FromString,
             options,
             channel_credentials,
             insecure,
