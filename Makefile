@@ -4,9 +4,10 @@
 #               the real small backbone (MiniLM, from PyPI), then copl-server answering
 #               for seen users, the population and a newcomer onboarded from 8 answers
 #   make test   runs every check CI runs: format, lints, module cycles, build, the test dependencies
-#               (redis-server, the Python client's venv), all tests, the deploy manifests'
-#               schema check and the container's build script
-.PHONY: demo test fmt clippy cycles build backbones deps otlp
+#               (redis-server, the Python client's venv), all tests, the `cuda` feature
+#               checked with nvcc from PyPI, the deploy manifests' schema check and the
+#               container's build script
+.PHONY: demo test fmt clippy cycles build backbones deps otlp cuda-check
 
 DEMO_DIR ?= runs/demo
 
@@ -16,6 +17,7 @@ demo:
 test: fmt clippy cycles build backbones deps
 	cargo test --workspace
 	$(MAKE) otlp
+	$(MAKE) cuda-check
 	scripts/validate-deploy.sh
 	scripts/build-release.sh
 	QUICK=1 scripts/demo.sh
@@ -35,6 +37,11 @@ cycles:
 otlp:
 	cargo clippy -p copl-server --features otlp --all-targets -- -D warnings
 	cargo test -p copl-server --features otlp --bin copl-server traces::
+
+# The `cuda` feature compiled (checked) with nvcc 13.0 from PyPI, no GPU needed
+# (scripts/build-cuda.sh; ≈ 10 min cold, seconds warm): the CUDA code cannot rot.
+cuda-check:
+	scripts/build-cuda.sh
 
 # The end-to-end tests in tests/ run the real binaries: build them first.
 build:
