@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 
 use copl_proto::v1::{
-    DeleteUserRequest, InfoRequest, OnboardUserRequest, ScoreRequest,
+    DeleteUserRequest, InfoRequest, OnboardUserRequest, ReloadCheckpointRequest, ScoreRequest,
     reward_service_client::RewardServiceClient,
 };
 use copl_tests::{
@@ -183,6 +183,24 @@ async fn api_keys_have_two_roles_over_tls() {
     api.delete_user(with_key(delete(), Some(&admin)))
         .await
         .unwrap();
+    // Swapping the model is an admin's too (it names a directory on the server).
+    let reload = || ReloadCheckpointRequest {
+        checkpoint: "/nonexistent".into(),
+    };
+    let (c, m) = code(
+        api.reload_checkpoint(with_key(reload(), Some(&scoring)))
+            .await
+            .map(|_| ()),
+    )
+    .unwrap();
+    assert_eq!(c, Code::PermissionDenied, "{m}");
+    let (c, m) = code(
+        api.reload_checkpoint(with_key(reload(), Some(&admin)))
+            .await
+            .map(|_| ()),
+    )
+    .unwrap();
+    assert_eq!(c, Code::FailedPrecondition, "{m}");
 
     // Plaintext to the TLS port gets nothing.
     let plain = async {
