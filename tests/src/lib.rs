@@ -360,3 +360,19 @@ pub fn unseen_survey_answers(data: &Path) -> Vec<copl_proto::v1::SurveyAnswer> {
         })
         .collect()
 }
+
+/// GetUser of `id`, its embedding included (a failed call panics naming the id).
+pub async fn user_info(
+    api: &mut copl_proto::v1::reward_service_client::RewardServiceClient<Channel>,
+    id: &str,
+) -> copl_proto::v1::UserInfo {
+    api.get_user(copl_proto::v1::GetUserRequest {
+        user_id: id.into(),
+        include_embedding: true,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("GetUser {id}: {e:?}"))
+    .into_inner()
+    .user
+    .unwrap_or_else(|| panic!("GetUser {id}: no user in the answer"))
+}

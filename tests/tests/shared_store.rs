@@ -202,17 +202,7 @@ fn redis_cli(port: u16, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-async fn user_of(api: &mut RewardServiceClient<Channel>, id: &str) -> copl_proto::v1::UserInfo {
-    api.get_user(GetUserRequest {
-        user_id: id.into(),
-        include_embedding: true,
-    })
-    .await
-    .unwrap_or_else(|e| panic!("GetUser {id}: {e:?}"))
-    .into_inner()
-    .user
-    .unwrap()
-}
+use copl_tests::user_info as user_of;
 
 /// Issue #18: replicas on two checkpoints (the second's GCF trained again) share one
 /// Redis during a rollout: a user onboarded on the old one is re-adapted by the new one

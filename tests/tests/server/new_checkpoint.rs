@@ -17,15 +17,7 @@ use tonic::Code;
 use super::{Api, code, hex_of, onboard, score};
 
 async fn get(api: &mut Api, id: &str) -> UserInfo {
-    api.get_user(GetUserRequest {
-        user_id: id.into(),
-        include_embedding: true,
-    })
-    .await
-    .unwrap_or_else(|e| panic!("GetUser {id}: {e:?}"))
-    .into_inner()
-    .user
-    .unwrap()
+    copl_tests::user_info(api, id).await
 }
 
 fn close(a: &[f32], b: &[f32]) -> bool {
