@@ -55,6 +55,9 @@ pub struct State {
     /// [`checkpoint::checkpoint_id`] of `checkpoint`: what replicas compare.
     pub checkpoint_id: String,
     pub loaded_unix_ms: i64,
+    /// `copl_checkpoint_requests_total{checkpoint_id}`, registered once at load: a call
+    /// counts itself without building the label.
+    pub requests_answered: metrics::Counter,
     pub manifest: Manifest,
     pub model: Arc<RewardModel>,
     pub adapter: Arc<Adapter>,
@@ -181,6 +184,10 @@ impl State {
             device: settings.device.clone(),
             settings,
             checkpoint: dir,
+            requests_answered: metrics::counter!(
+                "copl_checkpoint_requests_total",
+                "checkpoint_id" => checkpoint_id.clone()
+            ),
             checkpoint_id,
             loaded_unix_ms: crate::users::now_unix_ms(),
             manifest,

@@ -70,8 +70,7 @@ impl RewardApi {
         let result = call(request).instrument(span.clone()).await;
         crate::telemetry::observe(rpc, started, &result);
         if let Some(state) = self.serving.current() {
-            metrics::counter!("copl_checkpoint_requests_total", "checkpoint_id" => state.checkpoint_id.clone())
-                .increment(1);
+            state.requests_answered.increment(1);
         }
         match result {
             Ok(mut response) => {

@@ -137,7 +137,9 @@ impl RedisStore {
                     continue;
                 };
                 let current = rest.starts_with("user:");
-                if !current && legacy_user_id(rest).is_none() {
+                // Lazy re-adaptation reads no record of today's layout here: only old
+                // keys are moved, so a start costs one SCAN, not a read per user.
+                if (current && !every) || (!current && legacy_user_id(rest).is_none()) {
                     continue;
                 }
                 let value: Option<Vec<u8>> = connection.get(&key).await.map_err(failure)?;
