@@ -29,12 +29,37 @@ case $MODE in
     cargo check --locked --workspace --features copl-server/cuda,copl-trainer/cuda
     ;;
   build)
+    # candle builds cudarc with `dynamic-linking`: the final link wants libcuda, libnvrtc,
+    # libcurand, libcublas, libcublasLt and libcudart by their unversioned names. The
+    # wheels ship only `lib*.so.N`, and the driver's libcuda is in no wheel: a link
+    # directory gets symlinks to the former and a stub of the latter (every driver
+    # function cudarc declares, soname libcuda.so.1), so the binaries record the sonames
+    # and take the GPU machine's own libraries at run time. Given to the linker by
+    # LIBRARY_PATH, which (unlike RUSTFLAGS) rebuilds nothing.
+    LINK=$VENV/link
+    mkdir -p "$LINK"
+    for lib in "$CUDA_ROOT"/lib/lib{cublas,cublasLt,curand,nvrtc,cudart}.so.*; do
+      ln -sf "$(cd "$(dirname "$lib")" && pwd)/$(basename "$lib")" "$LINK/$(basename "${lib%%.so.*}").so"
+    done
+    cudarc=$(cargo metadata --locked --format-version 1 --features copl-server/cuda,copl-trainer/cuda |
+      python3 -c 'import json, sys; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"] == "cudarc").rsplit("/", 1)[0])')
+    grep -oE '^ +fn cu[A-Za-z0-9_]+\(' "$cudarc/src/driver/sys/mod.rs" | sed -E 's/^ +fn (cu[A-Za-z0-9_]+)\(/int \1(void) { return 999; }/' |
+      sort -u >"$LINK/cuda-stub.c"
+    cc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$LINK/libcuda.so" "$LINK/cuda-stub.c"
+    export LIBRARY_PATH=$(cd "$LINK" && pwd)${LIBRARY_PATH:+:$LIBRARY_PATH}
+    # build-release.sh's smoke check (`--version`) runs the binaries here: the loader
+    # finds the wheels' libraries and the stub as libcuda.so.1 (no driver call is made).
+    mkdir -p "$LINK/run"
+    ln -sf ../libcuda.so "$LINK/run/libcuda.so.1"
+    export LD_LIBRARY_PATH=$(cd "$LINK/run" && pwd):$CUDA_ROOT/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    # Its own target directory: the CPU release binaries in target/release stay as they are.
+    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target/cuda}
     DIST=${DIST:-dist-cuda}
     CUDA=1 DIST=$DIST scripts/build-release.sh
     du -b "$DIST"/bin/* | awk '{printf "%s: %.1f MiB\n", $2, $1 / 1048576}'
     for bin in copl-server copl-train; do
       echo "$bin links:"
-      ldd "$DIST/bin/$bin" | awk '{print "  " $1}'
+      LD_LIBRARY_PATH= ldd "$DIST/bin/$bin" | awk '{print "  " $1, $2, $3}'
     done
     ;;
   *)

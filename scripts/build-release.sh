@@ -19,7 +19,7 @@ fi
 # The same package set as every other release build here (one feature resolution, so
 # the builds share target/ instead of rebuilding each other's dependencies).
 cargo build --locked --profile "$PROFILE" -p copl-server -p copl-cli -p copl-trainer "${features[@]}"
-dir=target/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
+dir=${CARGO_TARGET_DIR:-target}/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 mkdir -p "$DIST/bin"
 for bin in copl-server copl copl-train; do
   install -m 0755 "$dir/$bin" "$DIST/bin/$bin"

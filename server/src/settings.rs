@@ -16,8 +16,13 @@ pub struct Settings {
     pub checkpoint: Option<PathBuf>,
     /// Backbone directory; default: the one the checkpoint's manifest names.
     pub backbone: Option<PathBuf>,
-    /// `cpu`, or `cuda:N` in a build with the `cuda` feature.
+    /// `cpu`, or `cuda:N` in a build with the `cuda` feature. On a GPU the batch limits'
+    /// defaults are [`Settings::gpu_defaults`]'s.
     pub device: String,
+    /// The served model's precision: `auto` (BF16 on a GPU, F32 on the CPU), `f32` or
+    /// `bf16`.
+    #[serde(default = "auto")]
+    pub dtype: String,
     /// gRPC listen address.
     pub listen: String,
     /// Prometheus metrics address (`GET /metrics`); empty: no metrics listener.
@@ -204,6 +209,7 @@ impl Default for Settings {
             checkpoint: None,
             backbone: None,
             device: "cpu".into(),
+            dtype: auto(),
             listen: "0.0.0.0:50051".into(),
             // Loopback: the metrics carry no auth (issue #15); deployments that scrape
             // from outside the host set 0.0.0.0 (the Dockerfile and Kubernetes config do).
@@ -266,11 +272,40 @@ pub struct Overrides {
     pub log_format: Option<String>,
 }
 
+fn auto() -> String {
+    "auto".into()
+}
+
 impl Settings {
-    /// Defaults, then `file`, then the `COPL_` environment, then `flags`.
+    /// The defaults where the model runs on a GPU: model batches eight times the CPU's
+    /// in rows and tokens (512 rows, 131 072 tokens). The CPU's 64 rows and 16 384 tokens
+    /// keep a CPU batch near 100 ms; a GPU runs a Gemma-2B batch of 64 × 512 in tens of
+    /// milliseconds and needs larger batches to fill itself (issue #14). Files, the
+    /// environment and flags override them as they do every default.
+    pub fn gpu_defaults() -> Self {
+        let mut s = Self::default();
+        s.limits.max_batch_rows = 512;
+        s.limits.max_batch_tokens = 131_072;
+        s
+    }
+
+    /// Defaults ([`Self::gpu_defaults`] when the merged settings name a GPU device), then
+    /// `file`, then the `COPL_` environment, then `flags`.
     pub fn load(file: Option<&std::path::Path>, flags: &Overrides) -> Result<Self> {
-        let defaults = config::Config::try_from(&Settings::default())
-            .context("encoding the default settings")?;
+        let settings = Self::load_over(Settings::default(), file, flags)?;
+        if copl_core::device::names_gpu(&settings.device) {
+            return Self::load_over(Self::gpu_defaults(), file, flags);
+        }
+        Ok(settings)
+    }
+
+    fn load_over(
+        defaults: Settings,
+        file: Option<&std::path::Path>,
+        flags: &Overrides,
+    ) -> Result<Self> {
+        let defaults =
+            config::Config::try_from(&defaults).context("encoding the default settings")?;
         let mut builder = config::Config::builder().add_source(defaults);
         if let Some(path) = file {
             builder = builder.add_source(
@@ -409,6 +444,9 @@ impl Settings {
                 );
             }
         }
+        if !matches!(self.dtype.as_str(), "auto" | "f32" | "bf16") {
+            anyhow::bail!("setting dtype = {:?}: use auto, f32 or bf16", self.dtype);
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             anyhow::bail!(
                 "setting log_format = {:?}: use text or json",
@@ -432,6 +470,34 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         std::io::Write::write_all(&mut f, text.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
         f
+    }
+
+    #[test]
+    fn a_gpu_device_takes_the_gpu_batch_defaults_unless_a_source_sets_them() {
+        let gpu = Overrides {
+            device: Some("cuda:0".into()),
+            ..Overrides::default()
+        };
+        let s = Settings::load(None, &gpu).unwrap();
+        assert_eq!(
+            (s.limits.max_batch_rows, s.limits.max_batch_tokens),
+            (512, 131_072)
+        );
+        // A file that names a GPU device gets them too; a value it sets stays.
+        let f = file("device = \"cuda:1\"\n[limits]\nmax_batch_rows = 32\n");
+        let s = Settings::load(Some(f.path()), &Overrides::default()).unwrap();
+        assert_eq!(
+            (s.limits.max_batch_rows, s.limits.max_batch_tokens),
+            (32, 131_072)
+        );
+        let s = Settings::load(None, &Overrides::default()).unwrap();
+        assert_eq!(
+            (s.limits.max_batch_rows, s.limits.max_batch_tokens),
+            (64, 16_384)
+        );
+        let f = file("dtype = \"fp8\"\n");
+        let err = Settings::load(Some(f.path()), &Overrides::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("dtype = \"fp8\""), "{err:#}");
     }
 
     #[test]

@@ -116,12 +116,13 @@ impl State {
                 gcf.dim
             );
         }
-        let device = parse_device(&settings.device)?;
+        let device = copl_core::device::parse(&settings.device)?;
+        let dtype = copl_core::device::dtype(&settings.dtype, &device)?;
         let backbone = settings
             .backbone
             .clone()
             .unwrap_or_else(|| PathBuf::from(&model_section.backbone));
-        let model = RewardModel::load(&dir, &backbone, &device)
+        let model = RewardModel::load_as(&dir, &backbone, &device, dtype)
             .with_context(|| format!("loading the reward model of {}", dir.display()))?;
         let (adapter, ids) = Adapter::from_checkpoint(&dir)?;
         let catalogue = checkpoint::load_catalogue(&dir, &ids).with_context(|| {
@@ -201,21 +202,4 @@ impl State {
         };
         Ok((state, gate))
     }
-}
-
-/// `cpu`, or `cuda:N` (with the `cuda` feature).
-fn parse_device(name: &str) -> Result<candle_core::Device> {
-    if name == "cpu" {
-        return Ok(candle_core::Device::Cpu);
-    }
-    if let Some(index) = name.strip_prefix("cuda:") {
-        let index: usize = index
-            .parse()
-            .with_context(|| format!("device {name:?}: cuda:N with N a number"))?;
-        if cfg!(feature = "cuda") {
-            return Ok(candle_core::Device::new_cuda(index)?);
-        }
-        bail!("device {name:?}: this build has no CUDA support (build with --features cuda)");
-    }
-    bail!("device {name:?}: use cpu or cuda:N")
 }

@@ -103,6 +103,56 @@ pub fn tiny_bert(dir: &Path) {
         .expect("writing model.safetensors");
 }
 
+/// Writes a tiny random Gemma 3 backbone directory (2 layers, hidden size 16, one
+/// sliding and one global layer) with Gemma 3 270M's tokenizer into `dir`: the decoder
+/// family at a test's cost. Needs `backbones/gemma3-270m`
+/// (`scripts/fetch-backbone.sh gemma3-270m`; `make test` fetches it).
+///
+/// # Panics
+/// When the tokenizer is not fetched or `dir` cannot be written.
+pub fn tiny_gemma(dir: &Path) {
+    use candle_core::{DType, Device};
+    use candle_nn::{VarBuilder, VarMap};
+    use candle_transformers::models::gemma3::{Config, Model};
+    let gemma = Path::new(env!("CARGO_MANIFEST_DIR")).join("../backbones/gemma3-270m");
+    assert!(
+        gemma.join("VERIFIED").exists(),
+        "run scripts/fetch-backbone.sh gemma3-270m (make test does)"
+    );
+    let config = serde_json::json!({
+        "model_type": "gemma3_text", "attention_bias": false, "head_dim": 8,
+        "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 16,
+        "intermediate_size": 32, "num_attention_heads": 2, "num_hidden_layers": 2,
+        "num_key_value_heads": 1, "rms_norm_eps": 1e-6, "rope_theta": 1_000_000.0,
+        "rope_local_base_freq": 10_000.0, "vocab_size": 262_144,
+        "final_logit_softcapping": null, "attn_logit_softcapping": null,
+        "query_pre_attn_scalar": 8, "sliding_window": 16, "sliding_window_pattern": 2,
+        "max_position_embeddings": 512
+    });
+    std::fs::create_dir_all(dir).expect("creating the backbone directory");
+    std::fs::write(dir.join("config.json"), config.to_string()).expect("writing config.json");
+    std::fs::copy(gemma.join("tokenizer.json"), dir.join("tokenizer.json"))
+        .expect("copying Gemma's tokenizer");
+    let varmap = VarMap::new();
+    let parsed: Config = serde_json::from_value(config).expect("a valid Gemma 3 config");
+    Model::new(
+        false,
+        &parsed,
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+    )
+    .expect("a random Gemma 3");
+    // Non-trivial norm weights (Gemma scales by 1 + w; a fresh var map may hold zeros).
+    for (name, var) in varmap.data().lock().expect("the var map").iter() {
+        if name.ends_with("norm.weight") {
+            var.set(&var.as_tensor().randn_like(0.0, 0.3).expect("norm weights"))
+                .expect("setting norm weights");
+        }
+    }
+    varmap
+        .save(dir.join("model.safetensors"))
+        .expect("writing model.safetensors");
+}
+
 /// Runs `copl-train` with `args`; panics with its output when it fails.
 pub fn train(args: &[&str]) {
     run_ok("copl-train", args);
@@ -123,8 +173,14 @@ pub fn run_ok(name: &str, args: &[&str]) -> String {
 /// Data (ufp2, 60 seen users, 2 unseen), GCF (d = 8) and a MoLE checkpoint over
 /// [`tiny_bert`] (max 48 tokens) under `root`: `(data, checkpoint)`.
 pub fn tiny_checkpoint(root: &Path) -> (PathBuf, PathBuf) {
+    tiny_checkpoint_over(root, tiny_bert)
+}
+
+/// [`tiny_checkpoint`] over the backbone `write_backbone` puts in `root/bb`
+/// ([`tiny_bert`], [`tiny_gemma`]).
+pub fn tiny_checkpoint_over(root: &Path, write_backbone: fn(&Path)) -> (PathBuf, PathBuf) {
     let (data, ckpt, backbone) = (root.join("data"), root.join("ckpt"), root.join("bb"));
-    tiny_bert(&backbone);
+    write_backbone(&backbone);
     let s = |p: &Path| p.to_str().unwrap().to_string();
     train(&[
         "synth",

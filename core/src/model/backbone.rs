@@ -141,3 +141,44 @@ pub fn weights(
         })
         .collect()
 }
+
+/// The Gemma chat template (a decoder reads prompt and response as one turn each).
+pub const GEMMA_TEMPLATE: &str = "<bos><start_of_turn>user\n{prompt}<end_of_turn>\n<start_of_turn>model\n{response}<end_of_turn>";
+
+/// The reward model's settings for the backbone in `dir`: family, pooling and template
+/// by family (BERT: mean pooling, the sentence-pair template; Gemma: last-token pooling,
+/// [`GEMMA_TEMPLATE`]); MoLE on the family's query and value projections with the
+/// authors' other settings ([`MoleConfig::default`]).
+pub fn reward_config(
+    dir: &Path,
+    variant: super::config::Variant,
+    user_dim: usize,
+    max_tokens: usize,
+    adapt_layers: Option<usize>,
+) -> Result<super::config::RewardModelConfig, BackboneError> {
+    use super::{config::Template, head::Pooling};
+    let family = family(dir)?;
+    let (targets, pooling, template) = match family {
+        BackboneFamily::Bert => (["query", "value"], Pooling::Mean, Template::Pair),
+        BackboneFamily::Gemma => (
+            ["q_proj", "v_proj"],
+            Pooling::LastToken,
+            Template::Format {
+                format: GEMMA_TEMPLATE.to_string(),
+            },
+        ),
+    };
+    Ok(super::config::RewardModelConfig {
+        variant,
+        family,
+        mole: super::MoleConfig {
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+            user_dim,
+            adapt_layers,
+            ..super::MoleConfig::default()
+        },
+        pooling,
+        template,
+        max_tokens,
+    })
+}

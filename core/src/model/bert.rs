@@ -292,6 +292,6 @@ impl BertMole {
     /// (1 − mask) · dtype-min on the padded keys, as Hugging Face's BERT: `[n, 1, 1, t]`.
     fn extended_mask(attention_mask: &Tensor, dtype: candle_core::DType) -> Result<Tensor> {
         let extended = attention_mask.unsqueeze(1)?.unsqueeze(1)?.to_dtype(dtype)?;
-        (extended.ones_like()? - &extended)? * f64::from(f32::MIN)
+        (extended.ones_like()? - &extended)? * super::blocked_score(dtype)
     }
 }

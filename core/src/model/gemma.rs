@@ -417,7 +417,7 @@ impl GemmaMole {
             let causal = Tensor::from_vec(causal, (1, 1, t, t), &device)?;
             // Blocked where causal says so or the key is padding; as an additive mask.
             let blocked = causal.broadcast_maximum(&(1.0 - &keys)?)?;
-            (blocked * f64::from(f32::MIN))?.to_dtype(dtype)
+            (blocked * super::blocked_score(dtype))?.to_dtype(dtype)
         };
         let global = blocked(None)?;
         let window = c.layers.iter().find_map(|(w, _)| *w);

@@ -30,3 +30,15 @@ pub mod window;
 pub use mole::{
     Gate, MoleConfig, MoleLinear, MoleSet, Routing, UserRouting, population_routing, route,
 };
+
+/// An additive attention mask's value on a blocked key: the dtype's lowest finite number
+/// (Hugging Face's `finfo(dtype).min`). F32's own minimum rounds to −∞ in BF16, and
+/// 0 · −∞ is NaN on every key that is not blocked.
+pub(crate) fn blocked_score(dtype: candle_core::DType) -> f64 {
+    match dtype {
+        // (2 − 2⁻⁷) · 2¹²⁷ and (2 − 2⁻¹⁰) · 2¹⁵.
+        candle_core::DType::BF16 => -3.389_531_389_251_535_5e38,
+        candle_core::DType::F16 => -65_504.0,
+        _ => f64::from(f32::MIN),
+    }
+}

@@ -104,7 +104,9 @@ impl Gate {
 
     /// Gate logits for users `[n, d_user]` → `[n, M]`.
     pub fn logits(&self, users: &Tensor) -> Result<Tensor> {
-        self.out.forward(&self.hidden.forward(users)?.relu()?)
+        // Users come as F32 embeddings; a model served in BF16 has BF16 gates.
+        let users = users.to_dtype(self.hidden.weight().dtype())?;
+        self.out.forward(&self.hidden.forward(&users)?.relu()?)
     }
 }
 
@@ -259,9 +261,11 @@ impl MoleLinear {
         let (n, t, i) = x.dims3()?;
         let k = self.a.dim(0)?;
         let low = x.reshape((n * t, i))?.matmul(&self.a.t()?)?;
+        // Routings are F32; the mask takes the activations' dtype (BF16 where served so).
+        let mask = (mask * self.scale)?.to_dtype(low.dtype())?;
         let low = low
             .reshape((n, t, k))?
-            .broadcast_mul(&(mask * self.scale)?.unsqueeze(1)?)?
+            .broadcast_mul(&mask.unsqueeze(1)?)?
             .reshape((n * t, k))?;
         let delta = low.matmul(&self.b.t()?)?;
         base + delta.reshape((n, t, ()))?

@@ -153,6 +153,9 @@ pub struct RewardModel {
     pub tokenizer: Tokenizer,
     pub config: RewardModelConfig,
     pub device: Device,
+    /// The dtype of every weight and activation: F32 for training and on the CPU; BF16
+    /// where a GPU serves ([`Self::load_as`]). Scores come out in F32 either way.
+    pub dtype: DType,
     /// The served forward's copy of the weights, made at the first
     /// [`Self::score_served`] (None inside: no packed form for this backbone/device).
     served: Arc<OnceLock<Result<Option<PackedRewardModel>, String>>>,
@@ -168,7 +171,7 @@ impl RewardModel {
         device: &Device,
     ) -> Result<Self, LoadError> {
         let vars = VarBuilder::from_varmap(trainable, DType::F32, device);
-        Self::assemble(dir, config, vars, device)
+        Self::assemble(dir, config, vars, device, DType::F32)
     }
 
     /// As [`Self::fresh`], the trainable tensors made by `trainable` (e.g. a backend that
@@ -179,12 +182,25 @@ impl RewardModel {
         trainable: VarBuilder<'_>,
         device: &Device,
     ) -> Result<Self, LoadError> {
-        Self::assemble(dir, config, trainable, device)
+        let dtype = trainable.dtype();
+        Self::assemble(dir, config, trainable, device, dtype)
     }
 
     /// Loads a trained model: the manifest's `model` section, `mole.safetensors`, and
-    /// the backbone in `backbone_dir` (its sha256 must be the one trained on).
+    /// the backbone in `backbone_dir` (its sha256 must be the one trained on), in F32.
     pub fn load(ckpt: &Path, backbone_dir: &Path, device: &Device) -> Result<Self, LoadError> {
+        Self::load_as(ckpt, backbone_dir, device, DType::F32)
+    }
+
+    /// [`Self::load`] with every weight in `dtype` (the backbone's, the experts', the
+    /// gates' and the head's): BF16 is what a GPU serves in (issue #14; candle's CUDA
+    /// matmuls accumulate in F32). Gates read F32 user embeddings, converted at the gate.
+    pub fn load_as(
+        ckpt: &Path,
+        backbone_dir: &Path,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self, LoadError> {
         let manifest = Manifest::load(ckpt)?;
         let model = manifest.model.ok_or_else(|| {
             LoadError::Invalid(format!(
@@ -206,8 +222,9 @@ impl RewardModel {
         Self::assemble(
             backbone_dir,
             model.config,
-            VarBuilder::from_tensors(trained, DType::F32, device),
+            VarBuilder::from_tensors(trained, dtype, device),
             device,
+            dtype,
         )
     }
 
@@ -216,13 +233,14 @@ impl RewardModel {
         config: RewardModelConfig,
         trainable: VarBuilder<'_>,
         device: &Device,
+        dtype: DType,
     ) -> Result<Self, LoadError> {
         let (backbone, hidden) = match config.family {
             BackboneFamily::Bert => {
                 let bert_config = backbone::bert_config(dir)?;
-                let weights = backbone::weights(dir, DType::F32, device)?;
+                let weights = backbone::weights(dir, dtype, device)?;
                 let model = BertMole::load_with_fresh_moles(
-                    VarBuilder::from_tensors(weights, DType::F32, device),
+                    VarBuilder::from_tensors(weights, dtype, device),
                     trainable.clone(),
                     &bert_config,
                     &config.mole,
@@ -237,12 +255,12 @@ impl RewardModel {
                 } else {
                     (
                         backbone::gemma_config(dir)?,
-                        backbone::weights(dir, DType::F32, device)?,
+                        backbone::weights(dir, dtype, device)?,
                     )
                 };
                 gemma_config.cap_positions(config.max_tokens);
                 let model = GemmaMole::load(
-                    VarBuilder::from_tensors(weights, DType::F32, device),
+                    VarBuilder::from_tensors(weights, dtype, device),
                     trainable.clone(),
                     &gemma_config,
                     &config.mole,
@@ -266,6 +284,7 @@ impl RewardModel {
             tokenizer: backbone::tokenizer(dir)?,
             config,
             device: device.clone(),
+            dtype,
             served: Arc::default(),
         })
     }
@@ -458,7 +477,7 @@ impl RewardModel {
                 })?;
                 Conditioning {
                     routings: shared_only()?,
-                    user_token: Some(projection.forward(users)?),
+                    user_token: Some(projection.forward(&users.to_dtype(self.dtype)?)?),
                 }
             }
         })
@@ -506,7 +525,8 @@ impl RewardModel {
                     );
                 }
                 let flat: Vec<f32> = embeddings.iter().flat_map(|e| e.iter().copied()).collect();
-                let users = Tensor::from_vec(flat, (embeddings.len(), dim), &self.device)?;
+                let users = Tensor::from_vec(flat, (embeddings.len(), dim), &self.device)?
+                    .to_dtype(self.dtype)?;
                 Some(projection.forward(&users)?)
             }
             None => None,
@@ -563,7 +583,10 @@ impl RewardModel {
     ) -> Result<Vec<f32>, InputError> {
         let batch = self.encode(items, truncate)?;
         let conditioning = self.condition(users, false)?;
-        Ok(self.score(&batch, &conditioning)?.to_vec1()?)
+        Ok(self
+            .score(&batch, &conditioning)?
+            .to_dtype(DType::F32)?
+            .to_vec1()?)
     }
 }
 

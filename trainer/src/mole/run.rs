@@ -15,9 +15,8 @@ use copl_core::{
     data::{Dataset, Split},
     graph::GraphIds,
     model::{
-        MoleConfig, backbone,
-        head::Pooling,
-        reward::{BackboneFamily, RewardModel, RewardModelConfig, Template, Variant},
+        backbone,
+        reward::{BackboneFamily, RewardModel, RewardModelConfig, Variant},
     },
 };
 use serde::{Deserialize, Serialize};
@@ -32,11 +31,7 @@ use super::train::{
 };
 use crate::gcf::pair_rows;
 
-/// The Gemma chat template (a decoder reads prompt and response as one turn each).
-pub const GEMMA_TEMPLATE: &str = "<bos><start_of_turn>user\n{prompt}<end_of_turn>\n<start_of_turn>model\n{response}<end_of_turn>";
-
-/// The model settings for a backbone directory: family, pooling and template by family;
-/// MoLE on the family's query and value projections.
+/// The model settings for a backbone directory ([`backbone::reward_config`]).
 pub fn model_config(
     backbone_dir: &Path,
     variant: Variant,
@@ -44,30 +39,13 @@ pub fn model_config(
     max_tokens: usize,
     adapt_layers: Option<usize>,
 ) -> Result<RewardModelConfig> {
-    let family = backbone::family(backbone_dir)?;
-    let (targets, pooling, template) = match family {
-        BackboneFamily::Bert => (["query", "value"], Pooling::Mean, Template::Pair),
-        BackboneFamily::Gemma => (
-            ["q_proj", "v_proj"],
-            Pooling::LastToken,
-            Template::Format {
-                format: GEMMA_TEMPLATE.to_string(),
-            },
-        ),
-    };
-    Ok(RewardModelConfig {
+    Ok(backbone::reward_config(
+        backbone_dir,
         variant,
-        family,
-        mole: MoleConfig {
-            targets: targets.iter().map(|t| t.to_string()).collect(),
-            user_dim,
-            adapt_layers,
-            ..MoleConfig::default()
-        },
-        pooling,
-        template,
+        user_dim,
         max_tokens,
-    })
+        adapt_layers,
+    )?)
 }
 
 /// A split's pairs as texts with their user's gate input (ê_u).

@@ -46,7 +46,9 @@ pub struct PackedRewardModel {
 impl PackedRewardModel {
     /// Whether `model` has a packed form: BERT on the CPU.
     pub fn applies(model: &RewardModel) -> bool {
-        matches!(model.backbone, Backbone::Bert(_)) && model.device.is_cpu()
+        matches!(model.backbone, Backbone::Bert(_))
+            && model.device.is_cpu()
+            && model.dtype == candle_core::DType::F32
     }
 
     /// The packed form of `model`, or `None` when it has none ([`Self::applies`]).

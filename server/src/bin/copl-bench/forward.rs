@@ -7,12 +7,11 @@
 use std::{path::Path, time::Instant};
 
 use anyhow::{Result, bail};
-use candle_core::{Device, Tensor};
-use candle_nn::VarMap;
+use candle_core::{DType, Tensor};
+use candle_nn::{VarBuilder, VarMap};
 use copl_core::model::{
-    MoleConfig, UserRouting,
-    head::Pooling,
-    reward::{RewardModel, RewardModelConfig, ServedRow, Template, Tokens, Variant},
+    UserRouting, backbone,
+    reward::{RewardModel, RewardModelConfig, ServedRow, Tokens, Variant},
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -51,42 +50,59 @@ pub fn mixed_lengths(batch: usize, longest: usize) -> Vec<usize> {
         .collect()
 }
 
+/// What `bench forward` times: the backbone in `dir` (either family) at every (batch,
+/// tokens) pair, fixed and mixed lengths, through the given served forwards, on
+/// `device` in `dtype` (weights random where the backbone has none to give: MoLE's).
+pub struct ForwardBench<'a> {
+    pub dir: &'a Path,
+    pub batches: &'a [usize],
+    pub lengths: &'a [usize],
+    pub repeats: usize,
+    pub user_dim: usize,
+    pub paths: &'a [String],
+    pub device: &'a str,
+    pub dtype: &'a str,
+}
+
 /// Times forwards of the backbone in `dir` at every (batch, tokens) pair, fixed and
 /// mixed lengths, through the packed and the reference served forward.
-pub fn bench_forward(
-    dir: &Path,
-    batches: &[usize],
-    lengths: &[usize],
-    repeats: usize,
-    user_dim: usize,
-    paths: &[String],
-) -> Result<Vec<ForwardRow>> {
+pub fn bench_forward(args: &ForwardBench<'_>) -> Result<Vec<ForwardRow>> {
+    let ForwardBench {
+        dir,
+        batches,
+        lengths,
+        repeats,
+        user_dim,
+        paths,
+        ..
+    } = *args;
     if let Some(p) = paths
         .iter()
         .find(|p| !["packed", "reference"].contains(&p.as_str()))
     {
         bail!("--paths: {p:?} is neither packed nor reference");
     }
-    let device = Device::Cpu;
-    let config = |targets: Vec<String>| RewardModelConfig {
-        variant: Variant::Copl,
-        family: copl_core::model::reward::BackboneFamily::Bert,
-        mole: MoleConfig {
-            targets,
-            user_dim,
-            ..MoleConfig::default()
-        },
-        pooling: Pooling::Mean,
-        template: Template::Pair,
-        max_tokens: lengths.iter().copied().max().unwrap_or(128),
+    let device = copl_core::device::parse(args.device)?;
+    let dtype = copl_core::device::dtype(args.dtype, &device)?;
+    let max_tokens = lengths.iter().copied().max().unwrap_or(128);
+    let config = |mole: bool| -> Result<RewardModelConfig> {
+        let mut config = backbone::reward_config(dir, Variant::Copl, user_dim, max_tokens, None)?;
+        if !mole {
+            config.mole.targets.clear();
+        }
+        Ok(config)
     };
-    let plain = RewardModel::fresh(dir, config(Vec::new()), &VarMap::new(), &device)?;
-    let mole = RewardModel::fresh(
-        dir,
-        config(vec!["query".into(), "value".into()]),
-        &VarMap::new(),
-        &device,
-    )?;
+    let model = |mole: bool| -> Result<RewardModel> {
+        let vars = VarMap::new();
+        Ok(RewardModel::fresh_from(
+            dir,
+            config(mole)?,
+            VarBuilder::from_varmap(&vars, dtype, &device),
+            &device,
+        )?)
+    };
+    let plain = model(false)?;
+    let mole = model(true)?;
     let vocab = plain.tokenizer.get_vocab_size(true) as u32;
     if vocab < 1100 {
         bail!(
@@ -125,7 +141,7 @@ pub fn bench_forward(
                 }
                 for (variant, model, users) in variants {
                     let routings: Vec<UserRouting> = model.user_routings(&users)?;
-                    let embeddings: Vec<Vec<f32>> = users.to_vec2()?;
+                    let embeddings: Vec<Vec<f32>> = users.to_dtype(DType::F32)?.to_vec2()?;
                     let served: Vec<ServedRow<'_>> = texts
                         .iter()
                         .zip(&routings)

@@ -2,10 +2,12 @@
 //! `forward` times the reward model's served forward (the packed path the backend runs,
 //! and candle's reference) at fixed and mixed lengths; `serve` runs `copl bench`'s work
 //! through `RewardModel::score_served` in this process at the server's batch sizes, the
-//! bare-model side of the server's overhead (scripts/serve-benchmark.sh). Each prints a
-//! table, or its typed rows as JSON with `--json`.
+//! bare-model side of the server's overhead (scripts/serve-benchmark.sh); `scores`
+//! scores a checkpoint on a device in a dtype and holds it to saved scores
+//! (scripts/gpu-check.sh). Each prints a table, or its typed rows as JSON with `--json`.
 
 mod forward;
+mod scores;
 mod serve;
 
 use std::path::PathBuf;
@@ -52,8 +54,43 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         user_dim: usize,
         /// Which served forwards to time: `packed` (the server's), `reference` (candle).
+        /// Off the CPU or in BF16 the server runs the reference: `packed` then times it.
         #[arg(long, value_delimiter = ',', default_value = "packed,reference")]
         paths: Vec<String>,
+        /// `cpu` or `cuda:N`.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// `auto` (BF16 on a GPU), `f32` or `bf16`.
+        #[arg(long, default_value = "auto")]
+        dtype: String,
+    },
+    /// A checkpoint's served scores for a reproducible set of rows (the first eight seen
+    /// users in turn, random tokens of mixed lengths up to the model's limit), the largest
+    /// difference between a mixed batch and each row alone, and with `--expect` the
+    /// largest difference from saved scores (`--json` of a run elsewhere): refused
+    /// beyond `--tolerance` × max(1, largest |saved score|).
+    Scores {
+        #[arg(long)]
+        ckpt: PathBuf,
+        /// Backbone directory [default: the one the manifest names].
+        #[arg(long)]
+        backbone: Option<PathBuf>,
+        /// `cpu` or `cuda:N`.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// `auto` (BF16 on a GPU, F32 on the CPU), `f32` or `bf16`.
+        #[arg(long, default_value = "auto")]
+        dtype: String,
+        #[arg(long, default_value_t = 32)]
+        rows: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Saved scores (`copl-bench scores --json` on the same checkpoint, rows, seed).
+        #[arg(long)]
+        expect: Option<PathBuf>,
+        /// Allowed difference from `--expect`, relative to max(1, largest |score|).
+        #[arg(long, default_value_t = 0.05)]
+        tolerance: f32,
     },
     /// The bare-model side of the serving benchmark: `copl bench`'s work (one text, users
     /// in turn) scored through `copl_core::model` in this process, in batches of each size.
@@ -90,10 +127,43 @@ fn main() -> Result<()> {
             repeats,
             user_dim,
             paths,
+            device,
+            dtype,
         } => {
-            let rows =
-                forward::bench_forward(&backbone, &batches, &tokens, repeats, user_dim, &paths)?;
+            let rows = forward::bench_forward(&forward::ForwardBench {
+                dir: &backbone,
+                batches: &batches,
+                lengths: &tokens,
+                repeats,
+                user_dim,
+                paths: &paths,
+                device: &device,
+                dtype: &dtype,
+            })?;
             print(&forward::ForwardRows(rows), cli.json)
+        }
+        Command::Scores {
+            ckpt,
+            backbone,
+            device,
+            dtype,
+            rows,
+            seed,
+            expect,
+            tolerance,
+        } => {
+            let backbone = copl_core::checkpoint::Manifest::backbone_of(&ckpt, backbone)?;
+            let check = scores::scores(&scores::Scores {
+                ckpt: &ckpt,
+                backbone: &backbone,
+                device: &device,
+                dtype: &dtype,
+                rows,
+                seed,
+                expect: expect.as_deref(),
+                tolerance,
+            })?;
+            print(&check, cli.json)
         }
         Command::Serve {
             ckpt,
