@@ -399,3 +399,64 @@ fn both_directions_equal_transposes_computed_afresh() {
         }
     }
 }
+
+/// The gather–scatter product (what runs off the CPU, `gcf --device cuda:N`), run on
+/// the CPU, equals the CSR product in value and in its gradient, plain and with an
+/// edge-dropout mask.
+#[test]
+fn the_gather_scatter_product_equals_the_csr_product_and_its_gradient() {
+    use candle_core::Var;
+    use copl_trainer::gcf::spmm::SparsePair;
+    let pairs = random_pairs(30, 50, 6, 9);
+    let graph = PreferenceGraph::from_pairs(30, 50, &pairs);
+    let (to_users, _) = SparsePair::both_directions(&graph.positive);
+    let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (50, 7), &Device::Cpu).unwrap()).unwrap();
+    let weights = Tensor::randn(0f32, 1.0, (30, 7), &Device::Cpu).unwrap();
+    let value_and_grad = |y: Tensor| {
+        let grads = (y.clone() * &weights)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        (y, grads.get(x.as_tensor()).unwrap().clone())
+    };
+    let close = |a: &Tensor, b: &Tensor| {
+        let d: f32 = (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        assert!(d < 1e-5, "max |diff| {d}");
+    };
+    let (csr, csr_grad) = value_and_grad(to_users.matmul(&x).unwrap());
+    let (gather, gather_grad) = value_and_grad(to_users.matmul_gather(&x, None).unwrap());
+    close(&csr, &gather);
+    close(&csr_grad, &gather_grad);
+    let masked = to_users
+        .matmul_dropout(&x, 0.3, &mut ChaCha8Rng::seed_from_u64(4))
+        .unwrap();
+    let (values, _) = to_users
+        .masked_values(0.3, &[], &mut ChaCha8Rng::seed_from_u64(4))
+        .unwrap();
+    let (masked, masked_grad) = value_and_grad(masked);
+    let (gathered, gathered_grad) =
+        value_and_grad(to_users.matmul_gather(&x, Some(values)).unwrap());
+    close(&masked, &gathered);
+    close(&masked_grad, &gathered_grad);
+    // The mask dropped something: the masked product is not the plain one.
+    assert!(
+        (&masked - &csr)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+            > 1e-3
+    );
+}

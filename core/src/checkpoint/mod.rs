@@ -400,7 +400,8 @@ fn save_f32(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<(), Checkp
     let path = path.to_path_buf();
     let f32_tensors = tensors
         .iter()
-        .map(|(k, t)| Ok((k.clone(), t.to_dtype(DType::F32)?)))
+        // Trained on a GPU, written from the host.
+        .map(|(k, t)| Ok((k.clone(), t.to_dtype(DType::F32)?.to_device(&Device::Cpu)?)))
         .collect::<candle_core::Result<HashMap<_, _>>>()
         .map_err(|source| CheckpointError::Tensor {
             path: path.clone(),

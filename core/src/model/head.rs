@@ -72,8 +72,10 @@ impl RewardHead {
 
     /// Rewards `[n]`.
     pub fn forward(&self, hidden: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
-        self.linear
-            .forward(&self.pool(hidden, attention_mask)?)?
-            .squeeze(D::Minus1)
+        // BF16 activations meet an F32 head when training in mixed precision.
+        let pooled = self
+            .pool(hidden, attention_mask)?
+            .to_dtype(self.linear.weight().dtype())?;
+        self.linear.forward(&pooled)?.squeeze(D::Minus1)
     }
 }

@@ -260,14 +260,17 @@ impl MoleLinear {
         let base = self.base.forward(x)?;
         let (n, t, i) = x.dims3()?;
         let k = self.a.dim(0)?;
-        let low = x.reshape((n * t, i))?.matmul(&self.a.t()?)?;
+        // F32 master factors under BF16 activations are cast here (a no-op when the
+        // dtypes agree), so their gradients reach the F32 variables.
+        let (a, b) = (self.a.to_dtype(x.dtype())?, self.b.to_dtype(x.dtype())?);
+        let low = x.reshape((n * t, i))?.matmul(&a.t()?)?;
         // Routings are F32; the mask takes the activations' dtype (BF16 where served so).
         let mask = (mask * self.scale)?.to_dtype(low.dtype())?;
         let low = low
             .reshape((n, t, k))?
             .broadcast_mul(&mask.unsqueeze(1)?)?
             .reshape((n * t, k))?;
-        let delta = low.matmul(&self.b.t()?)?;
+        let delta = low.matmul(&b.t()?)?;
         base + delta.reshape((n, t, ()))?
     }
 }

@@ -186,6 +186,20 @@ impl RewardModel {
         Self::assemble(dir, config, trainable, device, dtype)
     }
 
+    /// As [`Self::fresh_from`], the frozen backbone in `dtype` while the trainable
+    /// tensors keep `trainable`'s: BF16 compute over F32 master weights (training on a
+    /// GPU, issue #14). The adapters and the head are cast to the activations' dtype
+    /// inside the forward, so their gradients reach the F32 variables.
+    pub fn fresh_as(
+        dir: &Path,
+        config: RewardModelConfig,
+        trainable: VarBuilder<'_>,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self, LoadError> {
+        Self::assemble(dir, config, trainable, device, dtype)
+    }
+
     /// Loads a trained model: the manifest's `model` section, `mole.safetensors`, and
     /// the backbone in `backbone_dir` (its sha256 must be the one trained on), in F32.
     pub fn load(ckpt: &Path, backbone_dir: &Path, device: &Device) -> Result<Self, LoadError> {
@@ -477,7 +491,9 @@ impl RewardModel {
                 })?;
                 Conditioning {
                     routings: shared_only()?,
-                    user_token: Some(projection.forward(&users.to_dtype(self.dtype)?)?),
+                    user_token: Some(
+                        projection.forward(&users.to_dtype(projection.weight().dtype())?)?,
+                    ),
                 }
             }
         })
@@ -526,7 +542,7 @@ impl RewardModel {
                 }
                 let flat: Vec<f32> = embeddings.iter().flat_map(|e| e.iter().copied()).collect();
                 let users = Tensor::from_vec(flat, (embeddings.len(), dim), &self.device)?
-                    .to_dtype(self.dtype)?;
+                    .to_dtype(projection.weight().dtype())?;
                 Some(projection.forward(&users)?)
             }
             None => None,

@@ -4,7 +4,6 @@
 use std::{collections::BTreeMap, fs, path::Path};
 
 use anyhow::{Context, Result, bail};
-use candle_core::Device;
 use copl_core::{
     checkpoint::{self, GcfManifest, Manifest, RESPONSE_EMBEDDINGS, USER_EMBEDDINGS},
     data::{Dataset, Split, data_hash},
@@ -74,7 +73,7 @@ pub fn run_gcf_from(
     let train_pairs = pair_rows(&dataset, &ids, Split::Train);
     let val_pairs = pair_rows(&dataset, &ids, Split::Val);
     let test_pairs = pair_rows(&dataset, &ids, Split::Test);
-    let device = Device::Cpu;
+    let device = copl_core::device::parse(&config.device)?;
     let init = warm
         .map(|w| w.variables_for(&ids, config.arch.dim, config.seed))
         .transpose()?;

@@ -1,8 +1,15 @@
 //! Sparse × dense products as a candle op with a backward pass: the aggregation
 //! Σ_r α_{u,r} e_r of eq. 2 for every node at once ("aggregate first, transform after":
 //! no d×d product per edge, no nnz × d gather).
+//!
+//! On the CPU the product is a custom op over the CSR ([`SpMM`]). Off the CPU (a GPU:
+//! `copl-train gcf --device cuda:N`) it is a gather–scatter of candle's own ops, which
+//! have CUDA kernels and a backward ([`SparsePair::matmul_gather`]): the rows of x at
+//! each entry's column, scaled by its value, added into its row. It costs an nnz × d
+//! buffer the CSR product does not; at 10 000 users and d = 512 that is
+//! ≈ 0.5 GB of GPU memory. Its CPU twin is held to the CSR product in the tests.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use copl_core::graph::{Csr, SignedAdjacency};
@@ -17,6 +24,16 @@ pub struct SparsePair {
     pub transpose: Arc<Csr>,
     /// For each entry of `transpose`, its position in `matrix`.
     pub transpose_source: Vec<u32>,
+    /// `matrix`'s entries as tensors on the device of the first gather–scatter product.
+    entries: OnceLock<Entries>,
+}
+
+/// A matrix's entries as tensors: each one's row and column (u32) and value (f32).
+#[derive(Clone, Debug)]
+struct Entries {
+    rows: Tensor,
+    cols: Tensor,
+    values: Tensor,
 }
 
 impl SparsePair {
@@ -27,6 +44,7 @@ impl SparsePair {
             matrix: Arc::new(matrix),
             transpose: Arc::new(transpose),
             transpose_source,
+            entries: OnceLock::new(),
         }
     }
 
@@ -46,20 +64,73 @@ impl SparsePair {
                 matrix: a.clone(),
                 transpose: at.clone(),
                 transpose_source: at_to_a,
+                entries: OnceLock::new(),
             },
             Self {
                 matrix: at,
                 transpose: a,
                 transpose_source: a_to_at,
+                entries: OnceLock::new(),
             },
         )
     }
 
-    /// `A · x` (x: `cols × d`), differentiable in x.
+    /// `A · x` (x: `cols × d`), differentiable in x: the CSR op on the CPU, the
+    /// gather–scatter elsewhere.
     pub fn matmul(&self, x: &Tensor) -> Result<Tensor> {
+        if !x.device().is_cpu() {
+            return self.matmul_gather(x, None);
+        }
         x.contiguous()?.apply_op1(SpMM {
             a: self.matrix.clone(),
             at: self.transpose.clone(),
+        })
+    }
+
+    /// `A · x` as a gather–scatter of candle ops (any device; autograd gives the
+    /// backward): `values` replaces the matrix's own values (a masked product) when given.
+    pub fn matmul_gather(&self, x: &Tensor, values: Option<Vec<f32>>) -> Result<Tensor> {
+        let (n, d) = x.dims2()?;
+        if n != self.matrix.cols {
+            candle_core::bail!(
+                "spmm: matrix has {} columns, input {n} rows",
+                self.matrix.cols
+            );
+        }
+        let entries = match self.entries.get() {
+            Some(e) if e.rows.device().same_device(x.device()) => e.clone(),
+            _ => {
+                let e = self.entries_on(x.device())?;
+                let _ = self.entries.set(e.clone());
+                e
+            }
+        };
+        let values = match values {
+            Some(v) => Tensor::from_vec(v, self.matrix.nnz(), x.device())?,
+            None => entries.values,
+        };
+        let gathered = x
+            .index_select(&entries.cols, 0)?
+            .broadcast_mul(&values.to_dtype(x.dtype())?.unsqueeze(1)?)?;
+        Tensor::zeros((self.matrix.rows(), d), x.dtype(), x.device())?.index_add(
+            &entries.rows,
+            &gathered,
+            0,
+        )
+    }
+
+    fn entries_on(&self, device: &candle_core::Device) -> Result<Entries> {
+        let a = &self.matrix;
+        let rows: Vec<u32> = (0..a.rows())
+            .flat_map(|r| {
+                let count = a.indptr[r + 1] - a.indptr[r];
+                std::iter::repeat_n(r as u32, count as usize)
+            })
+            .collect();
+        Ok(Entries {
+            rows: Tensor::from_vec(rows, a.nnz(), device)?,
+            cols: Tensor::from_slice(&a.indices, a.nnz(), device)?,
+            values: Tensor::from_slice(&a.values, a.nnz(), device)?,
         })
     }
 
@@ -152,6 +223,9 @@ impl SparsePair {
         let Some((values, transposed)) = self.masked_values(p, removed, rng) else {
             return self.matmul(x);
         };
+        if !x.device().is_cpu() {
+            return self.matmul_gather(x, Some(values));
+        }
         let a = Csr {
             values,
             ..Csr::clone(&self.matrix)

@@ -73,6 +73,19 @@ pub struct TrainConfig {
     /// Stop each epoch after this many steps (for benchmarks); `None` for full epochs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_steps_per_epoch: Option<usize>,
+    /// `cpu` or `cuda:N` ([`copl_core::device::parse`]). Off the CPU the step is
+    /// autograd's (the fused step is CPU code) and the sparse products gather–scatter
+    /// ([`super::spmm`]). Recorded only when not the CPU.
+    #[serde(default = "cpu", skip_serializing_if = "is_cpu")]
+    pub device: String,
+}
+
+fn cpu() -> String {
+    "cpu".into()
+}
+
+fn is_cpu(device: &str) -> bool {
+    device == "cpu"
 }
 
 impl Default for TrainConfig {
@@ -92,6 +105,7 @@ impl Default for TrainConfig {
             engine: StepEngine::Fused,
             layer_inputs: fused::LayerInputs::All,
             max_steps_per_epoch: None,
+            device: cpu(),
         }
     }
 }

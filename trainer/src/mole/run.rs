@@ -26,9 +26,7 @@ use super::objective::{Reweight, inverse_frequency};
 use super::oracle::{OracleGroups, Routing, one_hot, set_oracle_gates};
 use super::packed::train_packed;
 use super::routing::RoutingProbe;
-use super::train::{
-    MoleEngine, MoleTrainConfig, MoleTraining, TextPair, accuracy, device, train_autograd,
-};
+use super::train::{MoleEngine, MoleTrainConfig, MoleTraining, TextPair, accuracy, train_autograd};
 use crate::gcf::pair_rows;
 
 /// The model settings for a backbone directory ([`backbone::reward_config`]).
@@ -286,14 +284,16 @@ pub fn run_mole(
         model_config.mole.rank = r;
         model_config.mole.alpha = 2.0 * r as f64;
     }
-    let device = device();
+    let device = copl_core::device::parse(&config.device)?;
+    let dtype = copl_core::device::dtype(&config.dtype, &device)?;
     let trainable = VarMap::new();
     // Seeded: a run's initial LoRA factors, gates and head depend on its seed only.
-    let mut model = RewardModel::fresh_from(
+    let mut model = RewardModel::fresh_as(
         backbone_dir,
         model_config.clone(),
         super::seeded::seeded_builder(&trainable, config.seed, &device),
         &device,
+        dtype,
     )?;
     // The routing curve's users: none under oracle routing (pure by construction).
     let probe = (!oracle)

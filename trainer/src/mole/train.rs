@@ -91,6 +91,31 @@ pub struct MoleTrainConfig {
     /// The clusters of `--gate-init kmeans` (None: chosen by silhouette, 2..=M).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate_clusters: Option<usize>,
+    /// `cpu` or `cuda:N` ([`copl_core::device::parse`]); off the CPU the engine is
+    /// autograd's. Recorded only when not the CPU.
+    #[serde(default = "cpu", skip_serializing_if = "is_cpu")]
+    pub device: String,
+    /// The frozen backbone's dtype: `auto` (BF16 on a GPU, F32 on the CPU), `f32`,
+    /// `bf16`. The adapters, gates and head stay F32 (master weights) and are cast to
+    /// it inside the forward. Recorded only when not `auto`.
+    #[serde(default = "auto", skip_serializing_if = "is_auto")]
+    pub dtype: String,
+}
+
+fn cpu() -> String {
+    "cpu".into()
+}
+
+fn is_cpu(device: &str) -> bool {
+    device == "cpu"
+}
+
+fn auto() -> String {
+    "auto".into()
+}
+
+fn is_auto(dtype: &str) -> bool {
+    dtype == "auto"
 }
 
 fn default_cache_mib() -> usize {
@@ -171,6 +196,8 @@ impl Default for MoleTrainConfig {
             routing: super::oracle::Routing::Gates,
             gate_init: super::gate_init::GateInit::Auto,
             gate_clusters: None,
+            device: cpu(),
+            dtype: auto(),
         }
     }
 }

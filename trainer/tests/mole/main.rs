@@ -360,3 +360,61 @@ fn the_packed_engine_trains_and_its_checkpoint_recomputes_the_reported_accuracy(
         );
     }
 }
+
+/// Mixed precision (what `copl-train mole --device cuda:N` runs by default, here on the
+/// CPU's BF16 kernels): the frozen backbone in BF16, the adapters, gates and head F32
+/// master weights cast inside the forward. It trains on the autograd engine, its first
+/// losses follow the F32 run's (same seed, same batches), and the checkpoint holds F32
+/// tensors that load and score.
+#[test]
+fn bf16_training_over_f32_master_weights_follows_f32() {
+    use candle_core::DType;
+    let root = tempfile::tempdir().unwrap();
+    let (data, gcf, backbone) = setup(root.path(), Preset::Ufp2);
+    let mut losses = Vec::new();
+    for dtype in ["f32", "bf16"] {
+        let config = MoleTrainConfig {
+            steps: 3,
+            batch_pairs: 4,
+            lr: 1e-3,
+            eval_every: 3,
+            val_pairs: 8,
+            dtype: dtype.into(),
+            ..MoleTrainConfig::default()
+        };
+        let out = root.path().join(dtype);
+        let run = MoleRun {
+            data: &data,
+            ckpt: &gcf,
+            out: &out,
+            backbone: &backbone,
+            variant: Variant::Copl,
+            max_tokens: 64,
+            adapt_layers: None,
+            test_pairs: 8,
+            group: None,
+            rank: None,
+        };
+        let mut run_losses = Vec::new();
+        let summary = run_mole(&run, &config, |_, loss| run_losses.push(loss)).unwrap();
+        if dtype == "bf16" {
+            assert_eq!(
+                summary.training.engine,
+                copl_trainer::mole::train::MoleEngine::Autograd
+            );
+            let saved = copl_core::checkpoint::load_mole(&out).unwrap();
+            assert!(saved.values().all(|t| t.dtype() == DType::F32));
+            let model = RewardModel::load_as(&out, &backbone, &Device::Cpu, DType::BF16).unwrap();
+            assert_eq!(model.dtype, DType::BF16);
+        }
+        losses.push(run_losses);
+    }
+    let (f32_losses, bf16_losses) = (&losses[0], &losses[1]);
+    assert!(bf16_losses.iter().all(|l| l.is_finite()), "{bf16_losses:?}");
+    for (a, b) in f32_losses.iter().zip(bf16_losses) {
+        assert!(
+            (a - b).abs() < 0.05,
+            "f32 {f32_losses:?} against bf16 {bf16_losses:?}"
+        );
+    }
+}

@@ -71,6 +71,10 @@ pub(crate) struct GcfArgs {
     layer_inputs: gcf::fused::LayerInputs,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// `cpu` or `cuda:N` (a build with the `cuda` feature): off the CPU the step is
+    /// autograd's and the sparse products gather–scatter.
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -103,6 +107,7 @@ impl GcfArgs {
             engine: self.engine,
             layer_inputs: self.layer_inputs,
             max_steps_per_epoch: None,
+            device: self.device.clone(),
         }
     }
 }

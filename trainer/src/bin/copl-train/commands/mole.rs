@@ -102,6 +102,14 @@ pub(crate) struct MoleArgs {
     /// Clusters of `--gate-init kmeans` [default: chosen by silhouette, 2 to the experts].
     #[arg(long)]
     gate_clusters: Option<usize>,
+    /// `cpu` or `cuda:N` (a build with the `cuda` feature; off the CPU the engine is
+    /// autograd's).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// The frozen backbone's dtype: `auto` (BF16 on a GPU, F32 on the CPU), `f32` or
+    /// `bf16`; adapters, gates and head train in F32 either way.
+    #[arg(long, default_value = "auto")]
+    dtype: String,
     /// LoRA rank r of every expert, the shared one included, with α = 2r (the scale of
     /// the authors' r = 8, α = 16) [default: 8, the paper's CoPL]. The paper's
     /// baselines (Uniform, G-Oracle) use r = 64.
@@ -168,6 +176,8 @@ fn run_mole(args: MoleArgs) -> Result<super::Written<copl_trainer::mole::run::Mo
         routing: args.routing,
         gate_init: args.gate_init,
         gate_clusters: args.gate_clusters,
+        device: args.device.clone(),
+        dtype: args.dtype.clone(),
     };
     let bar = ProgressBar::new(args.steps as u64);
     bar.set_style(
