@@ -5,9 +5,9 @@
 #               for seen users, the population and a newcomer onboarded from 8 answers
 #   make test   runs every check CI runs: format, lints, module cycles, build, the test dependencies
 #               (redis-server, the Python client's venv), all tests, the `cuda` feature
-#               checked with nvcc from PyPI, the deploy manifests' schema check and the
+#               checked with nvcc from PyPI, the GPU check's CPU dry run, the deploy manifests' schema check and the
 #               container's build script
-.PHONY: demo test fmt clippy cycles build backbones deps otlp cuda-check
+.PHONY: demo test fmt clippy cycles build backbones deps otlp cuda-check gpu-dry-run
 
 DEMO_DIR ?= runs/demo
 
@@ -18,6 +18,7 @@ test: fmt clippy cycles build backbones deps
 	cargo test --workspace
 	$(MAKE) otlp
 	$(MAKE) cuda-check
+	$(MAKE) gpu-dry-run
 	scripts/validate-deploy.sh
 	scripts/build-release.sh
 	QUICK=1 scripts/demo.sh
@@ -42,6 +43,11 @@ otlp:
 # (scripts/build-cuda.sh; ≈ 10 min cold, seconds warm): the CUDA code cannot rot.
 cuda-check:
 	scripts/build-cuda.sh
+
+# scripts/gpu-check.sh (the one command a lent GPU runs, issue #14) end to end on the
+# CPU at tiny sizes: every part must run (≈ 2 min).
+gpu-dry-run:
+	scripts/gpu-check.sh runs/gpu-check-dry --dry-run >/dev/null
 
 # The end-to-end tests in tests/ run the real binaries: build them first.
 build:

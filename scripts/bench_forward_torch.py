@@ -9,6 +9,11 @@ on query and value, stacked, a per-row mask) for one user and for mixed users.
 `--train-step` times what `copl-train bench mole` times (see train_step);
 `scripts/mole-speed.sh` runs both in turn.
 
+On a GPU (issue #14's scripts/gpu-check.sh): `--device cuda --dtype bf16` over either
+family (a Gemma's q_proj and v_proj carry the MoLE), `--compile` also times
+`torch.compile` of the same model, `--variants` picks the rows; CUDA is synchronised
+around every timed forward.
+
 Needs torch and transformers, and peft for `--adapter peft` (`scripts/bench-forward.sh`
 and `scripts/mole-speed.sh` install them in a venv).
 Random token ids; every row `tokens` long ("fixed") or a mix of lengths ("mixed", the
@@ -23,6 +28,7 @@ import statistics
 import time
 
 import torch
+import transformers
 from transformers import BertModel
 
 RANK, EXPERTS, ALPHA = 8, 8, 16.0
@@ -33,8 +39,9 @@ class MoleLinear(torch.nn.Module):
         super().__init__()
         self.base = base
         k = (EXPERTS + 1) * RANK
-        self.a = torch.nn.Parameter(torch.randn(k, base.in_features) / base.in_features**0.5)
-        self.b = torch.nn.Parameter(torch.randn(base.out_features, k) * 0.01)
+        w = base.weight
+        self.a = torch.nn.Parameter(torch.randn(k, base.in_features, device=w.device, dtype=w.dtype) / base.in_features**0.5)
+        self.b = torch.nn.Parameter(torch.randn(base.out_features, k, device=w.device, dtype=w.dtype) * 0.01)
         self.mask = None  # [n, k], set per batch
 
     def forward(self, x):
@@ -43,14 +50,38 @@ class MoleLinear(torch.nn.Module):
         return self.base(x) + (low.reshape(n * t, -1) @ self.b.T).reshape(n, t, -1)
 
 
-def masks(n, mixed):
+def masks(n, mixed, device="cpu", dtype=torch.float32):
     experts = torch.randint(0, EXPERTS, (n if mixed else 1,)).expand(n)
     weights = torch.rand(n) * 0.5 + 0.5
     m = torch.zeros(n, (EXPERTS + 1) * RANK)
     m[:, :RANK] = 1.0
     for row, e in enumerate(experts.tolist()):
         m[row, RANK * (1 + e): RANK * (2 + e)] = weights[row]
-    return m
+    return m.to(device=device, dtype=dtype)
+
+
+def load(backbone, device, dtype):
+    """The backbone in `backbone` twice (plain, and with MoLE on query/value or
+    q_proj/v_proj), in eval mode on `device` in `dtype`: (plain, mole, adapted, vocab)."""
+    config = json.load(open(f"{backbone}/config.json"))
+    def one():
+        if config["model_type"] == "bert":
+            return BertModel.from_pretrained(backbone, add_pooling_layer=False)
+        cls = {"gemma": transformers.GemmaForCausalLM,
+               "gemma3_text": transformers.Gemma3ForCausalLM}[config["model_type"]]
+        return cls.from_pretrained(backbone, torch_dtype=dtype).model
+    plain, mole = (one().to(device=device, dtype=dtype).eval() for _ in range(2))
+    adapted = []
+    if config["model_type"] == "bert":
+        sites = [(layer.attention.self, ("query", "value")) for layer in mole.encoder.layer]
+    else:
+        sites = [(layer.self_attn, ("q_proj", "v_proj")) for layer in mole.layers]
+    for owner, names in sites:
+        for name in names:
+            m = MoleLinear(getattr(owner, name))
+            setattr(owner, name, m)
+            adapted.append(m)
+    return plain, mole, adapted, config["vocab_size"]
 
 
 def mixed_lengths(batch, longest):
@@ -71,6 +102,11 @@ def main():
     p.add_argument("--tokens", default="128,512")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", choices=("f32", "bf16"), default="f32")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile of each model")
+    p.add_argument("--variants", default="backbone,mole_one_user,mole_mixed_users")
+    p.add_argument("--lengths", default="fixed,mixed")
     p.add_argument("--train-step", action="store_true",
                    help="time training steps (forward, backward, AdamW) instead of forwards")
     p.add_argument("--batch-pairs", default="16", help="--train-step: pairs a step (list)")
@@ -81,49 +117,54 @@ def main():
     if args.train_step:
         return train_step(args)
     torch.manual_seed(0)
-    plain = BertModel.from_pretrained(args.backbone, add_pooling_layer=False).eval()
-    mole = BertModel.from_pretrained(args.backbone, add_pooling_layer=False).eval()
-    adapted = []
-    for layer in mole.encoder.layer:
-        for name in ("query", "value"):
-            m = MoleLinear(getattr(layer.attention.self, name))
-            setattr(layer.attention.self, name, m)
-            adapted.append(m)
+    dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
+    plain, mole, adapted, vocab = load(args.backbone, args.device, dtype)
+    cuda = args.device.startswith("cuda")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    wanted = args.variants.split(",")
+    paths = [("eager", plain, mole)]
+    if args.compile:
+        paths.append(("compile", torch.compile(plain), torch.compile(mole)))
     rows = []
     with torch.inference_mode():
         for tokens in map(int, args.tokens.split(",")):
-            for batch, mix in ((b, m) for b in map(int, args.batches.split(",")) for m in ("fixed", "mixed")):
+            for batch, mix in ((b, m) for b in map(int, args.batches.split(",")) for m in args.lengths.split(",")):
                 lengths = [tokens] * batch if mix == "fixed" else mixed_lengths(batch, tokens)
                 width = max(lengths)
-                ids = torch.randint(1000, plain.config.vocab_size, (batch, width))
+                ids = torch.randint(min(1000, vocab // 2), vocab, (batch, width), device=args.device)
                 attention = torch.zeros_like(ids)
                 for row, n in enumerate(lengths):
                     attention[row, :n] = 1
-                variants = [("backbone", plain, None), ("mole_one_user", mole, False)]
-                if batch > 1:
-                    variants.append(("mole_mixed_users", mole, True))
-                for variant, model, mixed in variants:
-                    if mixed is not None:
-                        m = masks(batch, mixed)
-                        for module in adapted:
-                            module.mask = m
-                    warm = time.perf_counter()
-                    model(input_ids=ids, attention_mask=attention)
-                    # At least --repeats, and enough for about a second (as copl-bench forward).
-                    enough = math.ceil(1.0 / max(time.perf_counter() - warm, 1e-3))
-                    times = []
-                    for _ in range(max(1, args.repeats, min(enough, 50))):
-                        started = time.perf_counter()
+                for path, plain_model, mole_model in paths:
+                    variants = [("backbone", plain_model, None), ("mole_one_user", mole_model, False)]
+                    if batch > 1:
+                        variants.append(("mole_mixed_users", mole_model, True))
+                    for variant, model, mixed in variants:
+                        if variant not in wanted:
+                            continue
+                        if mixed is not None:
+                            m = masks(batch, mixed, args.device, dtype)
+                            for module in adapted:
+                                module.mask = m
+                        warm = time.perf_counter()
                         model(input_ids=ids, attention_mask=attention)
-                        times.append(time.perf_counter() - started)
-                    s = statistics.median(times)
-                    rows.append(dict(variant=variant, batch=batch, tokens=tokens, lengths=mix,
-                                     seconds=s, tokens_per_second=sum(lengths) / s))
+                        sync()
+                        # At least --repeats, and enough for about a second (as copl-bench forward).
+                        enough = math.ceil(1.0 / max(time.perf_counter() - warm, 1e-3))
+                        times = []
+                        for _ in range(max(1, args.repeats, min(enough, 50))):
+                            started = time.perf_counter()
+                            model(input_ids=ids, attention_mask=attention)
+                            sync()
+                            times.append(time.perf_counter() - started)
+                        s = statistics.median(times)
+                        rows.append(dict(variant=variant, path=path, batch=batch, tokens=tokens,
+                                         lengths=mix, seconds=s, tokens_per_second=sum(lengths) / s))
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         for r in rows:
-            print(f"{r['variant']:<18} {r['batch']:>5}  {r['tokens']:>6}  {r['lengths']:<6} {r['seconds']:>10.4f}  {r['tokens_per_second']:>9.0f}")
+            print(f"{r['variant']:<18} {r['path']:<8} {r['batch']:>5}  {r['tokens']:>6}  {r['lengths']:<6} {r['seconds']:>10.4f}  {r['tokens_per_second']:>9.0f}")
 
 
 def train_step(args):

@@ -1,9 +1,12 @@
 # Sourced by the scripts that run a local copl-server (demo.sh, serve-benchmark.sh,
-# overload-soak.sh). Builds the release binaries (the one package set every script uses,
-# so nothing is rebuilt between them) and sets BIN.
-BIN=./target/release
+# overload-soak.sh, gpu-check.sh). Sets BIN and builds the release binaries there (the
+# one package set every script uses, so nothing is rebuilt between them) — unless the
+# caller set BIN to binaries of its own (gpu-check.sh: carried ones, no cargo there).
 SERVER=""
-cargo build --release -q -p copl-server -p copl-cli -p copl-trainer -p copl-report
+if [ -z "${BIN:-}" ]; then
+  BIN=./target/release
+  cargo build --release -q -p copl-server -p copl-cli -p copl-trainer -p copl-report
+fi
 
 # start_server CKPT PORT DATA_DIR LOG: copl-server in the background (SERVER = its pid,
 # COPL_ADDR exported for `copl`), returning once it reports SERVING; exits with its log

@@ -62,6 +62,8 @@ pub struct ForwardBench<'a> {
     pub paths: &'a [String],
     pub device: &'a str,
     pub dtype: &'a str,
+    /// The rows' variants to time (`backbone`, `mole_one_user`, `mole_mixed_users`).
+    pub variants: &'a [String],
 }
 
 /// Times forwards of the backbone in `dir` at every (batch, tokens) pair, fixed and
@@ -81,6 +83,14 @@ pub fn bench_forward(args: &ForwardBench<'_>) -> Result<Vec<ForwardRow>> {
         .find(|p| !["packed", "reference"].contains(&p.as_str()))
     {
         bail!("--paths: {p:?} is neither packed nor reference");
+    }
+    const VARIANTS: [&str; 3] = ["backbone", "mole_one_user", "mole_mixed_users"];
+    if let Some(v) = args
+        .variants
+        .iter()
+        .find(|v| !VARIANTS.contains(&v.as_str()))
+    {
+        bail!("--variants: {v:?} is none of {}", VARIANTS.join(", "));
     }
     let device = copl_core::device::parse(args.device)?;
     let dtype = copl_core::device::dtype(args.dtype, &device)?;
@@ -140,6 +150,9 @@ pub fn bench_forward(args: &ForwardBench<'_>) -> Result<Vec<ForwardRow>> {
                     variants.push(("mole_mixed_users", &mole, mixed));
                 }
                 for (variant, model, users) in variants {
+                    if !args.variants.iter().any(|v| v == variant) {
+                        continue;
+                    }
                     let routings: Vec<UserRouting> = model.user_routings(&users)?;
                     let embeddings: Vec<Vec<f32>> = users.to_dtype(DType::F32)?.to_vec2()?;
                     let served: Vec<ServedRow<'_>> = texts

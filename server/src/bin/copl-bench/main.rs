@@ -63,6 +63,13 @@ enum Command {
         /// `auto` (BF16 on a GPU), `f32` or `bf16`.
         #[arg(long, default_value = "auto")]
         dtype: String,
+        /// Which rows to time.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "backbone,mole_one_user,mole_mixed_users"
+        )]
+        variants: Vec<String>,
     },
     /// A checkpoint's served scores for a reproducible set of rows (the first eight seen
     /// users in turn, random tokens of mixed lengths up to the model's limit), the largest
@@ -129,6 +136,7 @@ fn main() -> Result<()> {
             paths,
             device,
             dtype,
+            variants,
         } => {
             let rows = forward::bench_forward(&forward::ForwardBench {
                 dir: &backbone,
@@ -139,6 +147,7 @@ fn main() -> Result<()> {
                 paths: &paths,
                 device: &device,
                 dtype: &dtype,
+                variants: &variants,
             })?;
             print(&forward::ForwardRows(rows), cli.json)
         }
