@@ -7,8 +7,8 @@ values, so nothing large travels to the GPU machine: it makes its Gemma-2B here.
     python scripts/gpu/backbone.py --shape gemma-2b --out DIR [--device cuda] [--dtype bf16]
 
 Shapes: minilm (all-MiniLM-L6-v2), gemma3-270m (Gemma 3 270M), gemma-2b (Gemma 2B,
-the paper's family), and tiny-bert / tiny-gemma (a test's cost, the dry run's and the
-correctness checkpoints').
+the paper's family), and tiny-bert / tiny-gemma / tiny-gemma1 (a test's cost: the dry
+run's and the correctness checkpoints'; tiny-gemma1 is Gemma 2B's generation).
 """
 import argparse
 import json
@@ -25,7 +25,7 @@ GEMMA3 = dict(model_type="gemma3_text", attention_bias=False, hidden_activation=
               rms_norm_eps=1e-6, rope_theta=1_000_000.0, rope_local_base_freq=10_000.0,
               final_logit_softcapping=None, attn_logit_softcapping=None, sliding_window_pattern=6,
               max_position_embeddings=32_768)
-GEMMA = dict(model_type="gemma", attention_bias=False, hidden_act="gelu_pytorch_tanh",
+GEMMA = dict(model_type="gemma", attention_bias=False,
              hidden_activation="gelu_pytorch_tanh", rms_norm_eps=1e-6, rope_theta=10_000.0,
              max_position_embeddings=8192)
 SHAPES = {
@@ -37,6 +37,9 @@ SHAPES = {
                        num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
                        head_dim=8, query_pre_attn_scalar=8, sliding_window=16,
                        sliding_window_pattern=2, max_position_embeddings=512),
+    "tiny-gemma1": dict(GEMMA, vocab_size=2048, hidden_size=16, intermediate_size=32,
+                        num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                        head_dim=8, max_position_embeddings=512),
     "gemma3-270m": dict(GEMMA3, vocab_size=262_144, hidden_size=640, intermediate_size=2048,
                         num_hidden_layers=18, num_attention_heads=4, num_key_value_heads=1,
                         head_dim=256, query_pre_attn_scalar=256, sliding_window=512),
