@@ -10,35 +10,45 @@
 #     -v $PWD/runs/demo/ckpt:/checkpoint:ro -v $PWD/backbones:/backbones:ro \
 #     -v copl-users:/data -e COPL_BACKBONE=/backbones/minilm copl-serve
 #
-# The build steps are scripts/build-release.sh, which CI runs outside Docker too.
+# The build steps are scripts/build-release.sh (CPU) and scripts/build-cuda.sh MODE=build
+# (CUDA), which run outside Docker too (make test runs the first, and checks the second's
+# code with `cargo check`).
 # docs/operations.md: configuration, probes, volumes.
 
 ARG VARIANT=cpu
 ARG RUST_VERSION=1.95.0
-ARG CUDA_VERSION=12.6.3
+# The runtime's CUDA: the release the binaries were compiled and linked with
+# (scripts/cuda-requirements.txt pins nvcc and the libraries at 13.0).
+ARG CUDA_VERSION=13.0.0
 
 # ---- build stages: one per variant, chosen by VARIANT ----
 FROM rust:${RUST_VERSION}-bookworm AS build-cpu
-
-FROM nvidia/cuda:${CUDA_VERSION}-devel-ubuntu22.04 AS build-cuda
-ARG RUST_VERSION
-ARG CUDA_COMPUTE_CAP=90
-RUN apt-get update \
- && apt-get install -y --no-install-recommends curl ca-certificates build-essential pkg-config \
- && rm -rf /var/lib/apt/lists/* \
- && curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain ${RUST_VERSION}
-ENV PATH=/root/.cargo/bin:${PATH} CUDA=1 CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP}
-
-FROM build-${VARIANT} AS build
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     DIST=/dist scripts/build-release.sh
 
+# The CUDA build is scripts/build-cuda.sh, as here: nvcc 13.0, its headers and the
+# libraries to link from PyPI (pinned, hash-checked), no CUDA image needed to build.
+FROM rust:${RUST_VERSION}-bookworm AS build-cuda
+ARG CUDA_COMPUTE_CAP=90
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3-venv \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP} MODE=build DIST=/dist scripts/build-cuda.sh
+
+FROM build-${VARIANT} AS build
+
 # ---- runtime stages ----
 FROM debian:bookworm-slim AS runtime-cpu
-FROM nvidia/cuda:${CUDA_VERSION}-runtime-ubuntu22.04 AS runtime-cuda
+# cudart, cuBLAS, cuRAND and NVRTC of the runtime image; libcuda comes from the host's
+# driver (the NVIDIA container toolkit mounts it).
+FROM nvidia/cuda:${CUDA_VERSION}-runtime-ubuntu24.04 AS runtime-cuda
 
 FROM runtime-${VARIANT}
 RUN apt-get update \

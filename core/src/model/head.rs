@@ -39,15 +39,19 @@ impl RewardHead {
     }
 
     /// The pooled states `[n, h]` of hidden states `[n, t, h]` under `attention_mask`
-    /// `[n, t]` (1 = token, 0 = padding). A row without any token is an error.
+    /// `[n, t]` (1 = token, 0 = padding, on either side). Computed on the device without a
+    /// host round trip: a GPU forward never waits for the host here. A row without any token is refused on the CPU; on a GPU
+    /// the batch builder refuses it before the forward (`pad`).
     pub fn pool(&self, hidden: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
         let mask = attention_mask.to_dtype(hidden.dtype())?;
-        let counts: Vec<f32> = attention_mask
-            .to_dtype(DType::F32)?
-            .sum(D::Minus1)?
-            .to_vec1()?;
-        if let Some(row) = counts.iter().position(|&c| c < 1.0) {
-            candle_core::bail!("row {row} has no token (its attention mask is all 0)");
+        if attention_mask.device().is_cpu() {
+            let counts: Vec<f32> = attention_mask
+                .to_dtype(DType::F32)?
+                .sum(D::Minus1)?
+                .to_vec1()?;
+            if let Some(row) = counts.iter().position(|&c| c < 1.0) {
+                candle_core::bail!("row {row} has no token (its attention mask is all 0)");
+            }
         }
         match self.pooling {
             Pooling::Mean => hidden
@@ -55,13 +59,14 @@ impl RewardHead {
                 .sum(1)?
                 .broadcast_div(&mask.sum_keepdim(1)?),
             Pooling::LastToken => {
-                let rows: Vec<Vec<u32>> = attention_mask.to_dtype(DType::U32)?.to_vec2()?;
-                let last: Vec<u32> = rows
-                    .iter()
-                    .map(|r| r.iter().rposition(|&m| m != 0).unwrap_or(0) as u32)
-                    .collect();
-                let (n, _, h) = hidden.dims3()?;
-                let index = Tensor::new(last.as_slice(), hidden.device())?
+                // The last token: the largest position the mask keeps (either padding).
+                let (n, t, h) = hidden.dims3()?;
+                let positions = Tensor::arange(0f32, t as f32, hidden.device())?;
+                let index = attention_mask
+                    .to_dtype(DType::F32)?
+                    .broadcast_mul(&positions.unsqueeze(0)?)?
+                    .max(D::Minus1)?
+                    .to_dtype(DType::U32)?
                     .reshape((n, 1, 1))?
                     .broadcast_as((n, 1, h))?
                     .contiguous()?;

@@ -422,6 +422,9 @@ impl RewardModel {
     /// Rows right-padded to the longest, with the attention mask.
     pub fn pad(&self, rows: &[&Tokens]) -> candle_core::Result<Batch> {
         let lengths: Vec<usize> = rows.iter().map(|r| r.ids.len()).collect();
+        if let Some(row) = lengths.iter().position(|&n| n == 0) {
+            candle_core::bail!("row {row} has no token");
+        }
         let width = lengths.iter().copied().max().unwrap_or(0).max(1);
         let pad = |v: &[u32]| {
             let mut v = v.to_vec();
