@@ -54,16 +54,27 @@ make_checkpoints() {
 }
 
 if [ "$MODE" = prepare ]; then
-  MODE=build DIST=$PAYLOAD scripts/build-cuda.sh
+  # The CUDA binaries, stripped (≈ 65 MiB each: candle's kernels as PTX for every op and
+  # dtype), then xz-compressed into one archive (≈ 4:1) so that they and the checkpoints
+  # fit the 64 MiB a device call carries.
+  rm -rf "$PAYLOAD" && mkdir -p "$PAYLOAD"
+  MODE=build DIST=$PAYLOAD/stage scripts/build-cuda.sh
+  install -m 0755 target/cuda/release/copl-bench "$PAYLOAD/stage/bin/copl-bench"
+  strip "$PAYLOAD/stage/bin/copl-bench"
+  XZ_OPT="-6 -T2" tar -C "$PAYLOAD/stage/bin" -cJf "$PAYLOAD/bin.tar.xz" .
+  rm -rf "$PAYLOAD/stage"
   cargo build --release -q -p copl-server -p copl-cli -p copl-trainer -p copl-report
   make_checkpoints "$PAYLOAD/ckpt" target/release .venv-client/bin/python
-  du -sh "$PAYLOAD"/bin/* "$PAYLOAD/ckpt"
+  du -sh "$PAYLOAD/bin.tar.xz" "$PAYLOAD/ckpt" "$PAYLOAD"
   exit 0
 fi
 
 [ -n "$OUT" ] || { echo "usage: scripts/gpu-check.sh OUT [--dry-run] | --prepare" >&2; exit 2; }
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
+# Models, data and binaries live outside OUT (a device call sends OUT back).
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
 if [ "$MODE" = dry ]; then
   BIN=target/debug
   PY=${PY:-.venv-client/bin/python}
@@ -74,21 +85,22 @@ if [ "$MODE" = dry ]; then
   CKPTS=$OUT/ckpt
   make_checkpoints "$CKPTS" "$BIN" "$PY"
 else
-  BIN=$PAYLOAD/bin
+  BIN=$WORK/bin
   PY=${PY:-python3}
+  [ -f "$PAYLOAD/bin.tar.xz" ] || { echo "no $PAYLOAD/bin.tar.xz: run scripts/gpu-check.sh --prepare here and carry $PAYLOAD" >&2; exit 2; }
+  mkdir -p "$BIN"
+  "$PY" -m tarfile -e "$PAYLOAD/bin.tar.xz" "$BIN"
   DEVICE=cuda:0 TORCH_DEVICE=cuda
   SHAPES=(minilm gemma3-270m gemma-2b) BATCHES=1,16,64 TOKENS=128,512 COMPILE_SHAPE=gemma-2b
   LEVELS="1 64 256" SECONDS_PER_LEVEL=5 GCF_USERS=10000 GCF_DIM=512 MOLE_STEPS=20
   CKPTS=$PAYLOAD/ckpt
-  [ -x "$BIN/copl-server" ] || { echo "no $BIN: run scripts/gpu-check.sh --prepare here and carry $PAYLOAD" >&2; exit 2; }
+  chmod +x "$BIN"/*
   # The CUDA libraries the binaries link: the PyTorch venv's nvidia wheels, the toolkit's.
   libs=$("$PY" -c 'import glob, os, nvidia; print(":".join(sorted({os.path.dirname(p) for d in nvidia.__path__ for p in glob.glob(d + "/**/lib*.so*", recursive=True)})))' 2>/dev/null || true)
   export LD_LIBRARY_PATH=$libs:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >"$OUT/gpu.txt" || true
 fi
 export RUST_LOG=${RUST_LOG:-warn}
-WORK=$OUT/work
-mkdir -p "$WORK"
 : >"$OUT/parts.txt"
 # part NAME SECONDS FUNCTION ARGS…: runs a part (a function of this script, in a child
 # bash under a time limit), records "NAME ok|failed (rc) N s".
