@@ -233,6 +233,10 @@ async fn serve(settings: Settings) -> Result<()> {
         seen_users = state.users.seen_count(),
         onboarded_users = state.users.onboarded_count(),
         catalogue = state.catalogue.entries.len(),
+        device = %state.device,
+        dtype = state.model.dtype.as_str(),
+        max_batch_rows = state.settings.limits.max_batch_rows,
+        max_batch_tokens = state.settings.limits.max_batch_tokens,
         "model loaded and warmed: SERVING"
     );
     // SuggestSurvey's `declined` may hold up to the survey pool's pairs (a reloaded
