@@ -46,6 +46,17 @@ pub fn cuda_built() -> bool {
     candle_core::utils::cuda_is_available()
 }
 
+/// The default device's name (`cpu`), for settings that record a device only when it
+/// is not the default (`#[serde(default = …, skip_serializing_if = …)]`).
+pub fn cpu_name() -> String {
+    "cpu".into()
+}
+
+/// Whether `name` is [`cpu_name`].
+pub fn is_cpu_name(name: &str) -> bool {
+    name == "cpu"
+}
+
 /// Whether `name` names a GPU (`cuda:N`), without opening it.
 pub fn names_gpu(name: &str) -> bool {
     name.starts_with("cuda:")

@@ -76,16 +76,11 @@ pub struct TrainConfig {
     /// `cpu` or `cuda:N` ([`copl_core::device::parse`]). Off the CPU the step is
     /// autograd's (the fused step is CPU code) and the sparse products gather–scatter
     /// ([`super::spmm`]). Recorded only when not the CPU.
-    #[serde(default = "cpu", skip_serializing_if = "is_cpu")]
+    #[serde(
+        default = "copl_core::device::cpu_name",
+        skip_serializing_if = "copl_core::device::is_cpu_name"
+    )]
     pub device: String,
-}
-
-fn cpu() -> String {
-    "cpu".into()
-}
-
-fn is_cpu(device: &str) -> bool {
-    device == "cpu"
 }
 
 impl Default for TrainConfig {
@@ -105,7 +100,7 @@ impl Default for TrainConfig {
             engine: StepEngine::Fused,
             layer_inputs: fused::LayerInputs::All,
             max_steps_per_epoch: None,
-            device: cpu(),
+            device: copl_core::device::cpu_name(),
         }
     }
 }

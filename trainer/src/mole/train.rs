@@ -93,21 +93,16 @@ pub struct MoleTrainConfig {
     pub gate_clusters: Option<usize>,
     /// `cpu` or `cuda:N` ([`copl_core::device::parse`]); off the CPU the engine is
     /// autograd's. Recorded only when not the CPU.
-    #[serde(default = "cpu", skip_serializing_if = "is_cpu")]
+    #[serde(
+        default = "copl_core::device::cpu_name",
+        skip_serializing_if = "copl_core::device::is_cpu_name"
+    )]
     pub device: String,
     /// The frozen backbone's dtype: `auto` (BF16 on a GPU, F32 on the CPU), `f32`,
     /// `bf16`. The adapters, gates and head stay F32 (master weights) and are cast to
     /// it inside the forward. Recorded only when not `auto`.
     #[serde(default = "auto", skip_serializing_if = "is_auto")]
     pub dtype: String,
-}
-
-fn cpu() -> String {
-    "cpu".into()
-}
-
-fn is_cpu(device: &str) -> bool {
-    device == "cpu"
 }
 
 fn auto() -> String {
@@ -196,7 +191,7 @@ impl Default for MoleTrainConfig {
             routing: super::oracle::Routing::Gates,
             gate_init: super::gate_init::GateInit::Auto,
             gate_clusters: None,
-            device: cpu(),
+            device: copl_core::device::cpu_name(),
             dtype: auto(),
         }
     }
