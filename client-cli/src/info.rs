@@ -43,6 +43,8 @@ pub struct Info {
     pub onboarded_users: u32,
     pub catalogue_responses: u32,
     pub device: String,
+    /// The served precision (`f32`, `bf16`).
+    pub dtype: String,
     pub population_reward: String,
     pub limits: Limits,
 }
@@ -64,7 +66,11 @@ pub struct Limits {
 impl fmt::Display for Info {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let l = &self.limits;
-        writeln!(f, "copl-server {} on {}", self.version, self.device)?;
+        writeln!(
+            f,
+            "copl-server {} on {} in {}",
+            self.version, self.device, self.dtype
+        )?;
         writeln!(
             f,
             "checkpoint {} (id {}{}, format {}), backbone {} ({}, sha256 {})",
@@ -140,6 +146,7 @@ pub async fn info(conn: &Connection) -> Result<Info> {
         onboarded_users: i.onboarded_users,
         catalogue_responses: i.catalogue_responses,
         device: i.device,
+        dtype: i.dtype,
         population_reward: i.population_reward,
         limits: Limits {
             max_input_tokens: l.max_input_tokens,

@@ -45,6 +45,7 @@ pub fn info(state: &State) -> InfoResponse {
             max_concurrent_streams: limits.max_concurrent_streams,
         }),
         device: state.device.clone(),
+        dtype: model.dtype.as_str().to_string(),
         checkpoint_id: state.checkpoint_id.clone(),
         loaded_unix_ms: state.loaded_unix_ms,
         parent_checkpoint_id: state

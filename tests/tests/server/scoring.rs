@@ -17,6 +17,8 @@ pub async fn info(api: &mut Api) {
     assert_eq!(info.seen_users, 60);
     assert_eq!(info.onboarded_users, 0);
     assert_eq!(info.backbone_family, "bert");
+    // The CPU serves in F32 (`dtype = "auto"`).
+    assert_eq!((info.device.as_str(), info.dtype.as_str()), ("cpu", "f32"));
     assert_eq!(info.embedding_dim, 8);
     let limits = info.limits.unwrap();
     assert_eq!(limits.max_input_tokens, 48);

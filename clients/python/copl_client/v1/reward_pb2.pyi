@@ -401,7 +401,7 @@ class Limits(_message.Message):
     def __init__(self, max_input_tokens: _Optional[int] = ..., max_batch_items: _Optional[int] = ..., max_batch_tokens: _Optional[int] = ..., max_queued_requests: _Optional[int] = ..., max_survey_answers: _Optional[int] = ..., max_hops: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_batch_rows: _Optional[int] = ..., batch_linger_micros: _Optional[int] = ..., max_concurrent_streams: _Optional[int] = ...) -> None: ...
 
 class InfoResponse(_message.Message):
-    __slots__ = ("version", "backbone", "backbone_family", "backbone_sha256", "checkpoint", "checkpoint_format_version", "text_template", "embedding_dim", "num_experts", "adapted_projections", "seen_users", "onboarded_users", "catalogue_responses", "limits", "device", "population_reward", "checkpoint_id", "loaded_unix_ms", "parent_checkpoint_id")
+    __slots__ = ("version", "backbone", "backbone_family", "backbone_sha256", "checkpoint", "checkpoint_format_version", "text_template", "embedding_dim", "num_experts", "adapted_projections", "seen_users", "onboarded_users", "catalogue_responses", "limits", "device", "population_reward", "checkpoint_id", "loaded_unix_ms", "parent_checkpoint_id", "dtype")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     BACKBONE_FIELD_NUMBER: _ClassVar[int]
     BACKBONE_FAMILY_FIELD_NUMBER: _ClassVar[int]
@@ -421,6 +421,7 @@ class InfoResponse(_message.Message):
     CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     LOADED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     PARENT_CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
     version: str
     backbone: str
     backbone_family: str
@@ -440,7 +441,8 @@ class InfoResponse(_message.Message):
     checkpoint_id: str
     loaded_unix_ms: int
     parent_checkpoint_id: str
-    def __init__(self, version: _Optional[str] = ..., backbone: _Optional[str] = ..., backbone_family: _Optional[str] = ..., backbone_sha256: _Optional[str] = ..., checkpoint: _Optional[str] = ..., checkpoint_format_version: _Optional[int] = ..., text_template: _Optional[str] = ..., embedding_dim: _Optional[int] = ..., num_experts: _Optional[int] = ..., adapted_projections: _Optional[_Iterable[str]] = ..., seen_users: _Optional[int] = ..., onboarded_users: _Optional[int] = ..., catalogue_responses: _Optional[int] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., device: _Optional[str] = ..., population_reward: _Optional[str] = ..., checkpoint_id: _Optional[str] = ..., loaded_unix_ms: _Optional[int] = ..., parent_checkpoint_id: _Optional[str] = ...) -> None: ...
+    dtype: str
+    def __init__(self, version: _Optional[str] = ..., backbone: _Optional[str] = ..., backbone_family: _Optional[str] = ..., backbone_sha256: _Optional[str] = ..., checkpoint: _Optional[str] = ..., checkpoint_format_version: _Optional[int] = ..., text_template: _Optional[str] = ..., embedding_dim: _Optional[int] = ..., num_experts: _Optional[int] = ..., adapted_projections: _Optional[_Iterable[str]] = ..., seen_users: _Optional[int] = ..., onboarded_users: _Optional[int] = ..., catalogue_responses: _Optional[int] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., device: _Optional[str] = ..., population_reward: _Optional[str] = ..., checkpoint_id: _Optional[str] = ..., loaded_unix_ms: _Optional[int] = ..., parent_checkpoint_id: _Optional[str] = ..., dtype: _Optional[str] = ...) -> None: ...
 
 class ReloadCheckpointRequest(_message.Message):
     __slots__ = ("checkpoint",)
