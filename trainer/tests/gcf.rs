@@ -460,3 +460,24 @@ fn the_gather_scatter_product_equals_the_csr_product_and_its_gradient() {
             > 1e-3
     );
 }
+
+/// Edge dropout drawn on the device (what a GPU step runs), here on the CPU: entries kept
+/// with probability 1 − p and scaled by 1/(1 − p), so on a ones vector the product's
+/// total is the plain one's within sampling noise (≈ 1 % at these 4 000-odd entries;
+/// a wrong scale or share is off by 30 %+), and each product draws a fresh mask.
+#[test]
+fn device_drawn_edge_dropout_keeps_one_minus_p_scaled_to_the_same_total() {
+    use copl_trainer::gcf::spmm::SparsePair;
+    let pairs = random_pairs(200, 300, 20, 3);
+    let graph = PreferenceGraph::from_pairs(200, 300, &pairs);
+    let (to_users, _) = SparsePair::both_directions(&graph.positive);
+    let ones = Tensor::ones((300, 1), DType::F32, &Device::Cpu).unwrap();
+    let total = |t: Tensor| t.sum_all().unwrap().to_scalar::<f32>().unwrap();
+    let plain = total(to_users.matmul(&ones).unwrap());
+    let first = to_users.matmul_dropout_on_device(&ones, 0.3).unwrap();
+    let second = to_users.matmul_dropout_on_device(&ones, 0.3).unwrap();
+    let relative = (total(first.clone()) - plain).abs() / plain;
+    assert!(relative < 0.05, "dropout total off by {relative}");
+    let differ: f32 = total((first - second).unwrap().abs().unwrap());
+    assert!(differ > 0.0);
+}

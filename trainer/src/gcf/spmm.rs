@@ -90,25 +90,24 @@ impl SparsePair {
     /// `A · x` as a gather–scatter of candle ops (any device; autograd gives the
     /// backward): `values` replaces the matrix's own values (a masked product) when given.
     pub fn matmul_gather(&self, x: &Tensor, values: Option<Vec<f32>>) -> Result<Tensor> {
-        let (n, d) = x.dims2()?;
+        let (n, _) = x.dims2()?;
         if n != self.matrix.cols {
             candle_core::bail!(
                 "spmm: matrix has {} columns, input {n} rows",
                 self.matrix.cols
             );
         }
-        let entries = match self.entries.get() {
-            Some(e) if e.rows.device().same_device(x.device()) => e.clone(),
-            _ => {
-                let e = self.entries_on(x.device())?;
-                let _ = self.entries.set(e.clone());
-                e
-            }
-        };
+        let entries = self.entries_for(x.device())?;
         let values = match values {
             Some(v) => Tensor::from_vec(v, self.matrix.nnz(), x.device())?,
-            None => entries.values,
+            None => entries.values.clone(),
         };
+        self.gather_scatter(x, &entries, &values)
+    }
+
+    /// Σ over entries of `values[k] · x[col k]` into row k's row: `[rows, d]`.
+    fn gather_scatter(&self, x: &Tensor, entries: &Entries, values: &Tensor) -> Result<Tensor> {
+        let (_, d) = x.dims2()?;
         let gathered = x
             .index_select(&entries.cols, 0)?
             .broadcast_mul(&values.to_dtype(x.dtype())?.unsqueeze(1)?)?;
@@ -117,6 +116,33 @@ impl SparsePair {
             &gathered,
             0,
         )
+    }
+
+    /// Edge dropout off the CPU: the mask drawn on the device (candle's generator, not
+    /// the run's seeded one), each entry kept with probability 1 − p and scaled by
+    /// 1/(1 − p), then the gather–scatter. Drawing it on the host cost a pass over every
+    /// entry per product and a copy to the device, more than the product itself.
+    pub fn matmul_dropout_on_device(&self, x: &Tensor, p: f32) -> Result<Tensor> {
+        let entries = self.entries_for(x.device())?;
+        let keep = entries
+            .values
+            .rand_like(0.0, 1.0)?
+            .ge(f64::from(p))?
+            .to_dtype(entries.values.dtype())?;
+        let values = ((&entries.values * keep)? * (1.0 / (1.0 - f64::from(p))))?;
+        self.gather_scatter(x, &entries, &values)
+    }
+
+    /// The entries as tensors on `device` (made once, then kept).
+    fn entries_for(&self, device: &candle_core::Device) -> Result<Entries> {
+        Ok(match self.entries.get() {
+            Some(e) if e.rows.device().same_device(device) => e.clone(),
+            _ => {
+                let e = self.entries_on(device)?;
+                let _ = self.entries.set(e.clone());
+                e
+            }
+        })
     }
 
     fn entries_on(&self, device: &candle_core::Device) -> Result<Entries> {
@@ -220,6 +246,9 @@ impl SparsePair {
         p: f32,
         rng: &mut impl Rng,
     ) -> Result<Tensor> {
+        if !x.device().is_cpu() && removed.is_empty() && p > 0.0 {
+            return self.matmul_dropout_on_device(x, p);
+        }
         let Some((values, transposed)) = self.masked_values(p, removed, rng) else {
             return self.matmul(x);
         };
