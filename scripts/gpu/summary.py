@@ -26,17 +26,18 @@ def main(out):
     print("## Parts\n")
     for line in open(os.path.join(out, "parts.txt")):
         print(f"- {line.strip()}")
-    print("\n## (a) Correctness: BF16 on the device against the CPU's F32\n")
-    print("| checkpoint | rows | max abs diff | allowed | mixed batch vs alone |")
-    print("|---|---|---|---|---|")
+    print("\n## (a) Correctness: the device's scores against the CPU's F32\n")
+    print("| checkpoint | dtype | rows | max abs diff | allowed | mixed batch vs alone |")
+    print("|---|---|---|---|---|---|")
     for path in sorted(glob.glob(os.path.join(out, "correctness-*.json"))):
         c = load(path)
         if not c:
             continue
         cmp = c.get("compared") or {}
-        print(f"| {os.path.basename(path)[12:-5]} | {len(c['rows'])} | {cmp.get('max_abs_diff', float('nan')):.3g} "
+        family = os.path.basename(path)[12:-5].removesuffix("-f32")
+        print(f"| {family} | {c['dtype']} | {len(c['rows'])} | {cmp.get('max_abs_diff', float('nan')):.3g} "
               f"| {cmp.get('allowed', float('nan')):.3g} | {c['batch_vs_alone_max_diff']:.3g} |")
-    print("\n## (b) Forward speed, tokens/s (BF16; ours = copl-bench forward, PyTorch eager)\n")
+    print("\n## (b) Forward speed, tokens/s (BF16 on a GPU, F32 in the dry run; ours = copl-bench forward, PyTorch eager)\n")
     print("| shape | variant | batch | tokens | lengths | ours | PyTorch eager | ours / eager |")
     print("|---|---|---|---|---|---|---|---|")
     compiled = []

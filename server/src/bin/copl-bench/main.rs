@@ -95,8 +95,11 @@ enum Command {
         /// Saved scores (`copl-bench scores --json` on the same checkpoint, rows, seed).
         #[arg(long)]
         expect: Option<PathBuf>,
-        /// Allowed difference from `--expect`, relative to max(1, largest |score|).
-        #[arg(long, default_value_t = 0.05)]
+        /// Allowed difference from `--expect`, relative to max(1, largest |score|). The
+        /// default is BF16's against F32: tiny random checkpoints differ by up to 3 %
+        /// (2026-12-06), a GPU sums in another order, and a wrong kernel is off by the
+        /// score's own size. F32 against F32 takes 1e-3.
+        #[arg(long, default_value_t = 0.1)]
         tolerance: f32,
     },
     /// The bare-model side of the serving benchmark: `copl bench`'s work (one text, users
