@@ -8,7 +8,8 @@
 //! - [`gemma`]: the Gemma 3 family with MoLE attention projections;
 //! - [`gguf`]: Gemma 3 from a llama.cpp GGUF, dequantised, under Hugging Face names;
 //! - [`head`]: the reward head (mean or last-token pooling, then a scalar);
-//! - [`reward`]: the assembled model: template, tokenizer, backbone, head;
+//! - [`reward`]: the assembled model: template, tokenizer, backbone, head (its
+//!   tokenisation and truncation in `tokenize`);
 //! - [`frozen`]: frozen backbone linear maps whose backward skips the weight gradient;
 //! - [`packed`]: the served forward (BERT over packed rows, fused CPU kernels);
 //! - [`frozen_cache`]: the frozen lower layers' output cached per text
@@ -25,6 +26,7 @@ pub mod head;
 pub mod mole;
 pub mod packed;
 pub mod reward;
+mod tokenize;
 pub mod window;
 
 pub use mole::{
