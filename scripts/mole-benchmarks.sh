@@ -23,7 +23,8 @@
 # --heldout-prompts: a share of prompts no training pair has; half the test pairs are on
 # their texts, and a third table splits seen texts from new texts), NOISE (synth
 # --label-noise: the share of labels flipped, annotator noise, test labels alike: the
-# data's summary gives the share left unflipped, the ceiling of any model).
+# data's summary gives the share left unflipped, the ceiling of any model), GCF_ARGS
+# (more `copl-train gcf` flags, e.g. --keep-last; not MF's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/mole-bench}
@@ -51,6 +52,7 @@ WARMUP=${WARMUP:-0.03}
 RANK=${RANK:-}
 HELDOUT=${HELDOUT:-}
 NOISE=${NOISE:-}
+GCF_ARGS=${GCF_ARGS:-}
 # E.g. --per-group (imbalanced data: each group measured on as many test pairs).
 EVAL_ARGS=${EVAL_ARGS:-}
 mkdir -p "$OUT"
@@ -80,7 +82,7 @@ if [ ${#todo[@]} -gt 0 ]; then
       --out "$OUT/data" >/dev/null
   [ -f "$OUT/ckpt-gcf/manifest.json" ] ||
     into "$OUT/gcf.json" $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-gcf" "${GCF_CPU[@]}" --epochs "$GCF_EPOCHS" \
-      --seed "$SEED" --json
+      --seed "$SEED" $GCF_ARGS --json
   [[ " ${todo[*]} " != *" copl-mf "* ]] || [ -f "$OUT/ckpt-mf/manifest.json" ] ||
     into "$OUT/mf.json" $BIN gcf --data "$OUT/data" --out "$OUT/ckpt-mf" --model mf "${GCF_CPU[@]}" --epochs "$GCF_EPOCHS" \
       --seed "$SEED" --json

@@ -8,23 +8,30 @@
 #   - gcf/:      scripts/gcf-benchmarks.sh (ufp4 all/avg GCF vs MF, ufp2 ablation; 10 000
 #                users, d = 64, 600 full-batch epochs; minutes)
 #   - onboard/:  scripts/onboard-benchmarks.sh (eval-unseen on ufp4 all/avg; minutes)
-#   - mole/ufp2-all: CoPL, Uniform, w/o MoLE, w/o GNN at 2 000 users (issue #6's
-#                benchmark)
-#   - mole/<preset>-<all|avg>, the rest of Table 2 at 1 000 users: ufp4-all
-#                (on the gcf stage's 10 000 users) with w/o GNN (the paper's Table 4 is
-#                on UF-P ALL; w/o MoLE runs on ufp2-all), ufp4-all-1k, tldr-all and personal-all CoPL and
-#                Uniform, the AVG sets CoPL (5–10 min a model at 1 000 users on an
-#                AVX-512 VM, 2026-12-04; 2–3× that on the AVX2 one; 10 000 users run the
-#                frozen layers for almost every row: ≈ 30 min)
 #   - mole-seeds/<set>: Table 2's cells over seeds 0–2 (scripts/mole-seeds.sh): ufp4-all
 #                at 1 000 users (CoPL, Uniform, G-Oracle) and 10 000 (CoPL, Uniform),
-#                personal-all, tldr-all, ufp2-all (CoPL, Uniform); ≈ 4–5 h
+#                personal-all, tldr-all, ufp2-all at 2 000 (CoPL, Uniform); ≈ 8 h, done
+#                (evidence/report/mole-seeds)
+#   - mole/<set>: Table 2 at one seed. Its CoPL, Uniform and (ufp4-all-1k) G-Oracle cells
+#                are the mole-seeds stage's seed 0, copied (the same data, GCF, recipe
+#                and test pairs: the grid's settings are the seeds'); trained here are
+#                only the cells the seeds lack: w/o MoLE and w/o GNN on ufp2-all (2 000
+#                users), w/o GNN on ufp4-all (10 000 users: the paper's Table 4 is on UF-P
+#                ALL), and CoPL on the AVG sets (5–10 min a model at 1 000 users on an
+#                AVX-512 VM, 2026-12-04; 2–3× that on the AVX2 one; 10 000 users run the
+#                frozen layers for almost every row: ≈ 30 min)
 #   - oracle:    the paper's G-Oracle (a Uniform model per ground-truth group, `mole
-#                --group`, `eval-oracle`) on ufp4-all-1k, ufp4-all, tldr-all and ufp2-all
-#                (about 75 min)
-#   - imbalance/<preset>-a-b: CoPL at group sizes 1:9 and 9:1 on ufp2 and tldr (AVG, as
-#                Fig. 4; 5:5 is mole/<preset>-avg), and the §7 options on ufp2 1:9
+#                --group`, `eval-oracle`) on ufp4-all, tldr-all and ufp2-all (ufp4-all-1k's
+#                comes from the seeds; about 75 min)
+#   - imbalance/<preset>-a-b: CoPL at group sizes 1:9, 3:7 and 9:1 on ufp2 and tldr (AVG,
+#                as Fig. 4; 5:5 is mole/<preset>-avg), and the §7 options on ufp2 1:9
 #                (re-weighting, load balancing; and re-weighting on tldr 1:9)
+#   - strength/ufp4-all-1k: Uniform and G-Oracle at the paper's LoRA rank 64 (issue #13
+#                item 3; ours default to the rank-8 shared expert) on the seeds' seed-0
+#                data: is CoPL's win a weak-baseline artefact? (5 models, ≈ 40 min)
+#   - noise/<set>: label noise 0.1 (`synth --label-noise`, test labels alike) on
+#                ufp4-all-1k: CoPL and Uniform, and CoPL over GCF's last epoch
+#                (`gcf --keep-last`; issue #13 item 5, its open problem; ≈ 30 min)
 #   - longer/<set>: past the plateau (personal-all, tldr 1:9), the same data and
 #                embeddings trained 1 500 steps × 32 pairs, a quarter of the paper's
 #                pairs: what training beyond the recipe still gives
@@ -38,7 +45,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/report}
-STAGES=${STAGES:-gcf onboard mole mole-seeds oracle imbalance options longer seeds}
+STAGES=${STAGES:-gcf onboard mole-seeds mole oracle imbalance options strength noise longer seeds}
 BIN=./target/release/copl-train
 source scripts/lib/into.sh
 source scripts/lib/gcf.sh
@@ -54,11 +61,28 @@ stage() { [[ " $STAGES " == *" $1 "* ]]; }
 # The grid's budget is the recipe (scripts/lib/mole.sh; mole-benchmarks.sh's default when
 # STEPS and BATCH are not given), since 2026-12-04 (issue #19). docs/results.md up to
 # then was made at 100 steps × 16 pairs: a stage rerun moves its figures.
-GRID=(USERS=1000 TEST=256)
+# 512 test pairs, as scripts/mole-seeds.sh: the seeds' seed 0 is the grid's cell.
+GRID=(USERS=1000 TEST=512)
+# Evidence is saved after every set, not only at the exit: a session cut off hard (its
+# shell killed, no trap run) keeps the sets it finished.
 mole() { # mole <set dir> <env...>: scripts/mole-benchmarks.sh into $RUNS/<set dir>
   local dir=$1
   shift
   env "$@" OUT="$RUNS/$dir" scripts/mole-benchmarks.sh
+  evidence_save "$RUNS"
+}
+# from_seeds <set>: Table 2's one-seed cells that the mole-seeds stage has at seed 0
+# (scripts/mole-seeds.sh runs mole-benchmarks.sh with SEED=0 and the grid's settings),
+# copied into mole/<set> instead of trained twice; mole-benchmarks.sh then trains only
+# the variants they lack, on data and GCF remade from the same seed.
+from_seeds() {
+  local src="$RUNS/mole-seeds/$1/s0" dst="$RUNS/mole/$1" f
+  [ -d "$src" ] || return 0
+  while read -r f; do
+    [ -e "$dst/$f" ] && continue
+    mkdir -p "$(dirname "$dst/$f")"
+    cp "$src/$f" "$dst/$f"
+  done < <(evidence_files "$src")
 }
 
 if stage gcf; then
@@ -67,44 +91,6 @@ fi
 if stage onboard; then
   [ -f "$RUNS/onboard/ufp4-avg.eval.json" ] ||
     GCF="$RUNS/gcf" OUT="$RUNS/onboard" scripts/onboard-benchmarks.sh
-fi
-if stage mole; then
-  mole mole/ufp2-all PRESET=ufp2 USERS=2000
-  mole mole/tldr-all "${GRID[@]}" PRESET=tldr VARIANTS="copl uniform"
-  # ufp4 ALL at the paper's 10 000 users: the gcf stage's data and embeddings. At 1 000
-  # users (ufp4-all-1k, kept as evidence) GCF learns little after its first epoch and
-  # CoPL does not beat Uniform.
-  set_dir="$RUNS/mole/ufp4-all"
-  gcf_dir="$RUNS/gcf"
-  missing=0
-  for v in copl uniform copl-mf; do [ -f "$set_dir/$v.eval.json" ] || missing=1; done
-  # Restored from evidence/ without the gcf stage's data and checkpoints, with a variant
-  # still to run: remade as scripts/gcf-benchmarks.sh makes them (seed 0).
-  if [ "$missing" = 1 ] && [ ! -f "$gcf_dir/data-ufp4-all/annotations.jsonl" ]; then
-    $BIN synth --preset ufp4 --sampling all --users 10000 --seed 0 --out "$gcf_dir/data-ufp4-all" >/dev/null
-    into "$gcf_dir/ufp4-all-gcf.json" $BIN gcf --data "$gcf_dir/data-ufp4-all" \
-      --out "$gcf_dir/ckpt-ufp4-all-gcf" "${GCF_CPU[@]}" --epochs "$(gcf_epochs 10000)" --json
-    into "$gcf_dir/ufp4-all-mf.json" $BIN gcf --data "$gcf_dir/data-ufp4-all" --model mf \
-      --out "$gcf_dir/ckpt-ufp4-all-mf" "${GCF_CPU[@]}" --epochs "$(gcf_epochs 10000)" --json
-  fi
-  if [ "$missing" = 1 ] && [ ! -f "$set_dir/data/annotations.jsonl" ]; then
-    mkdir -p "$set_dir"
-    rm -rf "$set_dir/data" "$set_dir/ckpt-gcf" "$set_dir/ckpt-mf"
-    ln -s ../../gcf/data-ufp4-all "$set_dir/data"
-    ln -s ../../gcf/ckpt-ufp4-all-gcf "$set_dir/ckpt-gcf"
-    ln -s ../../gcf/ckpt-ufp4-all-mf "$set_dir/ckpt-mf"
-    cp "$gcf_dir/ufp4-all-gcf.json" "$set_dir/gcf.json"
-    cp "$gcf_dir/ufp4-all-mf.json" "$set_dir/mf.json"
-  fi
-  mole mole/ufp4-all "${GRID[@]}" PRESET=ufp4 VARIANTS="copl uniform copl-mf"
-  mole mole/ufp4-all-1k "${GRID[@]}" PRESET=ufp4 VARIANTS="copl uniform"
-  mole mole/personal-all "${GRID[@]}" PRESET=personal VARIANTS="copl uniform"
-  # AVG: CoPL only. Uniform ignores who answered, so AVG sampling (the same number of
-  # pairs, spread unevenly over users) changes nothing for it: the paper's Uniform rows
-  # are equal for ALL and AVG.
-  for preset in ufp2 tldr ufp4 personal; do
-    mole "mole/$preset-avg" "${GRID[@]}" PRESET=$preset SAMPLING=avg VARIANTS=copl
-  done
 fi
 if stage mole-seeds; then
   # Table 2's cells over three seeds (issue #13, item 6): each seed its own data, GCF and
@@ -121,18 +107,36 @@ if stage mole-seeds; then
   seeds tldr-all PRESET=tldr USERS=1000 VARIANTS="copl uniform"
   seeds ufp2-all PRESET=ufp2 USERS=2000 VARIANTS="copl uniform"
 fi
+if stage mole; then
+  for set in ufp2-all tldr-all ufp4-all ufp4-all-1k personal-all; do from_seeds "$set"; done
+  mole mole/ufp2-all PRESET=ufp2 USERS=2000 TEST=512
+  mole mole/tldr-all "${GRID[@]}" PRESET=tldr VARIANTS="copl uniform"
+  # ufp4 ALL at the paper's 10 000 users, with w/o GNN (CoPL over MF embeddings). At
+  # 1 000 users (ufp4-all-1k) GCF needs 1 500 epochs to tell the four groups apart
+  # (scripts/lib/gcf.sh).
+  mole mole/ufp4-all "${GRID[@]}" USERS=10000 PRESET=ufp4 VARIANTS="copl uniform copl-mf"
+  mole mole/ufp4-all-1k "${GRID[@]}" PRESET=ufp4 VARIANTS="copl uniform"
+  mole mole/personal-all "${GRID[@]}" PRESET=personal VARIANTS="copl uniform"
+  # AVG: CoPL only. Uniform ignores who answered, so AVG sampling (the same number of
+  # pairs, spread unevenly over users) changes nothing for it: the paper's Uniform rows
+  # are equal for ALL and AVG.
+  for preset in ufp2 tldr ufp4 personal; do
+    mole "mole/$preset-avg" "${GRID[@]}" PRESET=$preset SAMPLING=avg VARIANTS=copl
+  done
+fi
 if stage oracle; then
-  # The paper's G-Oracle (a Uniform model per ground-truth group) where it tells most:
-  # ufp4-all-1k (CoPL below Uniform: can this backbone and step count learn the groups
-  # apart at all?), ufp4-all, tldr-all and ufp2-all. Personal's users have weights, not groups.
+  # The paper's G-Oracle (a Uniform model per ground-truth group): can this backbone and
+  # budget learn the groups apart at all, and does CoPL reach it? ufp4-all-1k's is the
+  # seeds' seed 0. Personal's users have weights, not groups.
+  for set in ufp2-all tldr-all ufp4-all ufp4-all-1k; do from_seeds "$set"; done
   mole mole/ufp4-all-1k "${GRID[@]}" PRESET=ufp4 VARIANTS=g-oracle
-  mole mole/ufp4-all "${GRID[@]}" PRESET=ufp4 VARIANTS=g-oracle
+  mole mole/ufp4-all "${GRID[@]}" USERS=10000 PRESET=ufp4 VARIANTS=g-oracle
   mole mole/tldr-all "${GRID[@]}" PRESET=tldr VARIANTS=g-oracle
-  mole mole/ufp2-all PRESET=ufp2 USERS=2000 VARIANTS=g-oracle
+  mole mole/ufp2-all PRESET=ufp2 USERS=2000 TEST=512 VARIANTS=g-oracle
 fi
 if stage imbalance; then
   for preset in ufp2 tldr; do
-    for ratio in 1:9 9:1; do
+    for ratio in 1:9 3:7 9:1; do
       mole "imbalance/$preset-${ratio/:/-}" "${GRID[@]}" PRESET=$preset SAMPLING=avg RATIO=$ratio \
         UNSEEN=0 EVAL_ARGS=--per-group VARIANTS=copl
     done
@@ -151,6 +155,21 @@ if stage options; then
     [ -f "$set_dir/$variant.experts.json" ] ||
       into "$set_dir/$variant.experts.json" $BIN eval-experts --json --data "$set_dir/data" --ckpt "$set_dir/ckpt-$variant"
   done
+fi
+if stage strength; then
+  # Issue #13 item 3: the baselines at the paper's capacity (every expert LoRA rank 64,
+  # α = 128; ours default to rank 8) on the data of ufp4-all-1k's seed 0 (remade from
+  # the seed), beside the seeds' CoPL, Uniform and G-Oracle at rank 8.
+  mole strength/ufp4-all-1k "${GRID[@]}" PRESET=ufp4 RANK=64 VARIANTS="uniform g-oracle"
+fi
+if stage noise; then
+  # Issue #13 item 5: a tenth of all labels flipped (annotators' noise; test labels
+  # alike, so the data's summary gives the ceiling). GCF fits the flipped labels and its
+  # best-by-validation epoch comes early; its last epoch keeps the groups apart
+  # (docs/benchmarks.md "Label noise"): CoPL over both.
+  mole noise/ufp4-all-1k "${GRID[@]}" PRESET=ufp4 NOISE=0.1 VARIANTS="copl uniform"
+  mole noise/ufp4-all-1k-keep-last "${GRID[@]}" PRESET=ufp4 NOISE=0.1 GCF_ARGS=--keep-last \
+    VARIANTS=copl
 fi
 longer() { # longer <grid set> <env...>: the grid set's data and embeddings, 1 500 steps
   local set=$1 set_dir="$RUNS/longer/${1#*/}"

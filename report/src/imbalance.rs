@@ -77,8 +77,8 @@ impl Skewed {
 }
 
 /// Fig. 4's points, `<preset>-<a>-<b>` as `scripts/report.sh` names them.
-const FIG4_POINTS: [&str; 6] = [
-    "tldr-1-9", "tldr-5-5", "tldr-9-1", "ufp2-1-9", "ufp2-5-5", "ufp2-9-1",
+const FIG4_POINTS: [&str; 8] = [
+    "tldr-1-9", "tldr-3-7", "tldr-5-5", "tldr-9-1", "ufp2-1-9", "ufp2-3-7", "ufp2-5-5", "ufp2-9-1",
 ];
 
 /// The data sets under `runs/imbalance` with a generator summary.

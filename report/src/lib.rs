@@ -11,6 +11,8 @@
 //! - [`longer`]: grid sets retrained with more steps, beside the grid's run;
 //! - [`mole_seeds`]: Table 2's reward-model cells over seeds, mean ± std, and the paired
 //!   differences issue #13's criteria name;
+//! - [`strength`]: the baselines at the paper's LoRA rank beside CoPL (issue #13 item 3);
+//! - [`noise`]: CoPL and Uniform under label noise, GCF's kept epoch (issue #13 item 5);
 //! - [`seeds`]: GCF and adaptation over several seeds, mean ± std;
 //! - [`variants`]: one benchmark run directory's tables (what
 //!   `scripts/mole-benchmarks.sh` prints);
@@ -23,9 +25,11 @@ pub mod figures;
 pub mod imbalance;
 pub mod longer;
 pub mod mole_seeds;
+pub mod noise;
 mod paper;
 pub mod results;
 pub mod reward_models;
 pub mod runs;
 pub mod seeds;
+pub mod strength;
 pub mod variants;

@@ -8,7 +8,10 @@ use std::{collections::BTreeMap, fmt::Write as _, path::Path};
 
 use anyhow::Result;
 
-use super::runs::{Users, Written, evals_in, mean_std, name_of, overall, subdirs};
+use super::runs::{Users, Written, evals_in, mean_std, name_of, overall, read_if_there, subdirs};
+
+/// The row of the data's best single reward (`synth.json`'s `population_test_accuracy`).
+const BEST_SINGLE: &str = "best single reward";
 
 /// Accuracy (in [0, 1]) by variant, users and seed, of one data set.
 type BySeed = BTreeMap<(String, &'static str), BTreeMap<u64, f64>>;
@@ -36,6 +39,18 @@ fn load(set: &Path) -> Result<BySeed> {
         else {
             continue;
         };
+        // The data's best single reward (one preference for everybody, its test
+        // accuracy), a row beside the models: personal's criterion is against it.
+        if let Some(synth) =
+            read_if_there::<copl_synth::Summary>(&dir.join("data").join("synth.json"))?
+        {
+            for users in Users::BOTH {
+                found
+                    .entry((BEST_SINGLE.to_string(), users.name()))
+                    .or_default()
+                    .insert(seed, synth.population_test_accuracy);
+            }
+        }
         for (variant, e) in evals_in(&dir)? {
             for users in Users::BOTH {
                 if let Some(slice) = overall(&e, users) {
@@ -111,7 +126,7 @@ pub fn tables(sets: &[std::path::PathBuf]) -> Result<String> {
                 cell(Users::Unseen)
             )?;
         }
-        for other in ["uniform", "g-oracle"] {
+        for other in ["uniform", "g-oracle", BEST_SINGLE] {
             for users in Users::BOTH {
                 let key = |v: &str| (v.to_string(), users.name());
                 let (Some(copl), Some(b)) = (found.get(&key("copl")), found.get(&key(other)))
@@ -124,15 +139,23 @@ pub fn tables(sets: &[std::path::PathBuf]) -> Result<String> {
                 }
                 let (m, s) = mean_std(&d);
                 let se = s / (d.len() as f64).sqrt();
+                let (se, reading) = if d.len() > 1 {
+                    let beyond = m.abs() > 2.0 * se;
+                    (
+                        format!("{:.2}", 100.0 * se),
+                        if beyond {
+                            "beyond 2 SE"
+                        } else {
+                            "within 2 SE: noise"
+                        },
+                    )
+                } else {
+                    ("–".into(), "one seed")
+                };
                 differences.push(format!(
-                    "| {name} | copl − {other} | {} | {:+.2} | {} | {} |",
+                    "| {name} | copl − {other} | {} | {:+.2} | {se} | {} | {reading} |",
                     users.name(),
                     100.0 * m,
-                    if d.len() > 1 {
-                        format!("{:.2}", 100.0 * se)
-                    } else {
-                        "–".into()
-                    },
                     d.len()
                 ));
             }
@@ -142,8 +165,8 @@ pub fn tables(sets: &[std::path::PathBuf]) -> Result<String> {
     if !differences.is_empty() {
         writeln!(
             md,
-            "| data set | difference | users | points (mean) | standard error | seeds |\n\
-             |---|---|---|---|---|---|\n{}\n",
+            "| data set | difference | users | points (mean) | standard error | seeds | \
+             reading |\n|---|---|---|---|---|---|---|\n{}\n",
             differences.join("\n")
         )?;
     }

@@ -53,8 +53,11 @@ pub fn report(runs: &Path, figures_dir: &Path, markdown: &Path) -> Result<Writte
         "# Results\n\nMade by one command, `scripts/report.sh`: it runs each evaluation \
          stage (its header states their scales on this 2-core machine) and ends with \
          `copl-report --runs {}`, which wrote this file from the evaluation JSON \
-         under that directory; nothing here is typed by hand. MoLE runs are one seed \
-         each; the cheap stages are repeated over seeds in the last section. Our data sets are \
+         under that directory; nothing here is typed by hand. Table 2 and the \
+         sections after it are one seed (seed 0); Table 2's ALL cells are repeated over \
+         three seeds in the section after it (mean ± std, CoPL's differences with their \
+         standard errors), the cheap stages in the last section. A difference inside two \
+         standard errors is noise, a win as much as a loss. Our data sets are \
          synthetic analogs of the paper's (docs/data.md) and our backbone is MiniLM, not \
          gemma-2b-it: where a paper number stands beside ours, compare orderings, not \
          levels.\n",
@@ -62,6 +65,8 @@ pub fn report(runs: &Path, figures_dir: &Path, markdown: &Path) -> Result<Writte
     )?;
     super::reward_models::reward_models(runs, &mut md, &mut written)?;
     super::mole_seeds::mole_seeds(runs, &mut md, &mut written)?;
+    super::strength::strength(runs, &mut md, &mut written)?;
+    super::noise::noise(runs, &mut md, &mut written)?;
     super::imbalance::imbalance(runs, figures_dir, markdown, &mut md, &mut written)?;
     super::imbalance::options(runs, &mut md, &mut written)?;
     expert_allocation(runs, figures_dir, markdown, &mut md, &mut written)?;

@@ -137,6 +137,7 @@ pub fn training(
         routing: Routing::Gates,
         oracle_groups: Vec::new(),
         centroid_gates: None,
+        lora_rank: Some(8),
         hyper_parameters: MoleTrainConfig {
             steps,
             ..MoleTrainConfig::default()

@@ -119,6 +119,10 @@ pub struct MoleSummary {
     /// What `--gate-init kmeans` chose (clusters, their sizes, the logit scale).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub centroid_gates: Option<CentroidGates>,
+    /// Every expert's LoRA rank (`--rank`; α = 2r). Absent in files written before
+    /// 2026-12-07 (those ran the default, 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora_rank: Option<usize>,
     /// The training settings the run used (steps, pairs a step, learning rate, warm-up,
     /// …): what the report states its budget from.
     pub hyper_parameters: MoleTrainConfig,
@@ -348,6 +352,7 @@ pub fn run_mole(
         routing: config.routing,
         oracle_groups,
         centroid_gates,
+        lora_rank: Some(model_config.mole.rank),
         train_pairs: train_pairs.len(),
         val_pairs: val_pairs.len(),
         test_pairs: test_pairs.len(),
