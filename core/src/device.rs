@@ -74,6 +74,12 @@ pub fn dtype(name: &str, device: &Device) -> Result<DType, DeviceError> {
     }
 }
 
+/// Whether `name` is a dtype [`dtype`] takes, without a device: settings are checked
+/// before one is opened (the server's `dtype`). The names live in [`dtype`] alone.
+pub fn check_dtype(name: &str) -> Result<(), DeviceError> {
+    dtype(name, &Device::Cpu).map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
