@@ -85,6 +85,9 @@ from_seeds() {
   done < <(evidence_files "$src")
 }
 
+# Table 2's cells the seeds have, before any stage (cheap copies; the report shows them
+# even when the mole stage has not run).
+for set in ufp2-all tldr-all ufp4-all ufp4-all-1k personal-all; do from_seeds "$set"; done
 if stage gcf; then
   [ -f "$RUNS/gcf/ufp2-all-full.eval.json" ] || OUT="$RUNS/gcf" scripts/gcf-benchmarks.sh
 fi
@@ -108,7 +111,6 @@ if stage mole-seeds; then
   seeds ufp2-all PRESET=ufp2 USERS=2000 VARIANTS="copl uniform"
 fi
 if stage mole; then
-  for set in ufp2-all tldr-all ufp4-all ufp4-all-1k personal-all; do from_seeds "$set"; done
   mole mole/ufp2-all PRESET=ufp2 USERS=2000 TEST=512
   mole mole/tldr-all "${GRID[@]}" PRESET=tldr VARIANTS="copl uniform"
   # ufp4 ALL at the paper's 10 000 users, with w/o GNN (CoPL over MF embeddings). At
@@ -128,7 +130,6 @@ if stage oracle; then
   # The paper's G-Oracle (a Uniform model per ground-truth group): can this backbone and
   # budget learn the groups apart at all, and does CoPL reach it? ufp4-all-1k's is the
   # seeds' seed 0. Personal's users have weights, not groups.
-  for set in ufp2-all tldr-all ufp4-all ufp4-all-1k; do from_seeds "$set"; done
   mole mole/ufp4-all-1k "${GRID[@]}" PRESET=ufp4 VARIANTS=g-oracle
   mole mole/ufp4-all "${GRID[@]}" USERS=10000 PRESET=ufp4 VARIANTS=g-oracle
   mole mole/tldr-all "${GRID[@]}" PRESET=tldr VARIANTS=g-oracle

@@ -452,8 +452,9 @@ fn reading(sets: &[SetRuns], md: &mut String) -> Result<()> {
             md,
             "- Sampling error: a cell scores at least {n} test pairs, so its standard error \
              is at most {se:.1} points; a difference between two cells under {:.1} points \
-             (two standard errors of the difference) is within noise. MoLE runs are one \
-             seed each.",
+             (two standard errors of the difference) is within noise. These cells are one \
+             seed; the next section repeats the ALL sets over three (seed to seed spread \
+             included).",
             2.0 * std::f64::consts::SQRT_2 * se
         )?;
     }
