@@ -136,12 +136,15 @@ if stage oracle; then
   mole mole/ufp2-all PRESET=ufp2 USERS=2000 TEST=512 VARIANTS=g-oracle
 fi
 if stage imbalance; then
-  for preset in ufp2 tldr; do
-    for ratio in 1:9 3:7 9:1; do
+  # 3:7 first (issue #13 item 5 names it; 1:9 has been measured before, docs/benchmarks.md).
+  for ratio in 3:7 1:9 9:1; do
+    for preset in ufp2 tldr; do
       mole "imbalance/$preset-${ratio/:/-}" "${GRID[@]}" PRESET=$preset SAMPLING=avg RATIO=$ratio \
         UNSEEN=0 EVAL_ARGS=--per-group VARIANTS=copl
     done
-    # The balanced point is Table 2's AVG run.
+  done
+  # The balanced point is Table 2's AVG run.
+  for preset in ufp2 tldr; do
     [ -e "$RUNS/imbalance/$preset-5-5" ] || ln -s "../mole/$preset-avg" "$RUNS/imbalance/$preset-5-5"
   done
 fi
