@@ -21,7 +21,7 @@ source scripts/lib/into.sh
 
 for set in "ufp4 all" "ufp4 avg" "ufp2 all"; do
   read -r preset sampling <<<"$set"
-  [ -f "$OUT/data-$preset-$sampling/synth.json" ] ||
+  [ -f "$OUT/data-$preset-$sampling/annotations.jsonl" ] ||
     $BIN synth --preset "$preset" --sampling "$sampling" --users 10000 --seed 0 \
       --out "$OUT/data-$preset-$sampling" >/dev/null
 done

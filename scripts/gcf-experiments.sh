@@ -23,7 +23,7 @@ mkdir -p "$OUT"
 
 for set in "ufp4 all" "ufp4 avg" "ufp2 all" "tldr all" "personal all"; do
   read -r preset sampling <<<"$set"
-  [ -f "$OUT/data-$preset-$sampling/synth.json" ] ||
+  [ -f "$OUT/data-$preset-$sampling/annotations.jsonl" ] ||
     $BIN synth --preset "$preset" --sampling "$sampling" --users "$USERS" --seed 0 \
       --out "$OUT/data-$preset-$sampling" >/dev/null
 done

@@ -24,7 +24,7 @@ BIN=./target/release/copl-train
 source scripts/lib/into.sh
 data() { # users → directory of ufp4-avg (sparse catalogue) at that many users
   local dir=$OUT/data-ufp4-avg${2:-}
-  [ -f "$dir/synth.json" ] ||
+  [ -f "$dir/annotations.jsonl" ] ||
     $BIN synth --preset ufp4 --catalogue sparse --sampling avg --users "$1" --seed 0 --out "$dir" >/dev/null
   echo "$dir"
 }

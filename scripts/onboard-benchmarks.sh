@@ -10,6 +10,11 @@ cd "$(dirname "$0")/.."
 GCF=${GCF:-runs/gcf-bench}
 OUT=${OUT:-runs/onboard}
 mkdir -p "$OUT"
+# A GCF run restored from evidence/ (scripts/lib/evidence.sh keeps its JSON, not its
+# checkpoint) is trained again from its seed for the checkpoint read here.
+for s in all avg; do
+  [ -f "$GCF/ckpt-ufp4-$s-gcf/manifest.json" ] || rm -f "$GCF/ufp4-$s-gcf.json"
+done
 [ -f "$GCF/ufp4-avg-gcf.json" ] && [ -f "$GCF/ufp4-all-gcf.json" ] || OUT=$GCF scripts/gcf-benchmarks.sh
 # The package set of every release build here (one feature resolution: no rebuilds).
 cargo build --release -q -p copl-server -p copl-cli -p copl-trainer -p copl-report

@@ -21,7 +21,7 @@ COMMON=("${GCF_CPU[@]}" --epochs "$(gcf_epochs "$USERS")")
 for seed in $SEEDS; do
   for set in ufp4-all ufp4-avg ufp2-all; do
     data="$OUT/data-$set-s$seed"
-    [ -f "$data/synth.json" ] ||
+    [ -f "$data/annotations.jsonl" ] ||
       $BIN synth --preset "${set%-*}" --sampling "${set#*-}" --users "$USERS" --seed "$seed" \
         --out "$data" >/dev/null
     case $set in
