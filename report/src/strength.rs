@@ -123,11 +123,7 @@ pub fn strength(runs: &Path, md: &mut String, written: &mut Written) -> Result<(
                 cell(Users::Unseen)
             )?;
         }
-        let (Some(copl), Some(uniform), Some(oracle)) = (
-            eval_of(&weak, "copl"),
-            eval_of(&strong, "uniform"),
-            eval_of(&strong, "g-oracle"),
-        ) else {
+        let Some(copl) = eval_of(&weak, "copl") else {
             continue;
         };
         let against = |other: &MoleEval| {
@@ -137,25 +133,27 @@ pub fn strength(runs: &Path, md: &mut String, written: &mut Written) -> Result<(
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        readings.push(format!(
-            "on {name}, CoPL against Uniform at rank 64: {}; against the G-Oracle at rank \
-             64: {}",
-            against(uniform),
-            against(oracle)
-        ));
-        if let (Some(u8), Some(o8)) = (eval_of(&weak, "uniform"), eval_of(&weak, "g-oracle")) {
-            let gain = |strong: &MoleEval, weak: &MoleEval| {
-                Users::BOTH
-                    .into_iter()
-                    .filter_map(|u| difference(strong, weak, u))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+        // Each rank-64 baseline read where it ran: CoPL against it, and it against its
+        // rank-8 self.
+        for (model, variant) in [("Uniform", "uniform"), ("the G-Oracle", "g-oracle")] {
+            let Some(strong64) = eval_of(&strong, variant) else {
+                continue;
             };
-            readings.push(format!(
-                "rank 64 over rank 8: Uniform {}; G-Oracle {}",
-                gain(uniform, u8),
-                gain(oracle, o8)
-            ));
+            let mut reading = format!(
+                "on {name}, CoPL against {model} at rank 64: {}",
+                against(strong64)
+            );
+            if let Some(weak8) = eval_of(&weak, variant) {
+                let gain: Vec<String> = Users::BOTH
+                    .into_iter()
+                    .filter_map(|u| difference(strong64, weak8, u))
+                    .collect();
+                reading.push_str(&format!(
+                    "; {model} rank 64 over rank 8: {}",
+                    gain.join(", ")
+                ));
+            }
+            readings.push(reading);
         }
     }
     writeln!(md)?;

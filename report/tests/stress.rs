@@ -82,11 +82,11 @@ fn rank_64_baselines_stand_beside_the_seeds_copl_with_their_differences_read() {
     );
     // .98 against .99: −1.0 inside 2·√(.98·.02/512 + .99·.01/512) = 1.5.
     assert!(
-        md.contains("against the G-Oracle at rank 64: -1.0 on seen users (within 2 SE = 1.5)"),
+        md.contains("CoPL against the G-Oracle at rank 64: -1.0 on seen users (within 2 SE = 1.5)"),
         "{md}"
     );
     assert!(
-        md.contains("rank 64 over rank 8: Uniform +4.0 on seen users"),
+        md.contains("; Uniform rank 64 over rank 8: +4.0 on seen users"),
         "{md}"
     );
 }
