@@ -75,15 +75,7 @@ mole() { # mole <set dir> <env...>: scripts/mole-benchmarks.sh into $RUNS/<set d
 # (scripts/mole-seeds.sh runs mole-benchmarks.sh with SEED=0 and the grid's settings),
 # copied into mole/<set> instead of trained twice; mole-benchmarks.sh then trains only
 # the variants they lack, on data and GCF remade from the same seed.
-from_seeds() {
-  local src="$RUNS/mole-seeds/$1/s0" dst="$RUNS/mole/$1" f
-  [ -d "$src" ] || return 0
-  while read -r f; do
-    [ -e "$dst/$f" ] && continue
-    mkdir -p "$(dirname "$dst/$f")"
-    cp "$src/$f" "$dst/$f"
-  done < <(evidence_files "$src")
-}
+from_seeds() { json_fill "$RUNS/mole-seeds/$1/s0" "$RUNS/mole/$1"; }
 
 # Table 2's cells the seeds have, before any stage (cheap copies; the report shows them
 # even when the mole stage has not run).

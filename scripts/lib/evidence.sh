@@ -16,15 +16,21 @@ evidence_files() {
     sed 's|^\./||' | sort)
 }
 
+# json_fill SRC DST: copies SRC's evidence files (evidence_files) into DST where DST has
+# no such file; a DST file is never replaced.
+json_fill() {
+  local src=$1 dst=$2 f
+  [ -d "$src" ] || return 0
+  while read -r f; do
+    [ -e "$dst/$f" ] && continue
+    mkdir -p "$(dirname "$dst/$f")"
+    cp "$src/$f" "$dst/$f"
+  done < <(evidence_files "$src")
+}
+
 # evidence_restore RUNS: copies evidence/report/* into RUNS where RUNS has no such file.
 evidence_restore() {
-  local runs=$1 f
-  [ -d "$EVIDENCE" ] || return 0
-  while read -r f; do
-    [ -e "$runs/$f" ] && continue
-    mkdir -p "$(dirname "$runs/$f")"
-    cp "$EVIDENCE/$f" "$runs/$f"
-  done < <(evidence_files "$EVIDENCE")
+  json_fill "$EVIDENCE" "$1"
 }
 
 # evidence_save RUNS: copies RUNS' JSON into evidence/report/ (newer runs replace older).
