@@ -14,14 +14,14 @@ use super::runs::{
     Users, Written, eval_of, evals_in, name_of, overall, read_typed, subdirs, training_summary,
 };
 
-/// The rank `copl-train mole` uses when `--rank` is not given (files written before
-/// `MoleSummary::lora_rank` existed ran it).
-const DEFAULT_RANK: usize = 8;
-
 /// The LoRA rank `variant` trained in `dir` at: its training summary's, or for the
 /// G-Oracle (one model a group, `g-oracle-<group>.json`) its groups' models'.
 fn rank_of(dir: &Path, variant: &str) -> Result<Option<usize>> {
-    let rank = |s: MoleSummary| s.lora_rank.unwrap_or(DEFAULT_RANK);
+    // Files written before `MoleSummary::lora_rank` existed ran the model's default rank.
+    let rank = |s: MoleSummary| {
+        s.lora_rank
+            .unwrap_or_else(|| copl_core::model::mole::MoleConfig::default().rank)
+    };
     if variant != "g-oracle" {
         return Ok(training_summary(dir, variant)?.map(rank));
     }
@@ -66,6 +66,15 @@ fn difference(a: &MoleEval, b: &MoleEval, users: Users) -> Option<String> {
         users.name(),
         100.0 * noise
     ))
+}
+
+/// `a − b` for seen and unseen users, each read against 2 SE.
+fn differences(a: &MoleEval, b: &MoleEval) -> String {
+    Users::BOTH
+        .into_iter()
+        .filter_map(|u| difference(a, b, u))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The section.
@@ -126,13 +135,6 @@ pub fn strength(runs: &Path, md: &mut String, written: &mut Written) -> Result<(
         let Some(copl) = eval_of(&weak, "copl") else {
             continue;
         };
-        let against = |other: &MoleEval| {
-            Users::BOTH
-                .into_iter()
-                .filter_map(|u| difference(copl, other, u))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         // Each rank-64 baseline read where it ran: CoPL against it, and it against its
         // rank-8 self.
         for (model, variant) in [("Uniform", "uniform"), ("the G-Oracle", "g-oracle")] {
@@ -141,16 +143,12 @@ pub fn strength(runs: &Path, md: &mut String, written: &mut Written) -> Result<(
             };
             let mut reading = format!(
                 "on {name}, CoPL against {model} at rank 64: {}",
-                against(strong64)
+                differences(copl, strong64)
             );
             if let Some(weak8) = eval_of(&weak, variant) {
-                let gain: Vec<String> = Users::BOTH
-                    .into_iter()
-                    .filter_map(|u| difference(strong64, weak8, u))
-                    .collect();
                 reading.push_str(&format!(
                     "; {model} rank 64 over rank 8: {}",
-                    gain.join(", ")
+                    differences(strong64, weak8)
                 ));
             }
             readings.push(reading);
