@@ -28,7 +28,8 @@
 #                (re-weighting, load balancing; and re-weighting on tldr 1:9)
 #   - strength/ufp4-all-1k: Uniform and G-Oracle at the paper's LoRA rank 64 (issue #13
 #                item 3; ours default to the rank-8 shared expert) on the seeds' seed-0
-#                data: is CoPL's win a weak-baseline artefact? (5 models, ≈ 40 min)
+#                data: is CoPL's win a weak-baseline artefact? (5 models; the rank-64
+#                Uniform took 46 min here beside other jobs, 2026-12-07)
 #   - noise/<set>: label noise 0.1 (`synth --label-noise`, test labels alike) on
 #                ufp4-all-1k: CoPL and Uniform, and CoPL over GCF's last epoch
 #                (`gcf --keep-last`; issue #13 item 5, its open problem; ≈ 30 min)
