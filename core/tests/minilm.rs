@@ -84,7 +84,7 @@ fn real_minilm_equals_candle_transformers_with_fresh_adapters() {
             &model
                 .backbone
                 .adapters()
-                .route_users(&users(), false)
+                .route_users(&users(), None)
                 .unwrap(),
         )
         .unwrap();
@@ -272,7 +272,7 @@ fn cached_equals_full(variant: Variant) {
     let rows = model.tokenize(&ITEMS, false).unwrap();
     let rows: Vec<_> = rows.iter().collect();
     let u = users();
-    let conditioning = model.condition(&u, false).unwrap();
+    let conditioning = model.condition(&u, None).unwrap();
     assert_eq!(
         conditioning.user_token.is_some(),
         variant == Variant::UserToken
@@ -283,9 +283,9 @@ fn cached_equals_full(variant: Variant) {
         .unwrap();
     let mut cache = copl_core::model::frozen_cache::FrozenCache::new(usize::MAX);
     // Fill the cache from other batches: the last row alone, then the first two.
-    let one = model.condition(&u.narrow(0, 2, 1).unwrap(), false).unwrap();
+    let one = model.condition(&u.narrow(0, 2, 1).unwrap(), None).unwrap();
     model.score_cached(&rows[2..], &one, &mut cache).unwrap();
-    let two = model.condition(&u.narrow(0, 0, 2).unwrap(), false).unwrap();
+    let two = model.condition(&u.narrow(0, 0, 2).unwrap(), None).unwrap();
     model.score_cached(&rows[..2], &two, &mut cache).unwrap();
     assert_eq!((cache.len(), cache.misses, cache.hits), (3, 3, 0));
     // Each state is compact: it does not keep its whole batch's storage alive.
@@ -299,7 +299,7 @@ fn cached_equals_full(variant: Variant) {
 
     // The same text for another user scores differently (the user matters).
     let other = model
-        .condition(&(u.narrow(0, 0, 1).unwrap() * -1.0).unwrap(), false)
+        .condition(&(u.narrow(0, 0, 1).unwrap() * -1.0).unwrap(), None)
         .unwrap();
     let again = model.score_cached(&rows[..1], &other, &mut cache).unwrap();
     let moved: f32 = (again - cached.narrow(0, 0, 1).unwrap())
@@ -340,4 +340,35 @@ fn cached_equals_full(variant: Variant) {
             "{variant:?} {name}: {d} of {scale}"
         );
     }
+}
+
+/// A token limit the template alone fills would score every response of a prompt alike
+/// (the response is cut away): refused at build, naming the limit and the template's size.
+#[test]
+fn a_token_limit_the_template_fills_is_refused() {
+    let dir = minilm();
+    // BERT's pair template alone is `[CLS] [SEP] [SEP]`: 3 tokens.
+    let at = |max_tokens, template| RewardModelConfig {
+        max_tokens,
+        template,
+        ..config()
+    };
+    let err = RewardModel::fresh(&dir, at(3, Template::Pair), &VarMap::new(), &Device::Cpu)
+        .expect_err("3 tokens leave no room for a response");
+    let message = err.to_string();
+    assert!(
+        message.contains("max_tokens 3") && message.contains("template alone is 3 tokens"),
+        "{message}"
+    );
+    RewardModel::fresh(&dir, at(4, Template::Pair), &VarMap::new(), &Device::Cpu)
+        .expect("4 tokens leave one for the response");
+    // A chat template counts its own words.
+    let chat = Template::Format {
+        format: "Question from a user of the service: {prompt} Answer: {response}".into(),
+    };
+    let err = RewardModel::fresh(&dir, at(12, chat.clone()), &VarMap::new(), &Device::Cpu)
+        .expect_err("the chat template is longer than 12 tokens");
+    assert!(err.to_string().contains("max_tokens 12"), "{err}");
+    RewardModel::fresh(&dir, at(32, chat), &VarMap::new(), &Device::Cpu)
+        .expect("32 tokens hold the template and a response");
 }

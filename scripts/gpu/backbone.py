@@ -49,15 +49,23 @@ SHAPES = {
 }
 
 
-def tokenizer(vocab_size):
+# Gemma's chat-template markers, one token each as in Gemma's own tokenizer: spelt in
+# bytes, the template alone was 73 tokens and filled the dry run's 48-token inputs, so
+# no response was read and every pair tied (2026-12-07).
+SPECIAL = {"bert": [], "gemma": ["<pad>", "<eos>", "<bos>", "<start_of_turn>", "<end_of_turn>"]}
+
+
+def tokenizer(vocab_size, special=()):
     """Byte-level, no merges: every text is its bytes (so texts differ as token
-    sequences), ids 0–255; the rest of the vocabulary (t256 …) only pads its size, for
-    random ids over all of it."""
+    sequences), ids 0–255; then `special` (one id each); the rest of the vocabulary
+    (t… ) only pads its size, for random ids over all of it."""
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
     vocab = {c: i for i, c in enumerate(alphabet)}
-    vocab.update({f"t{i}": i for i in range(len(alphabet), vocab_size)})
+    vocab.update({t: len(alphabet) + i for i, t in enumerate(special)})
+    vocab.update({f"t{i}": i for i in range(len(vocab), vocab_size)})
     tok = Tokenizer(models.BPE(vocab, []))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.add_special_tokens(list(special))
     return tok
 
 
@@ -99,7 +107,8 @@ def main():
         path = os.path.join(args.out, extra)
         if os.path.exists(path):
             os.remove(path)
-    tokenizer(config["vocab_size"]).save(os.path.join(args.out, "tokenizer.json"))
+    family = "bert" if config["model_type"] == "bert" else "gemma"
+    tokenizer(config["vocab_size"], SPECIAL[family]).save(os.path.join(args.out, "tokenizer.json"))
     print(f"{args.shape}: {sum(t.numel() for t in model.parameters()) / 1e6:.1f} M parameters in {args.out}")
 
 

@@ -33,6 +33,31 @@ pub enum LoadError {
     Tensor(#[from] candle_core::Error),
 }
 
+/// Refuses a token limit the template alone fills: every input would be cut to the
+/// template's own tokens, the response never read, and every response of a prompt given
+/// the same reward (a tiny byte-level Gemma at 48 tokens did exactly that, 2026-12-07:
+/// its chat template is 73 tokens; validation accuracy 0.0, every pair a tie).
+fn check_room_for_response(
+    tokenizer: &Tokenizer,
+    config: &RewardModelConfig,
+    dir: &Path,
+) -> Result<(), LoadError> {
+    let template = tokenizer
+        .encode(config.template.input("", ""), true)
+        .map_err(|e| LoadError::Invalid(format!("{}: tokenizer: {e}", dir.display())))?
+        .get_ids()
+        .len();
+    if template >= config.max_tokens {
+        return Err(LoadError::Invalid(format!(
+            "max_tokens {} leaves no room for the response: the template alone is {template} \
+             tokens with {}'s tokenizer",
+            config.max_tokens,
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 /// What each row of a batch is scored for.
 #[derive(Clone, Debug)]
 pub struct Conditioning {
@@ -290,11 +315,13 @@ impl RewardModel {
             )?),
             Variant::Copl | Variant::Uniform => None,
         };
+        let tokenizer = backbone::tokenizer(dir)?;
+        check_room_for_response(&tokenizer, &config, dir)?;
         Ok(Self {
             backbone,
             head,
             user_token,
-            tokenizer: backbone::tokenizer(dir)?,
+            tokenizer,
             config,
             device: device.clone(),
             dtype,
@@ -364,10 +391,15 @@ impl RewardModel {
         self.head.forward(&hidden, &attention_mask)
     }
 
-    /// What rows for users `[n, d_user]` are scored for: the gates' routing (with
-    /// training noise when `noise`) under CoPL; the shared expert only under Uniform and
-    /// UserToken, the latter with each user projected to a token.
-    pub fn condition(&self, users: &Tensor, noise: bool) -> candle_core::Result<Conditioning> {
+    /// What rows for users `[n, d_user]` are scored for: the gates' routing (with the
+    /// training noise `noise`, per projection `[n × M]`, when given) under CoPL; the
+    /// shared expert only under Uniform and UserToken, the latter with each user
+    /// projected to a token.
+    pub fn condition(
+        &self,
+        users: &Tensor,
+        noise: Option<&[Vec<f32>]>,
+    ) -> candle_core::Result<Conditioning> {
         let adapters = self.backbone.adapters();
         let (n, _) = users.dims2()?;
         let shared_only = || -> candle_core::Result<Vec<Routing>> {
@@ -491,7 +523,7 @@ impl RewardModel {
         truncate: bool,
     ) -> Result<Vec<f32>, InputError> {
         let batch = self.encode(items, truncate)?;
-        let conditioning = self.condition(users, false)?;
+        let conditioning = self.condition(users, None)?;
         Ok(self
             .score(&batch, &conditioning)?
             .to_dtype(DType::F32)?
