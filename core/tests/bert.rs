@@ -91,7 +91,7 @@ fn with_lora_b_zero_hidden_states_equal_candle_transformers() {
     let (ids, types, mask) = batch();
     let masks = model
         .adapters()
-        .masks(&model.adapters().route_users(&users(), false).unwrap())
+        .masks(&model.adapters().route_users(&users(), None).unwrap())
         .unwrap();
     let ours = model.forward(&ids, &types, &mask, &masks).unwrap();
     let theirs = reference.forward(&ids, &types, Some(&mask)).unwrap();
@@ -138,7 +138,7 @@ fn a_mixed_user_batch_gives_each_row_what_it_gets_alone() {
     let u = (users() * 20.0).unwrap();
     let routed: Vec<Vec<u32>> = model
         .adapters()
-        .route_users(&u, false)
+        .route_users(&u, None)
         .unwrap()
         .into_iter()
         .map(|r| r.experts)
@@ -154,13 +154,13 @@ fn a_mixed_user_batch_gives_each_row_what_it_gets_alone() {
             &mask,
             &model
                 .adapters()
-                .masks(&model.adapters().route_users(&u, false).unwrap())
+                .masks(&model.adapters().route_users(&u, None).unwrap())
                 .unwrap(),
         )
         .unwrap();
     for row in 0..3 {
         let one = |t: &Tensor| t.narrow(0, row, 1).unwrap();
-        let routing = model.adapters().route_users(&one(&u), false).unwrap();
+        let routing = model.adapters().route_users(&one(&u), None).unwrap();
         let alone = model
             .forward(
                 &one(&ids),
@@ -183,7 +183,7 @@ fn a_mixed_user_batch_gives_each_row_what_it_gets_alone() {
             &mask,
             &model
                 .adapters()
-                .masks(&model.adapters().route_users(&swapped, false).unwrap())
+                .masks(&model.adapters().route_users(&swapped, None).unwrap())
                 .unwrap(),
         )
         .unwrap();
@@ -224,7 +224,7 @@ fn cached_user_routings_give_the_gates_result_without_running_them() {
     );
     let u = (users() * 20.0).unwrap();
     let cached = model.adapters().user_routings(&u).unwrap();
-    let gates = model.adapters().route_users(&u, false).unwrap();
+    let gates = model.adapters().route_users(&u, None).unwrap();
     for (p, r) in gates.iter().enumerate() {
         let w: Vec<Vec<f32>> = r.weights.to_vec2().unwrap();
         for row in 0..3 {

@@ -100,7 +100,7 @@ fn equals_candle(
         .masks(
             &model
                 .adapters()
-                .route_users(&users().narrow(0, 0, 2).unwrap(), false)
+                .route_users(&users().narrow(0, 0, 2).unwrap(), None)
                 .unwrap(),
         )
         .unwrap();
@@ -209,7 +209,7 @@ fn a_right_padded_mixed_user_batch_gives_each_row_what_it_gets_alone() {
     .unwrap();
     let lengths = [6, 3, 7];
     let u = users();
-    let routings = model.adapters().route_users(&u, false).unwrap();
+    let routings = model.adapters().route_users(&u, None).unwrap();
     assert!(
         routings
             .iter()
@@ -229,7 +229,7 @@ fn a_right_padded_mixed_user_batch_gives_each_row_what_it_gets_alone() {
                     .masks(
                         &model
                             .adapters()
-                            .route_users(&u.narrow(0, row, 1).unwrap(), false)
+                            .route_users(&u.narrow(0, row, 1).unwrap(), None)
                             .unwrap(),
                     )
                     .unwrap(),
@@ -283,7 +283,7 @@ fn frozen_layers_computed_per_row_and_re_padded_give_the_whole_forward() {
         .masks(
             &model
                 .adapters()
-                .route_users(&users().narrow(0, 0, 2).unwrap(), false)
+                .route_users(&users().narrow(0, 0, 2).unwrap(), None)
                 .unwrap(),
         )
         .unwrap();

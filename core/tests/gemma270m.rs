@@ -107,7 +107,7 @@ fn gemma_270m_loads_from_the_gguf_and_completes_a_sentence() {
     let users = Tensor::zeros((1, 8), DType::F32, &dev).unwrap();
     let masks = model
         .adapters()
-        .masks(&model.adapters().route_users(&users, false).unwrap())
+        .masks(&model.adapters().route_users(&users, None).unwrap())
         .unwrap();
     let hidden = model
         .forward(&ids, &ids.ones_like().unwrap(), &masks)

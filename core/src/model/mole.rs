@@ -170,11 +170,16 @@ impl UserRouting {
 }
 
 /// Top-1 routing from gate logits `[n, M]` at temperature τ, with optional logit noise
-/// (training): w_u = softmax(logits / τ)[e], e = argmax.
-pub fn route(logits: &Tensor, temperature: f64, noise: Option<f64>) -> Result<Routing> {
+/// `[n × M]` row-major (training: N(0, σ²) draws the trainer makes from its seeded
+/// generator; candle's `randn_like` is unseeded, which made two runs with one `--seed`
+/// train different models, 2026-12-07): w_u = softmax((logits + noise) / τ)[e], e = argmax.
+pub fn route(logits: &Tensor, temperature: f64, noise: Option<&[f32]>) -> Result<Routing> {
     let logits = match noise {
-        Some(std) if std > 0.0 => (logits + logits.randn_like(0.0, std)?)?,
-        _ => logits.clone(),
+        Some(noise) => {
+            let noise = Tensor::from_slice(noise, logits.shape(), logits.device())?;
+            (logits + noise.to_dtype(logits.dtype())?)?
+        }
+        None => logits.clone(),
     };
     let probabilities = candle_nn::ops::softmax(&(&logits / temperature)?, D::Minus1)?;
     let experts: Vec<u32> = probabilities.argmax(D::Minus1)?.to_vec1()?;
@@ -287,12 +292,25 @@ pub struct MoleSet {
 
 impl MoleSet {
     /// Routes users `[n, d_user]` (L2-normalised GCF embeddings) through every
-    /// projection's gate; `noise` adds the training-time logit noise.
-    pub fn route_users(&self, users: &Tensor, noise: bool) -> Result<Vec<Routing>> {
-        let noise = noise.then_some(self.config.gate_noise);
+    /// projection's gate; `noise` (training), per projection `[n × M]`, is added to its
+    /// gate's logits.
+    pub fn route_users(&self, users: &Tensor, noise: Option<&[Vec<f32>]>) -> Result<Vec<Routing>> {
+        if let Some(noise) = noise
+            && noise.len() != self.moles.len()
+        {
+            candle_core::bail!(
+                "gate noise for {} projections, the model has {}",
+                noise.len(),
+                self.moles.len()
+            );
+        }
         self.moles
             .iter()
-            .map(|m| route(&m.gate().logits(users)?, self.config.temperature, noise))
+            .enumerate()
+            .map(|(p, m)| {
+                let z = noise.map(|z| z[p].as_slice());
+                route(&m.gate().logits(users)?, self.config.temperature, z)
+            })
             .collect()
     }
 
@@ -307,7 +325,7 @@ impl MoleSet {
 
     /// Each user's routing (rows of `users`), for caching.
     pub fn user_routings(&self, users: &Tensor) -> Result<Vec<UserRouting>> {
-        let routings = self.route_users(users, false)?;
+        let routings = self.route_users(users, None)?;
         let (n, _) = users.dims2()?;
         let weights: Vec<Vec<Vec<f32>>> = routings
             .iter()

@@ -87,12 +87,21 @@ pub fn bench_train_step(
     } else {
         0.0
     };
+    // Training's gate noise (its values do not change the step's cost).
+    let experts = model.config.mole.experts;
+    let noise: Vec<Vec<f32>> = (0..model.backbone.adapters().moles.len())
+        .map(|_| {
+            (0..rows.len() * experts)
+                .map(|_| rng.random_range(-0.1..0.1))
+                .collect()
+        })
+        .collect();
     let mut cache = FrozenCache::new(usize::MAX);
     let (mut f, mut b, mut o) = (Vec::new(), Vec::new(), Vec::new());
     // One step fills the cache; the median of the rest is reported.
     for _ in 0..steps.max(1) + 1 {
         let t0 = Instant::now();
-        let r = model.score_cached(&rows, &model.condition(&users, true)?, &mut cache)?;
+        let r = model.score_cached(&rows, &model.condition(&users, Some(&noise))?, &mut cache)?;
         let margin = (r.narrow(0, 0, batch_pairs)? - r.narrow(0, batch_pairs, batch_pairs)?)?;
         let loss = crate::optim::neg_log_sigmoid(&margin)?.mean_all()?;
         let t1 = Instant::now();

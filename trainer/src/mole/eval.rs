@@ -410,5 +410,5 @@ pub fn score_for_user(
         &model.device,
     )?;
     let mut cache = super::train::MoleTrainConfig::default().frozen_cache();
-    Ok(super::train::text_rewards(&model, &items, &users, false, &mut cache)?.to_vec1()?)
+    Ok(super::train::text_rewards(&model, &items, &users, None, &mut cache)?.to_vec1()?)
 }

@@ -18,6 +18,7 @@ use copl_core::model::{
 };
 use rand::{SeedableRng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
 use super::objective::{Reweight, load_balance, pair_loss};
@@ -118,8 +119,8 @@ fn default_cache_mib() -> usize {
 }
 
 /// The training pairs in batches, the one sampling rule of both engines: a seeded
-/// shuffle, drawn in order, reshuffled at the end of each pass. The packed engine draws
-/// its gate noise from the same generator ([`Self::rng`]), after each batch.
+/// shuffle, drawn in order, reshuffled at the end of each pass. Both engines draw their
+/// gate noise from the same generator ([`Self::gate_noise`]), after each batch.
 pub struct Batches<'a> {
     train: &'a [TextPair],
     order: Vec<usize>,
@@ -157,6 +158,33 @@ impl<'a> Batches<'a> {
     /// The generator the batches come from.
     pub fn rng(&mut self) -> &mut ChaCha8Rng {
         &mut self.rng
+    }
+
+    /// A step's noise on the gate logits z (eq. 9; N(0, σ²), the authors' implementation's,
+    /// training only) for `rows` rows
+    /// (chosen then rejected): per projection `[rows × experts]`, drawn after the batch
+    /// from the batches' generator — one rule for both engines, so a run is fixed by its
+    /// `--seed`. `None` when σ = 0.
+    pub fn gate_noise(
+        &mut self,
+        projections: usize,
+        experts: usize,
+        rows: usize,
+        std: f64,
+    ) -> Result<Option<Vec<Vec<f32>>>> {
+        if std <= 0.0 {
+            return Ok(None);
+        }
+        let normal = Normal::new(0f32, std as f32)?;
+        Ok(Some(
+            (0..projections)
+                .map(|_| {
+                    (0..rows * experts)
+                        .map(|_| normal.sample(&mut self.rng))
+                        .collect()
+                })
+                .collect(),
+        ))
     }
 }
 
@@ -253,7 +281,7 @@ pub struct MoleTraining {
 fn pair_rewards(
     model: &RewardModel,
     pairs: &[&TextPair],
-    noise: bool,
+    noise: Option<&[Vec<f32>]>,
     cache: &mut FrozenCache,
 ) -> Result<Tensor> {
     Ok(routed_pair_rewards(model, pairs, noise, cache)?.0)
@@ -263,7 +291,7 @@ fn pair_rewards(
 fn routed_pair_rewards(
     model: &RewardModel,
     pairs: &[&TextPair],
-    noise: bool,
+    noise: Option<&[Vec<f32>]>,
     cache: &mut FrozenCache,
 ) -> Result<(Tensor, Vec<copl_core::model::Routing>)> {
     let items = chosen_then_rejected(pairs);
@@ -287,7 +315,7 @@ pub fn text_rewards(
     model: &RewardModel,
     items: &[(&str, &str)],
     users: &Tensor,
-    noise: bool,
+    noise: Option<&[Vec<f32>]>,
     cache: &mut FrozenCache,
 ) -> Result<Tensor> {
     let rows = model.tokenize(items, true)?;
@@ -319,7 +347,7 @@ pub fn correct(
     let mut right = Vec::with_capacity(pairs.len());
     for chunk in pairs.chunks(batch.max(1)) {
         let refs: Vec<&TextPair> = chunk.iter().collect();
-        let r: Vec<f32> = pair_rewards(model, &refs, false, cache)?.to_vec1()?;
+        let r: Vec<f32> = pair_rewards(model, &refs, None, cache)?.to_vec1()?;
         let n = chunk.len();
         right.extend((0..n).map(|i| r[i] > r[n + i]));
     }
@@ -388,7 +416,14 @@ pub fn train_autograd(
     for step in 0..config.steps {
         let step_started = Instant::now();
         let batch = batches.next(config.batch_pairs);
-        let (r, routings) = routed_pair_rewards(model, &batch, true, cache)?;
+        let mole = &model.config.mole;
+        let noise = batches.gate_noise(
+            model.backbone.adapters().moles.len(),
+            mole.experts,
+            2 * batch.len(),
+            mole.gate_noise,
+        )?;
+        let (r, routings) = routed_pair_rewards(model, &batch, noise.as_deref(), cache)?;
         let n = batch.len();
         let margin = (r.narrow(0, 0, n)? - r.narrow(0, n, n)?)?;
         let weights: Vec<f32> = batch.iter().map(|p| p.weight).collect();

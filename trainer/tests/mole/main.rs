@@ -276,7 +276,8 @@ fn the_section_7_options_change_the_loss_as_they_should() {
 }
 
 /// The packed engine (whose step `tests/mole_packed.rs` holds to autograd's) follows the
-/// autograd engine's loss curve from the same seed, repeats itself, trains CoPL,
+/// autograd engine's loss curve from the same seed (CoPL's gate noise included), both
+/// repeat themselves, the packed one trains CoPL,
 /// Uniform and the user-token ablation, on every layer and on the top one with the frozen one cached, to a
 /// checkpoint whose reloaded model recomputes the reported accuracy; the user-token
 /// ablation too.
@@ -327,10 +328,23 @@ fn the_packed_engine_trains_and_its_checkpoint_recomputes_the_reported_accuracy(
     for (a, p) in autograd.iter().zip(&packed) {
         assert!((a - p).abs() < 1e-3, "{autograd:?} against {packed:?}");
     }
-    // The packed engine draws its gate noise from the run's seed: CoPL repeats too.
+    // Both engines draw their gate noise from the run's seed, the same draws: CoPL
+    // repeats on each, and the two follow one loss curve. (The autograd engine's noise
+    // came from candle's unseeded generator until 2026-12-07.)
     let (_, copl, _) = run("c-p", Variant::Copl, None, &config(MoleEngine::Packed)).unwrap();
     let (_, copl_again, _) = run("c-p2", Variant::Copl, None, &config(MoleEngine::Packed)).unwrap();
     assert_eq!(copl, copl_again, "the packed engine is not reproducible");
+    let (_, copl_autograd, _) =
+        run("c-a", Variant::Copl, None, &config(MoleEngine::Autograd)).unwrap();
+    let (_, copl_autograd_again, _) =
+        run("c-a2", Variant::Copl, None, &config(MoleEngine::Autograd)).unwrap();
+    assert_eq!(
+        copl_autograd, copl_autograd_again,
+        "the autograd engine is not reproducible"
+    );
+    for (a, p) in copl_autograd.iter().zip(&copl) {
+        assert!((a - p).abs() < 1e-3, "{copl_autograd:?} against {copl:?}");
+    }
 
     for (variant, adapt_layers) in [
         (Variant::Copl, None),

@@ -21,7 +21,6 @@ pub fn train_packed(
     cache: &mut copl_core::model::frozen_cache::FrozenCache,
     on_step: &mut dyn FnMut(usize, f64),
 ) -> Result<crate::mole::train::MoleTraining> {
-    use rand_distr::{Distribution, Normal};
     use std::time::Instant;
 
     use crate::mole::train::{MoleTraining, StepRecord, accuracy};
@@ -37,8 +36,6 @@ pub fn train_packed(
     };
     let mut frozen = PackedFrozenCache::new(budget);
     let mut optimiser = BufferAdamW::new(config.lr, config.weight_decay);
-    let noise_std = model.config.mole.gate_noise as f32;
-    let normal = Normal::new(0f32, noise_std.max(f32::MIN_POSITIVE))?;
     let val = crate::mole::train::spread(val.to_vec(), config.val_pairs);
     let warmup = config.warmup_steps();
     let mut batches = Batches::new(train, config.seed);
@@ -50,26 +47,16 @@ pub fn train_packed(
     for step in 0..config.steps {
         let step_started = Instant::now();
         let batch = batches.next(config.batch_pairs);
-        let rng = batches.rng();
-        let noise: Vec<Vec<f32>> = step_state
-            .gates
-            .iter()
-            .map(|g| {
-                (0..2 * batch.len() * g.experts())
-                    .map(|_| {
-                        if noise_std > 0.0 {
-                            normal.sample(rng)
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
+        let noise = batches.gate_noise(
+            step_state.gates.len(),
+            model.config.mole.experts,
+            2 * batch.len(),
+            model.config.mole.gate_noise,
+        )?;
         let (loss, mut grads) = step_state.loss_and_gradients(
             model,
             &batch,
-            Some(&noise),
+            noise.as_deref(),
             config.reweight,
             config.load_balance,
             &mut frozen,
