@@ -47,7 +47,7 @@ make_checkpoints() {
     "$bin/copl-train" gcf --data "$d/data" --out "$d/ckpt" --dim 8 --layers 1 --epochs 5 \
       --batch-size 10000 --lr 1e-2 --json >/dev/null
     "$bin/copl-train" mole --data "$d/data" --ckpt "$d/ckpt" --backbone "$d/bb" --steps 4 \
-      --batch-pairs 4 --eval-every 4 --val-pairs 8 --test-pairs 8 --max-tokens 48 --lr 1e-2 \
+      --batch-pairs 4 --eval-every 4 --val-pairs 8 --test-pairs 8 --max-tokens 96 --lr 1e-2 \
       --json >/dev/null
     "$bin/copl-bench" scores --ckpt "$d/ckpt" --backbone "$d/bb" --device cpu --dtype f32 \
       --rows 32 --json >"$d/cpu-scores.json"
@@ -103,16 +103,31 @@ else
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >"$OUT/gpu.txt" || true
 fi
 export RUST_LOG=${RUST_LOG:-warn}
+# An error's message, not a stack trace, ends a failed part's log (with RUST_BACKTRACE=1
+# in the environment the tail shown was the trace's last frames, the cause above them).
+export RUST_BACKTRACE=0
 : >"$OUT/parts.txt"
+# The limits are the H200's (≤ 8 min in all); the dry run shares 2 cores with whatever
+# else runs here (its speed parts took 22–52 s against 90 beside an experiment, and the
+# machine's speed drifts 2×): there a limit is 4× as long, so only a hang fails it.
+SCALE=$([ "$MODE" = dry ] && echo 4 || echo 1)
 # part NAME SECONDS FUNCTION ARGS…: runs a part (a function of this script, in a child
-# bash under a time limit), records "NAME ok|failed (rc) N s".
+# bash under a time limit), records "NAME ok|failed (rc) N s"; a failure's log is kept in
+# OUT/NAME.log and its first error line and last lines go to stderr.
 part() {
-  local name=$1 limit=$2
+  local name=$1 limit=$(($2 * SCALE))
   shift 2
   local started=$SECONDS rc=0
   timeout "$limit" bash -c '"$@"' part "$@" >"$OUT/$name.log" 2>&1 || rc=$?
-  if [ $rc = 0 ]; then echo "$name ok $((SECONDS - started)) s" >>"$OUT/parts.txt"
-  else echo "$name failed (rc $rc) $((SECONDS - started)) s" >>"$OUT/parts.txt"; tail -5 "$OUT/$name.log" >&2; fi
+  if [ $rc = 0 ]; then echo "$name ok $((SECONDS - started)) s" >>"$OUT/parts.txt"; return; fi
+  local why="rc $rc"
+  [ $rc = 124 ] && why="timed out after $limit s"
+  echo "$name failed ($why) $((SECONDS - started)) s" >>"$OUT/parts.txt"
+  {
+    echo "gpu-check: part $name failed ($why); its log: $OUT/$name.log"
+    grep -m1 -E '^Error|panicked|Traceback|error:' "$OUT/$name.log" || true
+    tail -5 "$OUT/$name.log"
+  } >&2
 }
 
 # (a) correctness.
@@ -175,7 +190,7 @@ training() {
   set -euo pipefail
   "$BIN/copl-train" mole --data "$CKPTS/gemma/data" --ckpt "$CKPTS/gemma/ckpt" \
     --backbone "$CKPTS/gemma/bb" --out "$WORK/mole-gpu" --device "$DEVICE" --steps "$MOLE_STEPS" \
-    --batch-pairs 16 --eval-every "$MOLE_STEPS" --val-pairs 8 --test-pairs 8 --max-tokens 48 \
+    --batch-pairs 16 --eval-every "$MOLE_STEPS" --val-pairs 8 --test-pairs 8 --max-tokens 96 \
     --json >"$OUT/training-mole.json"
   "$BIN/copl-train" synth --preset ufp4 --users "$GCF_USERS" --seed 0 --out "$WORK/gcf-data" >/dev/null
   "$BIN/copl-train" gcf --data "$WORK/gcf-data" --out "$WORK/gcf-gpu" --device "$DEVICE" \

@@ -46,21 +46,29 @@ fn pairs(rng: &mut ChaCha8Rng) -> Vec<TextPair> {
         .collect()
 }
 
-fn assert_close(got: &[f32], want: &[f32], what: &str) {
+/// `got` within `rel` of `want`'s largest entry (plus 1e-6): the engines sum f32 in
+/// different orders, and their difference varies run to run on one seeded model (the
+/// threads' split of the work, not found further); a real defect exceeds it by orders
+/// of magnitude.
+fn assert_close(got: &[f32], want: &[f32], rel: f32, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: lengths");
     let scale = want.iter().fold(1e-6f32, |m, x| m.max(x.abs()));
     let worst = got
         .iter()
         .zip(want)
         .fold(0f32, |m, (g, w)| m.max((g - w).abs()));
-    // 1e-4 of the tensor's largest entry, plus 1e-6: f32 sums in another order through
-    // six MiniLM layers differ by ≈ 1e-4 relative on small tensors (a gate's bias),
-    // run to run, on either engine.
     assert!(
-        worst <= 1e-4 * scale + 1e-6,
+        worst <= rel * scale + 1e-6,
         "{what}: off by {worst} of {scale}"
     );
 }
+
+/// The tolerance on the tiny BERT (2 layers).
+const TINY: f32 = 1e-4;
+/// On the real MiniLM's six layers: one run in ≈ 13 was off by up to 7.3e-4 of a
+/// tensor's largest entry (a layer-0 gate bias whose gradient cancels across rows; 2.2e-4
+/// on a gate weight), run to run on one seed, 2026-12-07.
+const MINILM: f32 = 2e-3;
 
 fn step_equals_autograd(
     variant: Variant,
@@ -70,7 +78,14 @@ fn step_equals_autograd(
 ) {
     let dir = tempfile::tempdir().unwrap();
     copl_tests::tiny_bert(dir.path());
-    step_equals_autograd_on(dir.path(), variant, adapt_layers, load_balance, reweight);
+    step_equals_autograd_on(
+        dir.path(),
+        variant,
+        adapt_layers,
+        load_balance,
+        reweight,
+        TINY,
+    );
 }
 
 fn step_equals_autograd_on(
@@ -79,6 +94,7 @@ fn step_equals_autograd_on(
     adapt_layers: Option<usize>,
     load_balance: f64,
     reweight: Reweight,
+    rel: f32,
 ) {
     let vars = VarMap::new();
     let config = RewardModelConfig {
@@ -97,7 +113,9 @@ fn step_equals_autograd_on(
         template: Template::Pair,
         max_tokens: 64,
     };
-    let mut model = RewardModel::fresh(backbone, config, &vars, &Device::Cpu).unwrap();
+    // Seeded (candle's own initial values are unseeded): each run compares one model.
+    let builder = copl_trainer::mole::seeded::seeded_builder(&vars, 11, &Device::Cpu);
+    let mut model = RewardModel::fresh_from(backbone, config, builder, &Device::Cpu).unwrap();
     // Random LoRA B factors and head (fresh B = 0 would leave ∂A at 0).
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     for (name, var) in vars.data().lock().unwrap().iter() {
@@ -134,7 +152,7 @@ fn step_equals_autograd_on(
     let users = Tensor::from_vec(users, (2 * n, 8), &Device::Cpu).unwrap();
     let mut cache = FrozenCache::new(0);
     let rows = model.tokenize(&items, true).unwrap();
-    let conditioning = model.condition(&users, false).unwrap();
+    let conditioning = model.condition(&users, None).unwrap();
     let r = model
         .score_cached(&rows.iter().collect::<Vec<_>>(), &conditioning, &mut cache)
         .unwrap();
@@ -216,6 +234,7 @@ fn step_equals_autograd_on(
         assert_close(
             got,
             &want,
+            rel,
             &format!("{variant:?} {adapt_layers:?} λ_lb {load_balance} {name}"),
         );
         compared += 1;
@@ -274,6 +293,6 @@ fn packed_step_equals_autograd_on_minilm() {
         minilm.join("VERIFIED").exists(),
         "run scripts/fetch-backbone.sh minilm (make test does)"
     );
-    step_equals_autograd_on(&minilm, Variant::Copl, Some(2), 0.0, Reweight::None);
-    step_equals_autograd_on(&minilm, Variant::Copl, None, 0.0, Reweight::None);
+    step_equals_autograd_on(&minilm, Variant::Copl, Some(2), 0.0, Reweight::None, MINILM);
+    step_equals_autograd_on(&minilm, Variant::Copl, None, 0.0, Reweight::None, MINILM);
 }
