@@ -192,17 +192,30 @@ if stage seeds; then
   OUT="$RUNS/seeds" scripts/seed-benchmarks.sh
 fi
 # The cheap analyses of whatever checkpoints exist (seconds each), then the report.
+# made_in SET_DIR: where the set's data and checkpoints are — the set's own directory, or
+# for a Table 2 set whose cells were copied from the seeds, the seeds' seed 0 (the same
+# run) when this checkout trained it there.
+made_in() {
+  local seeds="$RUNS/mole-seeds/$(basename "$1")/s0"
+  if [ ! -d "$1/ckpt-copl" ] && [ -d "$seeds/ckpt-copl" ] && [ -f "$seeds/data/users.jsonl" ]; then
+    echo "$seeds"
+  else
+    echo "$1"
+  fi
+}
 for set_dir in "$RUNS"/mole/*/ "$RUNS"/imbalance/*/; do
   experts="$set_dir/copl.experts.json"
-  { [ -d "$set_dir/ckpt-copl" ] && [ ! -f "$experts" ]; } || continue
+  from=$(made_in "${set_dir%/}")
+  { [ -d "$from/ckpt-copl" ] && [ ! -f "$experts" ]; } || continue
   # Allocation is counted by ground-truth group: personal's users have weights instead.
-  grep -q '"group"' "$set_dir/data/users.jsonl" || continue
-  into "$experts" $BIN eval-experts --json --data "$set_dir/data" --ckpt "$set_dir/ckpt-copl"
+  grep -q '"group"' "$from/data/users.jsonl" || continue
+  into "$experts" $BIN eval-experts --json --data "$from/data" --ckpt "$from/ckpt-copl"
 done
 mkdir -p "$RUNS/onboard"
-if [ -d "$RUNS/mole/ufp2-all/ckpt-gcf" ] && [ ! -f "$RUNS/onboard/ufp2.projection.json" ]; then
+from=$(made_in "$RUNS/mole/ufp2-all")
+if [ -d "$from/ckpt-gcf" ] && [ ! -f "$RUNS/onboard/ufp2.projection.json" ]; then
   into "$RUNS/onboard/ufp2.projection.json" \
-    $BIN eval-projection --json --data "$RUNS/mole/ufp2-all/data" --ckpt "$RUNS/mole/ufp2-all/ckpt-gcf"
+    $BIN eval-projection --json --data "$from/data" --ckpt "$from/ckpt-gcf"
 fi
 if [ -d "$RUNS/gcf/ckpt-ufp4-avg-gcf" ] && [ ! -f "$RUNS/onboard/ufp4-avg.projection.json" ]; then
   into "$RUNS/onboard/ufp4-avg.projection.json" \
