@@ -481,3 +481,72 @@ fn device_drawn_edge_dropout_keeps_one_minus_p_scaled_to_the_same_total() {
     let differ: f32 = total((first - second).unwrap().abs().unwrap());
     assert!(differ > 0.0);
 }
+
+/// `fixed_user_init` leaves every user's layer-0 embedding at its initial draw, on both
+/// engines, while the responses' and the layers' train on; without it the users' move.
+/// Matrix factorisation (no layers: users would never train) is refused.
+#[test]
+fn a_fixed_user_init_stays_at_its_draw_and_the_rest_trains() {
+    use copl_trainer::gcf::{
+        StepEngine,
+        model::{INITIAL_RESPONSES, INITIAL_USERS},
+        train,
+    };
+    let graph = PreferenceGraph::from_pairs(20, 12, &random_pairs(20, 12, 6, 5));
+    let pairs = random_pairs(20, 12, 6, 5);
+    let initial = |config: &TrainConfig, epochs: usize| {
+        let config = TrainConfig {
+            epochs,
+            ..config.clone()
+        };
+        let trained = train(&graph, &pairs, &pairs, &config, &Device::Cpu, |_, _| {}).unwrap();
+        let vars = trained.model.snapshot().unwrap();
+        let values =
+            |name: &str| -> Vec<f32> { vars[name].flatten_all().unwrap().to_vec1().unwrap() };
+        (values(INITIAL_USERS), values(INITIAL_RESPONSES))
+    };
+    for engine in [StepEngine::Fused, StepEngine::Autograd] {
+        let config = TrainConfig {
+            arch: GcfArch {
+                dim: 8,
+                layers: 2,
+                ..GcfArch::default()
+            },
+            batch_size: 16,
+            lr: 1e-2,
+            fixed_user_init: true,
+            keep_last: true,
+            engine,
+            ..TrainConfig::default()
+        };
+        let (users_1, responses_1) = initial(&config, 1);
+        let (users_4, responses_4) = initial(&config, 4);
+        assert_eq!(users_1, users_4, "{engine:?}: the users' layer 0 moved");
+        assert_ne!(
+            responses_1, responses_4,
+            "{engine:?}: the responses' did not"
+        );
+        let free = TrainConfig {
+            fixed_user_init: false,
+            ..config
+        };
+        let (free_1, _) = initial(&free, 1);
+        let (free_4, _) = initial(&free, 4);
+        assert_eq!(free_1.len(), users_1.len());
+        assert_ne!(free_1, free_4, "{engine:?}: trained users did not move");
+    }
+    let mf = TrainConfig {
+        arch: GcfArch {
+            dim: 8,
+            layers: 0,
+            ..GcfArch::default()
+        },
+        fixed_user_init: true,
+        ..TrainConfig::default()
+    };
+    let err = train(&graph, &pairs, &pairs, &mf, &Device::Cpu, |_, _| {})
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("needs message-passing layers"), "{err}");
+}

@@ -120,6 +120,10 @@ struct Layer {
     response_b: Var,
 }
 
+/// The checkpoint names of the layer-0 (initial) embeddings e^(0).
+pub const INITIAL_USERS: &str = "initial.user_embeddings";
+pub const INITIAL_RESPONSES: &str = "initial.response_embeddings";
+
 /// The GCF network's parameters.
 pub struct GcfModel {
     pub arch: GcfArch,
@@ -183,8 +187,8 @@ impl GcfModel {
     /// Every trainable variable with its name (the names of `gcf.safetensors`).
     pub fn named_vars(&self) -> Vec<(String, &Var)> {
         let mut vars = vec![
-            ("initial.user_embeddings".to_string(), &self.user0),
-            ("initial.response_embeddings".to_string(), &self.response0),
+            (INITIAL_USERS.to_string(), &self.user0),
+            (INITIAL_RESPONSES.to_string(), &self.response0),
         ];
         for (l, layer) in self.layers.iter().enumerate() {
             vars.push((format!("layers.{l}.user.weight"), &layer.user_w));

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     fused,
-    model::{EdgeMask, GcfArch, GcfModel, GraphOps, scores},
+    model::{EdgeMask, GcfArch, GcfModel, GraphOps, INITIAL_USERS, scores},
 };
 use crate::optim::{neg_log_sigmoid, schedule};
 
@@ -64,6 +64,12 @@ pub struct TrainConfig {
     /// apart (docs/benchmarks.md, issue #13).
     #[serde(default)]
     pub keep_last: bool,
+    /// Keep every seen user's layer-0 embedding e_u^(0) (eq. 2's input) at its initial
+    /// draw, untrained: a seen user's embedding then comes from their edges through the
+    /// layers, as an onboarded user's does, and no free vector a user can fit flipped
+    /// labels (issue #13's label noise). Needs message-passing layers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fixed_user_init: bool,
     #[serde(default)]
     pub engine: StepEngine,
     /// Which layer inputs the fused step keeps for its backward (`every-other` trades
@@ -97,6 +103,7 @@ impl Default for TrainConfig {
             seed: 0,
             mask_batch_edges: false,
             keep_last: false,
+            fixed_user_init: false,
             engine: StepEngine::Fused,
             layer_inputs: fused::LayerInputs::All,
             max_steps_per_epoch: None,
@@ -218,6 +225,13 @@ pub fn train_from(
     init: Option<&HashMap<String, Tensor>>,
     mut on_epoch: impl FnMut(&EpochRecord, usize),
 ) -> Result<GcfTraining> {
+    if config.fixed_user_init && config.arch.layers == 0 {
+        return Err(candle_core::Error::Msg(
+            "a fixed layer-0 user embedding needs message-passing layers \
+             (matrix factorisation would never train its users)"
+                .into(),
+        ));
+    }
     let started = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let model = GcfModel::new(
@@ -356,7 +370,11 @@ impl Engine {
             drop(model);
             return Ok(Engine::Fused(Box::new(FusedState {
                 grad: params.zeros_like(),
-                optimizer: fused::AdamW::new(config.lr, config.weight_decay),
+                optimizer: fused::AdamW::new(
+                    config.lr,
+                    config.weight_decay,
+                    config.fixed_user_init,
+                ),
                 params,
                 arch,
                 device: device.clone(),
@@ -365,6 +383,7 @@ impl Engine {
         let vars = model
             .named_vars()
             .into_iter()
+            .filter(|(name, _)| !(config.fixed_user_init && name == INITIAL_USERS))
             .map(|(_, v)| v.clone())
             .collect();
         let optimizer = AdamW::new(

@@ -14,6 +14,8 @@ use copl_core::graph::GraphIds;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::model::{INITIAL_RESPONSES as RESPONSE0, INITIAL_USERS as USER0};
+
 /// The earlier run, and where its new users start.
 #[derive(Debug)]
 pub struct WarmStart {
@@ -35,9 +37,6 @@ pub struct WarmRows {
     pub responses_kept: usize,
     pub responses_fresh: usize,
 }
-
-const USER0: &str = "initial.user_embeddings";
-const RESPONSE0: &str = "initial.response_embeddings";
 
 impl WarmStart {
     /// The variables of a model over `ids` (d = `dim`), every other variable as the

@@ -123,15 +123,18 @@ impl Params {
     }
 }
 
-/// AdamW over [`Params`] buffers: [`crate::optim::BufferAdamW`].
+/// AdamW over [`Params`] buffers: [`crate::optim::BufferAdamW`]; with `fixed_user_init`
+/// the initial user embeddings are not updated (`TrainConfig::fixed_user_init`).
 pub struct AdamW {
     inner: crate::optim::BufferAdamW,
+    fixed_user_init: bool,
 }
 
 impl AdamW {
-    pub fn new(lr: f64, weight_decay: f64) -> Self {
+    pub fn new(lr: f64, weight_decay: f64, fixed_user_init: bool) -> Self {
         Self {
             inner: crate::optim::BufferAdamW::new(lr, weight_decay),
+            fixed_user_init,
         }
     }
 
@@ -140,12 +143,20 @@ impl AdamW {
     }
 
     pub fn step(&mut self, params: &mut Params, grad: &Params) {
+        // The initial user embeddings are the first buffer of each list.
+        let skip = usize::from(self.fixed_user_init);
         let params = params
             .buffers_mut()
             .into_iter()
+            .skip(skip)
             .map(|b| b.as_mut_slice())
             .collect();
-        let grads = grad.buffers().into_iter().map(|b| b.as_slice()).collect();
+        let grads = grad
+            .buffers()
+            .into_iter()
+            .skip(skip)
+            .map(|b| b.as_slice())
+            .collect();
         self.inner.step(params, grads);
     }
 }

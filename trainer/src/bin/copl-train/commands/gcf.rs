@@ -63,6 +63,11 @@ pub(crate) struct GcfArgs {
     /// labels make one validation pair a user mostly noise).
     #[arg(long)]
     keep_last: bool,
+    /// Keep each seen user's layer-0 embedding at its initial draw (untrained): a seen
+    /// user's embedding then comes from their edges alone, as an onboarded user's does
+    /// (against label noise; needs --layers ≥ 1).
+    #[arg(long)]
+    fixed_user_init: bool,
     /// How a step computes its gradients (autograd: candle's, the reference).
     #[arg(long, value_enum, default_value = "fused")]
     engine: gcf::StepEngine,
@@ -104,6 +109,7 @@ impl GcfArgs {
             seed: self.seed,
             mask_batch_edges: self.mask_batch_edges,
             keep_last: self.keep_last,
+            fixed_user_init: self.fixed_user_init,
             engine: self.engine,
             layer_inputs: self.layer_inputs,
             max_steps_per_epoch: None,
