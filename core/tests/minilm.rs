@@ -357,7 +357,7 @@ fn a_token_limit_the_template_fills_is_refused() {
         .expect_err("3 tokens leave no room for a response");
     let message = err.to_string();
     assert!(
-        message.contains("max_tokens 3") && message.contains("template alone is 3 tokens"),
+        message.contains("max_tokens = 3") && message.contains("template alone is 3 tokens"),
         "{message}"
     );
     RewardModel::fresh(&dir, at(4, Template::Pair), &VarMap::new(), &Device::Cpu)
@@ -368,7 +368,7 @@ fn a_token_limit_the_template_fills_is_refused() {
     };
     let err = RewardModel::fresh(&dir, at(12, chat.clone()), &VarMap::new(), &Device::Cpu)
         .expect_err("the chat template is longer than 12 tokens");
-    assert!(err.to_string().contains("max_tokens 12"), "{err}");
+    assert!(err.to_string().contains("max_tokens = 12"), "{err}");
     RewardModel::fresh(&dir, at(32, chat), &VarMap::new(), &Device::Cpu)
         .expect("32 tokens hold the template and a response");
 }

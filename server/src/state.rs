@@ -170,6 +170,11 @@ impl State {
             .max_input_tokens
             .unwrap_or(model.config.max_tokens)
             .min(model.config.max_tokens);
+        copl_core::model::reward::check_token_limit(
+            model.template_tokens,
+            max_input_tokens,
+            "limits.max_input_tokens",
+        )?;
         let backend = Backend::start(model.clone()).context("starting the backend thread")?;
         let scheduler = Scheduler::start(
             backend,

@@ -33,29 +33,37 @@ pub enum LoadError {
     Tensor(#[from] candle_core::Error),
 }
 
-/// Refuses a token limit the template alone fills: every input would be cut to the
-/// template's own tokens, the response never read, and every response of a prompt given
-/// the same reward (a tiny byte-level Gemma at 48 tokens did exactly that, 2026-12-07:
-/// its chat template is 73 tokens; validation accuracy 0.0, every pair a tie).
-fn check_room_for_response(
-    tokenizer: &Tokenizer,
-    config: &RewardModelConfig,
-    dir: &Path,
+/// Refuses a token limit (`setting`: its name, for the message) that the template alone
+/// fills: every input would be cut to the template's own tokens, the response never read,
+/// and every response of a prompt given the same reward (a tiny byte-level Gemma at 48
+/// tokens did exactly that, 2026-12-07: its chat template is 73 tokens; validation
+/// accuracy 0.0, every pair a tie). The one check of the model's `max_tokens` at build
+/// and of a server's `limits.max_input_tokens` at start.
+pub fn check_token_limit(
+    template_tokens: usize,
+    limit: usize,
+    setting: &str,
 ) -> Result<(), LoadError> {
-    let template = tokenizer
-        .encode(config.template.input("", ""), true)
-        .map_err(|e| LoadError::Invalid(format!("{}: tokenizer: {e}", dir.display())))?
-        .get_ids()
-        .len();
-    if template >= config.max_tokens {
+    if template_tokens >= limit {
         return Err(LoadError::Invalid(format!(
-            "max_tokens {} leaves no room for the response: the template alone is {template} \
-             tokens with {}'s tokenizer",
-            config.max_tokens,
-            dir.display()
+            "{setting} = {limit} leaves no room for the response: the template alone is \
+             {template_tokens} tokens"
         )));
     }
     Ok(())
+}
+
+/// Tokens of the template alone (an empty prompt and response) with `tokenizer`.
+fn template_tokens(
+    tokenizer: &Tokenizer,
+    template: &Template,
+    dir: &Path,
+) -> Result<usize, LoadError> {
+    Ok(tokenizer
+        .encode(template.input("", ""), true)
+        .map_err(|e| LoadError::Invalid(format!("{}: tokenizer: {e}", dir.display())))?
+        .get_ids()
+        .len())
 }
 
 /// What each row of a batch is scored for.
@@ -175,6 +183,8 @@ pub struct RewardModel {
     /// `UserToken` only: the user embedding's projection into the token space.
     pub user_token: Option<candle_nn::Linear>,
     pub tokenizer: Tokenizer,
+    /// Tokens of the template alone (no prompt, no response) with this tokenizer.
+    pub template_tokens: usize,
     pub config: RewardModelConfig,
     pub device: Device,
     /// The dtype of every weight and activation: F32 for training and on the CPU; BF16
@@ -316,12 +326,14 @@ impl RewardModel {
             Variant::Copl | Variant::Uniform => None,
         };
         let tokenizer = backbone::tokenizer(dir)?;
-        check_room_for_response(&tokenizer, &config, dir)?;
+        let template_tokens = template_tokens(&tokenizer, &config.template, dir)?;
+        check_token_limit(template_tokens, config.max_tokens, "max_tokens")?;
         Ok(Self {
             backbone,
             head,
             user_token,
             tokenizer,
+            template_tokens,
             config,
             device: device.clone(),
             dtype,

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 
 mod files;
+mod settings;
 mod table;
 
 use std::path::Path;
