@@ -176,7 +176,14 @@ fn survey_pairs(train_pairs: &[(u32, u32, u32)]) -> Vec<(u32, u32)> {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Slice {
     pub pairs: usize,
+    /// NaN (written as `null`) for a slice without pairs, as files before 2026-12-07 hold
+    /// (an empty `common` slice of data with no common pairs); now such a slice is absent.
+    #[serde(deserialize_with = "null_as_nan")]
     pub accuracy: f64,
+}
+
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// What `copl-train eval-gcf` reports (written with `--json`, read by the report).
@@ -286,12 +293,14 @@ pub fn eval_gcf(data: &Path, ckpt: &Path) -> Result<GcfEval> {
             .iter()
             .map(|(g, pairs)| Ok((g.clone(), slice(pairs)?)))
             .collect::<Result<_>>()?,
-        controversial: if has_flag {
+        // A slice without pairs is absent (its accuracy would be NaN, which JSON cannot
+        // hold).
+        controversial: if has_flag && !controversial.is_empty() {
             Some(slice(&controversial)?)
         } else {
             None
         },
-        common: if has_flag {
+        common: if has_flag && !common.is_empty() {
             Some(slice(&common)?)
         } else {
             None
@@ -452,4 +461,18 @@ fn catalogue(dataset: &Dataset, ids: &GraphIds) -> Result<Vec<checkpoint::Catalo
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Slice;
+
+    #[test]
+    fn a_slice_written_with_a_null_accuracy_reads_as_nan() {
+        let old: Slice = serde_json::from_str(r#"{"pairs": 0, "accuracy": null}"#).unwrap();
+        assert_eq!(old.pairs, 0);
+        assert!(old.accuracy.is_nan());
+        let new: Slice = serde_json::from_str(r#"{"pairs": 4, "accuracy": 0.75}"#).unwrap();
+        assert_eq!(new.accuracy, 0.75);
+    }
 }
