@@ -20,9 +20,11 @@
 #                ALL), and CoPL on the AVG sets (5–10 min a model at 1 000 users on an
 #                AVX-512 VM, 2026-12-04; 2–3× that on the AVX2 one; 10 000 users run the
 #                frozen layers for almost every row: ≈ 30 min)
-#   - oracle:    the paper's G-Oracle (a Uniform model per ground-truth group, `mole
-#                --group`, `eval-oracle`) on ufp4-all, tldr-all and ufp2-all (ufp4-all-1k's
-#                comes from the seeds; about 75 min)
+#   - oracle:    oracle routing (`mole --routing oracle`, variant copl-oracle: CoPL with
+#                every seen user on their group's expert; issue #13 item 1) on ufp4-all-1k
+#                and personal-all, then the paper's G-Oracle (a Uniform model per
+#                ground-truth group, `mole --group`, `eval-oracle`) on ufp4-all, tldr-all
+#                and ufp2-all (ufp4-all-1k's comes from the seeds; about 2 h)
 #   - imbalance/<preset>-a-b: CoPL at group sizes 1:9, 3:7 and 9:1 on ufp2 and tldr (AVG,
 #                as Fig. 4; 5:5 is mole/<preset>-avg), and the §7 options on ufp2 1:9
 #                (re-weighting, load balancing; and re-weighting on tldr 1:9)
@@ -122,8 +124,11 @@ fi
 if stage oracle; then
   # The paper's G-Oracle (a Uniform model per ground-truth group): can this backbone and
   # budget learn the groups apart at all, and does CoPL reach it? ufp4-all-1k's is the
-  # seeds' seed 0. Personal's users have weights, not groups.
-  mole mole/ufp4-all-1k "${GRID[@]}" PRESET=ufp4 VARIANTS=g-oracle
+  # seeds' seed 0. Personal's users have weights, not groups: its oracle routing sends
+  # each to the argmax of their weights. Oracle routing first: it splits CoPL's distance
+  # from the G-Oracle into the gates' part and the experts' (issue #13 item 1).
+  mole mole/ufp4-all-1k "${GRID[@]}" PRESET=ufp4 VARIANTS="g-oracle copl-oracle"
+  mole mole/personal-all "${GRID[@]}" PRESET=personal VARIANTS=copl-oracle
   mole mole/ufp4-all "${GRID[@]}" USERS=10000 PRESET=ufp4 VARIANTS=g-oracle
   mole mole/tldr-all "${GRID[@]}" PRESET=tldr VARIANTS=g-oracle
   mole mole/ufp2-all PRESET=ufp2 USERS=2000 TEST=512 VARIANTS=g-oracle

@@ -12,6 +12,8 @@
 //! - [`mole_seeds`]: Table 2's reward-model cells over seeds, mean ± std, and the paired
 //!   differences issue #13's criteria name;
 //! - [`strength`]: the baselines at the paper's LoRA rank beside CoPL (issue #13 item 3);
+//! - [`routing`]: the gates' routing over training and CoPL against oracle routing
+//!   (issue #13 items 1–2);
 //! - [`noise`]: CoPL and Uniform under label noise, GCF's kept epoch (issue #13 item 5);
 //! - [`seeds`]: GCF and adaptation over several seeds, mean ± std;
 //! - [`variants`]: one benchmark run directory's tables (what
@@ -29,6 +31,7 @@ pub mod noise;
 mod paper;
 pub mod results;
 pub mod reward_models;
+pub mod routing;
 pub mod runs;
 pub mod seeds;
 pub mod strength;

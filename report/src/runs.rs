@@ -252,6 +252,13 @@ pub(super) fn relative(markdown: &Path, file: &Path) -> String {
         .into_owned()
 }
 
+/// Two standard errors of the difference of two independent accuracies, each given as
+/// (accuracy, pairs scored), in [0, 1].
+pub(super) fn two_se(a: (f64, usize), b: (f64, usize)) -> f64 {
+    let var = |(p, n): (f64, usize)| p * (1.0 - p) / n.max(1) as f64;
+    2.0 * (var(a) + var(b)).sqrt()
+}
+
 /// Mean and sample standard deviation (0 for one value; NaN for none).
 pub fn mean_std(values: &[f64]) -> (f64, f64) {
     let n = values.len() as f64;

@@ -12,6 +12,7 @@ use copl_trainer::mole::{eval::MoleEval, run::MoleSummary};
 
 use super::runs::{
     Users, Written, eval_of, evals_in, name_of, overall, read_typed, subdirs, training_summary,
+    two_se,
 };
 
 /// The LoRA rank `variant` trained in `dir` at: its training summary's, or for the
@@ -46,12 +47,6 @@ struct Row<'a> {
     model: &'static str,
     rank: Option<usize>,
     eval: &'a MoleEval,
-}
-
-/// Two standard errors of the difference of two independent accuracies, in [0, 1].
-fn two_se(a: (f64, usize), b: (f64, usize)) -> f64 {
-    let var = |(p, n): (f64, usize)| p * (1.0 - p) / n.max(1) as f64;
-    2.0 * (var(a) + var(b)).sqrt()
 }
 
 /// `a − b` for `users` in points, with whether it is beyond two standard errors.

@@ -1,0 +1,260 @@
+//! Issue #13 items 1 and 2: how the gates route (eq. 8–9), read from the training
+//! summaries of Table 2's CoPL runs (`mole/<set>/copl.json`, whose validation steps record
+//! [`RoutingMeasure`]s), and CoPL against oracle routing (`copl-oracle.json`, `copl-train
+//! mole --routing oracle`: every seen user sent to their ground-truth group's expert), on
+//! the same test pairs. Oracle routing splits CoPL's distance from a per-group oracle in
+//! two: below oracle routing the gates miss; oracle routing below the G-Oracle is what the
+//! experts cannot learn at this budget.
+
+use std::{fmt::Write as _, path::Path};
+
+use anyhow::Result;
+use copl_synth::Summary as SynthSummary;
+use copl_trainer::mole::{routing::RoutingMeasure, run::MoleSummary, train::StepRecord};
+
+use super::runs::{
+    Users, Written, mole_sets, name_of, overall, pct, read_if_there, training_summary, two_se,
+};
+
+/// One step's routing, summed up over projections.
+struct StepRouting {
+    /// Mean over projections of the groups' majority share, and its smallest.
+    share: (f64, f64),
+    /// Fewest and most distinct majority experts over projections.
+    distinct: (usize, usize),
+    /// Mean number of experts that receive anyone.
+    used: f64,
+}
+
+impl StepRouting {
+    fn of(m: &RoutingMeasure) -> Option<Self> {
+        let n = m.purity.len();
+        if n == 0 {
+            return None;
+        }
+        let shares = m.purity.iter().map(|p| p.majority_share);
+        let distinct = m.purity.iter().map(|p| p.distinct_majorities);
+        Some(Self {
+            share: (
+                shares.clone().sum::<f64>() / n as f64,
+                shares.fold(f64::INFINITY, f64::min),
+            ),
+            distinct: (
+                distinct.clone().min().unwrap_or(0),
+                distinct.max().unwrap_or(0),
+            ),
+            used: m.experts_used.iter().sum::<usize>() as f64 / m.experts_used.len().max(1) as f64,
+        })
+    }
+}
+
+/// The steps a set's table shows: the first validation step, the step kept (best
+/// validation) and the last, each once.
+fn shown_steps(summary: &MoleSummary) -> Vec<(&StepRecord, StepRouting)> {
+    let history = &summary.training.history;
+    let kept = history
+        .iter()
+        .find(|r| r.step == summary.training.best_step);
+    let mut steps: Vec<&StepRecord> = [history.first(), kept, history.last()]
+        .into_iter()
+        .flatten()
+        .collect();
+    steps.dedup_by_key(|r| r.step);
+    steps
+        .into_iter()
+        .filter_map(|r| Some((r, StepRouting::of(r.routing.as_ref()?)?)))
+        .collect()
+}
+
+/// Who a set's seen users are, from the generator's summary.
+#[derive(Clone, Copy)]
+enum Groups {
+    /// This many ground-truth groups.
+    Known(usize),
+    /// Mixtures of preferences (personal): the routing counts them by the argmax weight.
+    Mixtures,
+    /// No generator summary beside the run.
+    Unknown,
+}
+
+impl Groups {
+    fn of(set: &Path) -> Result<Self> {
+        let synth: Option<SynthSummary> = read_if_there(&set.join("data").join("synth.json"))?;
+        Ok(match synth.map(|s| s.config.preset.groups().len()) {
+            None => Self::Unknown,
+            Some(0) => Self::Mixtures,
+            Some(n) => Self::Known(n),
+        })
+    }
+
+    fn cell(self) -> String {
+        match self {
+            Self::Known(n) => n.to_string(),
+            Self::Mixtures => "mixtures".into(),
+            Self::Unknown => "?".into(),
+        }
+    }
+}
+
+/// The section.
+pub fn routing(runs: &Path, md: &mut String, written: &mut Written) -> Result<()> {
+    writeln!(
+        md,
+        "## Routing: the gates over training, and against oracle routing\n"
+    )?;
+    let mut curves = Vec::new();
+    let mut oracle = Vec::new();
+    for set in mole_sets(runs) {
+        if let Some(copl) = training_summary(&set, "copl")? {
+            let groups = Groups::of(&set)?;
+            if let Some(o) = training_summary(&set, "copl-oracle")? {
+                oracle.push((name_of(&set), copl.clone(), o, set.clone()));
+            }
+            curves.push((name_of(&set), groups, copl));
+        }
+    }
+    curves.retain(|(_, _, s)| !shown_steps(s).is_empty());
+    if let Some(curves) = written.require(
+        curves,
+        &runs.join("mole"),
+        "no CoPL training summary with routing (copl-train mole --json over users with \
+         groups or weights)",
+    ) {
+        routing_table(&curves, md)?;
+    }
+    if let Some(oracle) = written.require(
+        oracle,
+        &runs.join("mole"),
+        "no oracle-routing run (scripts/report.sh, stage oracle: variant copl-oracle)",
+    ) {
+        oracle_table(&oracle, md)?;
+    }
+    Ok(())
+}
+
+/// The routing at the first, kept and last validation steps of every set, and a reading.
+fn routing_table(curves: &[(String, Groups, MoleSummary)], md: &mut String) -> Result<()> {
+    writeln!(
+        md,
+        "How the gates route the seen users (top-1, eq. 9) at CoPL's first validation step, \
+         the step kept (best validation) and the last, per LoRA projection: the groups' \
+         majority share (the share of a group's users on its most chosen expert, mean over \
+         groups; mean and smallest over projections), how many distinct experts the groups' \
+         majorities are (fewest–most over projections; as many as groups: the groups apart \
+         in that projection), and the experts that receive anyone. Mixture users \
+         (personal) count by the argmax of their weights.\n\n\
+         | data set | groups | step | validation | majority share (mean, min) | distinct \
+         majority experts | experts used |\n|---|---|---|---|---|---|---|"
+    )?;
+    let mut readings = Vec::new();
+    for (name, groups, summary) in curves {
+        let shown = shown_steps(summary);
+        let groups_cell = groups.cell();
+        for (record, r) in &shown {
+            let kept = if record.step == summary.training.best_step {
+                " (kept)"
+            } else {
+                ""
+            };
+            writeln!(
+                md,
+                "| {name} | {groups_cell} | {}{kept} | {} | {:.3}, {:.3} | {}–{} | {:.1} |",
+                record.step,
+                pct(Some(record.val_accuracy)),
+                r.share.0,
+                r.share.1,
+                r.distinct.0,
+                r.distinct.1,
+                r.used
+            )?;
+        }
+        if let (Some((first, r0)), Some((last, r1))) = (shown.first(), shown.last()) {
+            let apart = |r: &StepRouting| match *groups {
+                Groups::Known(g) if r.distinct.0 >= g => {
+                    "every projection routes the groups apart".into()
+                }
+                Groups::Known(g) if r.distinct.1 >= g => {
+                    "some projections route the groups apart".into()
+                }
+                Groups::Known(g) => format!("no projection routes all {g} groups apart"),
+                Groups::Mixtures | Groups::Unknown => format!(
+                    "{}–{} distinct majority experts",
+                    r.distinct.0, r.distinct.1
+                ),
+            };
+            readings.push(format!(
+                "{name}: at step {} majority share {:.2} ({}), at step {} {:.2} ({})",
+                first.step,
+                r0.share.0,
+                apart(r0),
+                last.step,
+                r1.share.0,
+                apart(r1)
+            ));
+        }
+    }
+    writeln!(md)?;
+    if !readings.is_empty() {
+        writeln!(
+            md,
+            "Reading: {}. The gates start on k-means clusters of the seen users' GCF \
+             embeddings (`--gate-init auto`, trainer/src/mole/gate_init.rs), so the first \
+             step already shows the groups the embeddings tell apart.\n",
+            readings.join("; ")
+        )?;
+    }
+    Ok(())
+}
+
+/// CoPL against oracle routing on the same test pairs (each run's own summary), with the
+/// G-Oracle's evaluation where the set has one, and a reading.
+fn oracle_table(
+    sets: &[(String, MoleSummary, MoleSummary, std::path::PathBuf)],
+    md: &mut String,
+) -> Result<()> {
+    writeln!(
+        md,
+        "CoPL (the gates) against oracle routing (`mole --routing oracle`: every seen user \
+         on their ground-truth group's expert, or a mixture user on the argmax of their \
+         weights; the same data, embeddings and recipe), each scored by its own training \
+         run on the same seen users' test pairs; the G-Oracle (a Uniform model per group) \
+         from its evaluation beside them.\n\n\
+         | data set | test pairs | CoPL (gates) | oracle routing | G-Oracle |\n|---|---|---|---|---|"
+    )?;
+    let mut readings = Vec::new();
+    for (name, copl, routed, dir) in sets {
+        let g_oracle: Option<copl_trainer::mole::eval::MoleEval> =
+            read_if_there(&dir.join("g-oracle.eval.json"))?;
+        let g = g_oracle
+            .as_ref()
+            .and_then(|e| overall(e, Users::Seen))
+            .map(|s| s.accuracy);
+        writeln!(
+            md,
+            "| {name} | {} | {} | {} | {} |",
+            copl.test_pairs,
+            pct(Some(copl.test_accuracy)),
+            pct(Some(routed.test_accuracy)),
+            pct(g)
+        )?;
+        let d = routed.test_accuracy - copl.test_accuracy;
+        let noise = two_se(
+            (copl.test_accuracy, copl.test_pairs),
+            (routed.test_accuracy, routed.test_pairs),
+        );
+        let verdict = if d.abs() > noise { "beyond" } else { "within" };
+        readings.push(format!(
+            "{name}: oracle routing {:+.1} points over the gates ({verdict} 2 SE = {:.1})",
+            100.0 * d,
+            100.0 * noise
+        ));
+    }
+    writeln!(
+        md,
+        "\nReading (one seed): {}. Where oracle routing stands above the gates beyond \
+         noise, the gates are the gap; where it stands level, the gates are at their \
+         ceiling and what is left to a G-Oracle is the experts' capacity at this budget.\n",
+        readings.join("; ")
+    )?;
+    Ok(())
+}
