@@ -13,7 +13,9 @@
 # VARIANTS (a subset, or copl-lb / copl-inv / copl-focal: CoPL with the gate load-balancing
 # loss or minority re-weighting; g-oracle: the paper's G-Oracle, a Uniform model per
 # group; copl-oracle: CoPL routed by each seen user's ground-truth group, issue #13's
-# diagnostic, its own test figure only: no model, no eval; copl-kmeans: CoPL with its gates
+# diagnostic, its own test figure only: no model, no eval; copl-oracle-soft: a mixture
+# user on every component's expert at their weight (soft routing, the autograd engine;
+# ENGINE must not be packed); copl-kmeans: CoPL with its gates
 # started on k-means clusters of the GCF embeddings, --gate-init kmeans, which plain copl
 # does too by default; copl-random: the paper's random gates), SEED and EVAL_ARGS (copl-train eval's, e.g. --per-group); BATCH (pairs a step),
 # ENGINE (auto: packed where it runs; packed: the hand-written backward, ≈ 3× faster;
@@ -70,7 +72,7 @@ GCF_EPOCHS=${GCF_EPOCHS:-$(gcf_epochs "$USERS")}
 # their files are missing: a set restored from evidence/ (scripts/lib/evidence.sh: the
 # JSON of an earlier session, no data or checkpoints) is remade from its seed for the
 # variants it lacks, and not touched when it lacks none.
-variant_done() { [ -f "$OUT/$1.eval.json" ] || { [ "$1" = copl-oracle ] && [ -f "$OUT/$1.json" ]; }; }
+variant_done() { [ -f "$OUT/$1.eval.json" ] || { [[ $1 == copl-oracle* ]] && [ -f "$OUT/$1.json" ]; }; }
 todo=()
 for variant in $VARIANTS; do
   variant_done "$variant" || todo+=("$variant")
@@ -117,6 +119,7 @@ print(" ".join(sorted({json.loads(l).get("group") or "" for l in open(sys.argv[1
     copl-inv) model=copl extra=(--reweight inverse-frequency) ;;
     copl-focal) model=copl extra=(--reweight focal) ;;
     copl-oracle) model=copl extra=(--routing oracle) ;;
+    copl-oracle-soft) model=copl extra=(--routing oracle-soft) ;;
     copl-kmeans) model=copl extra=(--gate-init kmeans) ;;
     copl-random) model=copl extra=(--gate-init random) ;;
   esac
@@ -125,7 +128,7 @@ print(" ".join(sorted({json.loads(l).get("group") or "" for l in open(sys.argv[1
     --steps "$STEPS" --batch-pairs "$BATCH" --lr "$LR" --warmup "$WARMUP" --eval-every "$EVAL_EVERY" --val-pairs 128 \
     --seed "$SEED" --test-pairs "$TEST" --engine "$ENGINE" ${RANK:+--rank "$RANK"} --json
   # Oracle routing writes no model (its gates read group codes): nothing to evaluate.
-  [ "$variant" = copl-oracle ] && continue
+  [[ $variant == copl-oracle* ]] && continue
   into "$OUT/$variant.eval.json" $BIN eval --data "$OUT/data" --ckpt "$OUT/ckpt-$variant" \
     --test-pairs "$TEST" $EVAL_ARGS --json
 done

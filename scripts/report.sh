@@ -22,7 +22,8 @@
 #                frozen layers for almost every row: ≈ 30 min)
 #   - oracle:    oracle routing (`mole --routing oracle`, variant copl-oracle: CoPL with
 #                every seen user on their group's expert; issue #13 item 1) on ufp4-all-1k
-#                and personal-all, then the paper's G-Oracle (a Uniform model per
+#                and personal-all, and there also soft (copl-oracle-soft: a mixture user on
+#                every component's expert at their weight; autograd engine), then the paper's G-Oracle (a Uniform model per
 #                ground-truth group, `mole --group`, `eval-oracle`) on ufp4-all, tldr-all
 #                and ufp2-all (ufp4-all-1k's comes from the seeds; about 2 h)
 #   - imbalance/<preset>-a-b: CoPL at group sizes 1:9, 3:7 and 9:1 on ufp2 and tldr (AVG,
@@ -128,7 +129,7 @@ if stage oracle; then
   # each to the argmax of their weights. Oracle routing first: it splits CoPL's distance
   # from the G-Oracle into the gates' part and the experts' (issue #13 item 1).
   mole mole/ufp4-all-1k "${GRID[@]}" PRESET=ufp4 VARIANTS="g-oracle copl-oracle"
-  mole mole/personal-all "${GRID[@]}" PRESET=personal VARIANTS=copl-oracle
+  mole mole/personal-all "${GRID[@]}" PRESET=personal VARIANTS="copl-oracle copl-oracle-soft"
   mole mole/ufp4-all "${GRID[@]}" USERS=10000 PRESET=ufp4 VARIANTS=g-oracle
   mole mole/tldr-all "${GRID[@]}" PRESET=tldr VARIANTS=g-oracle
   mole mole/ufp2-all PRESET=ufp2 USERS=2000 TEST=512 VARIANTS=g-oracle

@@ -1,8 +1,9 @@
 //! Issue #13 items 1 and 2: how the gates route (eq. 8–9), read from the training
 //! summaries of Table 2's CoPL runs (`mole/<set>/copl.json`, whose validation steps record
 //! [`RoutingMeasure`]s), and CoPL against oracle routing (`copl-oracle.json`, `copl-train
-//! mole --routing oracle`: every seen user sent to their ground-truth group's expert), on
-//! the same test pairs. Oracle routing splits CoPL's distance from a per-group oracle in
+//! mole --routing oracle`: every seen user sent to their ground-truth group's expert; and
+//! `copl-oracle-soft.json`, a mixture user on every component's expert at their weight),
+//! on the same test pairs. Oracle routing splits CoPL's distance from a per-group oracle in
 //! two: below oracle routing the gates miss; oracle routing below the G-Oracle is what the
 //! experts cannot learn at this budget.
 
@@ -10,7 +11,9 @@ use std::{fmt::Write as _, path::Path};
 
 use anyhow::Result;
 use copl_synth::Summary as SynthSummary;
-use copl_trainer::mole::{routing::RoutingMeasure, run::MoleSummary, train::StepRecord};
+use copl_trainer::mole::{
+    eval::MoleEval, routing::RoutingMeasure, run::MoleSummary, train::StepRecord,
+};
 
 use super::runs::{
     Users, Written, mole_sets, name_of, overall, pct, read_if_there, training_summary, two_se,
@@ -107,8 +110,8 @@ pub fn routing(runs: &Path, md: &mut String, written: &mut Written) -> Result<()
     for set in mole_sets(runs) {
         if let Some(copl) = training_summary(&set, "copl")? {
             let groups = Groups::of(&set)?;
-            if let Some(o) = training_summary(&set, "copl-oracle")? {
-                oracle.push((name_of(&set), copl.clone(), o, set.clone()));
+            if let Some(o) = OracleSet::load(&set, &copl)? {
+                oracle.push(o);
             }
             curves.push((name_of(&set), groups, copl));
         }
@@ -125,7 +128,8 @@ pub fn routing(runs: &Path, md: &mut String, written: &mut Written) -> Result<()
     if let Some(oracle) = written.require(
         oracle,
         &runs.join("mole"),
-        "no oracle-routing run (scripts/report.sh, stage oracle: variant copl-oracle)",
+        "no oracle-routing run (scripts/report.sh, stage oracle: variants copl-oracle, \
+         copl-oracle-soft)",
     ) {
         oracle_table(&oracle, md)?;
     }
@@ -206,54 +210,103 @@ fn routing_table(curves: &[(String, Groups, MoleSummary)], md: &mut String) -> R
     Ok(())
 }
 
+/// One set's runs against oracle routing: CoPL's summary, the top-1 and soft oracles'
+/// where run, and the G-Oracle's evaluation where made.
+struct OracleSet {
+    name: String,
+    copl: MoleSummary,
+    top1: Option<MoleSummary>,
+    soft: Option<MoleSummary>,
+    g_oracle: Option<MoleEval>,
+}
+
+impl OracleSet {
+    /// The set's oracle runs, if it has any.
+    fn load(set: &Path, copl: &MoleSummary) -> Result<Option<Self>> {
+        let top1 = training_summary(set, "copl-oracle")?;
+        let soft = training_summary(set, "copl-oracle-soft")?;
+        if top1.is_none() && soft.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            name: name_of(set),
+            copl: copl.clone(),
+            top1,
+            soft,
+            g_oracle: read_if_there(&set.join("g-oracle.eval.json"))?,
+        }))
+    }
+}
+
+/// `b − a` in points on the same test pairs, read against 2 SE.
+fn gain(a: &MoleSummary, b: &MoleSummary) -> String {
+    let d = b.test_accuracy - a.test_accuracy;
+    let noise = two_se(
+        (a.test_accuracy, a.test_pairs),
+        (b.test_accuracy, b.test_pairs),
+    );
+    let verdict = if d.abs() > noise { "beyond" } else { "within" };
+    format!(
+        "{:+.1} points ({verdict} 2 SE = {:.1})",
+        100.0 * d,
+        100.0 * noise
+    )
+}
+
 /// CoPL against oracle routing on the same test pairs (each run's own summary), with the
 /// G-Oracle's evaluation where the set has one, and a reading.
-fn oracle_table(
-    sets: &[(String, MoleSummary, MoleSummary, std::path::PathBuf)],
-    md: &mut String,
-) -> Result<()> {
+fn oracle_table(sets: &[OracleSet], md: &mut String) -> Result<()> {
     writeln!(
         md,
-        "CoPL (the gates) against oracle routing (`mole --routing oracle`: every seen user \
-         on their ground-truth group's expert, or a mixture user on the argmax of their \
-         weights; the same data, embeddings and recipe), each scored by its own training \
-         run on the same seen users' test pairs; the G-Oracle (a Uniform model per group) \
-         from its evaluation beside them.\n\n\
-         | data set | test pairs | CoPL (gates) | oracle routing | G-Oracle |\n|---|---|---|---|---|"
+        "CoPL (the gates) against oracle routing, each scored by its own training run on the \
+         same seen users' test pairs (the same data, embeddings and recipe): top-1 (`mole \
+         --routing oracle`: every seen user on their ground-truth group's expert, a mixture \
+         user on the largest of their weights) and soft (`--routing oracle-soft`: a mixture \
+         user on every component's expert at once, each at the user's weight); the G-Oracle \
+         (a Uniform model per group) from its evaluation beside them.\n\n\
+         | data set | test pairs | CoPL (gates) | oracle routing, top-1 | oracle routing, soft \
+         | G-Oracle |\n|---|---|---|---|---|---|"
     )?;
     let mut readings = Vec::new();
-    for (name, copl, routed, dir) in sets {
-        let g_oracle: Option<copl_trainer::mole::eval::MoleEval> =
-            read_if_there(&dir.join("g-oracle.eval.json"))?;
-        let g = g_oracle
+    for set in sets {
+        let g = set
+            .g_oracle
             .as_ref()
             .and_then(|e| overall(e, Users::Seen))
             .map(|s| s.accuracy);
+        let acc = |s: &Option<MoleSummary>| pct(s.as_ref().map(|s| s.test_accuracy));
         writeln!(
             md,
-            "| {name} | {} | {} | {} | {} |",
-            copl.test_pairs,
-            pct(Some(copl.test_accuracy)),
-            pct(Some(routed.test_accuracy)),
+            "| {} | {} | {} | {} | {} | {} |",
+            set.name,
+            set.copl.test_pairs,
+            pct(Some(set.copl.test_accuracy)),
+            acc(&set.top1),
+            acc(&set.soft),
             pct(g)
         )?;
-        let d = routed.test_accuracy - copl.test_accuracy;
-        let noise = two_se(
-            (copl.test_accuracy, copl.test_pairs),
-            (routed.test_accuracy, routed.test_pairs),
-        );
-        let verdict = if d.abs() > noise { "beyond" } else { "within" };
-        readings.push(format!(
-            "{name}: oracle routing {:+.1} points over the gates ({verdict} 2 SE = {:.1})",
-            100.0 * d,
-            100.0 * noise
-        ));
+        let mut parts = Vec::new();
+        if let Some(top1) = &set.top1 {
+            parts.push(format!(
+                "top-1 oracle routing {} over the gates",
+                gain(&set.copl, top1)
+            ));
+        }
+        if let Some(soft) = &set.soft {
+            parts.push(format!("soft {} over the gates", gain(&set.copl, soft)));
+            if let Some(top1) = &set.top1 {
+                parts.push(format!("soft {} over top-1", gain(top1, soft)));
+            }
+        }
+        readings.push(format!("{}: {}", set.name, parts.join(", ")));
     }
     writeln!(
         md,
         "\nReading (one seed): {}. Where oracle routing stands above the gates beyond \
          noise, the gates are the gap; where it stands level, the gates are at their \
-         ceiling and what is left to a G-Oracle is the experts' capacity at this budget.\n",
+         ceiling and what is left to a G-Oracle is the experts' capacity at this budget. \
+         Soft over top-1 beyond noise on mixtures would make soft (top-k) routing worth \
+         serving.\n",
         readings.join("; ")
     )?;
     Ok(())

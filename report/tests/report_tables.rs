@@ -137,7 +137,7 @@ fn tables_2_3_and_adaptation_from_the_runs_found_and_what_is_missing() {
     let sections = &written.missing[7..];
     assert!(sections[0].contains("scripts/mole-seeds.sh"));
     assert!(sections[1].contains("no CoPL training summary with routing"));
-    assert!(sections[2].contains("variant copl-oracle"));
+    assert!(sections[2].contains("copl-oracle-soft"));
     assert!(sections[3].contains("stage strength"));
     assert!(sections[4].contains("stage noise"));
     assert!(sections[5].contains("RATIO=a:b"));
@@ -362,7 +362,7 @@ fn every_section_reads_its_runs_and_checks_the_papers_orderings() {
     // Fig. 4's six points not made.
     let rest = &written.missing[7..];
     assert_eq!(rest.len(), 10, "{:?}", written.missing);
-    assert!(rest[0].contains("with routing") && rest[1].contains("variant copl-oracle"));
+    assert!(rest[0].contains("with routing") && rest[1].contains("copl-oracle-soft"));
     assert!(rest[2].contains("stage strength") && rest[3].contains("stage noise"));
     let imbalance_missing = &rest[4..];
     for (m, point) in imbalance_missing.iter().zip([

@@ -66,7 +66,7 @@ fn the_gates_routing_is_shown_at_the_first_kept_and_last_steps_and_against_oracl
         "| ufp4-all-1k | 4 | 50 | 90.00 | 0.550, 0.500 | 2–2 | 3.5 |",
         "| ufp4-all-1k | 4 | 100 (kept) | 90.00 | 0.800, 0.700 | 3–4 | 3.5 |",
         "| ufp4-all-1k | 4 | 150 | 90.00 | 0.990, 0.980 | 4–4 | 3.5 |",
-        "| ufp4-all-1k | 512 | 80.00 | 95.00 | – |",
+        "| ufp4-all-1k | 512 | 80.00 | 95.00 | – | – |",
     ] {
         assert!(md.contains(row), "{row} in {md}");
     }
@@ -79,14 +79,16 @@ fn the_gates_routing_is_shown_at_the_first_kept_and_last_steps_and_against_oracl
     );
     // 2·√(.8·.2/512 + .95·.05/512) = 4.0: +15 is beyond it.
     assert!(
-        md.contains("ufp4-all-1k: oracle routing +15.0 points over the gates (beyond 2 SE = 4.0)"),
+        md.contains(
+            "ufp4-all-1k: top-1 oracle routing +15.0 points (beyond 2 SE = 4.0) over the gates"
+        ),
         "{md}"
     );
     assert!(!md.contains("no oracle-routing run"), "{md}");
 }
 
 #[test]
-fn without_oracle_routing_the_section_names_the_stage_that_makes_it() {
+fn mixtures_and_unknown_groups_are_not_guessed_and_a_soft_oracle_stands_alone() {
     let runs = tempfile::tempdir().unwrap();
     let r = runs.path();
     let mut copl = training(100, 8000, &[(100, 0.2)], 100);
@@ -98,7 +100,21 @@ fn without_oracle_routing_the_section_names_the_stage_that_makes_it() {
         &synth(Preset::Personal, Sampling::All, 1000, &[], (1.0, 0.75)),
     );
     write(r, "mole/tldr-all/copl.json", &copl);
+    // A soft oracle alone (no top-1 run): its column and its gain over the gates.
+    let mut soft = training(100, 8000, &[(100, 0.2)], 100);
+    soft.test_pairs = 512;
+    soft.test_accuracy = 0.92;
+    write(r, "mole/personal-all/copl-oracle-soft.json", &soft);
     let md = markdown_of(r);
+    // CoPL's fixture summary scores 0.9 on 100 pairs: 2·√(.9·.1/100 + .92·.08/512) = 6.5.
+    assert!(
+        md.contains("| personal-all | 100 | 90.00 | – | 92.00 | – |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("personal-all: soft +2.0 points (within 2 SE = 6.5) over the gates."),
+        "{md}"
+    );
     assert!(
         md.contains("| personal-all | mixtures | 100 (kept) |"),
         "{md}"
@@ -111,6 +127,16 @@ fn without_oracle_routing_the_section_names_the_stage_that_makes_it() {
     );
     // No generator summary: the groups are not guessed.
     assert!(md.contains("| tldr-all | ? | 100 (kept) |"), "{md}");
+}
+
+#[test]
+fn without_oracle_routing_the_section_names_the_stage_that_makes_it() {
+    let runs = tempfile::tempdir().unwrap();
+    let r = runs.path();
+    let mut copl = training(100, 8000, &[(100, 0.2)], 100);
+    copl.training.history[0].routing = Some(measure((1.0, 2), (1.0, 2)));
+    write(r, "mole/tldr-all/copl.json", &copl);
+    let md = markdown_of(r);
     assert!(
         md.contains("no oracle-routing run (scripts/report.sh, stage oracle"),
         "{md}"

@@ -31,6 +31,7 @@ pub mod window;
 
 pub use mole::{
     Gate, MoleConfig, MoleLinear, MoleSet, Routing, UserRouting, population_routing, route,
+    route_soft,
 };
 
 /// An additive attention mask's value on a blocked key: the dtype's lowest finite number

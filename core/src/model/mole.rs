@@ -46,6 +46,13 @@ pub struct MoleConfig {
     /// training caches it per response ([`super::frozen_cache`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adapt_layers: Option<usize>,
+    /// Every expert weighted by its gate probability instead of the paper's top-1
+    /// (eq. 9): the soft-mixture oracle's routing (`copl-train mole --routing
+    /// oracle-soft`, issue #13 item 1), a training-time diagnostic on the autograd path.
+    /// Never stored: a loaded model routes top-1, and [`MoleSet::user_routings`] (a
+    /// served user's cached routing is one expert a projection) refuses it.
+    #[serde(skip)]
+    pub soft_routing: bool,
 }
 
 impl Default for MoleConfig {
@@ -61,6 +68,7 @@ impl Default for MoleConfig {
             gate_noise: 0.1,
             user_dim: 64,
             adapt_layers: None,
+            soft_routing: false,
         }
     }
 }
@@ -197,6 +205,21 @@ pub fn route(logits: &Tensor, temperature: f64, noise: Option<&[f32]>) -> Result
     })
 }
 
+/// Soft routing from gate logits `[n, M]`: every expert weighted by its probability
+/// softmax((logits + noise) / τ) (a mixture over experts, not eq. 9's top-1; the
+/// experts' list names each row's most probable one). See [`MoleConfig::soft_routing`].
+pub fn route_soft(logits: &Tensor, temperature: f64, noise: Option<&[f32]>) -> Result<Routing> {
+    let top1 = route(logits, temperature, noise)?;
+    let probabilities = top1
+        .probabilities
+        .ok_or_else(|| candle_core::Error::Msg("route made no distribution".into()))?;
+    Ok(Routing {
+        experts: top1.experts,
+        weights: probabilities.clone(),
+        probabilities: Some(probabilities),
+    })
+}
+
 /// A frozen linear map with a shared LoRA expert and M routed ones (eq. 10).
 #[derive(Clone, Debug)]
 pub struct MoleLinear {
@@ -309,7 +332,12 @@ impl MoleSet {
             .enumerate()
             .map(|(p, m)| {
                 let z = noise.map(|z| z[p].as_slice());
-                route(&m.gate().logits(users)?, self.config.temperature, z)
+                let logits = m.gate().logits(users)?;
+                if self.config.soft_routing {
+                    route_soft(&logits, self.config.temperature, z)
+                } else {
+                    route(&logits, self.config.temperature, z)
+                }
             })
             .collect()
     }
@@ -325,6 +353,11 @@ impl MoleSet {
 
     /// Each user's routing (rows of `users`), for caching.
     pub fn user_routings(&self, users: &Tensor) -> Result<Vec<UserRouting>> {
+        if self.config.soft_routing {
+            candle_core::bail!(
+                "soft routing weighs every expert; a cached user routing holds one a projection"
+            );
+        }
         let routings = self.route_users(users, None)?;
         let (n, _) = users.dims2()?;
         let weights: Vec<Vec<Vec<f32>>> = routings

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::gate_init::{CentroidGates, fit_centroids, set_centroid_gates};
 use super::objective::{Reweight, inverse_frequency};
-use super::oracle::{OracleGroups, Routing, one_hot, set_oracle_gates};
+use super::oracle::{ORACLE_LOGIT, OracleGroups, Routing, gate_input, set_oracle_gates};
 use super::packed::train_packed;
 use super::routing::RoutingProbe;
 use super::train::{MoleEngine, MoleTrainConfig, MoleTraining, TextPair, accuracy, train_autograd};
@@ -191,12 +191,19 @@ pub fn run_mole(
     {
         bail!("--focal-gamma must be a number >= 0, not {gamma}");
     }
-    let oracle = config.routing == Routing::Oracle;
+    let oracle = config.routing.is_oracle();
+    let soft = config.routing == Routing::OracleSoft;
     if oracle && variant != Variant::Copl {
         bail!("--routing oracle needs --variant copl: the {variant:?} variant has no gates");
     }
     if oracle && config.load_balance > 0.0 {
         bail!("--routing oracle with --load-balance: the oracle's gates do not train");
+    }
+    if soft && config.engine == MoleEngine::Packed {
+        bail!(
+            "--routing oracle-soft weighs every expert; the packed engine routes top-1: use \
+             --engine autograd (auto picks it)"
+        );
     }
     let kmeans_gates = config
         .gate_init
@@ -254,29 +261,6 @@ pub fn run_mole(
     }
     let mut val_pairs = split_pairs(Split::Val)?;
     let mut test_pairs = split_pairs(Split::Test)?;
-    // Oracle routing: every pair's gate input becomes its user's group code.
-    let oracle_groups = if oracle {
-        if group.is_some() {
-            bail!("--routing oracle with --group: one group routes to one expert anyway");
-        }
-        let groups = OracleGroups::new(&dataset, &ids)?;
-        for (split, pairs) in [
-            (Split::Train, &mut train_pairs),
-            (Split::Val, &mut val_pairs),
-            (Split::Test, &mut test_pairs),
-        ] {
-            for (pair, code) in pairs
-                .iter_mut()
-                .zip(groups.pair_codes(&dataset, &ids, split)?)
-            {
-                pair.user = one_hot(code, adapter.dim());
-            }
-        }
-        groups.names
-    } else {
-        Vec::new()
-    };
-    let test_pairs = spread(test_pairs, test_limit);
     let mut model_config = model_config(
         backbone_dir,
         variant,
@@ -288,6 +272,32 @@ pub fn run_mole(
         model_config.mole.rank = r;
         model_config.mole.alpha = 2.0 * r as f64;
     }
+    model_config.mole.soft_routing = soft;
+    // Oracle routing: every pair's gate input becomes its user's group code (the soft
+    // oracle's: their log-weights).
+    let oracle_groups = if oracle {
+        if group.is_some() {
+            bail!("--routing oracle with --group: one group routes to one expert anyway");
+        }
+        let groups = OracleGroups::new(&dataset, &ids, soft)?;
+        let temperature = model_config.mole.temperature;
+        for (split, pairs) in [
+            (Split::Train, &mut train_pairs),
+            (Split::Val, &mut val_pairs),
+            (Split::Test, &mut test_pairs),
+        ] {
+            for (pair, code) in pairs
+                .iter_mut()
+                .zip(groups.pair_codes(&dataset, &ids, split)?)
+            {
+                pair.user = gate_input(&code, adapter.dim(), soft, temperature);
+            }
+        }
+        groups.names
+    } else {
+        Vec::new()
+    };
+    let test_pairs = spread(test_pairs, test_limit);
     let device = copl_core::device::parse(&config.device)?;
     let dtype = copl_core::device::dtype(&config.dtype, &device)?;
     let trainable = VarMap::new();
@@ -304,12 +314,11 @@ pub fn run_mole(
         .then(|| RoutingProbe::seen_users(&dataset, &ids, &adapter))
         .flatten();
     let mut cache = config.frozen_cache();
-    let packed = config.engine.resolve(&model) == MoleEngine::Packed;
+    // Soft routing runs on the autograd engine only (the packed one routes top-1).
+    let packed = !soft && config.engine.resolve(&model) == MoleEngine::Packed;
     if oracle {
-        if !packed {
-            bail!("--routing oracle runs on the packed engine (BERT on the CPU) only");
-        }
-        set_oracle_gates(&trainable, oracle_groups.len())?;
+        let logit = if soft { 1.0 } else { ORACLE_LOGIT };
+        set_oracle_gates(&trainable, oracle_groups.len(), logit)?;
     }
     let centroid_gates = if kmeans_gates {
         // The seen users: those with training pairs, in graph order.

@@ -381,7 +381,8 @@ pub fn train_autograd(
     };
     differentiable(model, true);
     // Gates only route under CoPL; elsewhere they get no gradient and are not trained.
-    let gated = model.config.variant.uses_gates();
+    // Oracle gates are set, not learnt (`super::oracle`).
+    let gated = model.config.variant.uses_gates() && !config.routing.is_oracle();
     let vars: Vec<(String, candle_core::Var)> = {
         let data = trainable
             .data()

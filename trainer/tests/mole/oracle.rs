@@ -86,7 +86,7 @@ fn g_oracle_models_train_on_one_group_and_score_each_user_with_theirs() {
 fn oracle_routing_sends_each_group_to_its_own_expert_and_does_not_train_the_gates() {
     use candle_nn::VarMap;
     use copl_trainer::mole::{
-        oracle::{Routing, one_hot, set_oracle_gates},
+        oracle::{ORACLE_LOGIT, Routing, one_hot, set_oracle_gates},
         packed::{PackedFrozenCache, PackedStep},
         run::model_config,
         train::TextPair,
@@ -105,7 +105,7 @@ fn oracle_routing_sends_each_group_to_its_own_expert_and_does_not_train_the_gate
         &Device::Cpu,
     )
     .unwrap();
-    set_oracle_gates(&vars, 2).unwrap();
+    set_oracle_gates(&vars, 2, ORACLE_LOGIT).unwrap();
     let mut step = PackedStep::new(&model).unwrap();
     assert!(!step.gates.is_empty());
     let users: Vec<f32> = [one_hot(0, dim), one_hot(1, dim)].concat();
@@ -290,6 +290,113 @@ fn oracle_routing_sends_each_group_to_its_own_expert_and_does_not_train_the_gate
     let e = run(Variant::Copl, &balanced).unwrap_err();
     assert!(
         format!("{e:#}").contains("the oracle's gates do not train"),
+        "{e:#}"
+    );
+}
+
+/// The soft-mixture oracle (issue #13 item 1, for mixtures): each projection weighs
+/// every expert by the user's own mixture weight, on the autograd engine only, and no
+/// model is written; a cached (served) routing refuses soft routing.
+#[test]
+fn the_soft_oracle_weighs_each_expert_by_the_users_mixture_weight() {
+    use candle_core::Tensor;
+    use candle_nn::VarMap;
+    use copl_trainer::mole::{
+        oracle::{Routing, SOFT_ORACLE_FLOOR, gate_input, set_oracle_gates},
+        run::model_config,
+        train::MoleEngine,
+    };
+    let root = tempfile::tempdir().unwrap();
+    let (data, gcf, backbone) = setup(root.path(), Preset::Personal);
+    let (adapter, _) = Adapter::from_checkpoint(&gcf).unwrap();
+    let dim = adapter.dim();
+
+    let mut config = model_config(&backbone, Variant::Copl, dim, 64, None).unwrap();
+    config.mole.soft_routing = true;
+    let temperature = config.mole.temperature;
+    let vars = VarMap::new();
+    let model = RewardModel::fresh(&backbone, config, &vars, &Device::Cpu).unwrap();
+    set_oracle_gates(&vars, 3, 1.0).unwrap();
+    let mixture = [0.6f32, 0.3, 0.1];
+    let users = Tensor::from_vec(
+        [
+            gate_input(&mixture, dim, true, temperature),
+            gate_input(&[0.0, 1.0, 0.0], dim, true, temperature),
+        ]
+        .concat(),
+        (2, dim),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let routings = model.backbone.adapters().route_users(&users, None).unwrap();
+    assert_eq!(routings.len(), 4, "query and value in each of 2 layers");
+    for routing in &routings {
+        let w: Vec<Vec<f32>> = routing.weights.to_vec2().unwrap();
+        // The three components carry their weights; the 5 experts no component maps to
+        // share what the floor ε leaves them (≈ 5ε / (1 + 5ε)).
+        for (got, want) in w[0].iter().zip(mixture) {
+            assert!((got - want).abs() < 1e-3, "{w:?}");
+        }
+        assert!(
+            w[0][3..].iter().all(|&x| x < 2.0 * SOFT_ORACLE_FLOOR),
+            "{w:?}"
+        );
+        assert!(
+            (w[1][1] - 1.0).abs() < 1e-3,
+            "a one-hot user on one expert: {w:?}"
+        );
+        assert_eq!(routing.experts, [0, 1]);
+    }
+    let e = model.user_routings(&users).unwrap_err();
+    assert!(e.to_string().contains("soft routing"), "{e}");
+
+    // End to end on mixture users: the experts are the mixture's components, the
+    // autograd engine runs it (auto picks it), no reward model is written.
+    let out = root.path().join("soft");
+    let run = |engine: MoleEngine| {
+        run_mole(
+            &MoleRun {
+                data: &data,
+                ckpt: &gcf,
+                out: &out,
+                backbone: &backbone,
+                variant: Variant::Copl,
+                max_tokens: 64,
+                adapt_layers: None,
+                test_pairs: 8,
+                group: None,
+                rank: None,
+            },
+            &MoleTrainConfig {
+                steps: 2,
+                batch_pairs: 4,
+                lr: 1e-3,
+                eval_every: 2,
+                val_pairs: 8,
+                routing: Routing::OracleSoft,
+                engine,
+                ..MoleTrainConfig::default()
+            },
+            |_, _| {},
+        )
+    };
+    let summary = run(MoleEngine::Auto).unwrap();
+    assert_eq!(summary.routing, Routing::OracleSoft);
+    assert_eq!(summary.training.engine, MoleEngine::Autograd);
+    let components = Dataset::load(&data)
+        .unwrap()
+        .users()
+        .iter()
+        .filter_map(|u| u.weights.as_ref().map(Vec::len))
+        .max()
+        .unwrap();
+    assert_eq!(summary.oracle_groups.len(), components);
+    assert!(summary.oracle_groups.iter().all(|g| g.starts_with('w')));
+    assert!((0.0..=1.0).contains(&summary.test_accuracy));
+    assert!(!out.join("mole.safetensors").exists());
+    let e = run(MoleEngine::Packed).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("--routing oracle-soft weighs every expert"),
         "{e:#}"
     );
 }

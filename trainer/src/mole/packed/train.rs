@@ -27,7 +27,7 @@ pub fn train_packed(
     use crate::optim::{BufferAdamW, clip_buffers, schedule};
 
     let mut step_state = PackedStep::new(model)?;
-    step_state.frozen_gates = config.routing == crate::mole::oracle::Routing::Oracle;
+    step_state.frozen_gates = config.routing.is_oracle();
     // Without frozen layers (MoLE in every layer) there is nothing worth caching.
     let budget = if step_state.bert.first_adapted() == 0 {
         0

@@ -89,7 +89,9 @@ pub(crate) struct MoleArgs {
     /// Who routes users to experts: `gates` (the paper), or `oracle`, a diagnostic: each
     /// seen user by their ground-truth group (`group`, or the argmax of `weights`, in
     /// users.jsonl), one expert per group at weight 1, the gates not trained; it reports
-    /// the seen users' test accuracy and writes no reward model (packed engine only).
+    /// the seen users' test accuracy and writes no reward model. `oracle-soft`: a
+    /// mixture user (`weights`) on every component's expert at once, each at the user's
+    /// weight (soft routing; the autograd engine, which `auto` picks).
     #[arg(long, value_enum, default_value = "gates")]
     routing: copl_trainer::mole::oracle::Routing,
     /// How the gates start: `kmeans`, each expert on a k-means cluster of the seen
