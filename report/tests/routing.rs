@@ -5,19 +5,9 @@
 
 mod report_fixtures;
 
-use std::path::Path;
-
-use copl_report::results::report;
 use copl_synth::{Preset, Sampling};
 use copl_trainer::mole::routing::{ProjectionPurity, RoutingMeasure};
-use report_fixtures::{synth, training, write};
-
-fn markdown_of(runs: &Path) -> String {
-    let out = runs.join("out");
-    let markdown = out.join("results.md");
-    report(runs, &out.join("results"), &markdown).unwrap();
-    std::fs::read_to_string(&markdown).unwrap()
-}
+use report_fixtures::{markdown_of, synth, training, write};
 
 /// Two projections with these (majority share, distinct majority experts), 4 and 3
 /// experts used.

@@ -5,18 +5,8 @@
 
 mod report_fixtures;
 
-use std::path::Path;
-
-use copl_report::results::report;
 use copl_synth::{Preset, Sampling};
-use report_fixtures::{eval, gcf_summary, overall, synth, training, write};
-
-fn markdown_of(runs: &Path) -> String {
-    let out = runs.join("out");
-    let markdown = out.join("results.md");
-    report(runs, &out.join("results"), &markdown).unwrap();
-    std::fs::read_to_string(&markdown).unwrap()
-}
+use report_fixtures::{eval, gcf_summary, markdown_of, overall, synth, training, write};
 
 /// A training summary at LoRA rank `rank` (None: a file from before the field).
 fn at_rank(rank: Option<usize>) -> copl_trainer::mole::run::MoleSummary {

@@ -22,6 +22,14 @@ use copl_trainer::{
     projection::{Projection, UserPoint},
 };
 
+/// The report written from `runs` (into `runs/out`), as markdown.
+pub fn markdown_of(runs: &Path) -> String {
+    let out = runs.join("out");
+    let markdown = out.join("results.md");
+    copl_report::results::report(runs, &out.join("results"), &markdown).unwrap();
+    std::fs::read_to_string(&markdown).unwrap()
+}
+
 /// `value` as JSON into `root/path`, creating its directories.
 pub fn write<T: serde::Serialize>(root: &Path, path: &str, value: &T) {
     let p = root.join(path);
