@@ -65,7 +65,7 @@ pub fn report(runs: &Path, figures_dir: &Path, markdown: &Path) -> Result<Writte
     )?;
     super::reward_models::reward_models(runs, &mut md, &mut written)?;
     super::mole_seeds::mole_seeds(runs, &mut md, &mut written)?;
-    super::routing::routing(runs, &mut md, &mut written)?;
+    super::routing::routing(runs, figures_dir, markdown, &mut md, &mut written)?;
     super::strength::strength(runs, &mut md, &mut written)?;
     super::noise::noise(runs, &mut md, &mut written)?;
     super::imbalance::imbalance(runs, figures_dir, markdown, &mut md, &mut written)?;

@@ -15,8 +15,10 @@ use copl_trainer::mole::{
     eval::MoleEval, routing::RoutingMeasure, run::MoleSummary, train::StepRecord,
 };
 
+use super::figures::{self, Series};
 use super::runs::{
-    Users, Written, mole_sets, name_of, overall, pct, read_if_there, training_summary, two_se,
+    Users, Written, mole_sets, name_of, overall, pct, read_if_there, relative, training_summary,
+    two_se,
 };
 
 /// One step's routing, summed up over projections.
@@ -100,7 +102,13 @@ impl Groups {
 }
 
 /// The section.
-pub fn routing(runs: &Path, md: &mut String, written: &mut Written) -> Result<()> {
+pub fn routing(
+    runs: &Path,
+    figures_dir: &Path,
+    markdown: &Path,
+    md: &mut String,
+    written: &mut Written,
+) -> Result<()> {
     writeln!(
         md,
         "## Routing: the gates over training, and against oracle routing\n"
@@ -124,6 +132,14 @@ pub fn routing(runs: &Path, md: &mut String, written: &mut Written) -> Result<()
          groups or weights)",
     ) {
         routing_table(&curves, md)?;
+        let file = figures_dir.join("routing-majority-share.png");
+        routing_curve(&curves, &file)?;
+        writeln!(
+            md,
+            "![The gates' majority share over training]({})\n",
+            relative(markdown, &file)
+        )?;
+        written.figures.push(file);
     }
     if let Some(oracle) = written.require(
         oracle,
@@ -134,6 +150,36 @@ pub fn routing(runs: &Path, md: &mut String, written: &mut Written) -> Result<()
         oracle_table(&oracle, md)?;
     }
     Ok(())
+}
+
+/// The curve issue #13 item 2 asks for: per set, the groups' majority share (mean over
+/// projections) at every validation step.
+fn routing_curve(curves: &[(String, Groups, MoleSummary)], file: &Path) -> Result<()> {
+    let series: Vec<Series> = curves
+        .iter()
+        .map(|(name, _, summary)| Series {
+            name: name.clone(),
+            points: summary
+                .training
+                .history
+                .iter()
+                .filter_map(|r| {
+                    let routing = StepRouting::of(r.routing.as_ref()?)?;
+                    Some((r.step as f64, routing.share.0))
+                })
+                .collect(),
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    figures::line_chart(
+        file,
+        "The gates' routing over training",
+        (
+            "training step",
+            "groups' majority share (mean over projections)",
+        ),
+        &series,
+    )
 }
 
 /// The routing at the first, kept and last validation steps of every set, and a reading.

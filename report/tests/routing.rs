@@ -75,6 +75,15 @@ fn the_gates_routing_is_shown_at_the_first_kept_and_last_steps_and_against_oracl
         "{md}"
     );
     assert!(!md.contains("no oracle-routing run"), "{md}");
+    // The curve over every validation step, drawn.
+    assert!(
+        md.contains(
+            "![The gates' majority share over training](results/routing-majority-share.png)"
+        ),
+        "{md}"
+    );
+    let png = std::fs::read(r.join("out/results/routing-majority-share.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
 }
 
 #[test]
