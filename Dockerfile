@@ -18,7 +18,8 @@
 ARG VARIANT=cpu
 ARG RUST_VERSION=1.95.0
 # The runtime's CUDA: the release the binaries were compiled and linked with
-# (scripts/cuda-requirements.txt pins nvcc and the libraries at 13.0).
+# (scripts/cuda-requirements.txt and cuda-link-requirements.txt pin nvcc and the
+# libraries at 13.0).
 ARG CUDA_VERSION=13.0.0
 
 # ---- build stages: one per variant, chosen by VARIANT ----

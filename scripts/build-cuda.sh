@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The CUDA build on a machine without a GPU or a CUDA toolkit (issue #14): nvcc 13.0, its
 # headers and the runtime from PyPI (pinned and sha256-checked:
-# scripts/cuda-requirements.txt) into .venv-cuda, then
+# scripts/cuda-requirements.txt; MODE=build adds the libraries it links,
+# scripts/cuda-link-requirements.txt) into .venv-cuda, then
 #   scripts/build-cuda.sh              `cargo check` of the workspace with the `cuda`
 #                                      feature (candle's kernels compiled to PTX by nvcc):
 #                                      what `make test` runs, so the CUDA code cannot rot.
@@ -15,12 +16,23 @@ cd "$(dirname "$0")/.."
 VENV=.venv-cuda
 MODE=${MODE:-check}
 export CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90}
-if [ ! -x "$VENV/bin/pip" ] || ! cmp -s scripts/cuda-requirements.txt "$VENV/requirements.txt"; then
+# The compiler for either mode; a release build also links cuBLAS, cuRAND and NVRTC
+# (scripts/cuda-link-requirements.txt, ≈ 570 MB of wheels the check does not need). No
+# pip cache: it would hold a second copy of every wheel (CI's disk is small).
+requirements=(scripts/cuda-requirements.txt)
+if [ "$MODE" = build ]; then requirements+=(scripts/cuda-link-requirements.txt); fi
+# A venv made from other compiler pins is made afresh; each file installed is stamped.
+if [ ! -x "$VENV/bin/pip" ] || ! cmp -s scripts/cuda-requirements.txt "$VENV/cuda-requirements.txt"; then
   rm -rf "$VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --no-deps --require-hashes -r scripts/cuda-requirements.txt
-  cp scripts/cuda-requirements.txt "$VENV/requirements.txt"
 fi
+for req in "${requirements[@]}"; do
+  stamp=$VENV/$(basename "$req")
+  if ! cmp -s "$req" "$stamp"; then
+    "$VENV/bin/pip" install -q --no-cache-dir --no-deps --require-hashes -r "$req"
+    cp "$req" "$stamp"
+  fi
+done
 CUDA_ROOT=$(cd "$VENV"/lib/python3*/site-packages/nvidia/cu13 && pwd)
 export CUDA_ROOT CUDA_PATH=$CUDA_ROOT PATH=$CUDA_ROOT/bin:$PATH
 echo "nvcc: $(nvcc --version | tail -1); compute capability $CUDA_COMPUTE_CAP"
