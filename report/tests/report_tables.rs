@@ -115,9 +115,9 @@ fn tables_2_3_and_adaptation_from_the_runs_found_and_what_is_missing() {
         md.contains("Reading, ufp4-avg: from 1 to 8 answers, random pairs with 2 hops go from 59.0 to 69.0; at 8 answers suggested pairs give 72.0 (+3.0) and 4 hops 70.0 (+1.0)."),
         "{md}"
     );
-    // Table 2's other seven columns, and no imbalance, option, expert allocation,
-    // projection, GCF or seed run: said, with what makes them.
-    assert_eq!(written.missing.len(), 19, "{:?}", written.missing);
+    // Table 2's other seven columns, Table 4's ablations, and no imbalance, option,
+    // expert allocation, projection, GCF or seed run: said, with what makes them.
+    assert_eq!(written.missing.len(), 22, "{:?}", written.missing);
     for (m, column) in written.missing[..7].iter().zip([
         "tldr-all",
         "tldr-avg",
@@ -134,7 +134,17 @@ fn tables_2_3_and_adaptation_from_the_runs_found_and_what_is_missing() {
             "{m}"
         );
     }
-    let sections = &written.missing[7..];
+    for (m, (cell, label)) in written.missing[7..10].iter().zip([
+        ("ufp2-all", "w/o MoLE run (user-token)"),
+        ("ufp2-all", "w/o GNN run (copl-mf)"),
+        ("ufp4-all", "w/o GNN run (copl-mf)"),
+    ]) {
+        assert!(
+            m.contains(&format!("mole/{cell}: no {label} for this Table 4 cell")),
+            "{m}"
+        );
+    }
+    let sections = &written.missing[10..];
     assert!(sections[0].contains("scripts/mole-seeds.sh"));
     assert!(sections[1].contains("no CoPL training summary with routing"));
     assert!(sections[2].contains("copl-oracle-soft"));
@@ -358,9 +368,9 @@ fn every_section_reads_its_runs_and_checks_the_papers_orderings() {
         "{md}"
     );
     // Every section but routing (tests/routing.rs), the rank-64 baselines and label noise
-    // (tests/stress.rs) now has runs: what is missing is Table 2's seven columns and
-    // Fig. 4's six points not made.
-    let rest = &written.missing[7..];
+    // (tests/stress.rs) now has runs: what is missing is Table 2's seven columns, Table
+    // 4's three ablation cells and Fig. 4's six points not made.
+    let rest = &written.missing[10..];
     assert_eq!(rest.len(), 10, "{:?}", written.missing);
     assert!(rest[0].contains("with routing") && rest[1].contains("copl-oracle-soft"));
     assert!(rest[2].contains("stage strength") && rest[3].contains("stage noise"));
