@@ -36,6 +36,10 @@
 #   - noise/<set>: label noise 0.1 (`synth --label-noise`, test labels alike) on
 #                ufp4-all-1k: CoPL and Uniform, and CoPL over GCF's last epoch
 #                (`gcf --keep-last`; issue #13 item 5, its open problem; ≈ 30 min)
+#   - new-texts/<set>: a fifth of the prompts held out of every training pair
+#                (`synth --heldout-prompts 0.2`), half of each user's test pairs on their
+#                responses; CoPL and Uniform scored on seen and on new texts (issue #13
+#                item 4) on ufp4-all-1k and ufp2-all (1 024 test pairs; ≈ 20 min a set)
 #   - longer/<set>: past the plateau (personal-all, tldr 1:9), the same data and
 #                embeddings trained 1 500 steps × 32 pairs, a quarter of the paper's
 #                pairs: what training beyond the recipe still gives
@@ -49,7 +53,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/report}
-STAGES=${STAGES:-gcf onboard mole-seeds mole oracle imbalance options strength noise longer seeds}
+STAGES=${STAGES:-gcf onboard mole-seeds mole oracle imbalance options strength noise new-texts longer seeds}
 BIN=./target/release/copl-train
 source scripts/lib/into.sh
 source scripts/lib/gcf.sh
@@ -173,6 +177,11 @@ if stage noise; then
   mole noise/ufp4-all-1k "${GRID[@]}" PRESET=ufp4 NOISE=0.1 VARIANTS="copl uniform"
   mole noise/ufp4-all-1k-keep-last "${GRID[@]}" PRESET=ufp4 NOISE=0.1 GCF_ARGS=--keep-last \
     VARIANTS=copl
+fi
+if stage new-texts; then
+  # Issue #13 item 4: texts nobody annotated. 1 024 test pairs: 512 a cell on each kind.
+  mole new-texts/ufp4-all-1k "${GRID[@]}" TEST=1024 PRESET=ufp4 HELDOUT=0.2 VARIANTS="copl uniform"
+  mole new-texts/ufp2-all USERS=2000 TEST=1024 PRESET=ufp2 HELDOUT=0.2 VARIANTS="copl uniform"
 fi
 longer() { # longer <grid set> <env...>: the grid set's data and embeddings, 1 500 steps
   local set=$1 set_dir="$RUNS/longer/${1#*/}"

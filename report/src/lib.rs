@@ -27,6 +27,7 @@ pub mod figures;
 pub mod imbalance;
 pub mod longer;
 pub mod mole_seeds;
+pub mod new_texts;
 pub mod noise;
 mod paper;
 pub mod results;

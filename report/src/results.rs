@@ -68,6 +68,7 @@ pub fn report(runs: &Path, figures_dir: &Path, markdown: &Path) -> Result<Writte
     super::routing::routing(runs, figures_dir, markdown, &mut md, &mut written)?;
     super::strength::strength(runs, &mut md, &mut written)?;
     super::noise::noise(runs, &mut md, &mut written)?;
+    super::new_texts::new_texts(runs, &mut md, &mut written)?;
     super::imbalance::imbalance(runs, figures_dir, markdown, &mut md, &mut written)?;
     super::imbalance::options(runs, &mut md, &mut written)?;
     expert_allocation(runs, figures_dir, markdown, &mut md, &mut written)?;

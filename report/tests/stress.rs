@@ -180,3 +180,47 @@ fn the_seeds_differences_say_whether_they_pass_two_standard_errors() {
     );
     assert!(md.contains("| 3 | within 2 SE: noise |"), "{md}");
 }
+
+/// A population of 1 024 test pairs, half on seen texts and half on new ones.
+fn on_texts(seen_texts: f64, new_texts: f64) -> copl_trainer::mole::eval::Population {
+    let mut p = overall(1024, (seen_texts + new_texts) / 2.0);
+    p.seen_texts = Some(report_fixtures::slice(512, seen_texts));
+    p.new_texts = Some(report_fixtures::slice(512, new_texts));
+    p
+}
+
+#[test]
+fn new_texts_are_read_against_seen_texts_two_standard_errors_and_the_issues_bound() {
+    let runs = tempfile::tempdir().unwrap();
+    let r = runs.path();
+    assert!(markdown_of(r).contains("stage new-texts"));
+    let set = "new-texts/ufp4-all-1k";
+    // Seen users: a point lower on new texts (noise); onboarded users: 7.5 lower.
+    write(
+        r,
+        &format!("{set}/copl.eval.json"),
+        &eval(on_texts(0.98, 0.97), Some(on_texts(0.975, 0.90))),
+    );
+    write(
+        r,
+        &format!("{set}/uniform.eval.json"),
+        &eval(on_texts(0.66, 0.74), None),
+    );
+    let md = markdown_of(r);
+    for row in [
+        "| ufp4-all-1k | copl | seen | 97.50 | 98.00 | 97.00 | -1.0 (2 SE 2.0) |",
+        "| ufp4-all-1k | copl | unseen | 93.75 | 97.50 | 90.00 | -7.5 (2 SE 3.0) |",
+        "| ufp4-all-1k | uniform | seen | 70.00 | 66.00 | 74.00 | +8.0 (2 SE 5.7) |",
+    ] {
+        assert!(md.contains(row), "{row}\n{md}");
+    }
+    assert!(
+        md.contains(
+            "ufp4-all-1k, seen users: CoPL -1.0 points on new texts (within 2 SE = 2.0; \
+             within the issue's 5); ufp4-all-1k, unseen users: CoPL -7.5 points on new \
+             texts (beyond 2 SE = 3.0; beyond the issue's 5)"
+        ),
+        "{md}"
+    );
+    assert!(!md.contains("stage new-texts"), "{md}");
+}
