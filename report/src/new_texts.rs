@@ -19,8 +19,13 @@ const NEW_TEXT_BOUND: f64 = 5.0;
 pub fn new_texts(runs: &Path, md: &mut String, written: &mut Written) -> Result<()> {
     writeln!(md, "## New texts: responses no training pair has\n")?;
     let dir = runs.join("new-texts");
+    // A set still being made (its data, no evaluation yet) is not a run.
+    let made: Vec<_> = subdirs(&dir)
+        .into_iter()
+        .filter(|d| evals_in(d).map_or(true, |e| !e.is_empty()))
+        .collect();
     let Some(sets) = written.require(
-        subdirs(&dir),
+        made,
         &dir,
         "no run with held-out prompts (scripts/report.sh, stage new-texts)",
     ) else {

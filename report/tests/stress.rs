@@ -195,6 +195,13 @@ fn new_texts_are_read_against_seen_texts_two_standard_errors_and_the_issues_boun
     let r = runs.path();
     assert!(markdown_of(r).contains("stage new-texts"));
     let set = "new-texts/ufp4-all-1k";
+    // A set being made, its data and no evaluation yet: still not run.
+    write(
+        r,
+        &format!("{set}/data/synth.json"),
+        &synth(Preset::Ufp4, Sampling::All, 1000, &[], (1.0, 0.7)),
+    );
+    assert!(markdown_of(r).contains("stage new-texts"));
     // Seen users: a point lower on new texts (noise); onboarded users: 7.5 lower.
     write(
         r,
