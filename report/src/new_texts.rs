@@ -83,7 +83,7 @@ pub fn new_texts(runs: &Path, md: &mut String, written: &mut Written) -> Result<
             md,
             "Reading (one seed): {}. Compare models within a column: the new-text pool \
              keeps common pairs at their share while the seen-text pool favours \
-             controversial ones, so a shared reward (Uniform) scores higher on new texts \
+             controversial ones, so a shared reward (Uniform) can score higher on new texts \
              than on seen ones (docs/benchmarks.md \"Four groups at 10 000 users, and new \
              texts\").\n",
             readings.join("; ")
