@@ -81,11 +81,11 @@ pub fn new_texts(runs: &Path, md: &mut String, written: &mut Written) -> Result<
     if !readings.is_empty() {
         writeln!(
             md,
-            "Reading (one seed): {}. Compare models within a column: the new-text pool \
-             keeps common pairs at their share while the seen-text pool favours \
-             controversial ones, so a shared reward (Uniform) can score higher on new texts \
-             than on seen ones (docs/benchmarks.md \"Four groups at 10 000 users, and new \
-             texts\").\n",
+            "Reading (one seed): {}. Compare models within a column: the two pools mix \
+             controversial and common pairs in other shares (the seen-text pool keeps only \
+             pairs whose responses are both in survey pairs), so a shared reward's \
+             (Uniform's) accuracy moves between them for that alone, up or down by data \
+             set (docs/benchmarks.md \"Four groups at 10 000 users, and new texts\").\n",
             readings.join("; ")
         )?;
     }
