@@ -19,11 +19,15 @@ const NEW_TEXT_BOUND: f64 = 5.0;
 pub fn new_texts(runs: &Path, md: &mut String, written: &mut Written) -> Result<()> {
     writeln!(md, "## New texts: responses no training pair has\n")?;
     let dir = runs.join("new-texts");
-    // A set still being made (its data, no evaluation yet) is not a run.
-    let made: Vec<_> = subdirs(&dir)
-        .into_iter()
-        .filter(|d| evals_in(d).map_or(true, |e| !e.is_empty()))
-        .collect();
+    // Each set's evaluations, read once; a set still being made (its data, no
+    // evaluation yet) is not a run.
+    let mut made = Vec::new();
+    for set in subdirs(&dir) {
+        let evals = evals_in(&set)?;
+        if !evals.is_empty() {
+            made.push((name_of(&set), evals));
+        }
+    }
     let Some(sets) = written.require(
         made,
         &dir,
@@ -42,11 +46,10 @@ pub fn new_texts(runs: &Path, md: &mut String, written: &mut Written) -> Result<
          |---|---|---|---|---|---|---|"
     )?;
     let mut readings = Vec::new();
-    for set in &sets {
-        let name = name_of(set);
-        for (variant, e) in evals_in(set)? {
+    for (name, evals) in &sets {
+        for (variant, e) in evals {
             for users in Users::BOTH {
-                let Some(p) = population(&e, users) else {
+                let Some(p) = population(e, users) else {
                     continue;
                 };
                 let gap = texts_gap(p.seen_texts.as_ref(), p.new_texts.as_ref());
